@@ -1,0 +1,219 @@
+"""Django admin for the conversation core: browse and search everything; history is read-only.
+
+Messages, runs, tool calls and events are records of what happened, so the admin shows them but never
+edits them; status changes go through the state machine (see the "route to queue" and "close" actions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from conversations import state
+from conversations.models import (
+    AgentAssignment,
+    AssistantRun,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationSummary,
+    EndChatRequest,
+    Event,
+    HandoffRequest,
+    Message,
+    QuickReply,
+    ToolCall,
+)
+
+
+class ReadOnlyAdminMixin:
+    """For records of what happened: viewable, never added or edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+class ContactIdentityInline(admin.TabularInline):
+    model = ContactIdentity
+    extra = 0
+    fields = ["channel", "value", "created"]
+    readonly_fields = ["created"]
+
+
+class ContactConversationInline(ReadOnlyInline):
+    model = Conversation
+    fields = ["channel", "status", "opened_at", "closed_at", "last_message_at"]
+    readonly_fields = fields
+    ordering = ["-opened_at"]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "email", "phone", "company", "locale", "consent_given_at", "created"]
+    list_filter = ["locale", "identities__channel", ("consent_given_at", admin.EmptyFieldListFilter), "created"]
+    search_fields = ["display_name", "full_name", "email", "phone", "company", "identities__value"]
+    readonly_fields = ["id", "created", "updated"]
+    date_hierarchy = "created"
+    inlines = [ContactIdentityInline, ContactConversationInline]
+
+
+class MessageInline(ReadOnlyInline):
+    model = Message
+    fields = ["seq", "created", "sender", "agent", "text", "content_type", "delivery_status"]
+    readonly_fields = fields
+    ordering = ["seq"]
+    show_change_link = False
+
+
+class HandoffRequestInline(ReadOnlyInline):
+    model = HandoffRequest
+    fields = ["created", "requested_by", "reason", "status", "resolved_at"]
+    readonly_fields = fields
+
+
+class AgentAssignmentInline(ReadOnlyInline):
+    model = AgentAssignment
+    fields = ["agent", "assigned_at", "released_at", "release_reason"]
+    readonly_fields = fields
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["contact", "channel", "status", "assigned_agent", "last_message_at", "opened_at", "closed_at"]
+    list_filter = ["channel", "status", "opened_at", "closed_at", "assigned_agent"]
+    search_fields = ["id", "contact__display_name", "contact__full_name", "contact__email", "contact__phone",
+                     "contact__identities__value", "messages__text"]  # fmt: skip
+    list_select_related = ["contact", "assigned_agent"]
+    date_hierarchy = "opened_at"
+    # Status and assignment change only through the state machine (the actions below).
+    readonly_fields = ["id", "contact", "channel", "status", "assigned_agent", "last_seq", "last_message_at",
+                       "opened_at", "closed_at", "created", "updated"]  # fmt: skip
+    fields = [*readonly_fields, "provider_conversation_id", "last_response_id"]
+    inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline]
+    actions = ["route_to_queue", "close"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # conversations are opened by messages, through the inbox
+
+    @admin.action(description=_("Route to the agent queue"))
+    def route_to_queue(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._apply(request, queryset, lambda c: state.request_handoff(
+            c, requested_by=HandoffRequest.RequestedBy.ADMIN, reason=f"Routed by {request.user}"))
+
+    @admin.action(description=_("Close"))
+    def close(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._apply(request, queryset, lambda c: state.close_conversation(c, ended_by="system", reason="admin"))
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Conversation], change: Any) -> None:
+        done = refused = 0
+        for conversation in queryset:
+            try:
+                change(conversation)
+                done += 1
+            except state.TransitionError:
+                refused += 1
+        if done:
+            self.message_user(request, ngettext("%d conversation changed.", "%d conversations changed.", done) % done)
+        if refused:
+            self.message_user(
+                request,
+                ngettext("%d conversation was not in a status that allows it.",
+                         "%d conversations were not in a status that allows it.", refused) % refused,  # fmt: skip
+                messages.WARNING,
+            )
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "seq", "sender", "short_text", "channel", "delivery_status", "created"]
+    list_filter = ["channel", "direction", "sender", "delivery_status", "created"]
+    search_fields = ["text", "external_id", "conversation__id", "conversation__contact__email"]
+    list_select_related = ["conversation__contact"]
+    date_hierarchy = "created"
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj: Message) -> str:
+        return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
+
+
+@admin.register(HandoffRequest)
+class HandoffRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "requested_by", "reason", "status", "created", "resolved_at"]
+    list_filter = ["status", "requested_by", "conversation__channel", "created"]
+    search_fields = ["reason", "conversation__id"]
+    list_select_related = ["conversation__contact"]
+
+
+@admin.register(AgentAssignment)
+class AgentAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "agent", "assigned_at", "released_at", "release_reason"]
+    list_filter = ["release_reason", "agent", "conversation__channel", "assigned_at"]
+    search_fields = ["agent__username", "conversation__id"]
+    list_select_related = ["conversation__contact", "agent"]
+
+
+@admin.register(EndChatRequest)
+class EndChatRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "requested_by", "status", "created", "resolved_at"]
+    list_filter = ["status", "requested_by", "conversation__channel", "created"]
+    search_fields = ["conversation__id"]
+
+
+@admin.register(ConversationSummary)
+class ConversationSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "summary", "message_count", "started_at", "ended_at", "ended_by"]
+    list_filter = ["ended_by", "conversation__channel", "ended_at"]
+    search_fields = ["summary", "conversation__id"]
+
+
+class ToolCallInline(ReadOnlyInline):
+    model = ToolCall
+    fields = ["call_id", "name", "arguments", "output", "status", "created"]
+    readonly_fields = fields
+
+
+@admin.register(AssistantRun)
+class AssistantRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "engine", "model", "status", "rounds", "total_tokens", "latency_ms", "created"]
+    list_filter = ["status", "engine", "model", "conversation__channel", "created"]
+    search_fields = ["response_id", "previous_response_id", "conversation__id", "error"]
+    list_select_related = ["conversation__contact"]
+    date_hierarchy = "created"
+    inlines = [ToolCallInline]
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "call_id", "status", "run", "created"]
+    list_filter = ["name", "status", "created"]
+    search_fields = ["call_id", "name", "run__conversation__id"]
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "conversation", "contact", "created"]
+    list_filter = ["name", "conversation__channel", "created"]
+    search_fields = ["name", "conversation__id", "contact__email"]
+    list_select_related = ["conversation__contact", "contact"]
+    date_hierarchy = "created"
+
+
+@admin.register(QuickReply)
+class QuickReplyAdmin(admin.ModelAdmin):
+    list_display = ["shortcut", "locale", "text", "updated"]
+    list_filter = ["locale"]
+    search_fields = ["shortcut", "text"]

@@ -1,0 +1,272 @@
+"""The inbox: the single way messages enter and leave a conversation.
+
+Every door (web widget, WhatsApp webhook, voice turn) calls `receive()`; the assistant and agents call
+`send()`. Both store the message with the next per-conversation number under the conversation's row
+lock, record the event in the same transaction, and only after commit push it in realtime and hand it
+on: to the assistant (inbound, while the bot has the conversation) or to the channel's deliverer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations import realtime
+from conversations.events import record_event
+from conversations.models import (
+    Channel,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    EventName,
+    Locale,
+    Message,
+    Sender,
+)
+from conversations.models import OPEN_STATUSES
+from conversations.registry import channels
+
+logger = logging.getLogger(__name__)
+
+MAX_IDENTITY_LENGTH = 200
+MAX_EXTERNAL_ID_LENGTH = 200
+
+
+class InboxError(ValueError):
+    """The caller passed something the inbox cannot store; the message says what."""
+
+
+class ConversationClosedError(InboxError):
+    pass
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message
+    conversation: Conversation
+    contact: Contact
+    # True when `external_id` had been stored before: nothing new was written or sent.
+    duplicate: bool = False
+    # True when this message opened the conversation.
+    opened: bool = False
+
+
+def normalise_locale(value: str | None) -> str | None:
+    """'en-US' -> 'en'; None for anything TalIA does not speak."""
+    if not value:
+        return None
+    code = value.strip().replace("_", "-").split("-")[0].lower()
+    return code if code in Locale.values else None
+
+
+def receive(
+    channel: str,
+    identity: str,
+    text: str,
+    metadata: dict[str, Any] | None = None,
+    external_id: str = "",
+    *,
+    content_type: str = "text",
+    locale: str | None = None,
+    display_name: str = "",
+) -> Received:
+    """Store an inbound message from the contact known on `channel` as `identity`.
+
+    Finds or creates the contact and its open conversation on that channel. A message whose
+    `external_id` was already stored for this channel (a webhook retried by the provider) is returned
+    as it is, with `duplicate=True`. Safe under concurrent callers.
+    """
+    if channel not in Channel.values:
+        raise InboxError(f"Unknown channel {channel!r}.")
+    identity = identity.strip()
+    if not identity or len(identity) > MAX_IDENTITY_LENGTH:
+        raise InboxError(f"The contact identity must be 1 to {MAX_IDENTITY_LENGTH} characters.")
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        raise InboxError(f"The external id must be at most {MAX_EXTERNAL_ID_LENGTH} characters.")
+
+    if external_id and (existing := _stored(channel, external_id)) is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _store_inbound(
+                channel,
+                identity,
+                text,
+                metadata or {},
+                external_id,
+                content_type=content_type,
+                locale=normalise_locale(locale),
+                display_name=display_name[:200],
+            )
+    except IntegrityError:
+        # Another request stored the same provider message id first.
+        if external_id and (existing := _stored(channel, external_id)) is not None:
+            return existing
+        raise
+
+
+def _stored(channel: str, external_id: str) -> Received | None:
+    message = (
+        Message.objects.select_related("conversation__contact")
+        .filter(channel=channel, external_id=external_id)
+        .first()
+    )
+    if message is None:
+        return None
+    return Received(message, message.conversation, message.conversation.contact, duplicate=True)
+
+
+def _store_inbound(
+    channel: str,
+    identity: str,
+    text: str,
+    metadata: dict[str, Any],
+    external_id: str,
+    *,
+    content_type: str,
+    locale: str | None,
+    display_name: str,
+) -> Received:
+    contact = _contact_for(channel, identity, locale=locale, display_name=display_name)
+    conversation, opened = _open_conversation(contact, channel)
+    if locale:
+        metadata = {"locale": locale, **metadata}
+    message = _append(
+        conversation,
+        direction=Direction.INBOUND,
+        sender=Sender.CONTACT,
+        text=text,
+        content_type=content_type,
+        metadata=metadata,
+        external_id=external_id,
+        delivery_status=DeliveryStatus.RECEIVED,
+    )
+    if opened:
+        record_event(EventName.CONVERSATION_OPENED, conversation=conversation, channel=channel)
+        realtime.publish([realtime.MONITOR_GROUP], realtime.conversation_changed("conversation.opened", conversation))
+    record_event(EventName.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
+    realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+    if conversation.status == ConversationStatus.BOT:
+        message_id = str(message.id)
+        transaction.on_commit(lambda: _enqueue_turn(message_id))
+    return Received(message, conversation, contact, opened=opened)
+
+
+def _contact_for(channel: str, identity: str, *, locale: str | None, display_name: str) -> Contact:
+    known = ContactIdentity.objects.select_related("contact").filter(channel=channel, value=identity).first()
+    if known is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(
+                    locale=locale or settings.LANGUAGE_CODE, display_name=display_name
+                )
+                ContactIdentity.objects.create(contact=contact, channel=channel, value=identity)
+            return contact
+        except IntegrityError:
+            # A concurrent first message from the same person created it; ours rolled back.
+            known = ContactIdentity.objects.select_related("contact").get(channel=channel, value=identity)
+    contact = known.contact
+    changed = []
+    if locale and contact.locale != locale:
+        contact.locale = locale
+        changed.append("locale")
+    if display_name and not contact.display_name:
+        contact.display_name = display_name
+        changed.append("display_name")
+    if changed:
+        contact.save(update_fields=[*changed, "updated"])
+    return contact
+
+
+def _open_conversation(contact: Contact, channel: str) -> tuple[Conversation, bool]:
+    """The contact's open conversation on `channel`, locked for this transaction, or a new one."""
+    open_for_contact = Conversation.objects.select_for_update().filter(
+        contact=contact, channel=channel, status__in=OPEN_STATUSES
+    )
+    conversation = open_for_contact.first()
+    if conversation is not None:
+        return conversation, False
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(contact=contact, channel=channel), True
+    except IntegrityError:
+        # The partial unique constraint lost us the race: use the one the other writer opened.
+        return open_for_contact.get(), False
+
+
+def _append(conversation: Conversation, **fields: Any) -> Message:
+    """Give the message the next number. The caller holds the conversation's row lock (or created it)."""
+    now = timezone.now()
+    conversation.last_seq += 1
+    conversation.last_message_at = now
+    conversation.save(update_fields=["last_seq", "last_message_at", "updated"])
+    return Message.objects.create(
+        conversation=conversation, seq=conversation.last_seq, channel=conversation.channel, created=now, **fields
+    )
+
+
+def send(
+    conversation: Conversation,
+    text: str,
+    *,
+    sender: Sender,
+    agent: Any = None,
+    content_type: str = "text",
+    metadata: dict[str, Any] | None = None,
+) -> Message:
+    """Store an outbound message (assistant, agent or system) and deliver it after commit."""
+    if sender == Sender.CONTACT:
+        raise InboxError("Messages from the contact come in through receive().")
+    deliverer = channels.deliverer_for(conversation.channel)
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+        if not locked.is_open:
+            raise ConversationClosedError("The conversation is closed.")
+        message = _append(
+            locked,
+            direction=Direction.OUTBOUND,
+            sender=sender,
+            agent=agent,
+            text=text,
+            content_type=content_type,
+            metadata=metadata or {},
+            # Web chat has no deliverer: the realtime push below is its delivery.
+            delivery_status=DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT,
+        )
+        record_event(
+            EventName.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
+        )
+        realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+        if deliverer is not None:
+            message_id = str(message.id)
+            transaction.on_commit(lambda: _enqueue_delivery(message_id))
+    conversation.last_seq = locked.last_seq
+    conversation.last_message_at = locked.last_message_at
+    return message
+
+
+def _enqueue_turn(message_id: str) -> None:
+    from conversations.tasks import run_assistant_turn
+
+    try:
+        run_assistant_turn.delay(message_id)
+    except Exception:
+        # The message is stored; the periodic requeue_unanswered_messages task will enqueue it later.
+        logger.exception("Could not enqueue the assistant turn for message %s", message_id)
+
+
+def _enqueue_delivery(message_id: str) -> None:
+    from conversations.tasks import deliver_message
+
+    try:
+        deliver_message.delay(message_id)
+    except Exception:
+        logger.exception("Could not enqueue delivery of message %s", message_id)

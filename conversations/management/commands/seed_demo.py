@@ -1,0 +1,81 @@
+"""Seed a demo: an admin, an agent, quick replies and a demo conversation. Safe to run again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils.crypto import get_random_string
+
+from conversations import inbox, state
+from conversations.models import Channel, ContactIdentity, HandoffRequest, QuickReply, Sender
+
+AGENTS_GROUP = "agents"
+DEMO_IDENTITY = "demo-visitor-0001"
+QUICK_REPLIES = [
+    ("hola", "es", "¡Hola! Soy parte del equipo. ¿En qué puedo ayudarte?"),
+    ("hello", "en", "Hi! I'm part of the team. How can I help?"),
+    ("gracias", "es", "Gracias por escribirnos. ¿Hay algo más en lo que pueda ayudarte?"),
+    ("thanks", "en", "Thanks for reaching out. Is there anything else I can help with?"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin and agent accounts (passwords printed once), quick replies and a demo conversation."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        created = []
+        with transaction.atomic():
+            agents, _ = Group.objects.get_or_create(name=AGENTS_GROUP)
+            admin_password = self._user("admin", staff=True, superuser=True, first_name="Admin")
+            agent_password = self._user("agent", staff=False, superuser=False, first_name="Ana", group=agents)
+            for shortcut, locale, text in QUICK_REPLIES:
+                QuickReply.objects.get_or_create(shortcut=shortcut, locale=locale, defaults={"text": text})
+        for username, password in (("admin", admin_password), ("agent", agent_password)):
+            if password:
+                created.append((username, password))
+        self._demo_conversation()
+        if created:
+            self.stdout.write(self.style.SUCCESS("Demo accounts created. These passwords are shown only once:"))
+            for username, password in created:
+                self.stdout.write(f"    {username:<6} {password}")
+            self.stdout.write("Forgot one? `.venv/bin/python manage.py changepassword <username>`.")
+        else:
+            self.stdout.write("Demo data already present.")
+
+    def _user(self, username: str, *, staff: bool, superuser: bool, first_name: str, group: Group | None = None) -> str | None:
+        user_model = get_user_model()
+        if user_model.objects.filter(username=username).exists():
+            return None
+        password = get_random_string(16)
+        user = user_model.objects.create_user(
+            username=username, password=password, first_name=first_name, is_staff=staff, is_superuser=superuser
+        )
+        if group is not None:
+            user.groups.add(group)
+        return password
+
+    def _demo_conversation(self) -> None:
+        if ContactIdentity.objects.filter(channel=Channel.WEB, value=DEMO_IDENTITY).exists():
+            return
+        received = inbox.receive(
+            Channel.WEB,
+            DEMO_IDENTITY,
+            "Hola, quiero saber los precios del plan para empresas.",
+            {"source": "seed_demo"},
+            locale="es",
+            display_name="Lucía (demo)",
+        )
+        conversation = received.conversation
+        inbox.send(
+            conversation,
+            "¡Hola Lucía! Con gusto te ayudo. ¿Para cuántas personas sería el plan?",
+            sender=Sender.ASSISTANT,
+        )
+        inbox.receive(Channel.WEB, DEMO_IDENTITY, "Unas 40 personas. ¿Puedo hablar con alguien del equipo?", locale="es")
+        state.request_handoff(
+            conversation, requested_by=HandoffRequest.RequestedBy.CONTACT, reason="Quiere hablar con una persona"
+        )

@@ -1,0 +1,429 @@
+"""The channel-agnostic conversation core: who talked, where, what was said and who answered.
+
+Conversation.status is changed only by conversations.state; messages are written only by
+conversations.inbox. Models here hold data and invariants, not workflows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_e164(value: str) -> None:
+    """A phone number in E.164 form (+ and digits) that libphonenumber considers valid."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(_("Enter a phone number in international format, like +34600123456."), code="e164")
+    formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(parsed) or formatted != value:
+        raise ValidationError(_("Enter a phone number in international format, like +34600123456."), code="e164")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web chat")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    VOICE = "voice", _("Voice")
+
+
+class Locale(models.TextChoices):
+    SPANISH = "es", _("Spanish")
+    ENGLISH = "en", _("English")
+
+
+class TimeStamped(models.Model):
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False, db_index=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Contact(TimeStamped):
+    """A person TalIA talks to, on any number of channels."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_e164])
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    locale = models.CharField(_("locale"), max_length=8, choices=Locale.choices, default=Locale.SPANISH)
+    consent_given_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    consent_text_version = models.CharField(_("consent text version"), max_length=40, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.display_name or self.email or self.phone or str(self.id)[:8]
+
+    @property
+    def has_consented(self) -> bool:
+        return self.consent_given_at is not None
+
+
+class ContactIdentity(TimeStamped):
+    """How a contact is recognised on one channel: web session id, WhatsApp number, caller number."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    value = models.CharField(_("identity"), max_length=200)
+
+    class Meta:
+        verbose_name = _("contact identity")
+        verbose_name_plural = _("contact identities")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "value"], name="unique_identity_per_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.value}"
+
+
+class ConversationStatus(models.TextChoices):
+    BOT = "bot", _("With the assistant")
+    QUEUED = "queued", _("Waiting for an agent")
+    AGENT = "agent", _("With an agent")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED, ConversationStatus.AGENT)
+
+
+class Conversation(TimeStamped):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    # Changed only through conversations.state.
+    status = models.CharField(
+        _("status"), max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.BOT
+    )
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+        verbose_name=_("assigned agent"),
+    )
+    provider_conversation_id = models.CharField(_("provider conversation id"), max_length=200, blank=True)
+    last_response_id = models.CharField(_("last response id"), max_length=200, blank=True)
+    # Highest Message.seq handed out; incremented under the row lock by conversations.inbox.
+    last_seq = models.PositiveIntegerField(_("last message number"), default=0)
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "channel"],
+                condition=~Q(status=ConversationStatus.CLOSED),
+                name="one_open_conversation_per_contact_channel",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "channel"], name="conversation_status_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} · {self.contact} · {self.get_status_display()}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != ConversationStatus.CLOSED
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group of everyone watching this conversation."""
+        return f"conversation.{self.id}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class Sender(models.TextChoices):
+    CONTACT = "contact", _("Contact")
+    ASSISTANT = "assistant", _("Assistant")
+    AGENT = "agent", _("Agent")
+    SYSTEM = "system", _("System")
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(_("number"))
+    # Copied from the conversation so a provider's message id can be unique per channel.
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    direction = models.CharField(_("direction"), max_length=8, choices=Direction.choices)
+    sender = models.CharField(_("sender"), max_length=16, choices=Sender.choices)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    text = models.TextField(_("text"), blank=True)
+    content_type = models.CharField(_("content type"), max_length=40, default="text")
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    external_id = models.CharField(_("external id"), max_length=200, blank=True)
+    delivery_status = models.CharField(
+        _("delivery status"), max_length=16, choices=DeliveryStatus.choices, blank=True
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="unique_message_seq"),
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=~Q(external_id=""),
+                name="unique_external_id_per_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.sender}: {self.text[:60]}"
+
+
+class HandoffRequest(TimeStamped):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        CANCELLED = "cancelled", _("Cancelled")
+        CLOSED = "closed", _("Closed without an agent")
+
+    class RequestedBy(models.TextChoices):
+        CONTACT = "contact", _("Contact")
+        ASSISTANT = "assistant", _("Assistant")
+        ADMIN = "admin", _("Admin")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoff_requests")
+    requested_by = models.CharField(_("requested by"), max_length=16, choices=RequestedBy.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("handoff request")
+        verbose_name_plural = _("handoff requests")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.get_requested_by_display()}: {self.reason[:60]}"
+
+
+class AgentAssignment(models.Model):
+    class ReleaseReason(models.TextChoices):
+        CLOSED = "closed", _("Conversation closed")
+        HANDED_BACK = "handed_back", _("Handed back to the assistant")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assignments")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    assigned_at = models.DateTimeField(_("assigned at"), default=timezone.now)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    release_reason = models.CharField(
+        _("release reason"), max_length=16, choices=ReleaseReason.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("agent assignment")
+        verbose_name_plural = _("agent assignments")
+        ordering = ["-assigned_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(released_at__isnull=True),
+                name="one_active_assignment_per_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} · {self.conversation_id}"
+
+
+class EndChatRequest(TimeStamped):
+    class RequestedBy(models.TextChoices):
+        CONTACT = "contact", _("Contact")
+        AGENT = "agent", _("Agent")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="end_requests")
+    requested_by = models.CharField(_("requested by"), max_length=16, choices=RequestedBy.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("end-chat request")
+        verbose_name_plural = _("end-chat requests")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.get_requested_by_display()} · {self.get_status_display()}"
+
+
+class ConversationSummary(TimeStamped):
+    class EndedBy(models.TextChoices):
+        CONTACT = "contact", _("Contact")
+        AGENT = "agent", _("Agent")
+        ASSISTANT = "assistant", _("Assistant")
+        SYSTEM = "system", _("System")
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="summary")
+    summary = models.TextField(_("summary"))
+    topics = models.JSONField(_("topics"), default=list, blank=True)
+    message_count = models.PositiveIntegerField(_("messages"))
+    started_at = models.DateTimeField(_("started"))
+    ended_at = models.DateTimeField(_("ended"))
+    ended_by = models.CharField(_("ended by"), max_length=16, choices=EndedBy.choices)
+
+    class Meta:
+        verbose_name = _("conversation summary")
+        verbose_name_plural = _("conversation summaries")
+
+    def __str__(self) -> str:
+        return self.summary[:80]
+
+
+class AssistantRun(TimeStamped):
+    """One assistant turn, keyed by the message that triggered it so a redelivered task never answers twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assistant_runs")
+    trigger_message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="assistant_run")
+    reply_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    engine = models.CharField(_("engine"), max_length=32)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    response_id = models.CharField(_("response id"), max_length=200, blank=True)
+    previous_response_id = models.CharField(_("previous response id"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    rounds = models.PositiveSmallIntegerField(_("rounds"), default=0)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    total_tokens = models.PositiveIntegerField(_("total tokens"), default=0)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assistant run")
+        verbose_name_plural = _("assistant runs")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.engine} · {self.get_status_display()}"
+
+
+class ToolCall(TimeStamped):
+    class Status(models.TextChoices):
+        OK = "ok", _("OK")
+        ERROR = "error", _("Error")
+
+    run = models.ForeignKey(AssistantRun, on_delete=models.CASCADE, related_name="tool_calls")
+    call_id = models.CharField(_("call id"), max_length=200)
+    name = models.CharField(_("name"), max_length=100)
+    arguments = models.JSONField(_("arguments"), default=dict, blank=True)
+    output = models.JSONField(_("output"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+
+    class Meta:
+        verbose_name = _("tool call")
+        verbose_name_plural = _("tool calls")
+        ordering = ["created"]
+        constraints = [models.UniqueConstraint(fields=["run", "call_id"], name="unique_call_id_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.call_id})"
+
+
+class EventName(models.TextChoices):
+    CONVERSATION_OPENED = "conversation_opened", _("Conversation opened")
+    WEBCHAT_STARTED = "webchat_started", _("Web chat started")
+    MESSAGE_RECEIVED = "message_received", _("Message received")
+    MESSAGE_SENT = "message_sent", _("Message sent")
+    LEAD_CAPTURED = "lead_captured", _("Lead captured")
+    HANDOFF_REQUESTED = "handoff_requested", _("Handoff requested")
+    HANDOFF_CANCELLED = "handoff_cancelled", _("Handoff cancelled")
+    AGENT_ASSIGNED = "agent_assigned", _("Agent assigned")
+    HANDED_BACK = "handed_back", _("Handed back to the assistant")
+    CONVERSATION_CLOSED = "conversation_closed", _("Conversation closed")
+    CALL_STARTED = "call_started", _("Call started")
+    CALL_COMPLETED = "call_completed", _("Call completed")
+
+
+class Event(models.Model):
+    """Something that happened, written in the same transaction as the change it records."""
+
+    name = models.CharField(_("name"), max_length=64, choices=EventName.choices, db_index=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QuickReply(TimeStamped):
+    shortcut = models.SlugField(_("shortcut"), max_length=40)
+    text = models.TextField(_("text"))
+    locale = models.CharField(_("locale"), max_length=8, choices=Locale.choices, default=Locale.SPANISH)
+
+    class Meta:
+        verbose_name = _("quick reply")
+        verbose_name_plural = _("quick replies")
+        ordering = ["shortcut"]
+        constraints = [models.UniqueConstraint(fields=["shortcut", "locale"], name="unique_quick_reply")]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

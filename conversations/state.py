@@ -1,0 +1,176 @@
+"""The conversation state machine: the only code that changes Conversation.status.
+
+    bot ──request_handoff──> queued ──claim──> agent
+     ^                          │                │
+     └────cancel_handoff────────┘                │
+     └────────────hand_back──────────────────────┘
+    bot | queued | agent ──close──> closed
+
+Each transition is one conditional UPDATE (`... WHERE status IN (allowed sources)`) whose row count
+says whether it happened, so of N concurrent claimers exactly one wins and no lock is held across
+anything slow. The event and the realtime pushes go with it, the pushes after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations import realtime
+from conversations.events import record_event
+from conversations.models import (
+    AgentAssignment,
+    Conversation,
+    ConversationStatus,
+    EventName,
+    HandoffRequest,
+)
+
+BOT, QUEUED, AGENT, CLOSED = (
+    ConversationStatus.BOT,
+    ConversationStatus.QUEUED,
+    ConversationStatus.AGENT,
+    ConversationStatus.CLOSED,
+)
+
+# action -> (statuses it may start from, status it leads to)
+ACTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "request_handoff": (frozenset({BOT}), QUEUED),
+    "claim": (frozenset({QUEUED}), AGENT),
+    "cancel_handoff": (frozenset({QUEUED}), BOT),
+    "hand_back": (frozenset({AGENT}), BOT),
+    "close": (frozenset({BOT, QUEUED, AGENT}), CLOSED),
+}
+
+LEGAL_TRANSITIONS = frozenset((source, target) for sources, target in ACTIONS.values() for source in sources)
+
+
+class TransitionError(Exception):
+    """The conversation is not in a status the action can start from."""
+
+    def __init__(self, conversation_id: object, action: str, current: str) -> None:
+        self.conversation_id = conversation_id
+        self.action = action
+        self.current = current
+        super().__init__(f"Cannot {action.replace('_', ' ')} conversation {conversation_id}: it is {current}.")
+
+
+class AlreadyClaimedError(TransitionError):
+    """Another agent claimed the conversation first."""
+
+
+def _transition(conversation: Conversation, action: str, **changes: Any) -> Conversation:
+    sources, target = ACTIONS[action]
+    updated = Conversation.objects.filter(pk=conversation.pk, status__in=sources).update(
+        status=target, updated=timezone.now(), **changes
+    )
+    if updated != 1:
+        current = Conversation.objects.filter(pk=conversation.pk).values_list("status", flat=True).first()
+        if current is None:
+            raise Conversation.DoesNotExist(f"Conversation {conversation.pk} does not exist.")
+        error = AlreadyClaimedError if action == "claim" and current == AGENT else TransitionError
+        raise error(conversation.pk, action, current)
+    fresh = Conversation.objects.select_related("contact", "assigned_agent").get(pk=conversation.pk)
+    # Keep the caller's instance truthful too.
+    conversation.status = fresh.status
+    conversation.assigned_agent = fresh.assigned_agent
+    conversation.closed_at = fresh.closed_at
+    return fresh
+
+
+def request_handoff(conversation: Conversation, *, requested_by: str, reason: str = "") -> HandoffRequest:
+    """Queue the conversation for a human agent; the assistant falls silent."""
+    with transaction.atomic():
+        fresh = _transition(conversation, "request_handoff")
+        handoff = HandoffRequest.objects.create(conversation=fresh, requested_by=requested_by, reason=reason)
+        record_event(
+            EventName.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason
+        )
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.added", fresh)
+        )
+        realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
+    return handoff
+
+
+def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
+    """Give a queued conversation to `agent`. Raises AlreadyClaimedError when someone was quicker."""
+    with transaction.atomic():
+        fresh = _transition(conversation, "claim", assigned_agent=agent)
+        now = timezone.now()
+        AgentAssignment.objects.create(conversation=fresh, agent=agent, assigned_at=now)
+        HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
+            status=HandoffRequest.Status.ACCEPTED, resolved_at=now, updated=now
+        )
+        record_event(EventName.AGENT_ASSIGNED, conversation=fresh, agent_id=agent.pk)
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
+        )
+        realtime.publish(
+            [fresh.group_name, realtime.MONITOR_GROUP], realtime.conversation_changed("handoff.accepted", fresh)
+        )
+    return fresh
+
+
+def cancel_handoff(conversation: Conversation) -> Conversation:
+    """The contact no longer wants a person: back to the assistant."""
+    with transaction.atomic():
+        fresh = _transition(conversation, "cancel_handoff")
+        now = timezone.now()
+        HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
+            status=HandoffRequest.Status.CANCELLED, resolved_at=now, updated=now
+        )
+        record_event(EventName.HANDOFF_CANCELLED, conversation=fresh)
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
+        )
+        realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.cancelled", fresh))
+    return fresh
+
+
+def hand_back_to_assistant(conversation: Conversation) -> Conversation:
+    """The agent returns the conversation to the assistant, which answers the next message."""
+    with transaction.atomic():
+        fresh = _transition(conversation, "hand_back", assigned_agent=None)
+        released = _release_assignment(fresh, AgentAssignment.ReleaseReason.HANDED_BACK)
+        record_event(EventName.HANDED_BACK, conversation=fresh, agent_ids=released)
+        realtime.publish(
+            [fresh.group_name, realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
+            realtime.conversation_changed("conversation.handed_back", fresh),
+        )
+    return fresh
+
+
+def close_conversation(conversation: Conversation, *, ended_by: str, reason: str = "") -> Conversation:
+    """Close from any open status. A later message from the contact opens a new conversation."""
+    with transaction.atomic():
+        # Lock first so the status we branch on is the one we transition from.
+        previous = Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("status", flat=True)
+        was_queued = previous.first() == QUEUED
+        now = timezone.now()
+        fresh = _transition(conversation, "close", closed_at=now)
+        _release_assignment(fresh, AgentAssignment.ReleaseReason.CLOSED)
+        HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
+            status=HandoffRequest.Status.CLOSED, resolved_at=now, updated=now
+        )
+        record_event(EventName.CONVERSATION_CLOSED, conversation=fresh, ended_by=ended_by, reason=reason)
+        if was_queued:
+            realtime.publish(
+                [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
+                realtime.conversation_changed("queue.removed", fresh),
+            )
+        realtime.publish(
+            [fresh.group_name, realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
+            realtime.conversation_changed("conversation.closed", fresh),
+        )
+    return fresh
+
+
+def _release_assignment(conversation: Conversation, reason: str) -> list[int]:
+    """End the active assignment, if any; returns the ids of the agents released."""
+    active = AgentAssignment.objects.filter(conversation=conversation, released_at__isnull=True)
+    agent_ids = list(active.values_list("agent_id", flat=True))
+    active.update(released_at=timezone.now(), release_reason=reason)
+    return agent_ids

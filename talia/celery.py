@@ -1,0 +1,59 @@
+"""The Celery application: Redis broker, JSON only, late acks for idempotent tasks (see settings)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from celery import Celery, bootsteps
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
+
+app = Celery("talia")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+WORKERS_KEY = "talia:workers"
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Records the worker as alive in Redis every few seconds, so /health answers without a broadcast."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        from django.conf import settings
+
+        self.interval = max(1.0, settings.TALIA_WORKER_HEARTBEAT_TTL_S / 3)
+        self.beat(worker)
+        self.tref = worker.timer.call_repeatedly(self.interval, self.beat, (worker,), priority=10)
+
+    def beat(self, worker: Any) -> None:
+        from talia.redis_client import get_redis
+
+        try:
+            get_redis().zadd(WORKERS_KEY, {worker.hostname: time.time()})
+        except Exception:  # Redis down: /health will say so; the worker keeps going
+            logger.warning("Could not record the worker heartbeat", exc_info=True)
+
+    def stop(self, worker: Any) -> None:
+        from talia.redis_client import get_redis
+
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+        try:
+            get_redis().zrem(WORKERS_KEY, worker.hostname)
+        except Exception:
+            logger.warning("Could not clear the worker heartbeat", exc_info=True)
+
+
+app.steps["worker"].add(WorkerHeartbeat)

@@ -1,0 +1,5 @@
+import sys
+
+from talia.runtime.supervisor import main
+
+sys.exit(main())

@@ -1,0 +1,159 @@
+"""`make run`: start the whole system in one terminal and stop all of it on Ctrl-C.
+
+Attaches to the embedded servers (or the ones DATABASE_URL / REDIS_URL name), migrates, seeds the demo,
+then runs Daphne, a Celery worker and Celery beat as children. Each child's output is echoed with a
+prefix. SIGINT or SIGTERM stops the children (politely, then firmly) and then the embedded servers; if a
+child dies on its own, everything is stopped and the exit status says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from talia.env import BASE_DIR, env_int, var_dir
+from talia.runtime.embedded import bootstrap, release
+
+STOP_GRACE_S = 20
+COLOURS = {"web": "36", "worker": "35", "beat": "33", "setup": "32"}
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen[str] | None = None
+    pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which then stops
+        # children in order instead of all of them dying at once mid-request.
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self.pump = threading.Thread(target=self._echo, daemon=True)
+        self.pump.start()
+
+    def _echo(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            say(self.name, line.rstrip("\n"))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            say("setup", f"{self.name} did not stop in {timeout:.0f}s; killing it")
+            self.process.kill()
+            self.process.wait()
+        if self.pump is not None:
+            self.pump.join(timeout=2)
+
+
+_print_lock = threading.Lock()
+
+
+def say(prefix: str, line: str) -> None:
+    tag = f"{prefix:>6} |"
+    if sys.stdout.isatty():
+        tag = f"\033[{COLOURS.get(prefix, '0')}m{tag}\033[0m"
+    with _print_lock:
+        print(f"{tag} {line}", flush=True)
+
+
+def run_step(name: str, args: list[str], env: dict[str, str]) -> None:
+    child = Child(name, [sys.executable, "manage.py", *args])
+    child.start(env)
+    assert child.process is not None
+    code = child.process.wait()
+    child.wait(5)
+    if code != 0:
+        raise SystemExit(f"`manage.py {' '.join(args)}` failed with exit status {code}")
+
+
+def wait_until_serving(url: str, child: Child, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process is not None and child.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered; /health says 503 while the worker warms up
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def main() -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    port = env_int("PORT", 8000, minimum=1, maximum=65535)
+    say("setup", "starting data stores (embedded unless DATABASE_URL / REDIS_URL are set)")
+    bootstrap()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    python = sys.executable
+    children = [
+        Child("web", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"]),
+        Child("worker", [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO", "-n", "talia@%h"]),
+        Child(
+            "beat",
+            [python, "-m", "celery", "-A", "talia", "beat", "-l", "INFO",
+             "-s", str(var_dir() / "celerybeat-schedule")],
+        ),
+    ]  # fmt: skip
+    exit_code = 0
+    try:
+        run_step("setup", ["migrate", "--noinput"], env)
+        run_step("setup", ["seed_demo"], env)
+        for child in children:
+            if stop.is_set():
+                break
+            child.start(env)
+        base = f"http://127.0.0.1:{port}"
+        if not stop.is_set() and wait_until_serving(f"{base}/health", children[0]):
+            for line in (
+                "TalIA is running. Press Ctrl-C to stop.",
+                f"  demo site      {base}/",
+                f"  agent console  {base}/console/",
+                f"  admin          {base}/admin/",
+                f"  health         {base}/health",
+            ):
+                say("setup", line)
+        while not stop.wait(0.5):
+            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
+            if dead:
+                say("setup", f"{dead[0].name} exited with status {dead[0].process.returncode}; stopping")  # type: ignore[union-attr]
+                exit_code = 1
+                break
+    finally:
+        say("setup", "stopping")
+        for child in reversed(children):
+            child.stop()
+        for child in reversed(children):
+            child.wait(STOP_GRACE_S)
+        release()
+        say("setup", "stopped")
+    return exit_code

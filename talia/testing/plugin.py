@@ -1,0 +1,124 @@
+"""pytest plugin (loaded with `-p talia.testing.plugin`): the real stack for every test run.
+
+Before Django reads its settings, start a throwaway Postgres with pgvector (or use TEST_DATABASE_URL)
+and a throwaway Redis (or use REDIS_URL), so tests talk to the same kind of servers production does.
+Also provides the fixtures shared across apps: a real Celery worker and channel-layer listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talia.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+
+_state: dict[str, Any] = {"servers": []}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args: list[str]) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="talia-test-"))
+    _state["scratch"] = scratch
+    os.environ["DJANGO_SETTINGS_MODULE"] = "talia.settings"
+    os.environ["TALIA_VAR_DIR"] = str(scratch / "var")
+    os.environ["TALIA_LOG_DIR"] = str(scratch / "log")
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "insecure-test-key-" + secrets.token_hex(16))
+    if os.environ.get("TEST_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    else:
+        postgres = EmbeddedPostgres(scratch / "postgres", delete_on_stop=True)
+        os.environ["DATABASE_URL"] = postgres.start()
+        _state["servers"].append(postgres)
+    if not os.environ.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(scratch / "redis", delete_on_stop=True)
+        os.environ["REDIS_URL"] = redis_server.start()
+        _state["servers"].append(redis_server)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _state["servers"]:
+        _state["servers"].pop().stop()
+    if "scratch" in _state:
+        shutil.rmtree(_state.pop("scratch"), ignore_errors=True)
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker (in a thread of this process) consuming from the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from talia.celery import app
+
+    app.control.purge()  # tasks left by earlier tests point at rows that no longer exist
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30) as worker:
+        yield worker
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy and return it; fail the test when it never is.
+
+    Used to wait for work another process or thread does (a Celery task, a push); it bounds the wait,
+    it does not measure speed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+class GroupListener:
+    """Joins real channel-layer groups and collects what is pushed to them."""
+
+    def __init__(self, *groups: str) -> None:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        self._sync = async_to_sync
+        self.layer = get_channel_layer()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        self.groups = groups
+        for group in groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def receive(self, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The next event, or None if nothing arrives within `timeout` seconds."""
+
+        async def next_event() -> dict[str, Any] | None:
+            try:
+                return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
+            except asyncio.TimeoutError:
+                return None
+
+        return self._sync(next_event)()
+
+    def close(self) -> None:
+        for group in self.groups:
+            self._sync(self.layer.group_discard)(group, self.channel)
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[..., GroupListener]]:
+    listeners: list[GroupListener] = []
+
+    def make(*groups: str) -> GroupListener:
+        listener = GroupListener(*groups)
+        listeners.append(listener)
+        return listener
+
+    yield make
+    for listener in listeners:
+        listener.close()
