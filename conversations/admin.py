@@ -111,8 +111,13 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Route to the agent queue"))
     def route_to_queue(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
-        self._apply(request, queryset, lambda c: state.request_handoff(
-            c, requested_by=HandoffRequest.RequestedBy.ADMIN, reason=f"Routed by {request.user}"))
+        self._apply(
+            request,
+            queryset,
+            lambda c: state.request_handoff(
+                c, requested_by=HandoffRequest.RequestedBy.ADMIN, reason=f"Routed by {request.user}"
+            ),
+        )
 
     @admin.action(description=_("Close"))
     def close(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
@@ -131,8 +136,12 @@ class ConversationAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                ngettext("%d conversation was not in a status that allows it.",
-                         "%d conversations were not in a status that allows it.", refused) % refused,  # fmt: skip
+                ngettext(
+                    "%d conversation was not in a status that allows it.",
+                    "%d conversations were not in a status that allows it.",
+                    refused,
+                )
+                % refused,  # fmt: skip
                 messages.WARNING,
             )
 

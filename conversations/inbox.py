@@ -19,6 +19,7 @@ from django.utils import timezone
 from conversations import realtime
 from conversations.events import record_event
 from conversations.models import (
+    OPEN_STATUSES,
     Channel,
     Contact,
     ContactIdentity,
@@ -31,7 +32,6 @@ from conversations.models import (
     Message,
     Sender,
 )
-from conversations.models import OPEN_STATUSES
 from conversations.registry import channels
 
 logger = logging.getLogger(__name__)
@@ -115,9 +115,7 @@ def receive(
 
 def _stored(channel: str, external_id: str) -> Received | None:
     message = (
-        Message.objects.select_related("conversation__contact")
-        .filter(channel=channel, external_id=external_id)
-        .first()
+        Message.objects.select_related("conversation__contact").filter(channel=channel, external_id=external_id).first()
     )
     if message is None:
         return None
@@ -165,9 +163,7 @@ def _contact_for(channel: str, identity: str, *, locale: str | None, display_nam
     if known is None:
         try:
             with transaction.atomic():
-                contact = Contact.objects.create(
-                    locale=locale or settings.LANGUAGE_CODE, display_name=display_name
-                )
+                contact = Contact.objects.create(locale=locale or settings.LANGUAGE_CODE, display_name=display_name)
                 ContactIdentity.objects.create(contact=contact, channel=channel, value=identity)
             return contact
         except IntegrityError:

@@ -19,13 +19,14 @@ from django.utils.translation import gettext_lazy as _
 
 def validate_e164(value: str) -> None:
     """A phone number in E.164 form (+ and digits) that libphonenumber considers valid."""
+    message = _("Enter a phone number in international format, like +34600123456.")
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValidationError(_("Enter a phone number in international format, like +34600123456."), code="e164")
+        raise ValidationError(message, code="e164") from None
     formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(parsed) or formatted != value:
-        raise ValidationError(_("Enter a phone number in international format, like +34600123456."), code="e164")
+        raise ValidationError(message, code="e164")
 
 
 class Channel(models.TextChoices):
@@ -193,9 +194,7 @@ class Message(models.Model):
     content_type = models.CharField(_("content type"), max_length=40, default="text")
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     external_id = models.CharField(_("external id"), max_length=200, blank=True)
-    delivery_status = models.CharField(
-        _("delivery status"), max_length=16, choices=DeliveryStatus.choices, blank=True
-    )
+    delivery_status = models.CharField(_("delivery status"), max_length=16, choices=DeliveryStatus.choices, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -252,9 +251,7 @@ class AgentAssignment(models.Model):
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     assigned_at = models.DateTimeField(_("assigned at"), default=timezone.now)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
-    release_reason = models.CharField(
-        _("release reason"), max_length=16, choices=ReleaseReason.choices, blank=True
-    )
+    release_reason = models.CharField(_("release reason"), max_length=16, choices=ReleaseReason.choices, blank=True)
 
     class Meta:
         verbose_name = _("agent assignment")
@@ -332,9 +329,7 @@ class AssistantRun(TimeStamped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assistant_runs")
     trigger_message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="assistant_run")
-    reply_message = models.ForeignKey(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    reply_message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     engine = models.CharField(_("engine"), max_length=32)
     model = models.CharField(_("model"), max_length=100, blank=True)
     response_id = models.CharField(_("response id"), max_length=200, blank=True)

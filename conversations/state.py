@@ -85,9 +85,7 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
     with transaction.atomic():
         fresh = _transition(conversation, "request_handoff")
         handoff = HandoffRequest.objects.create(conversation=fresh, requested_by=requested_by, reason=reason)
-        record_event(
-            EventName.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason
-        )
+        record_event(EventName.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.added", fresh)
         )

@@ -28,7 +28,9 @@ def run_turn(message_id: str) -> AssistantRun | None:
         return None
     conversation = message.conversation
     if conversation.status != ConversationStatus.BOT:
-        logger.info("Turn for message %s skipped: conversation %s is %s", message_id, conversation.pk, conversation.status)
+        logger.info(
+            "Turn for message %s skipped: conversation %s is %s", message_id, conversation.pk, conversation.status
+        )
         return None
     started = time.monotonic()
     try:

@@ -21,7 +21,9 @@ def check_unknown_talia_variables(app_configs: Any, **kwargs: Any) -> list[Warni
         if name.startswith("TALIA_") and name not in KNOWN_VARIABLES:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"Did you mean {close[0]}?" if close else "See the configuration table in README.md."
-            warnings.append(Warning(f"The environment variable {name} is not used by TalIA.", hint=hint, id="talia.W001"))
+            warnings.append(
+                Warning(f"The environment variable {name} is not used by TalIA.", hint=hint, id="talia.W001")
+            )
     return warnings
 
 

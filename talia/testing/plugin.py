@@ -100,7 +100,7 @@ class GroupListener:
         async def next_event() -> dict[str, Any] | None:
             try:
                 return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
 
         return self._sync(next_event)()

@@ -46,7 +46,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo data already present.")
 
-    def _user(self, username: str, *, staff: bool, superuser: bool, first_name: str, group: Group | None = None) -> str | None:
+    def _user(
+        self, username: str, *, staff: bool, superuser: bool, first_name: str, group: Group | None = None
+    ) -> str | None:
         user_model = get_user_model()
         if user_model.objects.filter(username=username).exists():
             return None
@@ -75,7 +77,9 @@ class Command(BaseCommand):
             "¡Hola Lucía! Con gusto te ayudo. ¿Para cuántas personas sería el plan?",
             sender=Sender.ASSISTANT,
         )
-        inbox.receive(Channel.WEB, DEMO_IDENTITY, "Unas 40 personas. ¿Puedo hablar con alguien del equipo?", locale="es")
+        inbox.receive(
+            Channel.WEB, DEMO_IDENTITY, "Unas 40 personas. ¿Puedo hablar con alguien del equipo?", locale="es"
+        )
         state.request_handoff(
             conversation, requested_by=HandoffRequest.RequestedBy.CONTACT, reason="Quiere hablar con una persona"
         )
