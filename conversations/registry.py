@@ -93,6 +93,9 @@ class ChannelRegistry:
             raise ImproperlyConfigured(f"A deliverer for channel {channel!r} is already registered.")
         self._deliverers[channel] = deliverer
 
+    def unregister(self, channel: str) -> None:
+        self._deliverers.pop(channel, None)
+
     def deliverer_for(self, channel: str) -> Deliverer | None:
         return self._deliverers.get(channel)
 

@@ -113,6 +113,7 @@ def main() -> int:
     port = env_int("PORT", 8000, minimum=1, maximum=65535)
     say("setup", "starting data stores (embedded unless DATABASE_URL / REDIS_URL are set)")
     bootstrap()
+    (var_dir() / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT; whitenoise warns when missing
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     python = sys.executable
     children = [

@@ -30,6 +30,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
     _state["scratch"] = scratch
     os.environ["DJANGO_SETTINGS_MODULE"] = "talia.settings"
     os.environ["TALIA_VAR_DIR"] = str(scratch / "var")
+    (scratch / "var" / "static").mkdir(parents=True)  # STATIC_ROOT: whitenoise warns when it is missing
     os.environ["TALIA_LOG_DIR"] = str(scratch / "log")
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "insecure-test-key-" + secrets.token_hex(16))
@@ -81,18 +82,21 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
 
 
 class GroupListener:
-    """Joins real channel-layer groups and collects what is pushed to them."""
+    """Joins real channel-layer groups and collects what is pushed to them.
+
+    It has a layer instance and an event loop of its own: channels_redis binds a channel's receive
+    buffer to the loop that first used it.
+    """
 
     def __init__(self, *groups: str) -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
+        from channels.layers import channel_layers
 
-        self._sync = async_to_sync
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
+        self.loop = asyncio.new_event_loop()
+        self.layer = channel_layers.make_backend("default")
+        self.channel = self.loop.run_until_complete(self.layer.new_channel())
         self.groups = groups
         for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
+            self.loop.run_until_complete(self.layer.group_add(group, self.channel))
 
     def receive(self, timeout: float = 5.0) -> dict[str, Any] | None:
         """The next event, or None if nothing arrives within `timeout` seconds."""
@@ -103,11 +107,13 @@ class GroupListener:
             except TimeoutError:
                 return None
 
-        return self._sync(next_event)()
+        return self.loop.run_until_complete(next_event())
 
     def close(self) -> None:
         for group in self.groups:
-            self._sync(self.layer.group_discard)(group, self.channel)
+            self.loop.run_until_complete(self.layer.group_discard(group, self.channel))
+        self.loop.run_until_complete(self.layer.close_pools())
+        self.loop.close()
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""Small named personas for the conversation tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from conversations import inbox
+from conversations.models import Channel
+
+User = get_user_model()
+
+
+@pytest.fixture
+def make_agent(db: None) -> Callable[..., Any]:
+    def make(username: str = "ana", **extra: Any) -> Any:
+        user = User.objects.create_user(username=username, **extra)  # no password: no slow hashing
+        user.groups.add(Group.objects.get_or_create(name="agents")[0])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent: Callable[..., Any]) -> Any:
+    return make_agent("ana", first_name="Ana", last_name="García")
+
+
+@pytest.fixture
+def lucia(db: None) -> inbox.Received:
+    """A web visitor who has just said hello: a bot conversation with one message."""
+    return inbox.receive(Channel.WEB, "session-lucia-0001", "Hola, ¿tienen planes para empresas?", locale="es")
