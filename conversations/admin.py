@@ -46,6 +46,9 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or ()
+
 
 class ContactIdentityInline(admin.TabularInline):
     model = ContactIdentity
@@ -57,7 +60,6 @@ class ContactIdentityInline(admin.TabularInline):
 class ContactConversationInline(ReadOnlyInline):
     model = Conversation
     fields = ["channel", "status", "opened_at", "closed_at", "last_message_at"]
-    readonly_fields = fields
     ordering = ["-opened_at"]
 
 
@@ -74,7 +76,6 @@ class ContactAdmin(admin.ModelAdmin):
 class MessageInline(ReadOnlyInline):
     model = Message
     fields = ["seq", "created", "sender", "agent", "text", "content_type", "delivery_status"]
-    readonly_fields = fields
     ordering = ["seq"]
     show_change_link = False
 
@@ -82,13 +83,11 @@ class MessageInline(ReadOnlyInline):
 class HandoffRequestInline(ReadOnlyInline):
     model = HandoffRequest
     fields = ["created", "requested_by", "reason", "status", "resolved_at"]
-    readonly_fields = fields
 
 
 class AgentAssignmentInline(ReadOnlyInline):
     model = AgentAssignment
     fields = ["agent", "assigned_at", "released_at", "release_reason"]
-    readonly_fields = fields
 
 
 @admin.register(Conversation)
@@ -100,9 +99,9 @@ class ConversationAdmin(admin.ModelAdmin):
     list_select_related = ["contact", "assigned_agent"]
     date_hierarchy = "opened_at"
     # Status and assignment change only through the state machine (the actions below).
-    readonly_fields = ["id", "contact", "channel", "status", "assigned_agent", "last_seq", "last_message_at",
-                       "opened_at", "closed_at", "created", "updated"]  # fmt: skip
-    fields = [*readonly_fields, "provider_conversation_id", "last_response_id"]
+    readonly_fields = ("id", "contact", "channel", "status", "assigned_agent", "last_seq",
+                                        "last_message_at", "opened_at", "closed_at", "created", "updated")  # fmt: skip
+    fields = (*readonly_fields, "provider_conversation_id", "last_response_id")
     inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline]
     actions = ["route_to_queue", "close"]
 
@@ -192,7 +191,6 @@ class ConversationSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ToolCallInline(ReadOnlyInline):
     model = ToolCall
     fields = ["call_id", "name", "arguments", "output", "status", "created"]
-    readonly_fields = fields
 
 
 @admin.register(AssistantRun)

@@ -6,13 +6,16 @@ Web chat registers no deliverer: the realtime push every message gets is its del
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
 
 from conversations.models import DeliveryStatus, Message
 from conversations.registry import DeliveryError, channels
 
 logger = logging.getLogger(__name__)
 
-ATTEMPTS_KEY = "delivery_attempts"
 MAX_BACKOFF_S = 300.0
 
 
@@ -23,33 +26,42 @@ def backoff(attempt: int) -> float:
 def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None:
     """Send a pending outbound message once. Returns seconds to wait before a retry, or None when done.
 
-    The attempt is recorded on the message before the provider is called, so the requeue sweep never
-    re-sends a message whose delivery is already under way.
+    Each attempt is claimed with a conditional UPDATE on the attempt counter, so two copies of the task
+    never send the same message twice.
     """
-    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
-    if message is None or message.delivery_status != DeliveryStatus.PENDING:
+    message = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING).first()
+    if message is None:
         return None
     deliverer = channels.deliverer_for(message.channel)
     if deliverer is None:
         logger.error("No deliverer for channel %s; message %s stays pending", message.channel, message_id)
         return None
-    message.metadata[ATTEMPTS_KEY] = message.metadata.get(ATTEMPTS_KEY, 0) + 1
-    message.save(update_fields=["metadata"])
+    claimed = Message.objects.filter(
+        pk=message.pk, delivery_status=DeliveryStatus.PENDING, delivery_attempts=message.delivery_attempts
+    ).update(delivery_attempts=F("delivery_attempts") + 1)
+    if not claimed:
+        return None
     try:
         external_id = deliverer(message)
-    except DeliveryError as exc:
-        if exc.permanent or attempt + 1 >= max_attempts:
-            message.delivery_status = DeliveryStatus.FAILED
-            message.metadata["delivery_error"] = str(exc)
-            message.save(update_fields=["delivery_status", "metadata"])
-            logger.warning("Delivery of message %s failed for good: %s", message_id, exc)
+    except Exception as exc:
+        error = exc if isinstance(exc, DeliveryError) else DeliveryError(f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, DeliveryError):
+            logger.exception("Deliverer for %s crashed on message %s", message.channel, message_id)
+        if error.permanent or attempt + 1 >= max_attempts:
+            Message.objects.filter(pk=message.pk).update(
+                delivery_status=DeliveryStatus.FAILED, delivery_error=str(error)
+            )
+            logger.warning("Delivery of message %s failed for good: %s", message_id, error)
             return None
-        logger.info("Delivery of message %s failed, will retry: %s", message_id, exc)
-        return backoff(attempt)
-    message.delivery_status = DeliveryStatus.SENT
-    update_fields = ["delivery_status"]
+        wait = backoff(attempt)
+        # Tell the requeue sweep a retry is already scheduled.
+        Message.objects.filter(pk=message.pk).update(
+            delivery_error=str(error), delivery_queued_at=timezone.now() + timedelta(seconds=wait)
+        )
+        logger.info("Delivery of message %s failed, retrying in %.0fs: %s", message_id, wait, error)
+        return wait
+    fields: dict[str, object] = {"delivery_status": DeliveryStatus.SENT, "delivery_error": ""}
     if external_id:
-        message.external_id = external_id
-        update_fields.append("external_id")
-    message.save(update_fields=update_fields)
+        fields["external_id"] = external_id
+    Message.objects.filter(pk=message.pk).update(**fields)
     return None

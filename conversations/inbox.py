@@ -20,6 +20,7 @@ from conversations import realtime
 from conversations.events import record_event
 from conversations.models import (
     OPEN_STATUSES,
+    AssistantRun,
     Channel,
     Contact,
     ContactIdentity,
@@ -153,6 +154,8 @@ def _store_inbound(
     record_event(EventName.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
     if conversation.status == ConversationStatus.BOT:
+        # The turn is recorded with the message, so it survives a failed enqueue (see tasks.requeue_...).
+        AssistantRun.objects.create(conversation=conversation, trigger_message=message)
         message_id = str(message.id)
         transaction.on_commit(lambda: _enqueue_turn(message_id))
     return Received(message, conversation, contact, opened=opened)
@@ -236,6 +239,7 @@ def send(
             metadata=metadata or {},
             # Web chat has no deliverer: the realtime push below is its delivery.
             delivery_status=DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT,
+            delivery_queued_at=timezone.now() if deliverer else None,
         )
         record_event(
             EventName.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender

@@ -195,6 +195,10 @@ class Message(models.Model):
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     external_id = models.CharField(_("external id"), max_length=200, blank=True)
     delivery_status = models.CharField(_("delivery status"), max_length=16, choices=DeliveryStatus.choices, blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
+    delivery_error = models.TextField(_("delivery error"), blank=True)
+    # Last time delivery was put on the queue (outbound messages with a channel deliverer only).
+    delivery_queued_at = models.DateTimeField(_("delivery queued at"), null=True, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -207,6 +211,13 @@ class Message(models.Model):
                 fields=["channel", "external_id"],
                 condition=~Q(external_id=""),
                 name="unique_external_id_per_channel",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["delivery_queued_at"],
+                condition=Q(delivery_status=DeliveryStatus.PENDING),
+                name="message_pending_delivery",
             ),
         ]
 
@@ -318,9 +329,14 @@ class ConversationSummary(TimeStamped):
 
 
 class AssistantRun(TimeStamped):
-    """One assistant turn, keyed by the message that triggered it so a redelivered task never answers twice."""
+    """One assistant turn, keyed by the message that triggered it so a redelivered task never answers twice.
+
+    Created as `pending` in the same transaction as its message (so a turn can never be lost between the
+    database and the queue), then claimed by exactly one worker.
+    """
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
         RUNNING = "running", _("Running")
         COMPLETED = "completed", _("Completed")
         SKIPPED = "skipped", _("Skipped")
@@ -330,11 +346,14 @@ class AssistantRun(TimeStamped):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assistant_runs")
     trigger_message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="assistant_run")
     reply_message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    engine = models.CharField(_("engine"), max_length=32)
+    engine = models.CharField(_("engine"), max_length=32, blank=True)
     model = models.CharField(_("model"), max_length=100, blank=True)
     response_id = models.CharField(_("response id"), max_length=200, blank=True)
     previous_response_id = models.CharField(_("previous response id"), max_length=200, blank=True)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Last time the turn task was put on the queue; the requeue sweep uses it to avoid piling up copies.
+    queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     rounds = models.PositiveSmallIntegerField(_("rounds"), default=0)
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
@@ -347,6 +366,7 @@ class AssistantRun(TimeStamped):
         verbose_name = _("assistant run")
         verbose_name_plural = _("assistant runs")
         ordering = ["-created"]
+        indexes = [models.Index(fields=["status", "queued_at"], name="assistant_run_status_queued")]
 
     def __str__(self) -> str:
         return f"{self.engine} · {self.get_status_display()}"

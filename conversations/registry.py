@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from conversations.models import Channel, Conversation, Message
+from conversations.models import Conversation, Message
 
 ToolFunction = Callable[..., dict[str, Any]]
 
@@ -88,7 +88,7 @@ class ChannelRegistry:
     def __init__(self) -> None:
         self._deliverers: dict[str, Deliverer] = {}
 
-    def register(self, channel: Channel, deliverer: Deliverer) -> None:
+    def register(self, channel: str, deliverer: Deliverer) -> None:
         if channel in self._deliverers and self._deliverers[channel] is not deliverer:
             raise ImproperlyConfigured(f"A deliverer for channel {channel!r} is already registered.")
         self._deliverers[channel] = deliverer

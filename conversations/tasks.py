@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from conversations import delivery, turns
-from conversations.models import ConversationStatus, DeliveryStatus, Direction, Message, Sender
+from conversations.models import AssistantRun, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
 
@@ -32,37 +32,43 @@ def run_assistant_turn(message_id: str) -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
-def deliver_message(self, message_id: str) -> None:  # type: ignore[no-untyped-def]
-    retry_in = delivery.deliver(message_id, attempt=self.request.retries, max_attempts=self.max_retries + 1)
+def deliver_message(self: Task, message_id: str) -> None:
+    max_attempts = (self.max_retries or 0) + 1
+    retry_in = delivery.deliver(message_id, attempt=self.request.retries, max_attempts=max_attempts)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
 
 
 @shared_task
 def requeue_unanswered_messages() -> int:
-    """Enqueue again the turns and deliveries whose first enqueue was lost (Redis was down, say)."""
+    """Enqueue again the turns and deliveries whose enqueue was lost (Redis was down, say).
+
+    Only work that is still pending and was last queued more than TALIA_REQUEUE_UNANSWERED_AFTER_S ago
+    is picked, and its queue time is bumped, so a missing worker does not make copies pile up.
+    """
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.TALIA_REQUEUE_UNANSWERED_AFTER_S)
-    window = {"created__lt": cutoff, "created__gte": now - REQUEUE_HORIZON}
-    unanswered = Message.objects.filter(
-        direction=Direction.INBOUND,
-        sender=Sender.CONTACT,
-        conversation__status=ConversationStatus.BOT,
-        assistant_run__isnull=True,
-        **window,
-    ).values_list("id", flat=True)[:REQUEUE_BATCH]
-    undelivered = (
-        Message.objects.filter(direction=Direction.OUTBOUND, delivery_status=DeliveryStatus.PENDING, **window)
-        .exclude(metadata__has_key=delivery.ATTEMPTS_KEY)
+    stale = now - timedelta(seconds=settings.TALIA_REQUEUE_UNANSWERED_AFTER_S)
+    recent = now - REQUEUE_HORIZON
+    turn_ids = list(
+        AssistantRun.objects.filter(turns.claimable_runs(), queued_at__lt=stale, created__gte=recent)
+        .order_by("queued_at")
+        .values_list("trigger_message_id", flat=True)[:REQUEUE_BATCH]
+    )
+    AssistantRun.objects.filter(trigger_message_id__in=turn_ids).update(queued_at=now)
+    delivery_ids = list(
+        Message.objects.filter(
+            delivery_status=DeliveryStatus.PENDING, delivery_queued_at__lt=stale, created__gte=recent
+        )
+        .order_by("delivery_queued_at")
         .values_list("id", flat=True)[:REQUEUE_BATCH]
     )
-    count = 0
-    for message_id in unanswered:
+    Message.objects.filter(pk__in=delivery_ids).update(delivery_queued_at=now)
+    for message_id in turn_ids:
         run_assistant_turn.delay(str(message_id))
-        count += 1
-    for message_id in undelivered:
+    for message_id in delivery_ids:
         deliver_message.delay(str(message_id))
-        count += 1
-    if count:
-        logger.warning("Requeued %d turn(s) and deliveries that were never processed", count)
-    return count
+    if turn_ids or delivery_ids:
+        logger.warning(
+            "Requeued %d turn(s) and %d delivery(ies) that were never processed", len(turn_ids), len(delivery_ids)
+        )
+    return len(turn_ids) + len(delivery_ids)

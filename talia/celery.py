@@ -17,13 +17,18 @@ app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
 
-WORKERS_KEY = "talia:workers"
+
+def workers_key() -> str:
+    """Sorted set of worker hostnames scored by their last heartbeat."""
+    from django.conf import settings
+
+    return f"{settings.REDIS_PREFIX}:workers"
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
     """Records the worker as alive in Redis every few seconds, so /health answers without a broadcast."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
@@ -40,7 +45,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         from talia.redis_client import get_redis
 
         try:
-            get_redis().zadd(WORKERS_KEY, {worker.hostname: time.time()})
+            get_redis().zadd(workers_key(), {worker.hostname: time.time()})
         except Exception:  # Redis down: /health will say so; the worker keeps going
             logger.warning("Could not record the worker heartbeat", exc_info=True)
 
@@ -51,7 +56,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             self.tref.cancel()
             self.tref = None
         try:
-            get_redis().zrem(WORKERS_KEY, worker.hostname)
+            get_redis().zrem(workers_key(), worker.hostname)
         except Exception:
             logger.warning("Could not clear the worker heartbeat", exc_info=True)
 

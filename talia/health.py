@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from talia.celery import WORKERS_KEY
+from talia.celery import workers_key
 from talia.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def check_worker() -> bool:
     """A worker counts as alive if it sent a heartbeat within TALIA_WORKER_HEARTBEAT_TTL_S."""
     try:
         since = time.time() - settings.TALIA_WORKER_HEARTBEAT_TTL_S
-        return get_redis().zcount(WORKERS_KEY, since, "+inf") > 0
+        return get_redis().zcount(workers_key(), since, "+inf") > 0
     except Exception:
         return False
 

@@ -110,19 +110,22 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Namespace of every key TalIA writes (cache, channel layer, Celery queue, worker heartbeats), so several
+# deployments or a test run can share one Redis without touching each other's data.
+REDIS_PREFIX = env_str("TALIA_REDIS_PREFIX", "talia")
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "talia",
+        "KEY_PREFIX": REDIS_PREFIX,
     }
 }
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "talia:channels"},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:channels"},
     }
 }
 
@@ -133,6 +136,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CELERY_BROKER_URL = (
     "redis+socket://" + REDIS_URL.removeprefix("unix://") if REDIS_URL.startswith("unix://") else REDIS_URL
 )
+CELERY_TASK_DEFAULT_QUEUE = REDIS_PREFIX
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -160,7 +164,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "console"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
@@ -227,8 +233,6 @@ LOGGING: dict = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django": {"level": "INFO"},
-        "daphne": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},
     },
 }

@@ -27,6 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psutil
@@ -63,7 +64,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, *, delete_on_stop: bool = False) -> None:
         self.data_dir = data_dir.resolve()
         self.delete_on_stop = delete_on_stop
-        self._server = None
+        self._server: Any = None
 
     def start(self) -> str:
         # pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR that only warns.

@@ -111,6 +111,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     port = env_int("PORT", 8000, minimum=1, maximum=65535)
+    # `make run` is the development runner, whichever data stores it uses.
+    os.environ.setdefault("DEBUG", "true")
     say("setup", "starting data stores (embedded unless DATABASE_URL / REDIS_URL are set)")
     bootstrap()
     (var_dir() / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT; whitenoise warns when missing
@@ -134,7 +136,11 @@ def main() -> int:
                 break
             child.start(env)
         base = f"http://127.0.0.1:{port}"
-        if not stop.is_set() and wait_until_serving(f"{base}/health", children[0]):
+        if stop.is_set():
+            pass
+        elif not wait_until_serving(f"{base}/health", children[0]):
+            say("setup", f"the web server did not answer on {base}/health; see its output above")
+        else:
             for line in (
                 "TalIA is running. Press Ctrl-C to stop.",
                 f"  demo site      {base}/",

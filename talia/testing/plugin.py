@@ -8,6 +8,7 @@ Also provides the fixtures shared across apps: a real Celery worker and channel-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -33,6 +34,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
     (scratch / "var" / "static").mkdir(parents=True)  # STATIC_ROOT: whitenoise warns when it is missing
     os.environ["TALIA_LOG_DIR"] = str(scratch / "log")
     os.environ["DEBUG"] = "false"
+    # Its own Redis namespace: a run against a shared REDIS_URL never touches another's queue or keys.
+    os.environ["TALIA_REDIS_PREFIX"] = "talia-test-" + secrets.token_hex(4)
     os.environ.setdefault("SECRET_KEY", "insecure-test-key-" + secrets.token_hex(16))
     if os.environ.get("TEST_DATABASE_URL"):
         os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
@@ -53,15 +56,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_state.pop("scratch"), ignore_errors=True)
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None) -> Iterator[Any]:
+@contextlib.contextmanager
+def running_worker() -> Iterator[Any]:
     """A real Celery worker (in a thread of this process) consuming from the real Redis broker."""
     from celery.contrib.testing.worker import start_worker
 
     from talia.celery import app
 
-    app.control.purge()  # tasks left by earlier tests point at rows that no longer exist
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30) as worker:
+        yield worker
+
+
+def purge_task_queue() -> None:
+    """Drop every queued task, as a Redis outage between commit and enqueue would."""
+    from talia.celery import app
+
+    app.control.purge()
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    purge_task_queue()  # tasks left by earlier tests point at rows that no longer exist
+    with running_worker() as worker:
         yield worker
 
 

@@ -1,0 +1,64 @@
+"""The agent console (server-rendered; live updates arrive with the console socket)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from conversations.models import Conversation, ConversationStatus, Message
+
+AGENTS_GROUP = "agents"
+PREVIEW_MESSAGES = 3
+RECENTLY_CLOSED = 10
+
+
+def is_agent(user: Any) -> bool:
+    """Agents are users in the `agents` group; staff (supervisors) may use the console too."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.groups.filter(name=AGENTS_GROUP).exists())
+
+
+def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Contact, agent and the last few messages (newest first) of each conversation, in three queries."""
+    latest = Message.objects.order_by("-seq")[:PREVIEW_MESSAGES]
+    return conversations.select_related("contact", "assigned_agent").prefetch_related(
+        Prefetch("messages", queryset=latest, to_attr="latest_messages")
+    )
+
+
+def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users go to the login page; signed-in users who are not agents get a 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_agent(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@agent_required
+def console(request: HttpRequest) -> HttpResponse:
+    queued = _with_preview(
+        Conversation.objects.filter(status=ConversationStatus.QUEUED)
+        .annotate(queued_at=Max("handoff_requests__created"))
+        .order_by("queued_at")
+    )
+    mine = _with_preview(
+        Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent=request.user).order_by(
+            "-last_message_at"
+        )
+    )
+    closed = _with_preview(Conversation.objects.filter(status=ConversationStatus.CLOSED).order_by("-closed_at"))
+    context = {"queued": queued, "mine": mine, "closed": closed[:RECENTLY_CLOSED]}
+    return render(request, "conversations/console.html", context)
