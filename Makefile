@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format typecheck install clean
+.PHONY: run test lint format typecheck messages install clean
 
 run: $(STAMP)
 	$(PY) -m talia.runtime
@@ -25,6 +25,11 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://localhost/talia} REDIS_URL=$${REDIS_URL:-redis://localhost:6379/0} \
 	SECRET_KEY=$${SECRET_KEY:-typecheck-only} $(VENV)/bin/mypy talia conversations channels_web channels_whatsapp channels_voice leads rag
+
+# Refresh the translation catalogues after changing user-facing text; the compiled .mo files are committed.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l es -l en -i ".venv/*" -i "var/*"
+	$(PY) manage.py compilemessages -i .venv
 
 install: $(STAMP)
 

@@ -43,3 +43,12 @@ def test_empty_console_says_nobody_is_waiting(client, agent):
     body = client.get(reverse("console"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "Nobody is waiting." in body
+
+
+def test_console_speaks_spanish_by_default(client, agent):
+    client.force_login(agent)
+
+    body = client.get(reverse("console")).content.decode()
+
+    assert "No hay nadie esperando." in body
+    assert "Consola de agentes" in body
