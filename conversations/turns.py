@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from django.db.models import Q
 from django.utils import timezone
@@ -29,8 +30,9 @@ def claimable_runs() -> Q:
     )
 
 
-def claim_run(message_id: str) -> AssistantRun | None:
+def claim_run(message_id: str | UUID) -> AssistantRun | None:
     """Take the turn of `message_id` for this worker; None if there is none or another worker has it."""
+    message_id = UUID(str(message_id))
     now = timezone.now()
     claimed = AssistantRun.objects.filter(claimable_runs(), trigger_message_id=message_id).update(
         status=AssistantRun.Status.RUNNING, started_at=now, updated=now
@@ -42,7 +44,7 @@ def claim_run(message_id: str) -> AssistantRun | None:
     )
 
 
-def run_turn(message_id: str) -> AssistantRun | None:
+def run_turn(message_id: str | UUID) -> AssistantRun | None:
     """Run (at most once) the assistant turn triggered by inbound message `message_id`."""
     run = claim_run(message_id)
     if run is None:

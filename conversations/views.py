@@ -55,7 +55,7 @@ def console(request: HttpRequest) -> HttpResponse:
         .order_by("queued_at")
     )
     mine = _with_preview(
-        Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent=request.user).order_by(
+        Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent_id=request.user.pk).order_by(
             "-last_message_at"
         )
     )

@@ -46,7 +46,9 @@ def test_a_turn_abandoned_by_a_dead_worker_is_claimed_again_after_its_lease(db):
 
     AssistantRun.objects.update(started_at=timezone.now() - turns.TURN_LEASE - timedelta(seconds=1))
 
-    assert turns.run_turn(str(received.message.pk)).status == AssistantRun.Status.SKIPPED
+    run = turns.run_turn(str(received.message.pk))
+    assert run is not None
+    assert run.status == AssistantRun.Status.SKIPPED
 
 
 def test_turn_is_silent_when_a_person_took_over_before_it_ran(db, agent):
@@ -55,6 +57,7 @@ def test_turn_is_silent_when_a_person_took_over_before_it_ran(db, agent):
 
     run = turns.run_turn(str(received.message.pk))
 
+    assert run is not None
     assert run.status == AssistantRun.Status.SKIPPED
     assert run.error == "The conversation is queued."
     assert received.conversation.messages.count() == 1
