@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
+
+    def ready(self) -> None:
+        from conversations.tools import register_core_tools
+
+        register_core_tools()

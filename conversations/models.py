@@ -348,6 +348,7 @@ class AssistantRun(TimeStamped):
     reply_message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     engine = models.CharField(_("engine"), max_length=32, blank=True)
     model = models.CharField(_("model"), max_length=100, blank=True)
+    prompt_version = models.CharField(_("prompt version"), max_length=40, blank=True)
     response_id = models.CharField(_("response id"), max_length=200, blank=True)
     previous_response_id = models.CharField(_("previous response id"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -21,14 +21,18 @@ REQUEUE_BATCH = 200
 
 
 @shared_task(
+    bind=True,
     acks_late=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     retry_jitter=True,
-    max_retries=5,
+    max_retries=10,  # provider attempts are bounded by TALIA_ASSISTANT_MAX_ATTEMPTS within this
 )
-def run_assistant_turn(message_id: str) -> None:
-    turns.run_turn(message_id)
+def run_assistant_turn(self: Task, message_id: str) -> None:
+    try:
+        turns.run_turn(message_id, attempt=self.request.retries)
+    except turns.RetryTurn as retry:
+        raise self.retry(countdown=retry.countdown) from retry
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)

@@ -3,8 +3,13 @@
 The inbox records a `pending` AssistantRun with every inbound message that reaches the bot, in the same
 transaction as the message. The turn task claims that run with one conditional UPDATE, so however
 often the task is delivered, exactly one execution answers; a run whose worker died is claimable again
-once its lease has expired. The engines that actually answer plug in here; until one is configured the
-run is recorded as skipped and nothing is replied.
+once its lease has expired.
+
+A claimed turn builds its context from the database, calls the engine with no transaction or row lock
+open (tools take their own short transactions), stores the reply through the inbox and records ids,
+usage, rounds and latency on the run. A provider failure that may pass (429, 5xx, timeout) hands the run
+back as pending and asks the task to retry later; after the last attempt, or on any other failure, the
+contact gets a polite fallback reply in their language and the run is marked failed: never silence.
 """
 
 from __future__ import annotations
@@ -13,15 +18,32 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
-from django.db.models import Q
-from django.utils import timezone
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from conversations.models import AssistantRun, ConversationStatus
+from conversations import inbox
+from conversations.assistant.base import EngineResult, HistoryItem, ProviderError, ToolRoundsExceeded, TurnContext
+from conversations.assistant.engines import get_engine
+from conversations.assistant.executor import ToolExecutor
+from conversations.assistant.prompts import PROMPT_VERSION
+from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender
+from conversations.registry import tools
 
 logger = logging.getLogger("talia.assistant")
 
 # A running turn whose worker has not finished it in this long is presumed dead and may be claimed again.
 TURN_LEASE = timedelta(minutes=5)
+MAX_BACKOFF_S = 60.0
+
+
+class RetryTurn(Exception):  # noqa: N818  (a request to the task, not an error)
+    """The provider may recover: run the turn again after `countdown` seconds."""
+
+    def __init__(self, countdown: float) -> None:
+        super().__init__(f"retry in {countdown:.1f}s")
+        self.countdown = countdown
 
 
 def claimable_runs() -> Q:
@@ -44,8 +66,12 @@ def claim_run(message_id: str | UUID) -> AssistantRun | None:
     )
 
 
-def run_turn(message_id: str | UUID) -> AssistantRun | None:
-    """Run (at most once) the assistant turn triggered by inbound message `message_id`."""
+def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None:
+    """Run (at most once) the assistant turn triggered by inbound message `message_id`.
+
+    `attempt` counts earlier tries of this turn (the task's retries). Raises RetryTurn when the task
+    should try again later.
+    """
     run = claim_run(message_id)
     if run is None:
         logger.info("Turn for message %s: nothing to do (already taken or finished)", message_id)
@@ -54,13 +80,153 @@ def run_turn(message_id: str | UUID) -> AssistantRun | None:
     if conversation.status != ConversationStatus.BOT:
         # A person took over between the message and this turn: the assistant stays silent.
         return finish(run, AssistantRun.Status.SKIPPED, f"The conversation is {conversation.status}.")
-    return finish(run, AssistantRun.Status.SKIPPED, "No assistant engine is configured yet.")
+    if _newer_inbound(run).exists():
+        # The visitor wrote again before we answered: the newest message's turn answers them all.
+        return finish(run, AssistantRun.Status.SKIPPED, "A newer message from the contact will be answered.")
+
+    engine = get_engine()
+    context = build_context(run)
+    run.engine = engine.name
+    run.previous_response_id = context.previous_response_id
+    run.prompt_version = PROMPT_VERSION
+    run.save(update_fields=["engine", "previous_response_id", "prompt_version", "updated"])
+    try:
+        result = engine.run(context, ToolExecutor(run))
+    except ProviderError as exc:
+        if exc.retryable and attempt + 1 < settings.TALIA_ASSISTANT_MAX_ATTEMPTS:
+            countdown = exc.retry_after if exc.retry_after is not None else min(2.0 ** (attempt + 1), MAX_BACKOFF_S)
+            _release(run, str(exc))
+            logger.warning("Turn for message %s: %s; retrying in %.1fs", message_id, exc, countdown)
+            raise RetryTurn(countdown) from exc
+        return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
+    except ToolRoundsExceeded as exc:
+        return _fall_back(run, context, str(exc))
+    except Exception as exc:
+        logger.exception("Turn for message %s crashed", message_id)
+        return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
+    if not result.text:
+        return _fall_back(run, context, "The engine produced no reply text.")
+    return _reply(run, result)
+
+
+def _newer_inbound(run: AssistantRun) -> QuerySet[Message]:
+    return Message.objects.filter(
+        conversation_id=run.conversation_id, sender=Sender.CONTACT, seq__gt=run.trigger_message.seq
+    )
+
+
+def build_context(run: AssistantRun) -> TurnContext:
+    conversation = run.conversation
+    message = run.trigger_message
+    up_to_trigger = Message.objects.filter(conversation=conversation, seq__lte=message.seq).select_related("agent")
+    recent = list(up_to_trigger.order_by("-seq")[: settings.TALIA_HISTORY_MESSAGES])[::-1]
+    # Continue the provider's thread only from a response whose reply we stored; the model then needs
+    # just what happened after that reply.
+    seen_upto = (
+        AssistantRun.objects.filter(
+            conversation=conversation, status=AssistantRun.Status.COMPLETED, reply_message__isnull=False
+        )
+        .exclude(response_id="")
+        .filter(response_id=conversation.last_response_id)
+        .values_list("reply_message__seq", flat=True)
+        .first()
+    )
+    previous_response_id = conversation.last_response_id if seen_upto is not None else ""
+    unseen = list(up_to_trigger.filter(seq__gt=seen_upto or 0).order_by("seq")) if seen_upto is not None else recent
+    last_reply = up_to_trigger.filter(sender=Sender.ASSISTANT).order_by("-seq").first()
+    return TurnContext(
+        conversation=conversation,
+        contact=conversation.contact,
+        message=message,
+        locale=conversation.contact.locale,
+        history=_items(recent),
+        unseen=_items(unseen),
+        previous_response_id=previous_response_id,
+        tools=tools.all(),
+        last_reply_metadata=last_reply.metadata if last_reply is not None else {},
+    )
+
+
+def _items(messages: list[Message]) -> list[HistoryItem]:
+    items = []
+    for message in messages:
+        if not message.text or message.sender == Sender.SYSTEM:
+            continue
+        if message.sender == Sender.CONTACT:
+            items.append(HistoryItem("user", message.text))
+        elif message.sender == Sender.AGENT:
+            name = message.agent.get_full_name() or message.agent.get_username() if message.agent else "agent"
+            items.append(HistoryItem("assistant", f"[{name}, a person on the team] {message.text}"))
+        else:
+            items.append(HistoryItem("assistant", message.text))
+    return items
+
+
+def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun:
+    try:
+        reply = inbox.send(
+            run.conversation, result.text, sender=Sender.ASSISTANT, metadata={**result.metadata, "run": str(run.pk)}
+        )
+    except inbox.ConversationClosedError:
+        return finish(run, AssistantRun.Status.SKIPPED, "The conversation was closed during the turn.")
+    run.reply_message = reply
+    run.model = result.model[:100]
+    run.response_id = result.response_id
+    run.rounds = result.rounds
+    run.input_tokens = result.input_tokens
+    run.output_tokens = result.output_tokens
+    run.total_tokens = result.input_tokens + result.output_tokens
+    run.save(
+        update_fields=[
+            "reply_message",
+            "model",
+            "response_id",
+            "rounds",
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+        ]
+    )
+    if result.response_id:
+        Conversation.objects.filter(pk=run.conversation_id).update(last_response_id=result.response_id)
+    return finish(run, AssistantRun.Status.COMPLETED)
+
+
+def fallback_text(locale: str) -> str:
+    with translation.override(locale):
+        return gettext(
+            "Sorry, I can't answer right now. Would you like me to put you in touch with a person from the team?"
+        )
+
+
+def _fall_back(run: AssistantRun, context: TurnContext, error: str) -> AssistantRun:
+    """A polite reply in the contact's language, and a failed run that says why."""
+    logger.warning("Turn for message %s failed: %s", run.trigger_message_id, error)
+    try:
+        reply = inbox.send(
+            run.conversation,
+            fallback_text(context.locale),
+            sender=Sender.ASSISTANT,
+            metadata={"fallback": True, "run": str(run.pk)},
+        )
+    except inbox.ConversationClosedError:
+        reply = None
+    run.reply_message = reply
+    run.save(update_fields=["reply_message"])
+    return finish(run, AssistantRun.Status.FAILED, error)
+
+
+def _release(run: AssistantRun, error: str) -> None:
+    """Hand the run back as pending so the retried task can claim it again."""
+    AssistantRun.objects.filter(pk=run.pk, status=AssistantRun.Status.RUNNING).update(
+        status=AssistantRun.Status.PENDING, error=error[:2000], queued_at=timezone.now(), updated=timezone.now()
+    )
 
 
 def finish(run: AssistantRun, status: str, error: str = "") -> AssistantRun:
     now = timezone.now()
     run.status = status
-    run.error = error
+    run.error = error[:2000]
     run.finished_at = now
     run.latency_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
     run.save(update_fields=["status", "error", "finished_at", "latency_ms", "updated"])

@@ -14,6 +14,7 @@ from talia.env import (
     BASE_DIR,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -214,6 +215,33 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TALIA_SECURE_COOKIES", no
 TALIA_REQUEUE_UNANSWERED_AFTER_S = env_int("TALIA_REQUEUE_UNANSWERED_AFTER_S", 120, minimum=10)
 # How long a Celery worker's heartbeat counts as "alive" for /health.
 TALIA_WORKER_HEARTBEAT_TTL_S = env_int("TALIA_WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
+
+# --- Assistant --------------------------------------------------------------------------------------
+OPENAI_API_KEY = env_str("TALIA_OPENAI_API_KEY", "") or env_str("OPENAI_API_KEY", "")
+# The SDK reads OPENAI_BASE_URL itself too; reading it here keeps one source of truth for every client.
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "") or None
+TALIA_LLM_ENGINE = env_choice(
+    "TALIA_LLM_ENGINE", "openai" if OPENAI_API_KEY else "offline", ["openai", "openai-chat", "offline"]
+)
+if TALIA_LLM_ENGINE != "offline" and not OPENAI_API_KEY:
+    raise ImproperlyConfigured(
+        f"TALIA_LLM_ENGINE={TALIA_LLM_ENGINE} needs OPENAI_API_KEY or TALIA_OPENAI_API_KEY "
+        "(any non-empty value for a local OpenAI-compatible server)."
+    )
+TALIA_OPENAI_MODEL = env_str("TALIA_OPENAI_MODEL", "gpt-4.1-mini")
+TALIA_OPENAI_TIMEOUT_S = env_float("TALIA_OPENAI_TIMEOUT_S", 30.0, minimum=1)
+TALIA_MAX_TOOL_ROUNDS = env_int("TALIA_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
+TALIA_PARALLEL_TOOL_CALLS = env_bool("TALIA_PARALLEL_TOOL_CALLS", True)
+# How many stored messages rebuild the context when the provider lost (or never had) the previous response.
+TALIA_HISTORY_MESSAGES = env_int("TALIA_HISTORY_MESSAGES", 30, minimum=2, maximum=200)
+# Attempts at a turn whose provider call fails with a retryable error (429, 5xx, timeout) before the
+# polite fallback reply.
+TALIA_ASSISTANT_MAX_ATTEMPTS = env_int("TALIA_ASSISTANT_MAX_ATTEMPTS", 4, minimum=1, maximum=10)
+# Personal-data tools apply only after the contact consented to this version of the consent text.
+TALIA_REQUIRE_CONSENT = env_bool("TALIA_REQUIRE_CONSENT", True)
+TALIA_CONSENT_VERSION = env_str("TALIA_CONSENT_VERSION", "2026-11")
+# Region assumed for phone numbers given without a country code (ISO 3166 code).
+TALIA_DEFAULT_PHONE_REGION = env_str("TALIA_DEFAULT_PHONE_REGION", "ES").upper()
 
 # --- Logging ---------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("TALIA_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])

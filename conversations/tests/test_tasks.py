@@ -23,10 +23,9 @@ def test_inbound_message_on_a_bot_conversation_gets_one_assistant_run(celery_wor
         lambda: AssistantRun.objects.filter(trigger_message=received.message, finished_at__isnull=False).first()
     )
     assert run.conversation_id == received.conversation.pk
-    assert run.status == AssistantRun.Status.SKIPPED
-    assert run.error == "No assistant engine is configured yet."
-    # No engine yet: nothing is replied.
-    assert received.conversation.messages.count() == 1
+    assert (run.status, run.engine) == (AssistantRun.Status.COMPLETED, "offline")
+    reply = received.conversation.messages.get(seq=2)
+    assert (reply.sender, reply.pk) == (Sender.ASSISTANT, run.reply_message_id)
 
 
 def test_a_redelivered_turn_never_answers_twice(db):
@@ -48,7 +47,7 @@ def test_a_turn_abandoned_by_a_dead_worker_is_claimed_again_after_its_lease(db):
 
     run = turns.run_turn(str(received.message.pk))
     assert run is not None
-    assert run.status == AssistantRun.Status.SKIPPED
+    assert run.status == AssistantRun.Status.COMPLETED
 
 
 def test_turn_is_silent_when_a_person_took_over_before_it_ran(db, agent):
@@ -95,7 +94,7 @@ def test_lost_enqueues_are_requeued_once_and_run():
         # Just requeued: until the interval passes again the sweep leaves pending work alone.
         assert requeue_unanswered_messages() == 0
 
-    assert run.status == AssistantRun.Status.SKIPPED
+    assert run.status == AssistantRun.Status.COMPLETED
 
 
 def test_sweep_does_not_pile_up_copies_while_no_worker_runs(db):
@@ -128,8 +127,10 @@ def whatsapp_deliverer():
     channels.unregister("whatsapp")
 
 
-def test_outbound_message_is_delivered_after_commit_by_the_channel(celery_worker, whatsapp_deliverer):
+def test_outbound_message_is_delivered_after_commit_by_the_channel(celery_worker, whatsapp_deliverer, agent):
     conversation = inbox.receive("whatsapp", "+34600123456", "Hola", external_id="SM-in-1").conversation
+    # With a person on it the assistant stays quiet, so the only outbound message is this test's.
+    state.request_handoff(conversation, requested_by="contact")
 
     message = inbox.send(conversation, "¡Hola!", sender=Sender.ASSISTANT)
 

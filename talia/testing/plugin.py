@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 
 from talia.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from talia.testing.fake_openai import FakeOpenAI, fake_openai
+
+__all__ = ["fake_openai", "model_engine"]
 
 _state: dict[str, Any] = {"servers": []}
 
@@ -37,6 +40,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
     # Its own Redis namespace: a run against a shared REDIS_URL never touches another's queue or keys.
     os.environ["TALIA_REDIS_PREFIX"] = "talia-test-" + secrets.token_hex(4)
     os.environ.setdefault("SECRET_KEY", "insecure-test-key-" + secrets.token_hex(16))
+    # The offline engine unless a test points a model engine at the fake OpenAI server; never a real key.
+    for name in ("OPENAI_API_KEY", "TALIA_OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        os.environ.pop(name, None)
+    os.environ["TALIA_LLM_ENGINE"] = "offline"
     if os.environ.get("TEST_DATABASE_URL"):
         os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     else:
@@ -144,3 +151,12 @@ def listen() -> Iterator[Callable[..., GroupListener]]:
     yield make
     for listener in listeners:
         listener.close()
+
+
+@pytest.fixture(params=["openai"])
+def model_engine(request: pytest.FixtureRequest, fake_openai: FakeOpenAI, settings: Any) -> FakeOpenAI:
+    """Point the assistant at the fake OpenAI server with a model engine (`openai` unless parametrized)."""
+    settings.TALIA_LLM_ENGINE = request.param
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    return fake_openai

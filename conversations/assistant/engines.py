@@ -1,0 +1,24 @@
+"""Which engine answers: chosen by TALIA_LLM_ENGINE, never by `if test:`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from conversations.assistant.base import Engine
+
+
+def get_engine(name: str | None = None) -> Engine:
+    name = name or settings.TALIA_LLM_ENGINE
+    if name == "openai":
+        from conversations.assistant.openai_responses import ResponsesEngine
+
+        return ResponsesEngine()
+    if name == "openai-chat":
+        from conversations.assistant.openai_chat import ChatEngine
+
+        return ChatEngine()
+    if name == "offline":
+        from conversations.assistant.offline import OfflineEngine
+
+        return OfflineEngine()
+    raise ValueError(f"Unknown assistant engine {name!r}")

@@ -1,0 +1,96 @@
+"""The `openai` engine: the Responses API with function tools, chained by previous_response_id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import openai
+from django.conf import settings
+
+from conversations.assistant import prompts
+from conversations.assistant.base import (
+    CallTool,
+    EngineResult,
+    HistoryItem,
+    ToolInvocation,
+    ToolRoundsExceeded,
+    TurnContext,
+)
+from conversations.assistant.client import PreviousResponseMissing, openai_client, provider_error
+from conversations.registry import Tool
+
+logger = logging.getLogger("talia.assistant")
+
+
+def function_tool(tool: Tool) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": True,
+    }
+
+
+def message_items(history: list[HistoryItem]) -> list[dict[str, Any]]:
+    return [{"role": item.role, "content": item.text} for item in history]
+
+
+class ResponsesEngine:
+    name = "openai"
+
+    def __init__(self, client: openai.OpenAI | None = None, model: str | None = None) -> None:
+        self.client = client or openai_client()
+        self.model = model or settings.TALIA_OPENAI_MODEL
+
+    def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
+        result = EngineResult(text="", model=self.model)
+        base: dict[str, Any] = {"model": self.model, "instructions": prompts.instructions(context), "store": True}
+        if context.tools:
+            base["tools"] = [function_tool(tool) for tool in context.tools]
+            base["parallel_tool_calls"] = settings.TALIA_PARALLEL_TOOL_CALLS
+        response = None
+        if context.previous_response_id:
+            try:
+                response = self._create(
+                    result,
+                    input=message_items(context.unseen),
+                    previous_response_id=context.previous_response_id,
+                    **base,
+                )
+            except PreviousResponseMissing:
+                logger.info(
+                    "Response %s is gone; rebuilding the turn from stored messages", context.previous_response_id
+                )
+        if response is None:
+            response = self._create(result, input=message_items(context.history), **base)
+
+        while calls := [item for item in response.output if item.type == "function_call"]:
+            if result.rounds >= settings.TALIA_MAX_TOOL_ROUNDS:
+                raise ToolRoundsExceeded(f"Still calling tools after {result.rounds} rounds")
+            result.rounds += 1
+            outputs = [
+                {
+                    "type": "function_call_output",
+                    "call_id": call.call_id,
+                    "output": call_tool(ToolInvocation(call.call_id, call.name, call.arguments)),
+                }
+                for call in calls
+            ]
+            response = self._create(result, input=outputs, previous_response_id=response.id, **base)
+
+        result.text = response.output_text.strip()
+        result.response_id = response.id
+        result.model = response.model or self.model
+        return result
+
+    def _create(self, result: EngineResult, **params: Any) -> Any:
+        try:
+            response = self.client.responses.create(**params)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc) from exc
+        if response.usage is not None:
+            result.input_tokens += response.usage.input_tokens
+            result.output_tokens += response.usage.output_tokens
+        return response
