@@ -67,6 +67,7 @@ def test_a_tool_error_goes_back_to_the_model_which_recovers(db, model_engine):
     )
 
     run = turns.run_turn(received.message.pk)
+    assert run is not None
 
     output = json.loads(model_engine.requests_to("/responses")[1].body["input"][0]["output"])
     assert output["ok"] is False and "not a valid email" in output["error"]
@@ -81,6 +82,7 @@ def test_the_round_limit_ends_in_a_safe_reply(db, model_engine):
     model_engine.when(lambda body: True, tool_calls(("set_company_name", {"company": "Acme"})))
 
     run = turns.run_turn(received.message.pk)
+    assert run is not None
 
     assert len(model_engine.requests_to("/responses")) == 3  # the first call and one per allowed round
     assert run.status == AssistantRun.Status.FAILED
@@ -105,6 +107,7 @@ def test_previous_response_id_chains_turns_and_is_rebuilt_when_the_provider_lost
     model_engine.forget_all()  # the provider expired every stored response
     third = visitor_says("¿Sigues ahí?")
     run = turns.run_turn(third.message.pk)
+    assert run is not None
 
     lost, rebuilt = model_engine.requests_to("/responses")[2:]
     assert lost.body["previous_response_id"] == AssistantRun.objects.get(trigger_message=second.message).response_id
