@@ -217,6 +217,8 @@ TALIA_REQUEUE_UNANSWERED_AFTER_S = env_int("TALIA_REQUEUE_UNANSWERED_AFTER_S", 1
 TALIA_WORKER_HEARTBEAT_TTL_S = env_int("TALIA_WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
 
 # --- Assistant --------------------------------------------------------------------------------------
+# The business the assistant speaks for (greetings, instructions).
+TALIA_BUSINESS_NAME = env_str("TALIA_BUSINESS_NAME", "TalIA")
 OPENAI_API_KEY = env_str("TALIA_OPENAI_API_KEY", "") or env_str("OPENAI_API_KEY", "")
 # The SDK reads OPENAI_BASE_URL itself too; reading it here keeps one source of truth for every client.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "") or None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from conversations.assistant.base import TurnContext
@@ -35,6 +36,7 @@ def instructions(context: TurnContext) -> str:
         "company": contact.company,
     }
     facts = [
+        f"You speak for: {settings.TALIA_BUSINESS_NAME}.",
         f"Today is {timezone.localdate().isoformat()}.",
         f"Channel: {context.conversation.channel}. Contact locale: {context.locale}.",
         "Consent to store personal data: " + ("given." if contact.has_consented else "not given yet."),

@@ -24,8 +24,8 @@ from django.utils import timezone
 from conversations import inbox, turns
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
-from conversations.assistant.offline import (
-    OfflineEngine,
+from conversations.assistant.offline import OfflineEngine
+from conversations.assistant.offline.understanding import (
     declines_field,
     extract_company,
     extract_email,
@@ -350,7 +350,7 @@ def test_spanish_dialogue_ends_with_a_complete_lead_and_a_handoff(db):
     ana = Visitor("session-offline-es-1", "es")
 
     reply = says(ana, "Hola, buenas")
-    assert reply.text.startswith("¡Hola! Soy el asistente de TalIA.")
+    assert reply.text.startswith("¡Hola! Soy el asistente virtual de TalIA.")
     assert "¿Estás de acuerdo?" in reply.text
     assert reply.metadata["offline"]["asked"] == "consent"
 
@@ -385,7 +385,7 @@ def test_english_dialogue_ends_with_a_complete_lead_and_a_handoff(db):
     john = Visitor("session-offline-en-1", "en")
 
     reply = says(john, "Hi there")
-    assert reply.text.startswith("Hi! I'm TalIA's assistant.")
+    assert reply.text.startswith("Hi! I'm the virtual assistant of TalIA.")
     assert "Is that OK with you?" in reply.text
 
     reply = says(john, "Yes, that's fine. My name is John Smith, I work at Globex")
@@ -559,7 +559,9 @@ def test_a_question_is_answered_from_the_knowledge_base_with_its_source(db):
     reply = says(ana, "Hola, ¿cuánto cuesta el plan para empresas?")
 
     assert queries == ["Hola, ¿cuánto cuesta el plan para empresas?"]
-    assert reply.text.startswith("¡Hola! Soy el asistente de TalIA. Esto es lo que he encontrado: El plan Empresa")
+    assert reply.text.startswith(
+        "¡Hola! Soy el asistente virtual de TalIA. Esto es lo que he encontrado: El plan Empresa"
+    )
     assert "\nFuente: https://example.com/precios\nPara que el equipo pueda ayudarte" in reply.text
     assert reply.metadata["citations"] == [{"url": "https://example.com/precios", "title": "Precios"}]
     # After the answer, the lead dialogue goes on.
@@ -654,7 +656,7 @@ def test_a_contact_who_consented_in_the_widget_is_asked_for_the_first_missing_fi
     run = turns.run_turn(received.message.pk)
 
     assert run is not None and run.reply_message is not None
-    assert run.reply_message.text == "¡Hola! Soy el asistente de TalIA. ¿Cuál es tu correo electrónico?"
+    assert run.reply_message.text == "¡Hola! Soy el asistente virtual de TalIA. ¿Cuál es tu correo electrónico?"
 
 
 def test_the_engine_answers_a_tool_error_it_did_not_expect_politely():
@@ -685,7 +687,7 @@ def test_the_engine_answers_a_tool_error_it_did_not_expect_politely():
     assert json.loads(calls[0].arguments) == {"reason": "The contact asked to talk to a person."}
     assert (
         result.text
-        == "Hi! I'm TalIA's assistant. Sorry, I couldn't reach the team just now. Please try again in a few minutes."
+        == "Hi! I'm the virtual assistant of TalIA. Sorry, I couldn't reach the team just now. Please try again in a few minutes."
     )
     assert (result.model, result.response_id, result.rounds) == ("offline-v1", "", 1)
 
@@ -745,3 +747,13 @@ def test_golden_transcript_of_the_base_conversation(db, locale):
         return
     assert path.exists(), f"{path} is missing: run with TALIA_UPDATE_GOLDEN=1 to create it"
     assert transcript == path.read_text(encoding="utf-8")
+
+
+def test_the_assistant_introduces_itself_for_the_business(db, settings):
+    settings.TALIA_BUSINESS_NAME = "Clínica Sonrisas"
+    received = inbox.receive("web", "session-business-01", "Hola", locale="es")
+
+    run = turns.run_turn(received.message.pk)
+
+    assert run is not None and run.reply_message is not None
+    assert run.reply_message.text.startswith("¡Hola! Soy el asistente virtual de Clínica Sonrisas.")
