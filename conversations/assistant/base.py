@@ -67,10 +67,20 @@ class Engine(Protocol):
 class ProviderError(Exception):
     """A language-model provider failed. `retryable` says whether trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str = "",
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status  # the HTTP status, when the provider answered
+        self.code = code  # the provider's error code, if any
 
 
 class ToolRoundsExceeded(Exception):

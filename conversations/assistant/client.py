@@ -21,6 +21,15 @@ class PreviousResponseMissing(ProviderError):
         super().__init__(message, retryable=False)
 
 
+def lost_previous_response(error: ProviderError) -> bool:
+    """Did a request chained with previous_response_id fail because that response is gone?
+
+    OpenAI answers 400 naming `previous_response_id`; a plain 404 on the chained call means the same,
+    unless it is about the model.
+    """
+    return isinstance(error, PreviousResponseMissing) or (error.status == 404 and error.code != "model_not_found")
+
+
 @functools.cache
 def _client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
     # Retries are ours (the turn task retries with backoff and honours retry-after) so a worker never

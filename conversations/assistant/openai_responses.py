@@ -13,11 +13,12 @@ from conversations.assistant.base import (
     CallTool,
     EngineResult,
     HistoryItem,
+    ProviderError,
     ToolInvocation,
     ToolRoundsExceeded,
     TurnContext,
 )
-from conversations.assistant.client import PreviousResponseMissing, openai_client, provider_error
+from conversations.assistant.client import lost_previous_response, openai_client, provider_error
 from conversations.registry import Tool
 
 logger = logging.getLogger("talia.assistant")
@@ -59,7 +60,9 @@ class ResponsesEngine:
                     previous_response_id=context.previous_response_id,
                     **base,
                 )
-            except PreviousResponseMissing:
+            except ProviderError as exc:
+                if not lost_previous_response(exc):
+                    raise
                 logger.info(
                     "Response %s is gone; rebuilding the turn from stored messages", context.previous_response_id
                 )

@@ -119,6 +119,32 @@ def test_previous_response_id_chains_turns_and_is_rebuilt_when_the_provider_lost
     assert replies(third.conversation)[-1] == "Aquí sigo."
 
 
+@pytest.mark.parametrize(
+    ("lost", "rebuilt"),
+    [
+        (error(404, message="Response with id 'resp_gone' not found."), True),
+        (error(404, code="model_not_found", message="The model does not exist."), False),
+    ],
+)
+def test_a_404_on_the_chained_call_rebuilds_unless_it_is_about_the_model(db, model_engine, lost, rebuilt):
+    model_engine.script(text("¡Hola!"))
+    first = visitor_says("Hola")
+    turns.run_turn(first.message.pk)
+    model_engine.script(lost, text("Aquí sigo."))
+    second = visitor_says("¿Sigues ahí?")
+
+    run = turns.run_turn(second.message.pk)
+
+    assert run is not None
+    if rebuilt:
+        assert run.status == AssistantRun.Status.COMPLETED
+        assert "previous_response_id" not in model_engine.requests_to("/responses")[-1].body
+        assert replies(second.conversation)[-1] == "Aquí sigo."
+    else:
+        assert run.status == AssistantRun.Status.FAILED
+        assert replies(second.conversation)[-1] == turns.fallback_text("es")
+
+
 def test_agent_messages_reach_the_model_after_a_hand_back(db, model_engine, agent):
     model_engine.script(text("¡Hola!"), text("De nada, aquí estoy."))
     first = visitor_says("Hola")
