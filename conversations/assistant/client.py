@@ -65,21 +65,21 @@ def provider_error(exc: openai.OpenAIError) -> ProviderError:
     """Translate an SDK exception into a ProviderError that says whether a retry can help."""
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
         return ProviderError(f"OpenAI unreachable: {exc}", retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        code = body.get("code") or ""
-        param = body.get("param") or ""
-        if param == "previous_response_id" or code == "previous_response_not_found":
-            return PreviousResponseMissing(str(exc))
-        if isinstance(exc, openai.RateLimitError):
-            # Both quota exhaustion and real rate limits are 429s; only the latter passes with time.
-            return ProviderError(
-                str(exc), retryable=code != "insufficient_quota", retry_after=retry_after(exc.response)
-            )
+    if not isinstance(exc, openai.APIStatusError):
+        return ProviderError(str(exc), retryable=False)
+    body = exc.body if isinstance(exc.body, dict) else {}
+    code = str(body.get("code") or "")
+    if body.get("param") == "previous_response_id" or code == "previous_response_not_found":
+        return PreviousResponseMissing(str(exc))
+    if isinstance(exc, openai.RateLimitError):
+        # Both quota exhaustion and real rate limits are 429s; only the latter passes with time.
+        retryable = code != "insufficient_quota"
+    else:
         retryable = exc.status_code in (408, 409) or exc.status_code >= 500
-        return ProviderError(
-            f"OpenAI answered {exc.status_code}: {exc.message}",
-            retryable=retryable,
-            retry_after=retry_after(exc.response),
-        )
-    return ProviderError(str(exc), retryable=False)
+    return ProviderError(
+        f"OpenAI answered {exc.status_code}: {exc.message}",
+        retryable=retryable,
+        retry_after=retry_after(exc.response),
+        status=exc.status_code,
+        code=code,
+    )
