@@ -114,6 +114,39 @@ def receive(
         raise
 
 
+def ensure_conversation(
+    channel: str, identity: str, *, locale: str | None = None, display_name: str = ""
+) -> tuple[Contact, Conversation]:
+    """The contact known on `channel` as `identity` and their open conversation, created if need be.
+
+    For doors that act before the contact has said anything (a visitor asking for a person first).
+    """
+    if channel not in Channel.values:
+        raise InboxError(f"Unknown channel {channel!r}.")
+    with transaction.atomic():
+        contact = _contact_for(channel, identity, locale=normalise_locale(locale), display_name=display_name)
+        conversation, opened = _open_conversation(contact, channel)
+        if opened:
+            record_event(EventName.CONVERSATION_OPENED, conversation=conversation, channel=channel)
+            _publish_opened(conversation)
+    return contact, conversation
+
+
+def ensure_contact(channel: str, identity: str, *, locale: str | None = None) -> Contact:
+    """The contact known on `channel` as `identity`, created (without a conversation) if need be."""
+    if channel not in Channel.values:
+        raise InboxError(f"Unknown channel {channel!r}.")
+    with transaction.atomic():
+        return _contact_for(channel, identity, locale=normalise_locale(locale), display_name="")
+
+
+def _publish_opened(conversation: Conversation) -> None:
+    realtime.publish(
+        [realtime.MONITOR_GROUP, realtime.contact_group(conversation.contact_id)],
+        realtime.conversation_changed("conversation.opened", conversation),
+    )
+
+
 def _stored(channel: str, external_id: str) -> Received | None:
     message = (
         Message.objects.select_related("conversation__contact").filter(channel=channel, external_id=external_id).first()
@@ -150,7 +183,7 @@ def _store_inbound(
     )
     if opened:
         record_event(EventName.CONVERSATION_OPENED, conversation=conversation, channel=channel)
-        realtime.publish([realtime.MONITOR_GROUP], realtime.conversation_changed("conversation.opened", conversation))
+        _publish_opened(conversation)
     record_event(EventName.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
     if conversation.status == ConversationStatus.BOT:

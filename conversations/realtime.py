@@ -10,11 +10,13 @@ agent: the queue), `monitor` (supervisors: everything).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 from collections.abc import Iterable
 from typing import Literal, TypedDict
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -24,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 AGENTS_GROUP = "agents"
 MONITOR_GROUP = "monitor"
+
+
+class Citation(TypedDict):
+    url: str
+    title: str
 
 
 class MessagePayload(TypedDict):
@@ -36,6 +43,7 @@ class MessagePayload(TypedDict):
     text: str
     content_type: str
     created: str
+    citations: list[Citation]
 
 
 class MessageNew(TypedDict):
@@ -64,7 +72,19 @@ class ConversationChanged(TypedDict):
     agent_name: str | None
 
 
-RealtimeEvent = MessageNew | ConversationChanged
+class Typing(TypedDict):
+    type: Literal["typing"]
+    conversation_id: str
+    sender: str
+    active: bool
+
+
+RealtimeEvent = MessageNew | ConversationChanged | Typing
+
+
+def contact_group(contact_id: object) -> str:
+    """Every socket of one contact (a visitor's widget tabs): hears of conversations they open."""
+    return f"contact.{contact_id}"
 
 
 def agent_name(user: object | None) -> str | None:
@@ -86,7 +106,22 @@ def message_payload(message: Message) -> MessagePayload:
         "text": message.text,
         "content_type": message.content_type,
         "created": message.created.isoformat(),
+        "citations": _citations(message.metadata.get("citations")),
     }
+
+
+def _citations(value: object) -> list[Citation]:
+    """Only well-formed http(s) links, whatever an engine stored."""
+    citations: list[Citation] = []
+    for item in value if isinstance(value, list) else []:
+        url = item.get("url") if isinstance(item, dict) else None
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            citations.append({"url": url, "title": str(item.get("title") or "")[:200]})
+    return citations
+
+
+def typing(conversation: Conversation, sender: str, active: bool) -> Typing:
+    return {"type": "typing", "conversation_id": str(conversation.id), "sender": sender, "active": active}
 
 
 def message_new(message: Message) -> MessageNew:
@@ -106,15 +141,51 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
 def publish(groups: Iterable[str], event: RealtimeEvent) -> None:
     """Send `event` to every group once the current transaction commits (at once outside one)."""
     targets = list(dict.fromkeys(groups))
-    transaction.on_commit(lambda: _send(targets, event))
+    transaction.on_commit(lambda: _publisher.send(targets, dict(event)))
 
 
-def _send(groups: list[str], event: RealtimeEvent) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for group in groups:
+class _Publisher:
+    """Runs every group_send on one event loop of its own, in a daemon thread.
+
+    Callers are sync code in any context: a Celery task, a sync view, or sync_to_async inside an async
+    view or consumer. Sending through the caller's loop (async_to_sync) would share that loop's Redis
+    connections with the sockets it serves; a loop of our own keeps publishing independent of them.
+    """
+
+    SEND_TIMEOUT_S = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (Celery prefork) inherits the object but not the thread.
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="talia-realtime", daemon=True).start()
+            return self._loop
+
+    def send(self, groups: list[str], event: dict[str, object]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._send_all(layer, groups, event), self._running_loop())
         try:
-            async_to_sync(layer.group_send)(group, dict(event))
+            future.result(self.SEND_TIMEOUT_S)
         except Exception:
-            logger.warning("Realtime push %s to %s failed", event["type"], group, exc_info=True)
+            future.cancel()
+            logger.warning("Realtime push %s to %s failed", event.get("type"), groups, exc_info=True)
+
+    @staticmethod
+    async def _send_all(layer: object, groups: list[str], event: dict[str, object]) -> None:
+        for group in groups:
+            try:
+                await layer.group_send(group, event)  # type: ignore[attr-defined]
+            except Exception:
+                logger.warning("Realtime push %s to %s failed", event.get("type"), group, exc_info=True)
+
+
+_publisher = _Publisher()

@@ -9,6 +9,7 @@ consented, when TALIA_REQUIRE_CONSENT is on.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import phonenumbers
 from django.conf import settings
@@ -91,15 +92,21 @@ def _record_lead_if_complete(conversation: Conversation, contact: Contact) -> bo
     return True
 
 
-def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
+def give_consent(contact_id: UUID | str) -> Contact:
+    """Record that the contact consented to the current consent text (once; the first time counts)."""
     with transaction.atomic():
-        contact = _locked_contact(conversation)
-        if not granted:
-            return {"ok": True, "consent": "declined", "note": "Do not ask for or store personal data."}
+        contact = Contact.objects.select_for_update().get(pk=contact_id)
         if not contact.has_consented:
             contact.consent_given_at = timezone.now()
             contact.consent_text_version = settings.TALIA_CONSENT_VERSION
             contact.save(update_fields=["consent_given_at", "consent_text_version", "updated"])
+    return contact
+
+
+def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
+    if not granted:
+        return {"ok": True, "consent": "declined", "note": "Do not ask for or store personal data."}
+    contact = give_consent(conversation.contact_id)
     return {"ok": True, "consent": "granted", "missing": missing_lead_fields(contact)}
 
 

@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from conversations import inbox
+from conversations import inbox, realtime
 from conversations.assistant.base import EngineResult, HistoryItem, ProviderError, ToolRoundsExceeded, TurnContext
 from conversations.assistant.engines import get_engine
 from conversations.assistant.executor import ToolExecutor
@@ -90,6 +90,7 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     run.previous_response_id = context.previous_response_id
     run.prompt_version = PROMPT_VERSION
     run.save(update_fields=["engine", "previous_response_id", "prompt_version", "updated"])
+    realtime.publish([conversation.group_name], realtime.typing(conversation, Sender.ASSISTANT, True))
     try:
         result = engine.run(context, ToolExecutor(run))
     except ProviderError as exc:
@@ -104,6 +105,8 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     except Exception as exc:
         logger.exception("Turn for message %s crashed", message_id)
         return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
+    finally:
+        realtime.publish([conversation.group_name], realtime.typing(conversation, Sender.ASSISTANT, False))
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
     return _reply(run, result)

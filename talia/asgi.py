@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, WebSockets through the apps' routes.
 
-Origins are checked against ALLOWED_HOSTS and the session user is attached to every socket scope.
+Staff sockets have their origin checked against ALLOWED_HOSTS and carry the session user; the visitor's
+web chat socket is embedded on customers' sites and checks TALIA_WEBCHAT_ALLOWED_ORIGINS itself.
 """
 
 import os
@@ -13,12 +14,18 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from talia.routing import websocket_urlpatterns  # noqa: E402
+from talia.routing import staff_routes, webchat_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": URLRouter(
+            [
+                *webchat_routes,
+                re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_routes)))),
+            ]
+        ),
     }
 )

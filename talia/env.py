@@ -110,6 +110,23 @@ def env_url(name: str, default: str | object = _MISSING, *, schemes: Iterable[st
     return value
 
 
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate like `30/min` (or `5/s`, `1000/hour`): returns (requests, period in seconds)."""
+    value = _raw(name) or default
+    count, sep, period = value.partition("/")
+    try:
+        requests = int(count)
+        seconds = RATE_PERIODS[period.strip().lower()]
+    except (ValueError, KeyError):
+        requests = seconds = 0
+    if not sep or requests < 1 or not seconds:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 30/min (periods: s, min, hour).")
+    return requests, seconds
+
+
 def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")

@@ -1,5 +1,8 @@
-"""WebSocket routes of every app, gathered in one list (each app adds its own as it lands)."""
+"""WebSocket routes of every app, gathered in one place (each app adds its own as it lands)."""
 
-from conversations.routing import websocket_urlpatterns as conversation_routes
+from channels_web.routing import websocket_urlpatterns as webchat_routes
+from conversations.routing import websocket_urlpatterns as staff_routes
 
-websocket_urlpatterns = [*conversation_routes]
+# Staff sockets (console, monitor) accept only this site's own origins and carry the session user;
+# the visitor's socket lives on customers' sites and checks origins itself.
+__all__ = ["staff_routes", "webchat_routes"]

@@ -17,6 +17,7 @@ from talia.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
     var_dir,
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "conversations",
     "channels_web",
     "channels_whatsapp",
@@ -194,11 +196,16 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "talia.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TalIA API",
     "DESCRIPTION": "AI-first customer conversations: web chat, WhatsApp and voice.",
     "VERSION": "0.1.0",
+    # The docs page is served from drf-spectacular-sidecar's files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security --------------------------------------------------------------------------------------
@@ -244,6 +251,26 @@ TALIA_REQUIRE_CONSENT = env_bool("TALIA_REQUIRE_CONSENT", True)
 TALIA_CONSENT_VERSION = env_str("TALIA_CONSENT_VERSION", "2026-11")
 # Region assumed for phone numbers given without a country code (ISO 3166 code).
 TALIA_DEFAULT_PHONE_REGION = env_str("TALIA_DEFAULT_PHONE_REGION", "ES").upper()
+
+# --- Web chat -------------------------------------------------------------------------------------
+# How long POST /api/webchat/messages waits for the assistant before answering 202 (the reply then
+# arrives on the socket). Waiting holds no thread: the view is async.
+TALIA_REPLY_WAIT_S = env_float("TALIA_REPLY_WAIT_S", 20.0, minimum=0, maximum=60)
+# When set, the widget must send this token (X-TalIA-Token header, `token` on the socket URL).
+TALIA_WEBCHAT_PUBLIC_TOKEN = env_str("TALIA_WEBCHAT_PUBLIC_TOKEN", "")
+# Sites allowed to embed the widget (scheme://host[:port]); the site's own origin is always allowed.
+TALIA_WEBCHAT_ALLOWED_ORIGINS = [o.rstrip("/") for o in env_list("TALIA_WEBCHAT_ALLOWED_ORIGINS", [])]
+TALIA_WEBCHAT_RATE_PER_SESSION = env_rate("TALIA_WEBCHAT_RATE_PER_SESSION", "30/min")
+TALIA_WEBCHAT_RATE_PER_IP = env_rate("TALIA_WEBCHAT_RATE_PER_IP", "120/min")
+# Proxies whose X-Forwarded-For is believed (IPs or CIDR networks), e.g. the load balancer.
+TALIA_TRUSTED_PROXIES = env_list("TALIA_TRUSTED_PROXIES", [])
+# Optional IP geolocation: a URL with an {ip} placeholder answering JSON (e.g. https://ipinfo.io/{ip}/json).
+TALIA_GEOLOCATION_API_URL = (
+    env_url("TALIA_GEOLOCATION_API_URL", "", schemes=("https", "http"))
+    if env_str("TALIA_GEOLOCATION_API_URL", "")
+    else ""
+)
+TALIA_GEOLOCATION_API_TOKEN = env_str("TALIA_GEOLOCATION_API_TOKEN", "")
 
 # --- Logging ---------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("TALIA_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -1,0 +1,245 @@
+"""The web chat REST API (contract: docs/webchat-api.md).
+
+Async views (adrf), so waiting for the assistant's reply holds no thread; database work runs through
+sync_to_async in the request's thread-sensitive context. Every request is checked for the public token,
+its origin and the rate limits before anything else; every error is `{"error": {...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adrf.views import APIView
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from channels_web import ratelimit, security, services
+from channels_web.serializers import (
+    CloseResponseSerializer,
+    CloseSerializer,
+    ConfigSerializer,
+    ConsentResponseSerializer,
+    ConsentSerializer,
+    HandoffResponseSerializer,
+    HistoryQuerySerializer,
+    HistorySerializer,
+    MessageSerializer,
+    MessagesPageSerializer,
+    PostMessageResponseSerializer,
+    PostMessageSerializer,
+    SessionIdField,
+    SessionSerializer,
+)
+from channels_web.waiting import wait_for_reply
+from conversations.models import Conversation, ConversationStatus, Message
+from conversations.realtime import message_payload
+from talia.api import ApiError
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid fields or malformed JSON."),
+    401: OpenApiResponse(description="Missing or wrong widget token."),
+    403: OpenApiResponse(description="Origin not allowed."),
+    429: OpenApiResponse(description="Rate limited; see Retry-After."),
+}
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class WebchatView(APIView):
+    """Token, origin and rate limits for every web chat endpoint; CORS headers on every answer."""
+
+    authentication_classes: list[Any] = []  # visitors are anonymous; no CSRF dance for the widget
+    permission_classes = [AllowAny]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not security.origin_allowed(request.headers.get("Origin"), request.get_host()):
+            raise ApiError(403, "origin_not_allowed", "This site may not use the chat: its origin is not allowed.")
+        if request.method == "OPTIONS":
+            return
+        if not security.token_ok(request.headers.get("X-TalIA-Token")):
+            raise ApiError(401, "invalid_token", "A valid widget token is required (X-TalIA-Token header).")
+        wait = ratelimit.check_visitor(self._session_hint(request, kwargs), self.client_ip(request))
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        origin = request.headers.get("Origin")
+        if origin and security.origin_allowed(origin, request.get_host()):
+            for header, value in security.cors_headers(origin).items():
+                response[header] = value
+        return response
+
+    async def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def _session_hint(request: Request, kwargs: dict[str, Any]) -> str | None:
+        """The session id to rate-limit on, taken before validation (only when well formed)."""
+        candidate = kwargs.get("session_id") or request.query_params.get("session_id")
+        if candidate is None and isinstance(request.data, dict):
+            candidate = request.data.get("session_id")
+        return candidate if isinstance(candidate, str) and services.SESSION_ID.match(candidate) else None
+
+    @staticmethod
+    def client_ip(request: Request | HttpRequest) -> str:
+        headers = {"x-forwarded-for": request.headers.get("X-Forwarded-For", "")}
+        return security.client_ip(request.META.get("REMOTE_ADDR"), headers)
+
+    def visitor(self, request: Request, session_id: str, locale: str | None = None) -> services.Visitor:
+        return services.Visitor(
+            session_id=session_id,
+            ip=self.client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+            origin=request.headers.get("Origin", ""),
+            locale=locale,
+        )
+
+
+class MessagesView(WebchatView):
+    @extend_schema(
+        summary="Send the visitor's message and get the assistant's reply",
+        request=PostMessageSerializer,
+        responses={
+            200: PostMessageResponseSerializer,
+            202: OpenApiResponse(PostMessageResponseSerializer, description="Stored; the reply comes on the socket."),
+            **ERRORS,
+        },
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(PostMessageSerializer, request.data)
+        visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
+        received = await sync_to_async(services.post_message)(
+            visitor, data["content"], data.get("client_message_id", "")
+        )
+        conversation, message = received.conversation, received.message
+        if conversation.status != ConversationStatus.BOT:
+            return Response(self._body(None, conversation, message, conversation.status))
+        reply = await wait_for_reply(
+            str(conversation.id), conversation.group_name, message.seq, settings.TALIA_REPLY_WAIT_S
+        )
+        if reply is None:
+            return Response(self._body(None, conversation, message, "pending"), status=status.HTTP_202_ACCEPTED)
+        current = await Conversation.objects.filter(pk=conversation.pk).values_list("status", flat=True).afirst()
+        response_id = await sync_to_async(services.response_id_of)(reply)
+        return Response(self._body(reply, conversation, message, current or conversation.status, response_id))
+
+    @staticmethod
+    def _body(
+        reply: Message | None, conversation: Conversation, message: Message, status_: str, response_id: str = ""
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "conversation_id": str(conversation.id),
+            "last_message_id": str(message.id),
+            "assistant_message_id": str(reply.id) if reply else None,
+            "status": status_,
+        }
+        if reply is not None:
+            if response_id:
+                metadata["assistant_response_id"] = response_id
+            metadata["citations"] = message_payload(reply)["citations"]
+        return {"reply": reply.text if reply else None, "metadata": metadata}
+
+    @extend_schema(
+        summary="The latest conversation's messages, oldest first, paginated by seq",
+        parameters=[HistoryQuerySerializer],
+        responses={200: MessagesPageSerializer, **ERRORS},
+    )
+    async def get(self, request: Request) -> Response:
+        query = validated(HistoryQuerySerializer, request.query_params)
+        conversation, messages, has_more = await sync_to_async(services.messages_page)(
+            query["session_id"], query["after"], query["limit"]
+        )
+        return Response(
+            {
+                "conversation_id": str(conversation.id) if conversation else None,
+                "status": conversation.status if conversation else None,
+                "messages": MessageSerializer(messages, many=True).data,
+                "has_more": has_more,
+                "next_after": messages[-1].seq if messages and has_more else None,
+            }
+        )
+
+
+class HistoryView(WebchatView):
+    @extend_schema(
+        summary="Every message of every conversation of the session, oldest first",
+        parameters=[OpenApiParameter("session_id", str, OpenApiParameter.PATH, description="The widget's session id.")],
+        responses={200: HistorySerializer, **ERRORS},
+    )
+    async def get(self, request: Request, session_id: str) -> Response:
+        SessionIdField().run_validation(session_id)
+        messages = await sync_to_async(services.full_history)(session_id)
+        return Response({"messages": MessageSerializer(messages, many=True).data})
+
+
+class CloseView(WebchatView):
+    @extend_schema(
+        summary="The visitor ends the chat (idempotent)",
+        request=CloseSerializer,
+        responses={200: CloseResponseSerializer, **ERRORS},
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(CloseSerializer, request.data)
+        already_closed, _ = await sync_to_async(services.close_session)(
+            self.visitor(request, data["session_id"]), data["reason"]
+        )
+        return Response({"closed": True, "already_closed": already_closed})
+
+
+class HandoffView(WebchatView):
+    @extend_schema(
+        summary="The visitor asks for a person",
+        request=SessionSerializer,
+        responses={200: HandoffResponseSerializer, **ERRORS},
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(SessionSerializer, request.data)
+        conversation = await sync_to_async(services.request_person)(self.visitor(request, data["session_id"]))
+        return Response({"status": conversation.status})
+
+
+class ConsentView(WebchatView):
+    @extend_schema(
+        summary="Record the visitor's answer to the consent notice",
+        request=ConsentSerializer,
+        responses={200: ConsentResponseSerializer, **ERRORS},
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(ConsentSerializer, request.data)
+        contact = await sync_to_async(services.record_consent)(
+            self.visitor(request, data["session_id"]), data["granted"]
+        )
+        granted = contact.has_consented and data["granted"]
+        return Response(
+            {
+                "consent": "granted" if granted else "declined",
+                "version": contact.consent_text_version or settings.TALIA_CONSENT_VERSION,
+            }
+        )
+
+
+class ConfigView(WebchatView):
+    @extend_schema(
+        summary="What the widget needs to know before the first message", responses={200: ConfigSerializer, **ERRORS}
+    )
+    async def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "require_consent": settings.TALIA_REQUIRE_CONSENT,
+                "consent_version": settings.TALIA_CONSENT_VERSION,
+                "business_name": settings.TALIA_BUSINESS_NAME,
+                "token_required": bool(settings.TALIA_WEBCHAT_PUBLIC_TOKEN),
+            }
+        )

@@ -1,0 +1,212 @@
+"""The visitor's WebSocket: pushes of their conversation, and messages, typing and resume from them."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework import serializers
+
+from channels_web import ratelimit, security, services
+from channels_web.serializers import LocaleField
+from conversations import inbox, realtime
+from conversations.models import Message, Sender
+
+logger = logging.getLogger("talia.webchat")
+
+CLOSE_BAD_SESSION, CLOSE_TOKEN, CLOSE_ORIGIN = 4400, 4401, 4403
+RESUME_LIMIT = 200
+RECENTLY_SENT = 500
+
+
+class WebchatConsumer(AsyncJsonWebsocketConsumer):
+    """Joins the visitor's contact group (new conversations) and their open conversation's group."""
+
+    visitor: services.Visitor
+    contact_group: str
+    conversation_group: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids of messages already sent on this socket: a catch-up and a live push may overlap.
+        self.sent: deque[str] = deque(maxlen=RECENTLY_SENT)
+
+    async def connect(self) -> None:
+        # Accept first, so a refusal reaches the widget as a close code it can explain.
+        await self.accept()
+        params = {key: values[0] for key, values in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope.get("headers", [])
+        }
+        origin = headers.get("origin")
+        if not security.origin_allowed(origin, headers.get("host", "")):
+            await self.close(code=CLOSE_ORIGIN)
+            return
+        if not security.token_ok(params.get("token")):
+            await self.close(code=CLOSE_TOKEN)
+            return
+        session_id = params.get("session_id", "")
+        if not services.SESSION_ID.match(session_id):
+            await self.close(code=CLOSE_BAD_SESSION)
+            return
+        peer = (self.scope.get("client") or [None])[0]
+        try:
+            locale = LocaleField().to_internal_value(params.get("locale", "")) or None
+        except serializers.ValidationError:
+            locale = None
+        self.visitor = services.Visitor(
+            session_id=session_id,
+            ip=security.client_ip(peer, headers),
+            user_agent=headers.get("user-agent", ""),
+            origin=origin or "",
+            locale=locale,
+        )
+        session = await database_sync_to_async(services.open_session)(self.visitor)
+        self.contact_group = realtime.contact_group(session.contact_id)
+        await self.channel_layer.group_add(self.contact_group, self.channel_name)
+        conversation = await database_sync_to_async(services.open_conversation)(session_id)
+        if conversation is not None:
+            await self._follow(str(conversation.id))
+
+    async def disconnect(self, code: int) -> None:
+        for group in (getattr(self, "contact_group", None), self.conversation_group):
+            if group:
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _follow(self, conversation_id: str, *, catch_up: bool = False) -> None:
+        """Listen to this conversation from now on; with `catch_up`, send what it already holds.
+
+        A conversation that opens while the socket is connected pushed its first message before we
+        could join its group, so that one is caught up from the database.
+        """
+        group = f"conversation.{conversation_id}"
+        if group == self.conversation_group:
+            return
+        if self.conversation_group:
+            await self.channel_layer.group_discard(self.conversation_group, self.channel_name)
+        self.conversation_group = group
+        await self.channel_layer.group_add(group, self.channel_name)
+        if catch_up:
+            for payload in await database_sync_to_async(self._messages_after)(conversation_id, 0):
+                await self._send_message(payload)
+
+    async def _send_message(self, payload: dict[str, Any]) -> None:
+        if payload["id"] in self.sent:
+            return
+        self.sent.append(payload["id"])
+        await self.send_json({"type": "message.new", "conversation_id": payload["conversation_id"], "message": payload})
+
+    async def error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+
+    # --- From the visitor ------------------------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = {
+            "message": self.on_message,
+            "typing": self.on_typing,
+            "resume": self.on_resume,
+            "ping": self.on_ping,
+        }.get(kind or "")
+        if handler is None:
+            await self.error("unknown_type", "Send a JSON object whose type is message, typing, resume or ping.")
+            return
+        await handler(content)
+
+    async def decode_json(self, text_data: str) -> Any:
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None  # answered as an unknown type: the socket stays open
+
+    async def on_message(self, content: dict[str, Any]) -> None:
+        wait = await database_sync_to_async(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)
+        if wait is not None:
+            await self.error("rate_limited", f"Too many messages. Try again in {wait} seconds.")
+            return
+        text = content.get("content")
+        if not isinstance(text, str) or not text.strip() or len(text.strip()) > services.MAX_CONTENT:
+            await self.error("invalid", f"content must be 1 to {services.MAX_CONTENT} characters.")
+            return
+        client_message_id = content.get("client_message_id") or ""
+        if client_message_id and not (
+            isinstance(client_message_id, str) and services.SESSION_ID.match(client_message_id)
+        ):
+            await self.error("invalid", "client_message_id must be 8 to 128 characters from A-Z, a-z, 0-9, _ and -.")
+            return
+        try:
+            received = await database_sync_to_async(services.post_message)(
+                self.visitor, text.strip(), client_message_id
+            )
+        except inbox.InboxError as exc:
+            await self.error("invalid", str(exc))
+            return
+        await self._follow(str(received.conversation.id), catch_up=True)
+
+    async def on_typing(self, content: dict[str, Any]) -> None:
+        if self.conversation_group is None:
+            return
+        conversation_id = self.conversation_group.removeprefix("conversation.")
+        event = {
+            "type": "typing",
+            "conversation_id": conversation_id,
+            "sender": Sender.CONTACT,
+            "active": bool(content.get("active")),
+        }
+        await self.channel_layer.group_send(self.conversation_group, event)
+
+    async def on_resume(self, content: dict[str, Any]) -> None:
+        after = content.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self.error("invalid", "after must be the seq (a whole number) of the last message seen.")
+            return
+        conversation = await database_sync_to_async(services.latest_conversation)(self.visitor.session_id)
+        if conversation is None:
+            return
+        for payload in await database_sync_to_async(self._messages_after)(str(conversation.id), after):
+            # A resume is an explicit request: send even what this socket already sent.
+            self.sent.append(payload["id"])
+            await self.send_json(
+                {"type": "message.new", "conversation_id": payload["conversation_id"], "message": payload}
+            )
+
+    @staticmethod
+    def _messages_after(conversation_id: str, after: int) -> list[dict[str, Any]]:
+        missed = Message.objects.select_related("agent").filter(conversation_id=conversation_id, seq__gt=after)
+        return [dict(realtime.message_payload(message)) for message in missed.order_by("seq")[:RESUME_LIMIT]]
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    # --- From the channel layer (one handler per event type) --------------------------------------------
+
+    async def message_new(self, event: dict[str, Any]) -> None:
+        await self._send_message(event["message"])
+
+    async def typing(self, event: dict[str, Any]) -> None:
+        if event.get("sender") != Sender.CONTACT:  # the visitor's own typing goes to agents only
+            await self.send_json(event)
+
+    async def conversation_opened(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+        await self._follow(event["conversation_id"], catch_up=True)
+
+    async def handoff_requested(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def handoff_accepted(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def handoff_cancelled(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def conversation_handed_back(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def conversation_closed(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)

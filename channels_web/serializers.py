@@ -1,0 +1,133 @@
+"""Request validation and response shapes of the web chat API (see docs/webchat-api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from channels_web.services import MAX_CONTENT, MAX_PAGE_SIZE, PAGE_SIZE, SESSION_ID
+from conversations.inbox import normalise_locale
+from conversations.models import Message
+from conversations.realtime import message_payload
+
+SESSION_ID_HELP = "A client-made opaque id: 8 to 128 characters from A-Z, a-z, 0-9, _ and -."
+
+
+class SessionIdField(serializers.RegexField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", SESSION_ID_HELP)
+        super().__init__(SESSION_ID, error_messages={"invalid": SESSION_ID_HELP}, **kwargs)
+
+
+class LocaleField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=False, allow_blank=True, max_length=16, help_text="es or en (es-ES, en-GB… accepted).", **kwargs
+        )
+
+    def to_internal_value(self, data: Any) -> str:
+        """The two-letter locale, or "" when none was given."""
+        value = super().to_internal_value(data)
+        if not value:
+            return ""
+        locale = normalise_locale(value)
+        if locale is None:
+            raise serializers.ValidationError("Use es or en.")
+        return locale
+
+
+class SessionSerializer(serializers.Serializer):
+    session_id = SessionIdField()
+
+
+class PostMessageSerializer(SessionSerializer):
+    author = serializers.ChoiceField(choices=["user"], help_text='Always "user": the visitor.')
+    content = serializers.CharField(max_length=MAX_CONTENT, trim_whitespace=True)
+    locale = LocaleField()
+    client_message_id = serializers.RegexField(
+        SESSION_ID, required=False, help_text="Optional id making a retried POST idempotent (same rules as session_id)."
+    )
+
+
+class HistoryQuerySerializer(SessionSerializer):
+    after = serializers.IntegerField(min_value=0, required=False, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, default=PAGE_SIZE)
+
+
+class CloseSerializer(SessionSerializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ConsentSerializer(SessionSerializer):
+    granted = serializers.BooleanField()
+
+
+class CitationSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    title = serializers.CharField()
+
+
+class MessageSerializer(serializers.Serializer):
+    """The public message shape, shared with the socket's `message.new` (no internal metadata)."""
+
+    id = serializers.UUIDField()
+    conversation_id = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    direction = serializers.CharField()
+    sender = serializers.ChoiceField(choices=["contact", "assistant", "agent", "system"])
+    agent_name = serializers.CharField(allow_null=True)
+    text = serializers.CharField()
+    content_type = serializers.CharField()
+    created = serializers.DateTimeField()
+    citations = CitationSerializer(many=True)
+
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        return dict(message_payload(instance))
+
+
+class ReplyMetadataSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    last_message_id = serializers.UUIDField()
+    assistant_message_id = serializers.UUIDField(allow_null=True)
+    assistant_response_id = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["bot", "queued", "agent", "closed", "pending"])
+    citations = CitationSerializer(many=True, required=False)
+
+
+class PostMessageResponseSerializer(serializers.Serializer):
+    reply = serializers.CharField(allow_null=True)
+    metadata = ReplyMetadataSerializer()
+
+
+class MessagesPageSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    messages = MessageSerializer(many=True)
+    has_more = serializers.BooleanField()
+    next_after = serializers.IntegerField(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    messages = MessageSerializer(many=True)
+
+
+class CloseResponseSerializer(serializers.Serializer):
+    closed = serializers.BooleanField()
+    already_closed = serializers.BooleanField()
+
+
+class HandoffResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class ConsentResponseSerializer(serializers.Serializer):
+    consent = serializers.ChoiceField(choices=["granted", "declined"])
+    version = serializers.CharField()
+
+
+class ConfigSerializer(serializers.Serializer):
+    require_consent = serializers.BooleanField()
+    consent_version = serializers.CharField()
+    business_name = serializers.CharField()
+    token_required = serializers.BooleanField()

@@ -1,0 +1,201 @@
+"""The web chat's service layer: sessions, messages, history, closing, handoff and consent.
+
+Views and the socket consumer parse and authorise; everything that reads or writes goes through here,
+and every message goes through conversations.inbox like any other door.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from channels_web.models import WebchatSession
+from conversations import inbox, state
+from conversations.events import record_event
+from conversations.models import (
+    OPEN_STATUSES,
+    Channel,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Event,
+    EventName,
+    HandoffRequest,
+    Message,
+    Sender,
+)
+from conversations.tools import give_consent
+
+logger = logging.getLogger("talia.webchat")
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+MAX_CONTENT = 4000
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is talking: the widget's session id and where the request came from."""
+
+    session_id: str
+    ip: str = ""
+    user_agent: str = ""
+    origin: str = ""
+    locale: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ip": self.ip or None, "user_agent": self.user_agent[:400]}
+        if self.origin:
+            data["origin"] = self.origin
+        return data
+
+
+def open_session(visitor: Visitor) -> WebchatSession:
+    """The visitor's session row (created with a `webchat_started` event on first contact)."""
+    contact = inbox.ensure_contact(Channel.WEB, visitor.session_id, locale=visitor.locale)
+    now = timezone.now()
+    with transaction.atomic():
+        session, created = WebchatSession.objects.get_or_create(
+            session_id=visitor.session_id,
+            defaults={
+                "contact": contact,
+                "ip": visitor.ip or None,
+                "user_agent": visitor.user_agent[:400],
+                "origin": visitor.origin[:200],
+                "locale": contact.locale,
+            },
+        )
+        if created:
+            record_event(
+                EventName.WEBCHAT_STARTED, contact=contact, session_id=visitor.session_id, origin=visitor.origin
+            )
+        else:
+            WebchatSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+    return session
+
+
+def post_message(visitor: Visitor, content: str, client_message_id: str = "") -> inbox.Received:
+    open_session(visitor)
+    external_id = f"{visitor.session_id}:{client_message_id}" if client_message_id else ""
+    received = inbox.receive(
+        Channel.WEB,
+        visitor.session_id,
+        content,
+        visitor.metadata,
+        external_id,
+        locale=visitor.locale,
+    )
+    if not received.duplicate and settings.TALIA_GEOLOCATION_API_URL and visitor.ip:
+        from channels_web.tasks import geolocate_message
+
+        message_id, ip = str(received.message.pk), visitor.ip
+        transaction.on_commit(lambda: _enqueue_geolocation(geolocate_message, message_id, ip))
+    return received
+
+
+def _enqueue_geolocation(task: Any, message_id: str, ip: str) -> None:
+    try:
+        task.delay(message_id, ip)
+    except Exception:
+        logger.warning("Could not enqueue geolocation of message %s", message_id, exc_info=True)
+
+
+def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:
+    """The first message the assistant or an agent sent after `after_seq`, if any yet."""
+    return (
+        Message.objects.select_related("agent")
+        .filter(conversation_id=conversation_id, seq__gt=after_seq, sender__in=[Sender.ASSISTANT, Sender.AGENT])
+        .order_by("seq")
+        .first()
+    )
+
+
+def response_id_of(message: Message) -> str:
+    from conversations.models import AssistantRun
+
+    run_id = message.metadata.get("run")
+    if not run_id:
+        return ""
+    return AssistantRun.objects.filter(pk=run_id).values_list("response_id", flat=True).first() or ""
+
+
+def conversations_of(session_id: str) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(
+        channel=Channel.WEB, contact__identities__channel=Channel.WEB, contact__identities__value=session_id
+    )
+
+
+def latest_conversation(session_id: str) -> Conversation | None:
+    return conversations_of(session_id).order_by("-opened_at").first()
+
+
+def open_conversation(session_id: str) -> Conversation | None:
+    return conversations_of(session_id).filter(status__in=OPEN_STATUSES).first()
+
+
+def messages_page(session_id: str, after: int, limit: int) -> tuple[Conversation | None, list[Message], bool]:
+    """Messages of the session's latest conversation after `after`, oldest first, and whether more follow."""
+    conversation = latest_conversation(session_id)
+    if conversation is None:
+        return None, [], False
+    rows = list(conversation.messages.select_related("agent").filter(seq__gt=after).order_by("seq")[: limit + 1])
+    return conversation, rows[:limit], len(rows) > limit
+
+
+def full_history(session_id: str) -> list[Message]:
+    return list(
+        Message.objects.select_related("agent")
+        .filter(conversation__in=conversations_of(session_id))
+        .order_by("created", "seq")
+    )
+
+
+def close_session(visitor: Visitor, reason: str = "") -> tuple[bool, Conversation | None]:
+    """End the visitor's open conversation and record the session's closure. Returns (already_closed, conversation)."""
+    conversation = open_conversation(visitor.session_id)
+    already_closed = conversation is None
+    if conversation is not None:
+        try:
+            state.close_conversation(conversation, ended_by="contact", reason=reason or "visitor ended the chat")
+        except state.TransitionError:
+            already_closed = True  # closed by someone else a moment ago
+    session = WebchatSession.objects.filter(session_id=visitor.session_id).select_related("contact").first()
+    if session is not None and session.closed_at is None:
+        contact: Contact = session.contact
+        WebchatSession.objects.filter(pk=session.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now(),
+            close_reason=reason[:200],
+            message_count=Message.objects.filter(conversation__contact=contact, channel=Channel.WEB).count(),
+            lead_captured=Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists(),
+        )
+    return already_closed, conversation
+
+
+def request_person(visitor: Visitor) -> Conversation:
+    """The visitor asked for a person: queue their conversation (opening one if needed). Idempotent."""
+    open_session(visitor)
+    _, conversation = inbox.ensure_conversation(Channel.WEB, visitor.session_id, locale=visitor.locale)
+    if conversation.status == ConversationStatus.BOT:
+        with contextlib.suppress(state.TransitionError):  # a concurrent request got there first
+            state.request_handoff(
+                conversation, requested_by=HandoffRequest.RequestedBy.CONTACT, reason="The visitor asked for a person."
+            )
+    return Conversation.objects.get(pk=conversation.pk)
+
+
+def record_consent(visitor: Visitor, granted: bool) -> Contact:
+    session = open_session(visitor)
+    if granted:
+        return give_consent(session.contact_id)
+    return session.contact

@@ -1,0 +1,65 @@
+"""Best-effort IP geolocation of visitor messages, after the reply path, cached per IP."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import urllib.parse
+import urllib.request
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from conversations.models import Contact, Message
+
+logger = logging.getLogger("talia.webchat")
+
+TIMEOUT_S = 3
+CACHE_S = 24 * 3600
+KEPT_FIELDS = ("country", "country_code", "countryCode", "region", "regionName", "city", "timezone", "org")
+
+
+def lookup(ip: str) -> dict[str, str] | None:
+    """Ask the configured geolocation API about `ip` (cached). None for private IPs or on any failure."""
+    try:
+        if not ipaddress.ip_address(ip).is_global:
+            return None
+    except ValueError:
+        return None
+    key = f"geo:{ip}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    url = settings.TALIA_GEOLOCATION_API_URL.replace("{ip}", urllib.parse.quote(ip))
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310  (http(s) checked in settings)
+    if settings.TALIA_GEOLOCATION_API_TOKEN:
+        request.add_header("Authorization", f"Bearer {settings.TALIA_GEOLOCATION_API_TOKEN}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310  (configured URL)
+            data = json.load(response)
+    except Exception as exc:
+        logger.info("Geolocation of %s failed: %s", ip, exc)
+        cache.set(key, {}, 300)  # do not hammer a failing service
+        return None
+    found = {name: str(data[name]) for name in KEPT_FIELDS if isinstance(data, dict) and data.get(name)}
+    cache.set(key, found, CACHE_S)
+    return found or None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def geolocate_message(message_id: str, ip: str) -> None:
+    location = lookup(ip)
+    if not location:
+        return
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            return
+        message.metadata["geolocation"] = location
+        message.save(update_fields=["metadata"])
+        contact = Contact.objects.select_for_update().get(pk=message.conversation.contact_id)
+        contact.metadata["geolocation"] = location
+        contact.save(update_fields=["metadata", "updated"])

@@ -1,0 +1,12 @@
+import pytest
+from django.conf import settings
+
+from talia.redis_client import get_redis
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit windows live in Redis for a minute; each test starts with none spent."""
+    redis = get_redis()
+    for key in redis.scan_iter(match=f"{settings.REDIS_PREFIX}:rate:*", count=500):
+        redis.delete(key)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from channels_web import api, views
+
+app_name = "webchat"
+
+urlpatterns = [
+    path("api/webchat/messages", api.MessagesView.as_view(), name="messages"),
+    path("api/webchat/history/<str:session_id>", api.HistoryView.as_view(), name="history"),
+    path("api/webchat/close", api.CloseView.as_view(), name="close"),
+    path("api/webchat/handoff", api.HandoffView.as_view(), name="handoff"),
+    path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),
+    path("api/webchat/config", api.ConfigView.as_view(), name="config"),
+    path("widget.js", views.widget_js, name="widget-js"),
+    path("", views.demo, name="demo"),
+]

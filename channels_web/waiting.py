@@ -1,0 +1,55 @@
+"""Waiting for the assistant's reply without holding a thread: listen on the conversation's group.
+
+Called from HTTP views, whose request cycle manages database connections (hence sync_to_async, not
+Channels' database_sync_to_async).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from channels_web import services
+from conversations.models import Message, Sender
+
+logger = logging.getLogger("talia.webchat")
+
+REPLY_SENDERS = (Sender.ASSISTANT, Sender.AGENT)
+
+
+async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeout: float) -> Message | None:
+    """The first reply after `after_seq`, or None if none arrives within `timeout` seconds."""
+    if timeout <= 0:
+        return await sync_to_async(services.find_reply)(conversation_id, after_seq)
+    layer = get_channel_layer()
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+    except Exception:
+        logger.warning("Channel layer unavailable; not waiting for the reply", exc_info=True)
+        return await sync_to_async(services.find_reply)(conversation_id, after_seq)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        # Subscribed first, then looked: a reply stored in between is found here, not missed.
+        reply = await sync_to_async(services.find_reply)(conversation_id, after_seq)
+        while reply is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                event = await asyncio.wait_for(layer.receive(channel), remaining)
+            except TimeoutError:
+                return None
+            message = event.get("message") if event.get("type") == "message.new" else None
+            if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
+                reply = await sync_to_async(services.find_reply)(conversation_id, after_seq)
+        return reply
+    finally:
+        try:
+            await layer.group_discard(group, channel)
+        except Exception:
+            logger.debug("Could not leave %s", group, exc_info=True)

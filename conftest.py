@@ -1,0 +1,28 @@
+"""Session-wide test wiring that must live in a root conftest (it overrides pytest-django fixtures)."""
+
+import psycopg
+import pytest
+from django.db import connection
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 (pytest fixtures)
+    """Before the test database is dropped, end sessions that threads of the suite left open.
+
+    Channels' database_sync_to_async and the in-process Celery worker keep a connection per thread;
+    Postgres refuses to drop a database that is still in use.
+    """
+    yield
+    with django_db_blocker.unblock():
+        params = connection.settings_dict
+        name = params["NAME"]
+        conninfo = {"dbname": "postgres", "user": params["USER"], "host": params["HOST"] or None}
+        if params["PORT"]:
+            conninfo["port"] = params["PORT"]
+        if params["PASSWORD"]:
+            conninfo["password"] = params["PASSWORD"]
+        with psycopg.connect(autocommit=True, **conninfo) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )

@@ -1,0 +1,503 @@
+/* TalIA web chat widget: one <script> tag, shadow DOM, no dependencies, no build step.
+   API contract: docs/webchat-api.md. Message text is only ever set as text, never parsed as HTML. */
+(() => {
+  'use strict';
+  const S = document.currentScript;
+  if (!S || window.TalIA) return;
+  const D = S.dataset;
+  const T = {
+    es: {
+      open: 'Abrir el chat', openN: 'Abrir el chat (mensajes nuevos: {n})', close: 'Cerrar el chat',
+      human: 'Hablar con una persona', end: 'Terminar chat', endQ: '¿Terminar esta conversación?',
+      yes: 'Sí, terminar', cancel: 'Cancelar', send: 'Enviar', msg: 'Tu mensaje', ph: 'Escribe tu mensaje…',
+      log: 'Conversación', you: 'Tú', bot: 'Asistente', agent: 'Agente',
+      botTyping: 'El asistente está escribiendo', agTyping: '{n} está escribiendo',
+      waiting: 'Esperando a una persona del equipo…',
+      noAgents: 'Ahora mismo no hay nadie conectado: te responderemos en cuanto sea posible.',
+      joined: '{n} se ha unido a la conversación.', back: 'Vuelves a hablar con el asistente.',
+      ended: 'La conversación ha terminado.', again: 'Empezar otra conversación',
+      failed: 'No se ha podido enviar.', retry: 'Reintentar', wait: 'Demasiados mensajes seguidos: espera {s} s.',
+      slow: 'Vas muy rápido: espera unos segundos.', err: 'Algo ha fallado. Inténtalo de nuevo.',
+      denied: 'El chat no está disponible en esta página.', reconn: 'Conexión perdida. Reconectando…',
+      consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
+      ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
+      choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes'
+    },
+    en: {
+      open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
+      human: 'Talk to a person', end: 'End chat', endQ: 'End this conversation?',
+      yes: 'Yes, end it', cancel: 'Cancel', send: 'Send', msg: 'Your message', ph: 'Type your message…',
+      log: 'Conversation', you: 'You', bot: 'Assistant', agent: 'Agent',
+      botTyping: 'The assistant is typing', agTyping: '{n} is typing',
+      waiting: 'Waiting for a person from the team…',
+      noAgents: 'Nobody is online right now: we’ll answer as soon as we can.',
+      joined: '{n} has joined the conversation.', back: 'You’re back with the assistant.',
+      ended: 'This conversation has ended.', again: 'Start a new conversation',
+      failed: 'Couldn’t send.', retry: 'Retry', wait: 'Too many messages in a row: please wait {s} s.',
+      slow: 'You’re going too fast: please wait a few seconds.', err: 'Something went wrong. Please try again.',
+      denied: 'The chat isn’t available on this page.', reconn: 'Connection lost. Reconnecting…',
+      consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
+      ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
+      choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources'
+    }
+  };
+  const LC = /^en/i.test(D.locale || navigator.language || '') ? 'en' : 'es';
+  const t = (k, v) => T[LC][k].replace(/\{(\w)\}/g, (_, x) => v[x]);
+  const BASE = (D.baseUrl || new URL(S.src || '', location.href).origin).replace(/\/+$/, '');
+  const TOKEN = D.token || '';
+  const COLOR = D.color && window.CSS && CSS.supports('color', D.color) ? D.color : '#0b6bcb';
+  const CHOICE = D.choice === 'true';
+  const SK = 'talia.session', CK = 'talia.consent';
+  const tf = new Intl.DateTimeFormat(LC, { hour: '2-digit', minute: '2-digit' });
+  const df = new Intl.DateTimeFormat(LC, { dateStyle: 'long' });
+  const enc = encodeURIComponent;
+
+  // Storage, with a memory fallback when localStorage is blocked.
+  const mem = {};
+  const sget = k => { try { const v = localStorage.getItem(k); if (v != null) return v; } catch (e) { /* blocked */ } return mem[k] ?? null; };
+  const sset = (k, v) => { mem[k] = v; try { localStorage.setItem(k, v); } catch (e) { /* blocked */ } };
+  const rid = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18)))).replace(/[+/]/g, c => (c === '+' ? '-' : '_'));
+  let sid = sget(SK);
+  const known = /^[\w-]{8,128}$/.test(sid || '');
+  if (!known) sset(SK, (sid = rid()));
+
+  // h(tag, attrs, ...children): attributes via setAttribute, handlers via on*, children as nodes or text.
+  const h = (tag, a, ...kids) => {
+    const e = document.createElement(tag);
+    for (const k in a || {}) {
+      const v = a[k];
+      if (v == null || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of kids) if (c != null && c !== false) e.append(c);
+    return e;
+  };
+  const NS = 'http://www.w3.org/2000/svg';
+  const CHAT = 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z';
+  const X = 'M6.4 5 5 6.4l5.6 5.6L5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z';
+  const icon = document.createElementNS(NS, 'svg'), ipath = document.createElementNS(NS, 'path');
+  icon.setAttribute('viewBox', '0 0 24 24');
+  icon.setAttribute('aria-hidden', 'true');
+  ipath.setAttribute('d', CHAT);
+  icon.append(ipath);
+
+  const CSS_TEXT = `:host{all:initial}
+*{box-sizing:border-box}
+.w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;--f:#fff}
+button,textarea{font:inherit;color:inherit;margin:0}
+button{cursor:pointer}
+button:disabled{cursor:default;opacity:.6}
+:focus-visible{outline:2px solid transparent;box-shadow:0 0 0 2px #fff,0 0 0 4px #1d1d1f}
+[hidden]{display:none!important}
+.ln{position:fixed;right:20px;bottom:20px;width:58px;height:58px;border-radius:50%;border:0;background:var(--c);color:var(--f);display:grid;place-items:center;box-shadow:0 4px 14px #0005;z-index:2147483000}
+.ln svg{width:28px;height:28px;fill:currentColor}
+.bd{position:absolute;top:-3px;right:-3px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#c62828;color:#fff;font-size:12px;line-height:20px}
+.pn{position:fixed;right:20px;bottom:90px;width:380px;max-width:calc(100vw - 24px);height:580px;max-height:calc(100vh - 110px);background:#fff;border-radius:14px;box-shadow:0 10px 40px #0005;display:flex;flex-direction:column;overflow:hidden;z-index:2147483000}
+@media (max-width:480px){.pn{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .ln{display:none}}
+.hd{background:var(--c);color:var(--f);padding:10px 8px 10px 14px;display:flex;flex-wrap:wrap;align-items:center;gap:6px}
+.hd h2{flex:1;margin:0;font-size:16px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.ac{display:flex;gap:6px;width:100%}
+.hd button{background:transparent;border:1px solid currentColor;border-radius:8px;padding:3px 9px;font-size:13px}
+.hd .x{border:0;font-size:24px;line-height:1;padding:0 8px}
+.bar{padding:8px 12px;background:#f3f5f7;border-bottom:1px solid #e1e4e8;font-size:13px}
+.bar p{margin:0 0 6px}
+.bt{display:flex;gap:6px;flex-wrap:wrap}
+.b{border:1px solid var(--c);background:#fff;color:#1d1d1f;border-radius:8px;padding:5px 11px;font-size:13px}
+.p{background:var(--c);color:var(--f)}
+.lg{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}
+.lg:focus-visible{box-shadow:inset 0 0 0 2px #1d1d1f}
+.sc{display:flex;flex-direction:column;gap:8px}
+.dt{align-self:center;font-size:12px;color:#5f6368}
+.m{max-width:85%;align-self:flex-start}
+.m.u{align-self:flex-end}
+.tx{padding:8px 12px;border-radius:14px;background:#eef0f3;white-space:pre-wrap;overflow-wrap:anywhere}
+.u .tx{background:var(--c);color:var(--f)}
+.mt,.er{font-size:11.5px;color:#5f6368;margin:2px 6px}
+.u .mt,.er{text-align:right}
+.sd{opacity:.6}
+.fl .tx{box-shadow:0 0 0 2px #b3261e}
+.er{color:#b3261e}
+.er button{background:none;border:0;text-decoration:underline;padding:0 0 0 4px}
+.n{align-self:center;text-align:center;font-size:12.5px;color:#444;background:#f3f5f7;border-radius:10px;padding:6px 10px;max-width:92%}
+.n .b{margin-left:6px}
+.cs{list-style:none;margin:4px 6px 0;padding:0;font-size:12.5px}
+.cs a{color:#0a58ca;display:inline-block;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
+.ty{padding:0 14px 6px;font-size:12.5px;color:#5f6368}
+.ty i{display:inline-block;width:4px;height:4px;margin-left:3px;border-radius:50%;background:currentColor;animation:k 1.2s infinite}
+.ty i:nth-child(3){animation-delay:.2s}.ty i:nth-child(4){animation-delay:.4s}
+@keyframes k{0%,60%,100%{opacity:.2}30%{opacity:1}}
+@media (prefers-reduced-motion:reduce){.ty i{animation:none}}
+.fm{display:flex;gap:8px;padding:10px;border-top:1px solid #e1e4e8;align-items:flex-end}
+textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:8px 10px;min-height:40px;max-height:120px;background:#fff}
+.fm .b{height:40px;padding:0 14px;font-size:14px}`;
+
+  // Skeleton: static text only, dynamic text is always set as text.
+  const host = h('talia-widget');
+  host.style.cssText = 'all:initial';
+  const sh = host.attachShadow({ mode: 'open' });
+  const root = h('div', { class: 'w', lang: LC });
+  root.style.setProperty('--c', COLOR);
+  const badge = h('span', { class: 'bd', hidden: true, 'aria-hidden': 'true' });
+  const ln = h('button', { class: 'ln', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'p', 'aria-label': t('open'), onclick: () => toggle(), onkeydown: e => { if (e.key === 'Escape') close(); } }, icon, badge);
+  const title = h('h2', { id: 'h' }, D.title || 'TalIA');
+  const bX = h('button', { class: 'x', type: 'button', 'aria-label': t('close'), onclick: () => close() }, '×');
+  const bHuman = h('button', { type: 'button', onclick: () => human() }, t('human'));
+  const bEnd = h('button', { type: 'button', hidden: true, onclick: () => { conf.hidden = false; bNo.focus(); } }, t('end'));
+  const bYes = h('button', { class: 'b p', type: 'button', onclick: () => endChat() }, t('yes'));
+  const bNo = h('button', { class: 'b', type: 'button', onclick: () => { conf.hidden = true; bEnd.focus(); } }, t('cancel'));
+  const conf = h('div', { class: 'bar', role: 'group', 'aria-label': t('endQ'), hidden: true }, h('p', {}, t('endQ')), h('div', { class: 'bt' }, bYes, bNo));
+  const cVer = h('span');
+  const cBar = h('div', { class: 'bar', hidden: true }, h('p', {}, t('consent'), ' ', cVer),
+    h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => consent(true) }, t('accept')),
+      h('button', { class: 'b', type: 'button', onclick: () => consent(false) }, t('decline'))));
+  const net = h('div', { class: 'bar', role: 'status', hidden: true }, t('reconn'));
+  const log = h('div', { class: 'lg', role: 'log', 'aria-live': 'polite', 'aria-label': t('log'), tabindex: '0' });
+  const choice = h('div', { class: 'bar', hidden: true }, h('p', {}, t('choose')),
+    h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => { choice.hidden = true; chosen = 1; ta.focus(); } }, t('withBot')),
+      h('button', { class: 'b', type: 'button', onclick: () => human() }, t('human'))));
+  const typTx = h('span');
+  const typ = h('div', { class: 'ty', role: 'status', hidden: true }, typTx, h('i'), h('i'), h('i'));
+  const ta = h('textarea', { rows: '1', maxlength: '4000', 'aria-label': t('msg'), placeholder: t('ph'), oninput: onInput, onkeydown: e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+  } });
+  const bSend = h('button', { class: 'b p', type: 'submit' }, t('send'));
+  const form = h('form', { class: 'fm', onsubmit: e => { e.preventDefault(); submit(); } }, ta, bSend);
+  const pn = h('div', { class: 'pn', id: 'p', role: 'dialog', 'aria-labelledby': 'h', hidden: true, onkeydown: e => {
+    if (e.key !== 'Escape') return;
+    e.stopPropagation();
+    if (!conf.hidden) { conf.hidden = true; bEnd.focus(); } else close();
+  } }, h('div', { class: 'hd' }, title, bX, h('div', { class: 'ac' }, bHuman, bEnd)), conf, cBar, net, log, choice, typ, form);
+  root.append(ln, pn);
+  // A constructed sheet also works under a strict style-src CSP; <style> is the fallback.
+  try { const ss = new CSSStyleSheet(); ss.replaceSync(CSS_TEXT); sh.adoptedStyleSheets = [ss]; } catch (e) { sh.append(h('style', {}, CSS_TEXT)); }
+  sh.append(root);
+
+  // State.
+  let isOpen = 0, booted = 0, chosen = 0, unread = 0, waiting = 0, status = null, conv = null, top = 0;
+  let agentName = '', again = null, cfg = {};
+  const seen = new Map(), secs = new Map(), pend = [];
+  let sec = newSec();
+
+  async function api(method, path, body) {
+    const hd = { Accept: 'application/json' };
+    if (body) hd['Content-Type'] = 'application/json';
+    if (TOKEN) hd['X-TalIA-Token'] = TOKEN;
+    const r = await fetch(BASE + path, { method, headers: hd, body: body && JSON.stringify(body), credentials: 'omit' });
+    let j = null;
+    try { j = await r.json(); } catch (e) { /* not JSON */ }
+    return { ok: r.ok, status: r.status, j, retry: +r.headers.get('Retry-After') || 0 };
+  }
+  const errText = r => (r && r.status === 429 ? t('wait', { s: r.retry || 5 })
+    : /^(invalid_token|origin_not_allowed)$/.test(r && r.j && r.j.error && r.j.error.code) ? t('denied') : null);
+
+  // Message list: one section per conversation, elements ordered by data-k (seq, or provisional).
+  function newSec() { const s = h('div', { class: 'sc' }); log.append(s); return s; }
+  function useConv(id) {
+    if (id === conv) return;
+    if (sec.dataset.c) sec = newSec();
+    sec.dataset.c = id;
+    secs.set(id, sec);
+    conv = id;
+    top = 0;
+    if (again) { again.remove(); again = null; }
+    setStatus(status === 'closed' ? null : status);
+    wsSend({ type: 'resume', after: 0 });
+  }
+  function place(s, el, k, when) {
+    const near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    if (k == null) k = Math.max(0, ...[...s.children].map(c => +c.dataset.k || 0)) + 0.001;
+    el.dataset.k = k;
+    if (when && !s.dataset.d) { s.dataset.d = 1; s.prepend(h('div', { class: 'dt' }, df.format(when))); }
+    s.insertBefore(el, [...s.children].find(c => c.dataset.k != null && +c.dataset.k > k) || null);
+    if (near || el.classList.contains('u')) log.scrollTop = log.scrollHeight;
+  }
+  function date(v) { const d = new Date(v || Date.now()); return isNaN(d) ? new Date() : d; }
+  function cites(list) {
+    const ul = h('ul', { class: 'cs', 'aria-label': t('sources') });
+    for (const c of Array.isArray(list) ? list : []) {
+      let u;
+      try { u = new URL(String(c && c.url)); } catch (e) { continue; }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
+      ul.append(h('li', {}, h('a', { href: u.href, rel: 'noopener noreferrer nofollow', target: '_blank' }, String(c.title || '').trim() || u.hostname)));
+    }
+    return ul.firstChild ? ul : null;
+  }
+  function msgEl(m) {
+    const who = m.sender, u = who === 'contact', d = date(m.created);
+    if (who === 'system') return h('div', { class: 'n' }, String(m.text ?? ''));
+    const lab = u ? t('you') : who === 'agent' ? m.agent_name || agentName || t('agent') : t('bot');
+    return h('div', { class: u ? 'm u' : 'm' }, h('div', { class: 'tx' }, String(m.text ?? '')), cites(m.citations),
+      h('div', { class: 'mt' }, lab + ' · ', h('time', { datetime: d.toISOString() }, tf.format(d))));
+  }
+  function done(p, id) {
+    p.el.classList.remove('sd', 'fl');
+    p.er && p.er.remove();
+    if (id) { p.el.dataset.id = id; seen.set(id, p.el); }
+  }
+  // Render a stored message once (ids dedupe REST, history and socket); adopt our own optimistic copy.
+  function add(m, live) {
+    if (!m || !m.id) return;
+    const c = m.conversation_id;
+    if (c && !secs.has(c)) useConv(c);
+    if (m.seq > top && (!c || c === conv)) top = m.seq;
+    let el = seen.get(m.id);
+    if (!el && m.sender === 'contact') {
+      const i = pend.findIndex(p => p.text === String(m.text).trim());
+      if (i > -1) { el = pend[i].el; done(pend.splice(i, 1)[0], m.id); }
+    }
+    if (el) { if (m.seq != null) el.dataset.k = m.seq; return; }
+    el = msgEl(m);
+    seen.set(m.id, el);
+    place(secs.get(c) || sec, el, m.seq, date(m.created));
+    choice.hidden = true;
+    if (m.sender === 'agent' && m.agent_name) agentName = m.agent_name;
+    if (m.sender !== 'contact') {
+      waiting = 0;
+      typing(0);
+      if (live && !isOpen) { unread++; badgeUpd(); }
+    }
+  }
+  function note(s, x) {
+    for (let e = sec.lastElementChild; e && e.classList.contains('n'); e = e.previousElementSibling) if (e.firstChild.nodeValue === s) return;
+    place(sec, h('div', { class: 'n' }, s, x));
+  }
+  let typT;
+  function typing(on, who) {
+    clearTimeout(typT);
+    typ.hidden = !on;
+    if (!on) return;
+    typTx.textContent = who === 'agent' ? t('agTyping', { n: agentName || t('agent') }) : t('botTyping');
+    typT = setTimeout(typing, 60000, 0);
+  }
+  function setStatus(s) {
+    const was = status;
+    status = s;
+    const closed = s === 'closed';
+    bHuman.hidden = closed || s === 'queued' || s === 'agent';
+    bEnd.hidden = closed || !conv;
+    ta.disabled = bSend.disabled = closed;
+    if (!closed || was === 'closed') return;
+    conf.hidden = choice.hidden = true;
+    waiting = 0;
+    typing(0);
+    again = h('button', { class: 'b', type: 'button', onclick: restart }, t('again'));
+    note(t('ended'), again);
+  }
+  function restart() {
+    again && again.remove();
+    again = null;
+    sec = newSec();
+    conv = null;
+    top = 0;
+    setStatus(null);
+    chosen = 0;
+    showChoice();
+    ta.focus();
+  }
+  function showChoice() { choice.hidden = !(CHOICE && !chosen && status !== 'closed' && !sec.querySelector('.m')); }
+  function badgeUpd() {
+    badge.hidden = !unread;
+    badge.textContent = unread > 9 ? '9+' : String(unread);
+    ln.setAttribute('aria-label', isOpen ? t('close') : unread ? t('openN', { n: unread }) : t('open'));
+  }
+
+  // REST.
+  async function sync() {
+    for (let i = 0; i < 20; i++) {
+      const after = conv ? top : 0;
+      let r;
+      try { r = await api('GET', `/api/webchat/messages?session_id=${enc(sid)}&limit=100${after ? '&after=' + after : ''}`); } catch (e) { return; }
+      const j = r.ok && r.j;
+      if (!j) return;
+      if (j.conversation_id && j.conversation_id !== conv) { useConv(j.conversation_id); if (after) continue; }
+      for (const m of j.messages || []) add(m, booted);
+      if (j.status) setStatus(j.status);
+      if (!j.has_more || !(j.messages || []).length) break;
+    }
+    showChoice();
+  }
+  function submit() {
+    const text = ta.value.trim();
+    if (!text || ta.disabled) return;
+    ta.value = '';
+    grow();
+    stopTyping();
+    choice.hidden = true;
+    chosen = 1;
+    const p = { cid: rid(), text, el: msgEl({ sender: 'contact', text }) };
+    pend.push(p);
+    place(sec, p.el, null, new Date());
+    boot();
+    post(p);
+  }
+  async function post(p) {
+    done(p);
+    p.el.classList.add('sd');
+    if (status !== 'queued' && status !== 'agent') typing(1, 'assistant');
+    let r = null;
+    try { r = await api('POST', '/api/webchat/messages', { session_id: sid, author: 'user', content: p.text, locale: LC, client_message_id: p.cid }); } catch (e) { /* offline */ }
+    p.el.classList.remove('sd');
+    if (!r || !r.ok) {
+      typing(0);
+      p.el.classList.add('fl');
+      p.er = h('div', { class: 'er', role: 'alert' }, errText(r) || t('failed'), h('button', { type: 'button', onclick: () => post(p) }, t('retry')));
+      p.el.append(p.er);
+      return;
+    }
+    const j = r.j || {}, md = j.metadata || {};
+    if (md.conversation_id) {
+      if (!secs.has(md.conversation_id)) useConv(md.conversation_id);
+      if (p.el.parentNode !== sec && pend.includes(p)) place(sec, p.el, null);
+    }
+    const i = pend.indexOf(p);
+    if (i > -1) { pend.splice(i, 1); done(p, md.last_message_id); }
+    if (j.reply) add({ id: md.assistant_message_id || rid(), conversation_id: md.conversation_id, sender: 'assistant', text: j.reply, citations: md.citations }, 1);
+    else if (r.status === 202) { waiting = 1; poll(15); } else typing(0);
+    if (md.status) setStatus(md.status === 'pending' ? 'bot' : md.status);
+  }
+  // Without a live socket, a pending reply is fetched from the history instead.
+  function poll(n) {
+    setTimeout(async () => {
+      if (!waiting) return;
+      if (!wsOk) await sync();
+      if (waiting && n) poll(n - 1);
+      else if (waiting) { waiting = 0; typing(0); }
+    }, 4000);
+  }
+  async function human() {
+    choice.hidden = true;
+    chosen = 1;
+    boot();
+    bHuman.disabled = true;
+    let r = null;
+    try { r = await api('POST', '/api/webchat/handoff', { session_id: sid }); } catch (e) { /* offline */ }
+    bHuman.disabled = false;
+    if (!r || !r.ok) { note(errText(r) || t('err')); return; }
+    const j = r.j || {};
+    if (j.status === 'queued') { note(t('waiting')); if (j.agents_online === 0) note(t('noAgents')); }
+    await sync();
+    if (j.status && status !== 'closed') setStatus(j.status);
+    ta.focus();
+  }
+  async function endChat() {
+    conf.hidden = true;
+    let r = null;
+    try { r = await api('POST', '/api/webchat/close', { session_id: sid }); } catch (e) { /* offline */ }
+    if (r && r.ok) { setStatus('closed'); again && again.focus(); } else { note(errText(r) || t('err')); bEnd.focus(); }
+  }
+  async function loadCfg() {
+    let r = null;
+    try { r = await api('GET', '/api/webchat/config'); } catch (e) { /* offline */ }
+    if (!r || !r.ok || !r.j) return;
+    cfg = r.j;
+    if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
+    const v = String(cfg.consent_version || '');
+    if (cfg.require_consent && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
+  }
+  async function consent(granted) {
+    let r = null;
+    try { r = await api('POST', '/api/webchat/consent', { session_id: sid, granted }); } catch (e) { /* offline */ }
+    if (!r || !r.ok) { note(errText(r) || t('err')); return; }
+    const j = r.j || {};
+    sset(CK, `${j.version || cfg.consent_version || ''}|${j.consent || (granted ? 'granted' : 'declined')}`);
+    cBar.hidden = true;
+    note(t('cOk'));
+    ta.focus();
+  }
+
+  // WebSocket: reconnect with backoff (1 s doubling to 30 s, jitter) and resume after the last seq.
+  let ws = null, wsOk = 0, tries = 0, wsT, pingT, stop = 0;
+  const wsSend = o => { if (wsOk) ws.send(JSON.stringify(o)); };
+  function connect() {
+    if (ws || stop) return;
+    clearTimeout(wsT);
+    let s;
+    try {
+      s = ws = new WebSocket(`${BASE.replace(/^http/, 'ws')}/ws/webchat/?session_id=${enc(sid)}${TOKEN ? '&token=' + enc(TOKEN) : ''}`);
+    } catch (e) { ws = null; return retry(); }
+    s.onopen = () => {
+      wsOk = 1;
+      tries = 0;
+      net.hidden = true;
+      wsSend({ type: 'resume', after: top });
+      pingT = setInterval(wsSend, 25000, { type: 'ping' });
+    };
+    s.onmessage = e => { let v; try { v = JSON.parse(e.data); } catch (x) { return; } if (v && typeof v === 'object') onEvent(v); };
+    s.onclose = e => {
+      clearInterval(pingT);
+      if (wsOk) net.hidden = false;
+      ws = null;
+      wsOk = 0;
+      if (e.code === 4400 || e.code === 4401 || e.code === 4403) { stop = 1; net.hidden = true; note(t('denied')); } else retry();
+    };
+  }
+  function retry() { const d = Math.min(30000, 1000 * 2 ** tries++); wsT = setTimeout(connect, d * (0.75 + Math.random() * 0.5)); }
+  function onEvent(v) {
+    const c = v.conversation_id, ty = v.type;
+    if (ty === 'message.new') return add(v.message, 1);
+    if (ty === 'error') return note(v.error && v.error.code === 'rate_limited' ? t('slow') : t('err'));
+    if (c && !secs.has(c)) useConv(c);
+    if (c && c !== conv) return;
+    if (ty === 'typing') { if (v.sender === 'assistant' || v.sender === 'agent') typing(v.active, v.sender); return; }
+    if (ty === 'handoff.requested') { setStatus(v.status || 'queued'); note(t('waiting')); }
+    else if (ty === 'handoff.accepted') {
+      if (v.agent_name) agentName = v.agent_name;
+      setStatus(v.status || 'agent');
+      note(t('joined', { n: agentName || t('agent') }));
+    } else if (ty === 'handoff.cancelled' || ty === 'conversation.handed_back') { setStatus(v.status || 'bot'); note(t('back')); }
+    else if (ty === 'conversation.closed') setStatus('closed');
+    else if (ty === 'conversation.opened' && v.status) setStatus(v.status);
+  }
+  addEventListener('online', () => { if (booted && !ws) { tries = 0; connect(); } });
+
+  // Visitor typing: "active" at most every 3 s, "inactive" after 4 s without keys or on send.
+  let tyAt = 0, tyT;
+  function stopTyping() { clearTimeout(tyT); if (tyAt) { tyAt = 0; wsSend({ type: 'typing', active: false }); } }
+  function grow() { ta.style.height = 'auto'; ta.style.height = Math.min(ta.scrollHeight + 2, 120) + 'px'; }
+  function onInput() {
+    grow();
+    if (!ta.value.trim()) return stopTyping();
+    if (Date.now() - tyAt > 3000) { tyAt = Date.now(); wsSend({ type: 'typing', active: true }); }
+    clearTimeout(tyT);
+    tyT = setTimeout(stopTyping, 4000);
+  }
+
+  function boot() { if (booted) return; booted = 1; loadCfg(); connect(); }
+  function open() {
+    if (isOpen) return;
+    isOpen = 1;
+    unread = 0;
+    pn.hidden = false;
+    root.classList.add('o');
+    ln.setAttribute('aria-expanded', 'true');
+    ipath.setAttribute('d', X);
+    badgeUpd();
+    boot();
+    ta.disabled ? (again || bX).focus() : ta.focus();
+    log.scrollTop = log.scrollHeight;
+  }
+  function close() {
+    if (!isOpen) return;
+    const had = !!sh.activeElement;
+    isOpen = 0;
+    pn.hidden = true;
+    root.classList.remove('o');
+    ln.setAttribute('aria-expanded', 'false');
+    ipath.setAttribute('d', CHAT);
+    badgeUpd();
+    if (had) ln.focus();
+  }
+  function toggle() { isOpen ? close() : open(); }
+  window.TalIA = Object.freeze({ open, close, toggle });
+
+  function start() {
+    document.body.append(host);
+    const m = /^rgba?\((\d+)\D+(\d+)\D+(\d+)/.exec(getComputedStyle(ln).backgroundColor);
+    if (m && 0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3] > 165) root.style.setProperty('--f', '#111');
+    if (known) sync().then(() => { if (conv && status !== 'closed') connect(); });
+    else showChoice();
+    if (D.open === 'true') open();
+  }
+  document.body ? start() : addEventListener('DOMContentLoaded', start);
+})();
