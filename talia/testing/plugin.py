@@ -23,6 +23,9 @@ import pytest
 from talia.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from talia.testing.fake_openai import FakeOpenAI, fake_openai
 
+# Browser fixtures (daphne_server, live_system, browser, page...) live in their own module.
+pytest_plugins = ["talia.testing.browser"]
+
 __all__ = ["fake_openai", "model_engine"]
 
 _state: dict[str, Any] = {"servers": []}

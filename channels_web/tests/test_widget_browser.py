@@ -1,0 +1,62 @@
+"""The widget in a real browser: the demo page, a chat with the offline engine, a reload."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.models import Message, Sender
+
+if TYPE_CHECKING:
+    from talia.testing.browser import LiveServer
+
+pytestmark = pytest.mark.browser
+
+XSS = '<img src=x onerror="window.__pwned = 1">'
+
+
+@pytest.fixture
+def browser_context_args() -> dict[str, Any]:
+    return {"locale": "es-ES", "viewport": {"width": 1280, "height": 800}}
+
+
+def test_visitor_chats_reloads_and_sees_the_history(live_system: LiveServer, page: Any) -> None:
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:  # an alert() would mean injected markup ran
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(f"{live_system.url}/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+    page.get_by_role("button", name="Abrir el chat").click()
+    page.get_by_role("button", name="Chatear con el asistente").click()
+    box = page.get_by_label("Tu mensaje")
+    box.fill("Hola")
+    box.press("Enter")
+
+    replies = page.locator("talia-widget .m:not(.u) .tx")
+    expect(replies.first).to_contain_text("¡Hola! Soy el asistente virtual de TalIA.", timeout=20_000)
+    box.fill("Sí, de acuerdo")
+    box.press("Enter")
+    expect(replies.nth(1)).to_contain_text("nombre completo", timeout=20_000)
+    box.fill(XSS)
+    box.press("Enter")
+    mine = page.locator("talia-widget .m.u .tx")
+    expect(mine.last).to_have_text(XSS)
+    expect(replies.nth(2)).to_be_visible(timeout=20_000)
+
+    page.reload()
+    page.get_by_role("button", name="Abrir el chat").click()
+
+    expect(mine).to_have_text(["Hola", "Sí, de acuerdo", XSS], timeout=20_000)
+    expect(replies).to_have_count(3)
+    assert page.locator("talia-widget img").count() == 0  # the markup stayed text
+    assert page.evaluate("window.__pwned") is None
+    assert dialogs == []
+    stored = list(Message.objects.order_by("created").values_list("sender", flat=True))
+    assert stored == [Sender.CONTACT, Sender.ASSISTANT] * 3
