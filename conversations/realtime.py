@@ -61,6 +61,7 @@ ConversationEventType = Literal[
     "handoff.cancelled",
     "conversation.handed_back",
     "conversation.closed",
+    "summary.ready",
 ]
 
 

@@ -1,5 +1,9 @@
-"""WebSocket routes owned by conversations (the agent console and monitor sockets land here)."""
+"""Staff sockets (behind the hosts-only origin validator and the session user)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from conversations.consumers import ConsoleConsumer
+
+websocket_urlpatterns = [
+    path("ws/console/", ConsoleConsumer.as_asgi()),
+]

@@ -13,6 +13,7 @@ anything slow. The event and the realtime pushes go with it, the pushes after co
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +28,8 @@ from conversations.models import (
     EventName,
     HandoffRequest,
 )
+
+logger = logging.getLogger(__name__)
 
 BOT, QUEUED, AGENT, CLOSED = (
     ConversationStatus.BOT,
@@ -163,7 +166,18 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
             [fresh.group_name, realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
             realtime.conversation_changed("conversation.closed", fresh),
         )
+        conversation_id = str(fresh.pk)
+        transaction.on_commit(lambda: _enqueue_summary(conversation_id))
     return fresh
+
+
+def _enqueue_summary(conversation_id: str) -> None:
+    from conversations.tasks import summarize_conversation
+
+    try:
+        summarize_conversation.delay(conversation_id)
+    except Exception:
+        logger.exception("Could not enqueue the summary of conversation %s", conversation_id)
 
 
 def _release_assignment(conversation: Conversation, reason: str) -> list[int]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from conversations import delivery, turns
+from conversations import delivery, summaries, turns
 from conversations.models import AssistantRun, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,11 @@ def deliver_message(self: Task, message_id: str) -> None:
     retry_in = delivery.deliver(message_id, attempt=self.request.retries, max_attempts=max_attempts)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)
+def summarize_conversation(conversation_id: str) -> None:
+    summaries.store_summary(conversation_id)
 
 
 @shared_task

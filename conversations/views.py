@@ -10,20 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
-from conversations.models import Conversation, ConversationStatus, Message
+from conversations import summaries
+from conversations.console import can_watch, is_agent
+from conversations.models import Conversation, ConversationStatus, Message, QuickReply
 
-AGENTS_GROUP = "agents"
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
-
-
-def is_agent(user: Any) -> bool:
-    """Agents are users in the `agents` group; staff (supervisors) may use the console too."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return bool(user.is_staff or user.groups.filter(name=AGENTS_GROUP).exists())
 
 
 def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
@@ -62,3 +56,22 @@ def console(request: HttpRequest) -> HttpResponse:
     closed = _with_preview(Conversation.objects.filter(status=ConversationStatus.CLOSED).order_by("-closed_at"))
     context = {"queued": queued, "mine": mine, "closed": closed[:RECENTLY_CLOSED]}
     return render(request, "conversations/console.html", context)
+
+
+@agent_required
+def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = get_object_or_404(
+        Conversation.objects.select_related("contact", "assigned_agent"), pk=conversation_id
+    )
+    if not can_watch(request.user, conversation):
+        raise PermissionDenied
+    context = {
+        "conversation": conversation,
+        "messages": conversation.messages.select_related("agent").order_by("seq"),
+        "brief": summaries.handoff_brief(conversation),
+        "is_mine": conversation.status == ConversationStatus.AGENT
+        and conversation.assigned_agent_id == request.user.pk,
+        "can_claim": conversation.status == ConversationStatus.QUEUED,
+        "quick_replies": QuickReply.objects.all(),
+    }
+    return render(request, "conversations/conversation.html", context)

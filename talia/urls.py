@@ -3,12 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from conversations.views import console
 from talia.health import health
 
 urlpatterns = [
     path("health", health, name="health"),
-    path("console/", console, name="console"),
+    path("", include("conversations.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,88 @@
+"""The console's JSON API (contract: docs/console-api.md). Session auth with CSRF; agents only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations import console
+from conversations.models import Conversation
+from conversations.realtime import message_payload
+from talia.api import ApiError
+
+
+class IsAgent(BasePermission):
+    message = "Only agents may use the console."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return console.is_agent(request.user)
+
+
+class MessageSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=console.MAX_TEXT, trim_whitespace=True)
+
+
+class AfterSerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class ConsoleView(APIView):
+    permission_classes = [IsAgent]
+
+    def conversation(self, request: Request, conversation_id: str, *, to_read: bool = False) -> Conversation:
+        """The conversation; reading it needs watch rights, acting on it is checked by the service."""
+        queryset = Conversation.objects.select_related("contact", "assigned_agent")
+        conversation = get_object_or_404(queryset, pk=conversation_id)
+        if to_read and not console.can_watch(request.user, conversation):
+            raise ApiError(403, "forbidden", "This conversation is not yours to see.")
+        return conversation
+
+    @staticmethod
+    def act(action: Any, *args: Any) -> Any:
+        try:
+            return action(*args)
+        except console.ConsoleError as exc:
+            raise ApiError(409, exc.code, str(exc)) from None
+
+
+class ClaimView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.act(console.do_claim, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": console.conversation_payload(conversation)})
+
+
+class MessagesView(ConsoleView):
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        query = AfterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        messages = (
+            conversation.messages.select_related("agent").filter(seq__gt=query.validated_data["after"]).order_by("seq")
+        )
+        return Response({"messages": [message_payload(m) for m in messages]})
+
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = MessageSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        message = self.act(
+            console.do_send, request.user, self.conversation(request, conversation_id), body.validated_data["text"]
+        )
+        return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
+
+
+class CloseView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.act(console.do_close, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": console.conversation_payload(conversation)})
+
+
+class HandBackView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.act(console.do_hand_back, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": console.conversation_payload(conversation)})

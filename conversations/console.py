@@ -1,0 +1,96 @@
+"""What agents do in the console: claim, answer, close, hand back. Views and the socket stay thin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from conversations import inbox, state
+from conversations.models import Conversation, ConversationStatus, Message, Sender
+from conversations.realtime import agent_name
+
+AGENTS_GROUP_NAME = "agents"
+MAX_TEXT = 4000
+
+
+class ConsoleError(Exception):
+    """An action the agent may not take now; `code` is machine-readable, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def is_agent(user: Any) -> bool:
+    """Agents are users in the `agents` group; staff (supervisors) may act as agents too."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return bool(user.is_staff or user.groups.filter(name=AGENTS_GROUP_NAME).exists())
+
+
+def can_watch(user: Any, conversation: Conversation) -> bool:
+    """Agents see the queue and their own conversations; staff see everything."""
+    if user.is_staff:
+        return True
+    return conversation.status == ConversationStatus.QUEUED or conversation.assigned_agent_id == user.pk
+
+
+def check_own_conversation(user: Any, conversation: Conversation) -> None:
+    if conversation.status != ConversationStatus.AGENT or conversation.assigned_agent_id != user.pk:
+        raise ConsoleError("not_yours", _("This conversation is not assigned to you."))
+
+
+def do_claim(user: Any, conversation: Conversation) -> Conversation:
+    try:
+        return state.claim_conversation(conversation, user)
+    except state.AlreadyClaimedError:
+        current = Conversation.objects.select_related("assigned_agent").get(pk=conversation.pk)
+        name = agent_name(current.assigned_agent) or _("Another agent")
+        raise ConsoleError("already_claimed", _("%(name)s took it first.") % {"name": name}) from None
+    except state.TransitionError as exc:
+        message = _("The conversation is not waiting for an agent (it is %(status)s).") % {"status": exc.current}
+        raise ConsoleError("not_queued", message) from None
+
+
+def do_send(user: Any, conversation: Conversation, text: str) -> Message:
+    check_own_conversation(user, conversation)
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT:
+        raise ConsoleError("invalid", _("A message has 1 to %(max)d characters.") % {"max": MAX_TEXT})
+    return inbox.send(conversation, text, sender=Sender.AGENT, agent=user)
+
+
+def do_close(user: Any, conversation: Conversation) -> Conversation:
+    if not user.is_staff:
+        check_own_conversation(user, conversation)
+    try:
+        return state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
+    except state.TransitionError:
+        raise ConsoleError("already_closed", _("The conversation is already closed.")) from None
+
+
+def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
+    check_own_conversation(user, conversation)
+    return state.hand_back_to_assistant(conversation)
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    contact = conversation.contact
+    queued_at = conversation.handoff_requests.aggregate(at=Max("created"))["at"]
+    return {
+        "id": str(conversation.id),
+        "channel": conversation.channel,
+        "status": conversation.status,
+        "contact": {
+            "id": str(contact.id),
+            "name": str(contact),
+            "email": contact.email,
+            "phone": contact.phone,
+            "company": contact.company,
+        },
+        "agent_name": agent_name(conversation.assigned_agent),
+        "queued_at": queued_at.isoformat() if queued_at else None,
+        "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
+    }

@@ -1,0 +1,92 @@
+"""The agent console's socket: the live queue, and the messages and typing of watched conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ValidationError
+
+from conversations import console, realtime
+from conversations.models import Conversation, Sender
+
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
+
+
+class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+    watching: set[str]
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(console.is_agent)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        self.watching = set()
+        await self.channel_layer.group_add(realtime.AGENTS_GROUP, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "user"):
+            await self.channel_layer.group_discard(realtime.AGENTS_GROUP, self.channel_name)
+            for conversation_id in getattr(self, "watching", set()):
+                await self.channel_layer.group_discard(f"conversation.{conversation_id}", self.channel_name)
+
+    async def error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+
+    def _conversation(self, conversation_id: object) -> Conversation | None:
+        try:
+            return Conversation.objects.filter(pk=str(conversation_id)).first()
+        except ValidationError:  # not a UUID
+            return None
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "watch":
+            await self.on_watch(content)
+        elif kind == "typing":
+            await self.on_typing(content)
+        else:
+            await self.error("unknown_type", "Send a JSON object whose type is watch, typing or ping.")
+
+    async def decode_json(self, text_data: str) -> Any:
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def on_watch(self, content: dict[str, Any]) -> None:
+        conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
+        if conversation is None or not await database_sync_to_async(console.can_watch)(self.user, conversation):
+            await self.error("forbidden", "You may not watch this conversation.")
+            return
+        self.watching.add(str(conversation.id))
+        await self.channel_layer.group_add(conversation.group_name, self.channel_name)
+        await self.send_json({"type": "watching", "conversation_id": str(conversation.id)})
+
+    async def on_typing(self, content: dict[str, Any]) -> None:
+        conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
+        if conversation is None or conversation.assigned_agent_id != self.user.pk:
+            await self.error("forbidden", "You can only type in your own conversations.")
+            return
+        event = realtime.typing(conversation, Sender.AGENT, bool(content.get("active")))
+        await self.channel_layer.group_send(conversation.group_name, dict(event))
+
+    # --- From the channel layer ----------------------------------------------------------------------
+
+    async def forward(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    queue_added = queue_removed = handoff_accepted = handoff_requested = handoff_cancelled = forward
+    conversation_closed = conversation_handed_back = message_new = forward
+
+    async def typing(self, event: dict[str, Any]) -> None:
+        if event.get("sender") != Sender.AGENT:  # an agent's own typing is not echoed to agents
+            await self.send_json(event)

@@ -1,0 +1,203 @@
+"""Human handoff through the console: who may do what, claiming, live chat, closing, handing back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from conversations import inbox, state, turns
+from conversations.models import AssistantRun, ConversationStatus, ConversationSummary, Message, Sender
+from talia.asgi import application
+from talia.testing.plugin import wait_for
+
+# A host and origin in ALLOWED_HOSTS (the validator reads them when talia.asgi is imported).
+HOST = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
+
+
+@pytest.fixture
+def queued(db):
+    received = inbox.receive("web", "handoff-session-01", "Necesito ayuda con mi pedido 1234")
+    state.request_handoff(received.conversation, requested_by="contact", reason="The visitor asked for a person.")
+    return received.conversation
+
+
+def console_socket(user) -> WebsocketCommunicator:
+    """The console socket as a browser opens it: with the session cookie of a signed-in user."""
+    headers = list(HOST)
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, "/ws/console/", headers=headers)
+
+
+def signed_in(user) -> Client:
+    client = Client(enforce_csrf_checks=False)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def api(client: Client, conversation, action: str, body: dict | None = None):
+    url = f"/console/api/conversations/{conversation.pk}/{action}"
+    return client.post(url, data=json.dumps(body or {}), content_type="application/json")
+
+
+@pytest.fixture
+def people(make_agent, django_user_model):
+    return {
+        "anonymous": None,
+        "visitor": django_user_model.objects.create_user("customer"),
+        "agent": make_agent("ana", first_name="Ana"),
+        "staff": django_user_model.objects.create_user("boss", is_staff=True),
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "page", "conversation_page", "claim"),
+    [("anonymous", 302, 302, 403), ("visitor", 403, 403, 403), ("agent", 200, 200, 200), ("staff", 200, 200, 200)],
+)
+def test_authorisation_matrix_for_pages_and_api(people, queued, who, page, conversation_page, claim):
+    client = signed_in(people[who])
+
+    assert client.get("/console/").status_code == page
+    assert client.get(f"/console/conversations/{queued.pk}/").status_code == conversation_page
+    response = api(client, queued, "claim")
+    assert response.status_code == claim
+    if claim != 200:
+        assert "error" in response.json()
+        assert Message.objects.filter(conversation=queued).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("visitor", 4403)])
+async def test_the_console_socket_refuses_non_agents(people, who, code):
+    socket = await sync_to_async(console_socket)(people[who])
+    await socket.connect()
+
+    assert (await socket.receive_output(timeout=5))["code"] == code
+    await socket.disconnect()
+
+
+def test_the_second_agent_to_claim_is_told_who_was_first(queued, make_agent):
+    first, second = signed_in(make_agent("ana", first_name="Ana")), signed_in(make_agent("bruno"))
+
+    won = api(first, queued, "claim")
+    lost = api(second, queued, "claim")
+
+    assert won.status_code == 200 and won.json()["conversation"]["agent_name"] == "Ana"
+    assert lost.status_code == 409
+    assert lost.json()["error"] == {
+        "code": "already_claimed",
+        "message": "Ana la ha atendido antes.",
+    }  # Spanish by default
+
+
+def test_only_the_assigned_agent_may_write(queued, make_agent):
+    ana, bruno = make_agent("ana"), make_agent("bruno")
+    api(signed_in(ana), queued, "claim")
+
+    refused = api(signed_in(bruno), queued, "messages", {"text": "Hola"})
+    sent = api(signed_in(ana), queued, "messages", {"text": "Hola, soy Ana"})
+
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_yours"
+    assert sent.status_code == 201
+    message = Message.objects.get(pk=sent.json()["message"]["id"])
+    assert (message.sender, message.agent, message.text) == (Sender.AGENT, ana, "Hola, soy Ana")
+
+
+def test_the_conversation_page_shows_the_brief(queued, make_agent):
+    body = (
+        signed_in(make_agent("ana"))
+        .get(f"/console/conversations/{queued.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+        .content.decode()
+    )
+
+    assert "Necesito ayuda con mi pedido 1234" in body
+    assert "The visitor asked for a person." in body
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_agent_and_visitor_chat_live_both_ways(make_agent):
+    received = await sync_to_async(inbox.receive)("web", "handoff-session-02", "¿Hay alguien?")
+    await sync_to_async(state.request_handoff)(received.conversation, requested_by="contact")
+    ana = await sync_to_async(make_agent)("ana", first_name="Ana")
+    await sync_to_async(state.claim_conversation)(received.conversation, ana)
+    visitor = WebsocketCommunicator(application, "/ws/webchat/?session_id=handoff-session-02", headers=HOST)
+    agent = await sync_to_async(console_socket)(ana)
+    for socket in (visitor, agent):
+        await socket.connect()
+        await socket.send_json_to({"type": "ping"})
+        assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
+    await agent.send_json_to({"type": "watch", "conversation_id": str(received.conversation.pk)})
+    assert (await agent.receive_json_from(timeout=5))["type"] == "watching"
+
+    await sync_to_async(inbox.send)(received.conversation, "Hola, soy Ana", sender=Sender.AGENT, agent=ana)
+    to_visitor = await visitor.receive_json_from(timeout=5)
+    assert (to_visitor["message"]["text"], to_visitor["message"]["agent_name"]) == ("Hola, soy Ana", "Ana")
+    assert (await agent.receive_json_from(timeout=5))["message"]["text"] == "Hola, soy Ana"
+
+    await visitor.send_json_to({"type": "message", "content": "¡Gracias, Ana!"})
+    while (event := await agent.receive_json_from(timeout=5))["type"] != "message.new":
+        pass
+    assert (event["message"]["sender"], event["message"]["text"]) == ("contact", "¡Gracias, Ana!")
+    for socket in (visitor, agent):
+        await socket.disconnect()
+
+
+def test_closing_stores_a_summary(celery_worker, make_agent):
+    received = inbox.receive("web", "handoff-session-03", "Quiero cambiar la dirección de entrega del pedido")
+    state.request_handoff(received.conversation, requested_by="contact")
+    ana = make_agent("ana")
+    client = signed_in(ana)
+    api(client, received.conversation, "claim")
+    api(client, received.conversation, "messages", {"text": "Hecho, la he cambiado."})
+
+    closed = api(client, received.conversation, "close")
+
+    assert closed.status_code == 200 and closed.json()["conversation"]["status"] == "closed"
+    summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=received.conversation).first())
+    assert summary.ended_by == "agent"
+    assert summary.message_count == 2
+    assert "dirección de entrega" in summary.summary
+    assert "pedido" in summary.topics
+
+
+def test_handed_back_the_assistant_answers_again(queued, make_agent):
+    ana = make_agent("ana")
+    client = signed_in(ana)
+    api(client, queued, "claim")
+
+    handed = api(client, queued, "hand-back")
+    later = inbox.receive("web", "handoff-session-01", "Gracias, sigo con el asistente")
+    run = turns.run_turn(later.message.pk)
+
+    assert handed.json()["conversation"]["status"] == ConversationStatus.BOT
+    assert run is not None and run.status == AssistantRun.Status.COMPLETED
+    assert Message.objects.filter(conversation=queued, sender=Sender.ASSISTANT).exists()
+    assert get_user_model().objects.get(pk=ana.pk).assignments.get().release_reason == "handed_back"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_newly_queued_conversation_reaches_every_agent(make_agent):
+    ana = await sync_to_async(make_agent)("ana")
+    socket = await sync_to_async(console_socket)(ana)
+    await socket.connect()
+    await socket.send_json_to({"type": "ping"})
+    await socket.receive_json_from(timeout=5)
+    received = await sync_to_async(inbox.receive)("web", "handoff-session-04", "Una persona, por favor")
+
+    await sync_to_async(state.request_handoff)(received.conversation, requested_by="contact")
+
+    event = await socket.receive_json_from(timeout=5)
+    assert (event["type"], event["conversation_id"], event["status"]) == (
+        "queue.added",
+        str(received.conversation.pk),
+        "queued",
+    )
+    await socket.disconnect()

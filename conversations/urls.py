@@ -1,0 +1,18 @@
+from django.urls import path
+
+from conversations import api, views
+
+urlpatterns = [
+    path("console/", views.console, name="console"),
+    path("console/conversations/<uuid:conversation_id>/", views.conversation_page, name="console-conversation"),
+    path("console/api/conversations/<uuid:conversation_id>/claim", api.ClaimView.as_view(), name="console-claim"),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/messages", api.MessagesView.as_view(), name="console-messages"
+    ),
+    path("console/api/conversations/<uuid:conversation_id>/close", api.CloseView.as_view(), name="console-close"),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/hand-back",
+        api.HandBackView.as_view(),
+        name="console-hand-back",
+    ),
+]

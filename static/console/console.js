@@ -1,0 +1,580 @@
+/* TalIA agent console: the live queue (/console/) and one conversation (/console/conversations/<id>/).
+   Contract: docs/console-api.md. No dependencies, no build step. The pages are rendered by Django and
+   work without this script; it adds the live parts. Text from the server or the socket is only ever
+   set as text (textContent, text nodes), never parsed as HTML. */
+(() => {
+  'use strict';
+  const root = document.getElementById('console');
+  if (!root) return;
+
+  const $ = id => document.getElementById(id);
+  const LANG = (document.documentElement.lang || 'es').toLowerCase();
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+  // Translated text comes from the page (#console-strings); {placeholders} are filled in here.
+  const STRINGS = {};
+  for (const el of document.querySelectorAll('#console-strings [data-key]')) STRINGS[el.dataset.key] = el.textContent.trim();
+  const t = (key, vars) => (STRINGS[key] || key).replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] != null ? String(vars[k]) : m));
+
+  // h(tag, attrs, ...children): attributes via setAttribute, handlers via on*, children as nodes or text.
+  const h = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of kids) if (c != null && c !== false) e.append(c);
+    return e;
+  };
+  const show = (el, text) => {
+    if (!el) return;
+    el.textContent = text || '';
+    el.hidden = !text;
+  };
+
+  // Storage that tolerates a browser which blocks it.
+  const store = (area, key, value) => {
+    try {
+      const s = window[area];
+      if (value === undefined) return s.getItem(key);
+      if (value === null) s.removeItem(key);
+      else s.setItem(key, value);
+    } catch (e) { /* blocked: the setting lasts for this page only */ }
+    return null;
+  };
+
+  // --- JSON API ---------------------------------------------------------------------------------------
+  function csrfToken() {
+    const m = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
+    if (m) return decodeURIComponent(m[1]);
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return input ? input.value : '';
+  }
+  // Resolves to {ok, status, data, code, error}; `error` is the server's message, or ours, for people.
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let r;
+    try {
+      r = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      return { ok: false, status: 0, data: {}, code: 'offline', error: t('offline') };
+    }
+    let data = null;
+    try { data = await r.json(); } catch (e) { /* not JSON: a proxy or CSRF error page */ }
+    data = data && typeof data === 'object' ? data : {};
+    const err = data.error && typeof data.error === 'object' ? data.error : {};
+    return {
+      ok: r.ok, status: r.status, data,
+      code: r.ok ? '' : String(err.code || r.status),
+      error: r.ok ? '' : String(err.message || '') || (r.status === 401 ? t('signedOut') : t('failed'))
+    };
+  }
+
+  // --- Socket: reconnect with backoff, 1 s doubling to 30 s; each page resynchronises on reopen ----------
+  const connection = $('connection');
+  let ws = null, wsOpen = false, tries = 0, opened = 0, stopped = false, leaving = false, retryTimer, pingTimer, stableTimer;
+  let onOpen = () => {}, onEvent = () => {};
+  const wsSend = obj => {
+    if (!wsOpen) return false;
+    ws.send(JSON.stringify(obj));
+    return true;
+  };
+  function connect() {
+    if (ws || stopped) return;
+    clearTimeout(retryTimer);
+    let s;
+    try {
+      s = ws = new WebSocket((location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws/console/');
+    } catch (e) {
+      ws = null;
+      retry();
+      return;
+    }
+    s.onopen = () => {
+      wsOpen = true;
+      // The backoff starts again only once a connection has lasted: a server that accepts and then
+      // drops every socket is retried ever more slowly.
+      stableTimer = setTimeout(() => { tries = 0; }, 10000);
+      show(connection, '');
+      pingTimer = setInterval(wsSend, 25000, { type: 'ping' });
+      onOpen(opened++ > 0);
+    };
+    s.onmessage = e => {
+      let v;
+      try { v = JSON.parse(e.data); } catch (x) { return; }
+      if (v && typeof v === 'object' && typeof v.type === 'string') onEvent(v);
+    };
+    s.onclose = e => {
+      clearInterval(pingTimer);
+      clearTimeout(stableTimer);
+      ws = null;
+      wsOpen = false;
+      if (leaving) return;
+      if (e.code === 4401 || e.code === 4403) {
+        stopped = true;
+        show(connection, t(e.code === 4401 ? 'signedOut' : 'forbidden'));
+        return;
+      }
+      show(connection, t('reconnecting'));
+      retry();
+    };
+  }
+  function retry() {
+    const delay = Math.min(30000, 1000 * 2 ** tries);
+    tries += 1;
+    retryTimer = setTimeout(connect, delay);
+  }
+  addEventListener('online', () => { if (!ws && !stopped) { tries = 0; connect(); } });
+  addEventListener('pagehide', () => { leaving = true; });
+  addEventListener('pageshow', e => { if (e.persisted) { leaving = false; connect(); } });
+
+  const conversationUrl = id => '/console/conversations/' + encodeURIComponent(id) + '/';
+  const apiUrl = (id, action) => '/console/api/conversations/' + encodeURIComponent(id) + '/' + action;
+
+  if (root.dataset.page === 'queue') queuePage();
+  else if (root.dataset.page === 'conversation') conversationPage();
+  connect();
+
+  // --- The queue ---------------------------------------------------------------------------------------
+  function queuePage() {
+    const list = $('queue-list'), empty = $('queue-list-empty'), count = $('queue-count'), rowTemplate = $('queue-row-template');
+    const alertBody = $('queue-alert'), alertText = $('queue-alert-text'), alertLink = $('queue-alert-link');
+    const soundToggle = $('sound-toggle'), notifyButton = $('notify-button'), notifyState = $('notify-state');
+    const baseTitle = document.title;
+    // Waiting times are counted on the server's clock: queued_at comes from it, and new rows too.
+    const serverNow = Date.parse(root.dataset.now || '');
+    const skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
+    const now = () => Date.now() + skew;
+    const SOUND_KEY = 'talia.console.sound', KNOWN_KEY = 'talia.console.queue', RELOAD_KEY = 'talia.console.reloaded';
+    let alertFor = null, audio = null;
+
+    const rows = () => [...list.children].filter(li => li.dataset.conversationId);
+    const rowFor = id => rows().find(li => li.dataset.conversationId === id);
+
+    function minutes(ms) {
+      const m = Math.floor(Math.max(0, ms) / 60000);
+      if (m < 1) return t('lessThanMinute');
+      const unit = (n, u) => {
+        try { return new Intl.NumberFormat(LANG, { style: 'unit', unit: u, unitDisplay: 'short' }).format(n); } catch (e) { return n + (u === 'hour' ? ' h' : ' min'); }
+      };
+      return m < 60 ? unit(m, 'minute') : unit(Math.floor(m / 60), 'hour') + (m % 60 ? ' ' + unit(m % 60, 'minute') : '');
+    }
+    function refreshWaits() {
+      for (const li of rows()) {
+        const at = Date.parse(li.dataset.queuedAt || ''), wait = li.querySelector('.wait');
+        if (isNaN(at) || !wait) continue;
+        wait.textContent = t('waiting', { since: minutes(now() - at) });
+        li.classList.toggle('long-wait', now() - at >= 5 * 60000);
+      }
+    }
+    function refreshCount() {
+      const n = rows().length;
+      count.textContent = String(n);
+      count.classList.toggle('zero', !n);
+      list.hidden = !n;
+      empty.hidden = !!n;
+      document.title = n ? '(' + n + ') ' + baseTitle : baseTitle;
+    }
+    const channelLabel = channel => STRINGS['channel.' + channel] || String(channel || '');
+
+    // Alerts: a banner (role="alert"), an optional beep, and a desktop notification when allowed.
+    function announce(id, channel) {
+      const label = channelLabel(channel);
+      alertFor = id;
+      alertText.textContent = t('newWaiting', { channel: label });
+      alertLink.href = conversationUrl(id);
+      alertBody.hidden = false;
+      if (soundToggle.checked) beep();
+      if ('Notification' in window && Notification.permission === 'granted') {
+        try {
+          const n = new Notification(t('notificationTitle'), { body: label, tag: 'talia-queue-' + id, lang: LANG });
+          n.onclick = () => { window.focus(); location.href = conversationUrl(id); n.close(); };
+        } catch (e) { /* some browsers only notify from a service worker */ }
+      }
+    }
+    function dismiss() {
+      alertBody.hidden = true;
+      alertFor = null;
+    }
+    $('queue-alert-dismiss').addEventListener('click', dismiss);
+
+    // Browsers start audio only after a gesture on the page: the first click or key unlocks it.
+    function unlockAudio() {
+      try {
+        const Ctx = window.AudioContext || window.webkitAudioContext;
+        if (!Ctx) return null;
+        audio = audio || new Ctx();
+        if (audio.state === 'suspended') audio.resume().catch(() => {});
+      } catch (e) { return null; }
+      return audio;
+    }
+    for (const type of ['pointerdown', 'keydown']) addEventListener(type, () => { if (soundToggle.checked) unlockAudio(); }, { once: true });
+    function beep() {
+      try {
+        if (!unlockAudio()) return;
+        const at = audio.currentTime, osc = audio.createOscillator(), gain = audio.createGain();
+        osc.type = 'sine';
+        osc.frequency.setValueAtTime(880, at);
+        osc.frequency.setValueAtTime(660, at + 0.12);
+        gain.gain.setValueAtTime(0.0001, at);
+        gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.3);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(at);
+        osc.stop(at + 0.32);
+      } catch (e) { /* no audio: the banner is enough */ }
+    }
+    soundToggle.checked = store('localStorage', SOUND_KEY) === 'on';
+    soundToggle.closest('label').hidden = false;
+    soundToggle.addEventListener('change', () => {
+      store('localStorage', SOUND_KEY, soundToggle.checked ? 'on' : 'off');
+      // A sample now, which also unlocks audio: browsers allow it only after a user gesture.
+      if (soundToggle.checked) beep();
+    });
+
+    function notifyUpdate() {
+      const supported = 'Notification' in window;
+      notifyButton.hidden = !supported || Notification.permission !== 'default';
+      show(notifyState, supported && Notification.permission === 'denied' ? t('notificationsBlocked') : '');
+    }
+    notifyButton.addEventListener('click', async () => {
+      try { await Notification.requestPermission(); } catch (e) { /* an old callback-only API: ignore */ }
+      notifyUpdate();
+    });
+    notifyUpdate();
+
+    function add(id, channel) {
+      if (!UUID.test(id || '') || rowFor(id)) return false;
+      const li = rowTemplate.content.firstElementChild.cloneNode(true);
+      li.dataset.conversationId = id;
+      li.dataset.channel = String(channel || '');
+      li.dataset.queuedAt = new Date(now()).toISOString();
+      li.querySelector('a').href = conversationUrl(id);
+      li.querySelector('.tag').textContent = channelLabel(channel);
+      list.append(li);
+      refreshCount();
+      refreshWaits();
+      return true;
+    }
+    function remove(id) {
+      const li = rowFor(id);
+      if (li) li.remove();
+      if (alertFor === id) dismiss();
+      refreshCount();
+    }
+
+    onEvent = v => {
+      const id = v.conversation_id;
+      if (v.type === 'queue.added') {
+        if (add(id, v.channel)) announce(id, v.channel);
+      } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
+        remove(id);
+      }
+    };
+    // The queue has no JSON endpoint: after a lost connection the page itself is the catch-up. What
+    // joined the queue meanwhile is remembered across the reload, to be announced like a live arrival.
+    // At most one such reload a minute, so a flapping connection cannot turn into a reload loop.
+    onOpen = reconnected => {
+      const last = Number(store('sessionStorage', RELOAD_KEY)) || 0;
+      if (!reconnected || Math.abs(Date.now() - last) < 60000) return;
+      store('sessionStorage', RELOAD_KEY, String(Date.now()));
+      store('sessionStorage', KNOWN_KEY, JSON.stringify(rows().map(li => li.dataset.conversationId)));
+      location.reload();
+    };
+    let known = null;
+    try { known = JSON.parse(store('sessionStorage', KNOWN_KEY) || 'null'); } catch (e) { /* ignore */ }
+    store('sessionStorage', KNOWN_KEY, null);
+    if (Array.isArray(known)) {
+      const fresh = rows().filter(li => !known.includes(li.dataset.conversationId));
+      const last = fresh[fresh.length - 1];
+      if (last) announce(last.dataset.conversationId, last.dataset.channel);
+    }
+
+    refreshCount();
+    refreshWaits();
+    setInterval(refreshWaits, 30000);
+  }
+
+  // --- One conversation --------------------------------------------------------------------------------
+  function conversationPage() {
+    const id = root.dataset.conversationId;
+    const log = $('messages'), typingEl = $('typing'), notice = $('notice'), noticeText = $('notice-text'), noticeReload = $('notice-reload');
+    const form = $('composer'), ta = $('composer-text'), sendButton = $('send-button'), composerError = $('composer-error');
+    const actions = $('actions'), actionError = $('action-error'), claimButton = $('claim-button'), claimError = $('claim-error');
+    const DRAFT_KEY = 'talia.console.draft.' + id;
+    const timeFormat = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
+    const fullFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'full', timeStyle: 'short' });
+    const seen = new Set();
+    let status = root.dataset.status, lastSeq = 0, busy = false, catchingUp = null, typingTimer;
+
+    // What the server rendered: remember ids and the last seq; show times in the agent's own time zone.
+    for (const li of log.querySelectorAll('li[data-id]')) {
+      seen.add(li.dataset.id);
+      lastSeq = Math.max(lastSeq, Number(li.dataset.seq) || 0);
+    }
+    for (const el of log.querySelectorAll('time[datetime]')) formatTime(el);
+    scrollDown();
+
+    function formatTime(el) {
+      const d = new Date(el.getAttribute('datetime'));
+      if (isNaN(d)) return;
+      el.textContent = timeFormat.format(d);
+      el.title = fullFormat.format(d);
+    }
+    function scrollDown() { log.scrollTop = log.scrollHeight; }
+    function senderLabel(m) {
+      if (m.sender === 'agent') return m.agent_name ? String(m.agent_name) : t('sender.agent');
+      return STRINGS['sender.' + m.sender] || String(m.sender || '');
+    }
+    function messageEl(m) {
+      const kind = ['contact', 'assistant', 'agent', 'system'].includes(m.sender) ? m.sender : 'system';
+      const d = new Date(m.created), time = h('time', { datetime: isNaN(d) ? null : d.toISOString() });
+      if (!isNaN(d)) formatTime(time);
+      return h('li', { class: 'msg msg-' + kind, 'data-id': m.id, 'data-seq': m.seq },
+        h('div', { class: 'msg-meta' }, h('span', { class: 'sender' }, senderLabel(m)), ' ', time),
+        h('p', { class: 'text' }, String(m.text ?? '')));
+    }
+    // Render a stored message once (ids dedupe the socket, the catch-up and our own POST), in seq order.
+    function add(m) {
+      if (!m || typeof m !== 'object' || !m.id || seen.has(String(m.id))) return;
+      if (m.conversation_id && m.conversation_id !== id) return;
+      seen.add(String(m.id));
+      const seq = Number(m.seq) || 0;
+      const next = [...log.querySelectorAll('li[data-seq]')].find(li => Number(li.dataset.seq) > seq);
+      log.insertBefore(messageEl(m), next || null);
+      lastSeq = Math.max(lastSeq, seq);
+      const placeholder = $('messages-empty');
+      if (placeholder) placeholder.remove();
+      if (m.sender === 'contact') visitorTyping(false);
+      scrollDown();
+    }
+    // Everything after the last seq we have; one request at a time.
+    function catchUp() {
+      if (catchingUp) return catchingUp;
+      catchingUp = (async () => {
+        const r = await api('GET', apiUrl(id, 'messages') + '?after=' + lastSeq);
+        if (r.ok && Array.isArray(r.data.messages)) r.data.messages.forEach(add);
+      })().finally(() => { catchingUp = null; });
+      return catchingUp;
+    }
+
+    function visitorTyping(on) {
+      clearTimeout(typingTimer);
+      typingEl.hidden = !on;
+      // The widget repeats "active" every few seconds while the visitor types; silence means stopped.
+      if (on) typingTimer = setTimeout(visitorTyping, 8000, false);
+    }
+
+    function note(text, reload) {
+      noticeText.textContent = text;
+      noticeReload.hidden = !reload;
+      notice.hidden = false;
+    }
+    noticeReload.addEventListener('click', () => location.reload());
+
+    function disableComposer() {
+      if (form) for (const el of form.elements) el.disabled = true;
+      if (actions) actions.hidden = true;
+      stopTyping();
+    }
+    // A change of status told by the socket: say what happened and take away what no longer applies.
+    let claiming = false;
+    function applyStatus(next, agentName) {
+      if (!next || next === status) return;
+      const was = status;
+      status = next;
+      root.dataset.status = next;
+      const pill = $('conversation-status');
+      if (pill && STRINGS['status.' + next]) {
+        pill.textContent = STRINGS['status.' + next];
+        pill.className = 'status status-' + next;
+      }
+      if (claiming) return; // our own claim: the page reloads
+      visitorTyping(false);
+      if (claimButton) claimButton.disabled = next !== 'queued';
+      if (next === 'closed') {
+        note(t('closed'));
+        disableComposer();
+      } else if (next === 'bot') {
+        note(t('handedBack'));
+        disableComposer();
+      } else if (next === 'agent' && was === 'queued') {
+        note(agentName ? t('takenBy', { name: agentName }) : t('takenByAnother'));
+      } else if (next === 'queued') {
+        note(t('queuedAgain'), true);
+        disableComposer();
+      }
+    }
+
+    onEvent = v => {
+      if (v.type === 'error') {
+        if (v.error && v.error.code === 'forbidden' && !root.dataset.watching) note(t('watchForbidden'));
+        return;
+      }
+      if (v.conversation_id !== id) return;
+      if (v.type === 'watching') {
+        root.dataset.watching = 'true';
+        if (typeof v.status === 'string') applyStatus(v.status, v.agent_name);
+      } else if (v.type === 'message.new') {
+        const m = v.message;
+        if (m && Number(m.seq) > lastSeq + 1) catchUp(); // something was missed: fetch the gap too
+        else add(m);
+      } else if (v.type === 'typing') {
+        if (v.sender === 'contact') visitorTyping(!!v.active);
+      } else if (v.type === 'conversation.closed') {
+        applyStatus('closed');
+      } else if (v.type === 'conversation.handed_back') {
+        applyStatus(v.status || 'bot');
+      } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'queue.added') {
+        if (typeof v.status === 'string') applyStatus(v.status, v.agent_name);
+      }
+    };
+    onOpen = reconnected => {
+      delete root.dataset.watching;
+      wsSend({ type: 'watch', conversation_id: id });
+      if (reconnected) catchUp();
+    };
+
+    // Claim: the winner reloads into the composer; the loser reads who was quicker.
+    if (claimButton) {
+      claimButton.addEventListener('click', async () => {
+        claimButton.disabled = true;
+        claiming = true;
+        show(claimError, '');
+        const r = await api('POST', apiUrl(id, 'claim'));
+        if (r.ok) {
+          location.reload();
+          return;
+        }
+        claiming = false;
+        show(claimError, r.error);
+        // Refused for good when someone else has it or it is no longer waiting.
+        claimButton.disabled = r.code === 'already_claimed' || r.code === 'not_queued';
+      });
+    }
+
+    // Typing: "active" at most every 3 s while keys come, "inactive" after 4 s of quiet or on send.
+    let typingSentAt = 0, idleTimer;
+    function stopTyping() {
+      clearTimeout(idleTimer);
+      if (typingSentAt) {
+        typingSentAt = 0;
+        wsSend({ type: 'typing', conversation_id: id, active: false });
+      }
+    }
+    function onInput() {
+      store('sessionStorage', DRAFT_KEY, ta.value ? ta.value : null);
+      if (!ta.value.trim()) {
+        stopTyping();
+        return;
+      }
+      if (Date.now() - typingSentAt > 3000 && wsSend({ type: 'typing', conversation_id: id, active: true })) typingSentAt = Date.now();
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(stopTyping, 4000);
+    }
+
+    // Quick replies: "/shortcut" right before the caret, then Tab or Space. The page's language wins.
+    const replies = new Map();
+    for (const b of document.querySelectorAll('#quick-replies [data-shortcut]')) {
+      const key = b.dataset.shortcut.toLowerCase(), text = (b.querySelector('.quick-reply-text') || b).textContent;
+      if (!replies.has(key) || LANG.startsWith((b.dataset.locale || '').toLowerCase())) replies.set(key, text);
+    }
+    function insert(text, start, end) {
+      ta.focus();
+      ta.setRangeText(text, start, end, 'end');
+      onInput();
+    }
+    function expand() {
+      const pos = ta.selectionStart;
+      if (pos !== ta.selectionEnd) return false;
+      const m = /(?:^|\s)\/([\w-]+)$/.exec(ta.value.slice(0, pos));
+      const text = m && replies.get(m[1].toLowerCase());
+      if (!text) return false;
+      insert(text, pos - m[1].length - 1, pos);
+      return true;
+    }
+    for (const b of document.querySelectorAll('#quick-replies [data-shortcut]')) {
+      b.addEventListener('click', () => {
+        if (!ta || ta.disabled) return;
+        insert((b.querySelector('.quick-reply-text') || b).textContent, ta.selectionStart, ta.selectionEnd);
+      });
+    }
+
+    async function submit() {
+      const text = ta.value.trim();
+      if (!text || busy || ta.disabled) return;
+      busy = true;
+      sendButton.disabled = true;
+      show(composerError, '');
+      stopTyping();
+      ta.value = '';
+      const r = await api('POST', apiUrl(id, 'messages'), { text });
+      busy = false;
+      sendButton.disabled = ta.disabled;
+      if (r.ok) {
+        store('sessionStorage', DRAFT_KEY, ta.value ? ta.value : null);
+        add(r.data.message);
+      } else {
+        // Give the text back, ahead of anything typed meanwhile.
+        ta.value = ta.value ? text + '\n' + ta.value : text;
+        show(composerError, r.error);
+      }
+      ta.focus();
+    }
+
+    if (form && ta) {
+      if (!ta.value) ta.value = store('sessionStorage', DRAFT_KEY) || '';
+      form.addEventListener('submit', e => { e.preventDefault(); submit(); });
+      ta.addEventListener('input', onInput);
+      ta.addEventListener('blur', stopTyping);
+      ta.addEventListener('keydown', e => {
+        if (e.isComposing || e.keyCode === 229) return;
+        if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+          e.preventDefault();
+          submit();
+        } else if ((e.key === 'Tab' && !e.shiftKey) || e.key === ' ') {
+          // Without a matching shortcut Tab keeps moving the focus, as everywhere else.
+          if (expand()) e.preventDefault();
+        }
+      });
+      if (root.dataset.mine === 'true') ta.focus();
+    }
+
+    // Close (after an inline confirmation) and hand back: both reload into the page's new state.
+    const closeButton = $('close-button'), closeConfirm = $('close-confirm'), closeYes = $('close-yes'), closeNo = $('close-no');
+    const handBackButton = $('hand-back-button');
+    function confirmClose(open) {
+      closeConfirm.hidden = !open;
+      closeButton.setAttribute('aria-expanded', String(open));
+      (open ? closeYes : closeButton).focus();
+    }
+    async function act(action, button) {
+      for (const b of actions.querySelectorAll('button')) b.disabled = true;
+      show(actionError, '');
+      const r = await api('POST', apiUrl(id, action));
+      if (r.ok) {
+        store('sessionStorage', DRAFT_KEY, null);
+        location.reload();
+        return;
+      }
+      for (const b of actions.querySelectorAll('button')) b.disabled = false;
+      show(actionError, r.error);
+      button.focus();
+    }
+    if (closeButton) {
+      closeButton.addEventListener('click', () => confirmClose(closeConfirm.hidden));
+      closeNo.addEventListener('click', () => confirmClose(false));
+      closeConfirm.addEventListener('keydown', e => { if (e.key === 'Escape') confirmClose(false); });
+      closeYes.addEventListener('click', () => {
+        closeConfirm.hidden = true;
+        closeButton.setAttribute('aria-expanded', 'false');
+        act('close', closeButton);
+      });
+    }
+    if (handBackButton) handBackButton.addEventListener('click', () => act('hand-back', handBackButton));
+  }
+})();
