@@ -186,16 +186,16 @@ class HistoryView(WebchatView):
 
 class CloseView(WebchatView):
     @extend_schema(
-        summary="The visitor ends the chat (idempotent)",
+        summary="The visitor ends the chat (idempotent; asks the agent first when one has it)",
         request=CloseSerializer,
         responses={200: CloseResponseSerializer, **ERRORS},
     )
     async def post(self, request: Request) -> Response:
         data = validated(CloseSerializer, request.data)
-        already_closed, _ = await sync_to_async(services.close_session)(
-            self.visitor(request, data["session_id"]), data["reason"]
+        closing = await sync_to_async(services.close_session)(self.visitor(request, data["session_id"]), data["reason"])
+        return Response(
+            {"closed": closing.closed, "already_closed": closing.already_closed, "end_requested": closing.end_requested}
         )
-        return Response({"closed": True, "already_closed": already_closed})
 
 
 class HandoffView(WebchatView):

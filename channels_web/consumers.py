@@ -210,3 +210,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_closed(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+    async def end_declined(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def end_requested(self, event: dict[str, Any]) -> None:
+        pass  # the visitor asked; only the agent needs to hear it

@@ -115,6 +115,7 @@ class HistorySerializer(serializers.Serializer):
 class CloseResponseSerializer(serializers.Serializer):
     closed = serializers.BooleanField()
     already_closed = serializers.BooleanField()
+    end_requested = serializers.BooleanField(help_text="True when the agent was asked to end the chat first.")
 
 
 class HandoffResponseSerializer(serializers.Serializer):

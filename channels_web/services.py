@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from channels_web.models import WebchatSession
-from conversations import inbox, state
+from conversations import endchat, inbox, state
 from conversations.events import record_event
 from conversations.models import (
     OPEN_STATUSES,
@@ -161,15 +161,31 @@ def full_history(session_id: str) -> list[Message]:
     )
 
 
-def close_session(visitor: Visitor, reason: str = "") -> tuple[bool, Conversation | None]:
-    """End the visitor's open conversation and record the session's closure. Returns (already_closed, conversation)."""
+@dataclass(frozen=True)
+class Closing:
+    closed: bool
+    already_closed: bool
+    end_requested: bool
+
+
+def close_session(visitor: Visitor, reason: str = "") -> Closing:
+    """The visitor ends the chat: at once with the assistant, by asking first when an agent has it."""
     conversation = open_conversation(visitor.session_id)
-    already_closed = conversation is None
-    if conversation is not None:
-        try:
-            state.close_conversation(conversation, ended_by="contact", reason=reason or "visitor ended the chat")
-        except state.TransitionError:
-            already_closed = True  # closed by someone else a moment ago
+    if conversation is None:
+        _record_closure(visitor, reason)
+        return Closing(closed=True, already_closed=True, end_requested=False)
+    try:
+        pending = endchat.request_end(conversation, reason=reason)
+    except state.TransitionError:  # closed by someone else a moment ago
+        pending = None
+    # The visitor's "end" is what the session metrics count, whether or not an agent must agree first.
+    _record_closure(visitor, reason)
+    if pending is not None:
+        return Closing(closed=False, already_closed=False, end_requested=True)
+    return Closing(closed=True, already_closed=False, end_requested=False)
+
+
+def _record_closure(visitor: Visitor, reason: str) -> None:
     session = WebchatSession.objects.filter(session_id=visitor.session_id).select_related("contact").first()
     if session is not None and session.closed_at is None:
         contact: Contact = session.contact
@@ -179,7 +195,6 @@ def close_session(visitor: Visitor, reason: str = "") -> tuple[bool, Conversatio
             message_count=Message.objects.filter(conversation__contact=contact, channel=Channel.WEB).count(),
             lead_captured=Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists(),
         )
-    return already_closed, conversation
 
 
 def request_person(visitor: Visitor) -> Conversation:

@@ -7,7 +7,6 @@ from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
@@ -39,5 +38,4 @@ def widget_js(request: HttpRequest) -> HttpResponseBase:
         path = str(collected)
     response = FileResponse(open(path, "rb"), content_type="application/javascript; charset=utf-8")  # noqa: SIM115
     response["Access-Control-Allow-Origin"] = "*"
-    response["X-Static-Url"] = static(WIDGET_PATH)
     return response

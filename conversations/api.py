@@ -82,6 +82,23 @@ class CloseView(ConsoleView):
         return Response({"conversation": console.conversation_payload(conversation)})
 
 
+class EndAnswerSerializer(serializers.Serializer):
+    accept = serializers.BooleanField()
+
+
+class EndRequestView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = EndAnswerSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.act(
+            console.do_answer_end,
+            request.user,
+            self.conversation(request, conversation_id),
+            body.validated_data["accept"],
+        )
+        return Response({"conversation": console.conversation_payload(conversation)})
+
+
 class HandBackView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(console.do_hand_back, request.user, self.conversation(request, conversation_id))

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from conversations import inbox, state
+from conversations import endchat, inbox, state
 from conversations.models import Conversation, ConversationStatus, Message, Sender
 from conversations.realtime import agent_name
 
@@ -69,6 +69,14 @@ def do_close(user: Any, conversation: Conversation) -> Conversation:
         return state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
     except state.TransitionError:
         raise ConsoleError("already_closed", _("The conversation is already closed.")) from None
+
+
+def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conversation:
+    check_own_conversation(user, conversation)
+    try:
+        return endchat.answer_end(conversation, user, accept=accept)
+    except endchat.NoEndRequestError:
+        raise ConsoleError("no_end_request", _("The contact has not asked to end the chat.")) from None
 
 
 def do_hand_back(user: Any, conversation: Conversation) -> Conversation:

@@ -85,7 +85,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     queue_added = queue_removed = handoff_accepted = handoff_requested = handoff_cancelled = forward
-    conversation_closed = conversation_handed_back = message_new = forward
+    conversation_closed = conversation_handed_back = message_new = end_requested = forward
 
     async def typing(self, event: dict[str, Any]) -> None:
         if event.get("sender") != Sender.AGENT:  # an agent's own typing is not echoed to agents

@@ -62,6 +62,8 @@ ConversationEventType = Literal[
     "conversation.handed_back",
     "conversation.closed",
     "summary.ready",
+    "end.requested",
+    "end.declined",
 ]
 
 

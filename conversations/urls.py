@@ -15,4 +15,9 @@ urlpatterns = [
         api.HandBackView.as_view(),
         name="console-hand-back",
     ),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/end-request",
+        api.EndRequestView.as_view(),
+        name="console-end-request",
+    ),
 ]

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 
 from conversations import summaries
 from conversations.console import can_watch, is_agent
-from conversations.models import Conversation, ConversationStatus, Message, QuickReply
+from conversations.models import Conversation, ConversationStatus, EndChatRequest, Message, QuickReply
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
@@ -72,6 +72,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "is_mine": conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id == request.user.pk,
         "can_claim": conversation.status == ConversationStatus.QUEUED,
+        # A request to end the chat that arrived before this page was opened.
+        "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),
     }
     return render(request, "conversations/conversation.html", context)

@@ -240,8 +240,8 @@ def test_close_is_idempotent_and_records_the_session(client, db):
     first = post(client, "/api/webchat/close", {"session_id": SESSION, "reason": "done"})
     second = post(client, "/api/webchat/close", {"session_id": SESSION})
 
-    assert first.json() == {"closed": True, "already_closed": False}
-    assert second.json() == {"closed": True, "already_closed": True}
+    assert first.json() == {"closed": True, "already_closed": False, "end_requested": False}
+    assert second.json() == {"closed": True, "already_closed": True, "end_requested": False}
     assert Conversation.objects.get().status == ConversationStatus.CLOSED
     session = WebchatSession.objects.get()
     assert (session.close_reason, session.message_count, session.lead_captured) == ("done", 1, False)

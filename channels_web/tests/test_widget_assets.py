@@ -99,9 +99,18 @@ def test_widget_follows_the_contract(source: str) -> None:
         "rel: 'noopener noreferrer nofollow'",
         "crypto.getRandomValues",
         "window.TalIA",
+        "end_requested",
     ):
         assert needle in source, needle
-    for event in ("message.new", "typing", "handoff.requested", "handoff.accepted", "conversation.closed", "error"):
+    for event in (
+        "message.new",
+        "typing",
+        "handoff.requested",
+        "handoff.accepted",
+        "conversation.closed",
+        "end.declined",
+        "error",
+    ):
         assert f"'{event}'" in source, event
 
 

@@ -159,3 +159,27 @@ def test_own_conversation_has_the_composer_and_quick_replies(queued_web_chat, ag
     assert 'id="claim-button"' not in body
     assert 'data-shortcut="hours"' in body
     assert "We open 9 to 5 &amp; on &lt;Saturdays&gt;." in body
+
+
+def test_script_answers_the_visitors_request_to_end_the_chat():
+    source = script()
+
+    assert "'end.requested'" in source
+    assert "apiUrl(id, 'end-request')" in source
+    assert "{ accept }" in source
+
+
+def test_own_conversation_has_a_hidden_end_request_alert(queued_web_chat, agent):
+    body = render_page(queued_web_chat, agent, is_mine=True, can_claim=False)
+
+    assert 'id="end-request" role="alert" hidden' in body
+    assert "The visitor wants to end the chat." in body
+    assert 'id="end-accept">End the chat<' in body
+    assert 'id="end-decline">Keep chatting<' in body
+    assert 'data-end-requested="false"' in body
+
+
+def test_end_request_alert_is_only_for_the_agent_who_has_the_conversation(queued_web_chat, agent):
+    body = render_page(queued_web_chat, agent)
+
+    assert 'id="end-request"' not in body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -201,3 +202,79 @@ async def test_a_newly_queued_conversation_reaches_every_agent(make_agent):
         "queued",
     )
     await socket.disconnect()
+
+
+def test_basic_auth_is_not_accepted_by_the_console_api(queued, make_agent):
+    agent = make_agent("ana")
+    agent.set_password("a-long-agent-password")
+    agent.save()
+    credentials = base64.b64encode(b"ana:a-long-agent-password").decode()
+
+    response = Client().post(f"/console/api/conversations/{queued.pk}/claim", HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+    assert response.status_code == 403
+    queued.refresh_from_db()
+    assert queued.status == ConversationStatus.QUEUED
+
+
+@pytest.fixture
+def with_ana(make_agent):
+    """A web conversation that Ana has claimed."""
+    received = inbox.receive("web", "handoff-session-09", "Hola")
+    state.request_handoff(received.conversation, requested_by="contact")
+    ana = make_agent("ana", first_name="Ana")
+    state.claim_conversation(received.conversation, ana)
+    return received.conversation, signed_in(ana)
+
+
+def visitor_ends(client: Client) -> dict:
+    body = {"session_id": "handoff-session-09", "reason": "ya está"}
+    return client.post("/api/webchat/close", data=json.dumps(body), content_type="application/json").json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_visitors_end_reaches_the_agent_who_accepts(with_ana, listen):
+    conversation, ana = with_ana
+    room = listen(conversation.group_name)
+
+    asked = visitor_ends(Client())
+
+    assert asked == {"closed": False, "already_closed": False, "end_requested": True}
+    assert room.receive()["type"] == "end.requested"
+    assert api(ana, conversation, "end-request", {"accept": True}).status_code == 200
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.CLOSED
+    assert conversation.end_requests.get().status == "accepted"
+    assert room.receive()["type"] == "conversation.closed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agent_declines_and_the_visitor_is_told(with_ana, listen):
+    conversation, ana = with_ana
+    room = listen(conversation.group_name)
+    visitor_ends(Client())
+    assert room.receive()["type"] == "end.requested"
+
+    declined = api(ana, conversation, "end-request", {"accept": False})
+
+    assert declined.status_code == 200
+    assert room.receive()["type"] == "end.declined"
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.AGENT
+    assert api(ana, conversation, "end-request", {"accept": True}).json()["error"]["code"] == "no_end_request"
+    assert visitor_ends(Client())["end_requested"] is True  # the visitor may ask again
+
+
+def test_ending_with_the_assistant_closes_at_once(db):
+    inbox.receive("web", "handoff-session-09", "Hola")
+
+    assert visitor_ends(Client()) == {"closed": True, "already_closed": False, "end_requested": False}
+
+
+def test_a_pending_end_request_shows_when_the_agent_opens_the_page(with_ana):
+    conversation, ana = with_ana
+    visitor_ends(Client())
+
+    body = ana.get(f"/console/conversations/{conversation.pk}/").content.decode()
+
+    assert 'data-end-requested="true"' in body

@@ -305,6 +305,7 @@
     const log = $('messages'), typingEl = $('typing'), notice = $('notice'), noticeText = $('notice-text'), noticeReload = $('notice-reload');
     const form = $('composer'), ta = $('composer-text'), sendButton = $('send-button'), composerError = $('composer-error');
     const actions = $('actions'), actionError = $('action-error'), claimButton = $('claim-button'), claimError = $('claim-error');
+    const endRequest = $('end-request'), endAccept = $('end-accept'), endDecline = $('end-decline'), endError = $('end-request-error');
     const DRAFT_KEY = 'talia.console.draft.' + id;
     const timeFormat = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
     const fullFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'full', timeStyle: 'short' });
@@ -376,9 +377,34 @@
     }
     noticeReload.addEventListener('click', () => location.reload());
 
+    function showEndRequest(on) {
+      if (!endRequest) return;
+      show(endError, '');
+      endAccept.disabled = endDecline.disabled = false;
+      endRequest.hidden = !on;
+    }
+    async function answerEndRequest(accept, button) {
+      endAccept.disabled = endDecline.disabled = true;
+      show(endError, '');
+      const r = await api('POST', apiUrl(id, 'end-request'), { accept });
+      if (r.ok && accept) {
+        store('sessionStorage', DRAFT_KEY, null);
+        location.reload();
+        return;
+      }
+      if (r.ok) {
+        endRequest.hidden = true;
+        if (ta && !ta.disabled) ta.focus();
+        return;
+      }
+      endAccept.disabled = endDecline.disabled = false;
+      show(endError, r.error);
+      button.focus();
+    }
     function disableComposer() {
       if (form) for (const el of form.elements) el.disabled = true;
       if (actions) actions.hidden = true;
+      showEndRequest(false);
       stopTyping();
     }
     // A change of status told by the socket: say what happened and take away what no longer applies.
@@ -425,6 +451,8 @@
         else add(m);
       } else if (v.type === 'typing') {
         if (v.sender === 'contact') visitorTyping(!!v.active);
+      } else if (v.type === 'end.requested') {
+        if (root.dataset.mine === 'true' && status === 'agent') showEndRequest(true);
       } else if (v.type === 'conversation.closed') {
         applyStatus('closed');
       } else if (v.type === 'conversation.handed_back') {
@@ -576,5 +604,12 @@
       });
     }
     if (handBackButton) handBackButton.addEventListener('click', () => act('hand-back', handBackButton));
+
+    // The visitor asked to end the chat: the agent ends it (reload into the closed page) or keeps chatting.
+    if (endRequest) {
+      endAccept.addEventListener('click', () => answerEndRequest(true, endAccept));
+      endDecline.addEventListener('click', () => answerEndRequest(false, endDecline));
+      if (root.dataset.endRequested === 'true' && status === 'agent') showEndRequest(true);
+    }
   }
 })();

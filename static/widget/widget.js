@@ -21,7 +21,8 @@
       denied: 'El chat no está disponible en esta página.', reconn: 'Conexión perdida. Reconectando…',
       consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
       ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
-      choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes'
+      choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes',
+      endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.'
     },
     en: {
       open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
@@ -38,7 +39,8 @@
       denied: 'The chat isn’t available on this page.', reconn: 'Connection lost. Reconnecting…',
       consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
       ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
-      choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources'
+      choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources',
+      endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.'
     }
   };
   const LC = /^en/i.test(D.locale || navigator.language || '') ? 'en' : 'es';
@@ -384,7 +386,8 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     conf.hidden = true;
     let r = null;
     try { r = await api('POST', '/api/webchat/close', { session_id: sid }); } catch (e) { /* offline */ }
-    if (r && r.ok) { setStatus('closed'); again && again.focus(); } else { note(errText(r) || t('err')); bEnd.focus(); }
+    if (r && r.ok && r.j && r.j.closed === false && r.j.end_requested) { note(agentName ? t('endAsk', { n: agentName }) : t('endAskT')); ta.focus(); }
+    else if (r && r.ok) { setStatus('closed'); again && again.focus(); } else { note(errText(r) || t('err')); bEnd.focus(); }
   }
   async function loadCfg() {
     let r = null;
@@ -447,6 +450,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       note(t('joined', { n: agentName || t('agent') }));
     } else if (ty === 'handoff.cancelled' || ty === 'conversation.handed_back') { setStatus(v.status || 'bot'); note(t('back')); }
     else if (ty === 'conversation.closed') setStatus('closed');
+    else if (ty === 'end.declined') { if (v.agent_name) agentName = v.agent_name; if (v.status) setStatus(v.status); note(t('endNo', { n: agentName || t('agent') })); }
     else if (ty === 'conversation.opened' && v.status) setStatus(v.status);
   }
   addEventListener('online', () => { if (booted && !ws) { tries = 0; connect(); } });
