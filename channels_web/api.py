@@ -210,6 +210,18 @@ class HandoffView(WebchatView):
         return Response({"status": conversation.status})
 
 
+class HandoffCancelView(WebchatView):
+    @extend_schema(
+        summary="The visitor stops waiting for a person (back to the assistant; idempotent)",
+        request=SessionSerializer,
+        responses={200: HandoffResponseSerializer, **ERRORS},
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(SessionSerializer, request.data)
+        conversation = await sync_to_async(services.stop_waiting)(self.visitor(request, data["session_id"]))
+        return Response({"status": conversation.status if conversation else None})
+
+
 class ConsentView(WebchatView):
     @extend_schema(
         summary="Record the visitor's answer to the consent notice",

@@ -119,7 +119,7 @@ class CloseResponseSerializer(serializers.Serializer):
 
 
 class HandoffResponseSerializer(serializers.Serializer):
-    status = serializers.CharField()
+    status = serializers.CharField(allow_null=True)
 
 
 class ConsentResponseSerializer(serializers.Serializer):

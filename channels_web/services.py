@@ -209,6 +209,16 @@ def request_person(visitor: Visitor) -> Conversation:
     return Conversation.objects.get(pk=conversation.pk)
 
 
+def stop_waiting(visitor: Visitor) -> Conversation | None:
+    """The visitor no longer wants a person: a queued conversation goes back to the assistant. Idempotent."""
+    conversation = open_conversation(visitor.session_id)
+    if conversation is not None and conversation.status == ConversationStatus.QUEUED:
+        with contextlib.suppress(state.TransitionError):  # an agent claimed it a moment ago
+            state.cancel_handoff(conversation)
+        conversation.refresh_from_db()
+    return conversation
+
+
 def record_consent(visitor: Visitor, granted: bool) -> Contact:
     session = open_session(visitor)
     if granted:

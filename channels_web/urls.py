@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/webchat/history/<str:session_id>", api.HistoryView.as_view(), name="history"),
     path("api/webchat/close", api.CloseView.as_view(), name="close"),
     path("api/webchat/handoff", api.HandoffView.as_view(), name="handoff"),
+    path("api/webchat/handoff/cancel", api.HandoffCancelView.as_view(), name="handoff-cancel"),
     path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),
     path("api/webchat/config", api.ConfigView.as_view(), name="config"),
     path("widget.js", views.widget_js, name="widget-js"),

@@ -309,3 +309,24 @@ def test_the_openapi_schema_describes_the_api(client, db):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content  # served from our own static files
+
+
+def test_a_visitor_who_stops_waiting_goes_back_to_the_assistant(client, db):
+    post(client, "/api/webchat/handoff", {"session_id": SESSION})
+
+    first = post(client, "/api/webchat/handoff/cancel", {"session_id": SESSION})
+    again = post(client, "/api/webchat/handoff/cancel", {"session_id": SESSION})
+
+    assert first.json() == {"status": "bot"} == again.json()
+    conversation = Conversation.objects.get()
+    assert conversation.status == ConversationStatus.BOT
+    assert conversation.handoff_requests.get().status == "cancelled"
+
+
+def test_stopping_to_wait_does_not_take_a_conversation_from_its_agent(client, db, django_user_model):
+    post(client, "/api/webchat/handoff", {"session_id": SESSION})
+    state.claim_conversation(Conversation.objects.get(), django_user_model.objects.create_user("ana"))
+
+    response = post(client, "/api/webchat/handoff/cancel", {"session_id": SESSION})
+
+    assert response.json() == {"status": "agent"}

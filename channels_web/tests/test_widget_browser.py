@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import expect
 
-from conversations.models import Message, Sender
+from conversations.models import Conversation, ConversationStatus, Message, Sender
 
 if TYPE_CHECKING:
     from talia.testing.browser import LiveServer
@@ -60,3 +60,17 @@ def test_visitor_chats_reloads_and_sees_the_history(live_system: LiveServer, pag
     assert dialogs == []
     stored = list(Message.objects.order_by("created").values_list("sender", flat=True))
     assert stored == [Sender.CONTACT, Sender.ASSISTANT] * 3
+
+
+def test_visitor_asks_for_a_person_then_stops_waiting(live_system: LiveServer, page: Any) -> None:
+    page.goto(f"{live_system.url}/")
+    page.get_by_role("button", name="Abrir el chat").click()
+
+    page.get_by_role("button", name="Hablar con una persona").first.click()
+    stop = page.get_by_role("button", name="Dejar de esperar")
+    expect(stop).to_be_visible(timeout=20_000)
+    stop.click()
+
+    expect(page.get_by_text("Vuelves a hablar con el asistente.")).to_be_visible(timeout=20_000)
+    expect(stop).to_be_hidden()
+    assert Conversation.objects.get().status == ConversationStatus.BOT

@@ -8,7 +8,7 @@
   const T = {
     es: {
       open: 'Abrir el chat', openN: 'Abrir el chat (mensajes nuevos: {n})', close: 'Cerrar el chat',
-      human: 'Hablar con una persona', end: 'Terminar chat', endQ: '¿Terminar esta conversación?',
+      human: 'Hablar con una persona', stop: 'Dejar de esperar', end: 'Terminar chat', endQ: '¿Terminar esta conversación?',
       yes: 'Sí, terminar', cancel: 'Cancelar', send: 'Enviar', msg: 'Tu mensaje', ph: 'Escribe tu mensaje…',
       log: 'Conversación', you: 'Tú', bot: 'Asistente', agent: 'Agente',
       botTyping: 'El asistente está escribiendo', agTyping: '{n} está escribiendo',
@@ -26,7 +26,7 @@
     },
     en: {
       open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
-      human: 'Talk to a person', end: 'End chat', endQ: 'End this conversation?',
+      human: 'Talk to a person', stop: 'Stop waiting', end: 'End chat', endQ: 'End this conversation?',
       yes: 'Yes, end it', cancel: 'Cancel', send: 'Send', msg: 'Your message', ph: 'Type your message…',
       log: 'Conversation', you: 'You', bot: 'Assistant', agent: 'Agent',
       botTyping: 'The assistant is typing', agTyping: '{n} is typing',
@@ -145,6 +145,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   const title = h('h2', { id: 'h' }, D.title || 'TalIA');
   const bX = h('button', { class: 'x', type: 'button', 'aria-label': t('close'), onclick: () => close() }, '×');
   const bHuman = h('button', { type: 'button', onclick: () => human() }, t('human'));
+  const bStop = h('button', { type: 'button', hidden: true, onclick: () => stopWaiting() }, t('stop'));
   const bEnd = h('button', { type: 'button', hidden: true, onclick: () => { conf.hidden = false; bNo.focus(); } }, t('end'));
   const bYes = h('button', { class: 'b p', type: 'button', onclick: () => endChat() }, t('yes'));
   const bNo = h('button', { class: 'b', type: 'button', onclick: () => { conf.hidden = true; bEnd.focus(); } }, t('cancel'));
@@ -169,7 +170,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (e.key !== 'Escape') return;
     e.stopPropagation();
     if (!conf.hidden) { conf.hidden = true; bEnd.focus(); } else close();
-  } }, h('div', { class: 'hd' }, title, bX, h('div', { class: 'ac' }, bHuman, bEnd)), conf, cBar, net, log, choice, typ, form);
+  } }, h('div', { class: 'hd' }, title, bX, h('div', { class: 'ac' }, bHuman, bStop, bEnd)), conf, cBar, net, log, choice, typ, form);
   root.append(ln, pn);
   // A constructed sheet also works under a strict style-src CSP; <style> is the fallback.
   try { const ss = new CSSStyleSheet(); ss.replaceSync(CSS_TEXT); sh.adoptedStyleSheets = [ss]; } catch (e) { sh.append(h('style', {}, CSS_TEXT)); }
@@ -277,6 +278,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     status = s;
     const closed = s === 'closed';
     bHuman.hidden = closed || s === 'queued' || s === 'agent';
+    bStop.hidden = s !== 'queued';
     bEnd.hidden = closed || !conv;
     ta.disabled = bSend.disabled = closed;
     if (!closed || was === 'closed') return;
@@ -380,6 +382,15 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (j.status === 'queued') { note(t('waiting')); if (j.agents_online === 0) note(t('noAgents')); }
     await sync();
     if (j.status && status !== 'closed') setStatus(j.status);
+    ta.focus();
+  }
+  async function stopWaiting() {
+    bStop.disabled = true;
+    let r = null;
+    try { r = await api('POST', '/api/webchat/handoff/cancel', { session_id: sid }); } catch (e) { /* offline */ }
+    bStop.disabled = false;
+    if (!r || !r.ok) { note(errText(r) || t('err')); return; }
+    if (r.j && r.j.status && status !== 'closed') setStatus(r.j.status);
     ta.focus();
   }
   async function endChat() {
