@@ -28,6 +28,7 @@ from talia.testing.fake_openai import (
     text,
     tool_calls,
 )
+from talia.testing.plugin import wait_for
 
 fake_openai = fake_openai_module.fake_openai  # the fixture under test, taken from its own module (not the plugin)
 
@@ -564,8 +565,7 @@ def test_stop_hangs_up_on_a_pending_slow_reply():
 
     caller = threading.Thread(target=call)
     caller.start()
-    while not fake.requests:
-        time.sleep(0.01)
+    wait_for(lambda: fake.requests, timeout=5)  # the request reached the server and is being held
     fake.stop()
     caller.join(timeout=5)
 
