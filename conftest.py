@@ -26,3 +26,12 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 (pytest
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 [name],
             )
+
+
+@pytest.fixture(autouse=True)
+def nobody_online():
+    """Agent presence lives in Redis, which outlives a test: every test starts with no console open."""
+    from conversations import presence
+    from talia.redis_client import get_redis
+
+    get_redis().delete(presence._key())

@@ -33,10 +33,12 @@ from channels_web.serializers import (
     MessagesPageSerializer,
     PostMessageResponseSerializer,
     PostMessageSerializer,
+    QueuedResponseSerializer,
     SessionIdField,
     SessionSerializer,
 )
 from channels_web.waiting import wait_for_reply
+from conversations.handoff import queue_outlook
 from conversations.models import Conversation, ConversationStatus, Message
 from conversations.realtime import message_payload
 from talia.api import ApiError
@@ -202,12 +204,15 @@ class HandoffView(WebchatView):
     @extend_schema(
         summary="The visitor asks for a person",
         request=SessionSerializer,
-        responses={200: HandoffResponseSerializer, **ERRORS},
+        responses={200: QueuedResponseSerializer, **ERRORS},
     )
     async def post(self, request: Request) -> Response:
         data = validated(SessionSerializer, request.data)
         conversation = await sync_to_async(services.request_person)(self.visitor(request, data["session_id"]))
-        return Response({"status": conversation.status})
+        if conversation.status != ConversationStatus.QUEUED:
+            return Response({"status": conversation.status})
+        # Honest expectations: the widget says so when nobody is online to answer.
+        return Response({"status": conversation.status, **await sync_to_async(queue_outlook)()})
 
 
 class HandoffCancelView(WebchatView):

@@ -205,6 +205,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
     async def handoff_cancelled(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
+    async def handoff_expired(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
     async def conversation_handed_back(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 

@@ -122,6 +122,15 @@ class HandoffResponseSerializer(serializers.Serializer):
     status = serializers.CharField(allow_null=True)
 
 
+class QueuedResponseSerializer(HandoffResponseSerializer):
+    agents_online = serializers.IntegerField(
+        allow_null=True, help_text="Agents with the console open now; null when unknown. Present while queued."
+    )
+    queue_timeout_s = serializers.IntegerField(
+        allow_null=True, help_text="After this many seconds unclaimed the assistant takes over again (null: never)."
+    )
+
+
 class ConsentResponseSerializer(serializers.Serializer):
     consent = serializers.ChoiceField(choices=["granted", "declined"])
     version = serializers.CharField()

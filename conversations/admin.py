@@ -25,6 +25,7 @@ from conversations.models import (
     EndChatRequest,
     Event,
     HandoffRequest,
+    InternalNote,
     Message,
     QuickReply,
     ToolCall,
@@ -90,6 +91,11 @@ class AgentAssignmentInline(ReadOnlyInline):
     fields = ["agent", "assigned_at", "released_at", "release_reason"]
 
 
+class InternalNoteInline(ReadOnlyInline):
+    model = InternalNote
+    fields = ["created", "kind", "author", "recipient", "text"]
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["contact", "channel", "status", "assigned_agent", "last_message_at", "opened_at", "closed_at"]
@@ -102,7 +108,7 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "contact", "channel", "status", "assigned_agent", "last_seq",
                                         "last_message_at", "opened_at", "closed_at", "created", "updated")  # fmt: skip
     fields = (*readonly_fields, "provider_conversation_id", "last_response_id")
-    inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline]
+    inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline, InternalNoteInline]
     actions = ["route_to_queue", "close"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -174,6 +180,14 @@ class AgentAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["conversation__contact", "agent"]
 
 
+@admin.register(InternalNote)
+class InternalNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "kind", "author", "recipient", "text", "created"]
+    list_filter = ["kind", "conversation__channel", "created"]
+    search_fields = ["text", "conversation__id"]
+    list_select_related = ["conversation__contact", "author", "recipient"]
+
+
 @admin.register(EndChatRequest)
 class EndChatRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["conversation", "requested_by", "status", "created", "resolved_at"]
@@ -183,8 +197,8 @@ class EndChatRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ConversationSummary)
 class ConversationSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["conversation", "summary", "message_count", "started_at", "ended_at", "ended_by"]
-    list_filter = ["ended_by", "conversation__channel", "ended_at"]
+    list_display = ["conversation", "summary", "message_count", "started_at", "ended_at", "ended_by", "engine"]
+    list_filter = ["ended_by", "engine", "conversation__channel", "ended_at"]
     search_fields = ["summary", "conversation__id"]
 
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from conversations import console
 from conversations.models import Conversation
-from conversations.realtime import message_payload
+from conversations.realtime import message_payload, note_payload
 from talia.api import ApiError
 
 
@@ -103,3 +103,41 @@ class HandBackView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(console.do_hand_back, request.user, self.conversation(request, conversation_id))
         return Response({"conversation": console.conversation_payload(conversation)})
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=console.MAX_TEXT, trim_whitespace=True)
+
+
+class NotesView(ConsoleView):
+    """Internal notes and whispers: staff-only, never part of what the contact sees."""
+
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        notes = conversation.notes.select_related("author", "recipient").order_by("created")
+        return Response({"notes": [note_payload(note) for note in notes]})
+
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        note = self.act(console.do_add_note, request.user, conversation, body.validated_data["text"])
+        return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)
+
+
+class IsStaff(BasePermission):
+    message = "Only supervisors (staff) may do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(console.is_agent(request.user) and request.user.is_staff)
+
+
+class WhisperView(ConsoleView):
+    permission_classes = [IsStaff]
+
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.conversation(request, conversation_id)
+        note = self.act(console.do_whisper, request.user, conversation, body.validated_data["text"])
+        return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from conversations import endchat, inbox, state
-from conversations.models import Conversation, ConversationStatus, Message, Sender
+from conversations import endchat, inbox, realtime, state
+from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
 from conversations.realtime import agent_name
 
 AGENTS_GROUP_NAME = "agents"
@@ -82,6 +83,45 @@ def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conver
 def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
     check_own_conversation(user, conversation)
     return state.hand_back_to_assistant(conversation)
+
+
+def _clean_note(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT:
+        raise ConsoleError("invalid", _("A note has 1 to %(max)d characters.") % {"max": MAX_TEXT})
+    return text
+
+
+def do_add_note(user: Any, conversation: Conversation, text: str) -> InternalNote:
+    """An internal note: every agent who can see the conversation reads it; the contact never does."""
+    if not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation is not yours to see."))
+    with transaction.atomic():
+        note = InternalNote.objects.create(conversation=conversation, author=user, text=_clean_note(text))
+        realtime.publish([realtime.staff_group(conversation.pk), realtime.MONITOR_GROUP], realtime.note_added(note))
+    return note
+
+
+def do_whisper(user: Any, conversation: Conversation, text: str) -> InternalNote:
+    """A supervisor's word to the agent handling the conversation, wherever in the console they are."""
+    if not user.is_staff:
+        raise ConsoleError("forbidden", _("Only supervisors may whisper to an agent."))
+    agent = conversation.assigned_agent if conversation.status == ConversationStatus.AGENT else None
+    if agent is None:
+        raise ConsoleError("no_agent", _("No agent is handling this conversation."))
+    with transaction.atomic():
+        note = InternalNote.objects.create(
+            conversation=conversation,
+            kind=InternalNote.Kind.WHISPER,
+            author=user,
+            recipient=agent,
+            text=_clean_note(text),
+        )
+        realtime.publish(
+            [realtime.staff_group(conversation.pk), realtime.agent_group(agent.pk), realtime.MONITOR_GROUP],
+            realtime.note_added(note),
+        )
+    return note
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:

@@ -231,6 +231,7 @@ class HandoffRequest(TimeStamped):
         ACCEPTED = "accepted", _("Accepted")
         CANCELLED = "cancelled", _("Cancelled")
         CLOSED = "closed", _("Closed without an agent")
+        EXPIRED = "expired", _("Nobody claimed it in time")
 
     class RequestedBy(models.TextChoices):
         CONTACT = "contact", _("Contact")
@@ -243,6 +244,10 @@ class HandoffRequest(TimeStamped):
     reason = models.TextField(_("reason"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # The conversation so far, written for the agent by the model engine after the request is stored
+    # (empty until then, and with the offline engine, whose brief is extractive and built on demand).
+    brief_summary = models.TextField(_("brief summary"), blank=True)
+    brief_topics = models.JSONField(_("brief topics"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("handoff request")
@@ -305,6 +310,47 @@ class EndChatRequest(TimeStamped):
         return f"{self.get_requested_by_display()} · {self.get_status_display()}"
 
 
+class InternalNote(TimeStamped):
+    """Staff-only text on a conversation: an agent's note, or a supervisor's whisper to its agent.
+
+    Notes live apart from messages so that no path that shows a contact their conversation can ever
+    include one.
+    """
+
+    class Kind(models.TextChoices):
+        NOTE = "note", _("Note")
+        WHISPER = "whisper", _("Whisper")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.NOTE)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    # The agent a whisper was meant for.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recipient"),
+    )
+    text = models.TextField(_("text"))
+
+    class Meta:
+        verbose_name = _("internal note")
+        verbose_name_plural = _("internal notes")
+        ordering = ["created"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text[:60]}"
+
+
 class ConversationSummary(TimeStamped):
     class EndedBy(models.TextChoices):
         CONTACT = "contact", _("Contact")
@@ -319,6 +365,8 @@ class ConversationSummary(TimeStamped):
     started_at = models.DateTimeField(_("started"))
     ended_at = models.DateTimeField(_("ended"))
     ended_by = models.CharField(_("ended by"), max_length=16, choices=EndedBy.choices)
+    # The engine that wrote the summary; "extractive" when no model was asked (or the model failed).
+    engine = models.CharField(_("written by"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("conversation summary")
@@ -403,6 +451,7 @@ class EventName(models.TextChoices):
     LEAD_CAPTURED = "lead_captured", _("Lead captured")
     HANDOFF_REQUESTED = "handoff_requested", _("Handoff requested")
     HANDOFF_CANCELLED = "handoff_cancelled", _("Handoff cancelled")
+    HANDOFF_EXPIRED = "handoff_expired", _("Handoff expired")
     AGENT_ASSIGNED = "agent_assigned", _("Agent assigned")
     HANDED_BACK = "handed_back", _("Handed back to the assistant")
     CONVERSATION_CLOSED = "conversation_closed", _("Conversation closed")

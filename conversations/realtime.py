@@ -4,8 +4,10 @@ Every push is a typed envelope `{"type": ..., ...}` sent to one or more groups, 
 transaction that stored its data commits: a client never hears of a row it cannot read yet. If Redis is
 down the push is logged and dropped; clients recover what they missed from the database on reconnect.
 
-Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `agents` (every online
-agent: the queue), `monitor` (supervisors: everything).
+Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `staff.<id>` (the
+staff viewing that conversation: internal notes, the brief), `agent.<user id>` (one agent's console
+sockets: whispers), `agents` (every online agent: the queue), `monitor` (supervisors: everything).
+Nothing staff-only is ever sent to a `conversation.<id>` group, which the contact's sockets join.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Literal, TypedDict
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, InternalNote, Message
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ ConversationEventType = Literal[
     "handoff.requested",
     "handoff.accepted",
     "handoff.cancelled",
+    "handoff.expired",
+    "brief.ready",
     "conversation.handed_back",
     "conversation.closed",
     "summary.ready",
@@ -82,12 +86,48 @@ class Typing(TypedDict):
     active: bool
 
 
-RealtimeEvent = MessageNew | ConversationChanged | Typing
+class NotePayload(TypedDict):
+    id: str
+    conversation_id: str
+    kind: str
+    author_name: str | None
+    recipient_name: str | None
+    text: str
+    created: str
+
+
+class NoteAdded(TypedDict):
+    type: Literal["note.added"]
+    conversation_id: str
+    note: NotePayload
+
+
+class AgentSummary(TypedDict):
+    id: int
+    name: str | None
+
+
+class AgentsOnline(TypedDict):
+    type: Literal["agents.online"]
+    agents: list[AgentSummary]
+
+
+RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline
 
 
 def contact_group(contact_id: object) -> str:
     """Every socket of one contact (a visitor's widget tabs): hears of conversations they open."""
     return f"contact.{contact_id}"
+
+
+def staff_group(conversation_id: object) -> str:
+    """The staff watching one conversation; the contact's sockets never join it."""
+    return f"staff.{conversation_id}"
+
+
+def agent_group(user_id: object) -> str:
+    """Every console socket of one agent."""
+    return f"agent.{user_id}"
 
 
 def agent_name(user: object | None) -> str | None:
@@ -121,6 +161,29 @@ def _citations(value: object) -> list[Citation]:
         if isinstance(url, str) and url.startswith(("https://", "http://")):
             citations.append({"url": url, "title": str(item.get("title") or "")[:200]})
     return citations
+
+
+def note_payload(note: InternalNote) -> NotePayload:
+    return {
+        "id": str(note.id),
+        "conversation_id": str(note.conversation_id),
+        "kind": note.kind,
+        "author_name": agent_name(note.author),
+        "recipient_name": agent_name(note.recipient),
+        "text": note.text,
+        "created": note.created.isoformat(),
+    }
+
+
+def note_added(note: InternalNote) -> NoteAdded:
+    return {"type": "note.added", "conversation_id": str(note.conversation_id), "note": note_payload(note)}
+
+
+def agents_online(agents: list[object]) -> AgentsOnline:
+    return {
+        "type": "agents.online",
+        "agents": [{"id": int(getattr(agent, "pk", 0)), "name": agent_name(agent)} for agent in agents],
+    }
 
 
 def typing(conversation: Conversation, sender: str, active: bool) -> Typing:

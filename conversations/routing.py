@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from conversations.consumers import ConsoleConsumer
+from conversations.consumers import ConsoleConsumer, MonitorConsumer
 
 websocket_urlpatterns = [
     path("ws/console/", ConsoleConsumer.as_asgi()),
+    path("ws/monitor/", MonitorConsumer.as_asgi()),
 ]

@@ -2,7 +2,7 @@
 
     bot ──request_handoff──> queued ──claim──> agent
      ^                          │                │
-     └────cancel_handoff────────┘                │
+     └──cancel / expire_handoff─┘                │
      └────────────hand_back──────────────────────┘
     bot | queued | agent ──close──> closed
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,6 +44,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "request_handoff": (frozenset({BOT}), QUEUED),
     "claim": (frozenset({QUEUED}), AGENT),
     "cancel_handoff": (frozenset({QUEUED}), BOT),
+    "expire_handoff": (frozenset({QUEUED}), BOT),
     "hand_back": (frozenset({AGENT}), BOT),
     "close": (frozenset({BOT, QUEUED, AGENT}), CLOSED),
 }
@@ -93,6 +95,9 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.added", fresh)
         )
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
+        if settings.TALIA_LLM_ENGINE != "offline":  # offline briefs are extractive, built on demand
+            handoff_id = str(handoff.pk)
+            transaction.on_commit(lambda: _enqueue("write_handoff_brief", handoff_id))
     return handoff
 
 
@@ -117,17 +122,40 @@ def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
 
 def cancel_handoff(conversation: Conversation) -> Conversation:
     """The contact no longer wants a person: back to the assistant."""
+    return _leave_queue(
+        conversation,
+        "cancel_handoff",
+        HandoffRequest.Status.CANCELLED,
+        EventName.HANDOFF_CANCELLED,
+        "handoff.cancelled",
+    )
+
+
+def expire_handoff(conversation: Conversation) -> Conversation:
+    """Nobody claimed the conversation within TALIA_QUEUE_TIMEOUT_S: back to the assistant."""
+    return _leave_queue(
+        conversation, "expire_handoff", HandoffRequest.Status.EXPIRED, EventName.HANDOFF_EXPIRED, "handoff.expired"
+    )
+
+
+def _leave_queue(
+    conversation: Conversation,
+    action: str,
+    outcome: HandoffRequest.Status,
+    event_name: EventName,
+    event_type: realtime.ConversationEventType,
+) -> Conversation:
     with transaction.atomic():
-        fresh = _transition(conversation, "cancel_handoff")
+        fresh = _transition(conversation, action)
         now = timezone.now()
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
-            status=HandoffRequest.Status.CANCELLED, resolved_at=now, updated=now
+            status=outcome, resolved_at=now, updated=now
         )
-        record_event(EventName.HANDOFF_CANCELLED, conversation=fresh)
+        record_event(event_name, conversation=fresh)
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
         )
-        realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.cancelled", fresh))
+        realtime.publish([fresh.group_name], realtime.conversation_changed(event_type, fresh))
     return fresh
 
 
@@ -167,17 +195,18 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
             realtime.conversation_changed("conversation.closed", fresh),
         )
         conversation_id = str(fresh.pk)
-        transaction.on_commit(lambda: _enqueue_summary(conversation_id))
+        transaction.on_commit(lambda: _enqueue("summarize_conversation", conversation_id))
     return fresh
 
 
-def _enqueue_summary(conversation_id: str) -> None:
-    from conversations.tasks import summarize_conversation
+def _enqueue(task_name: str, object_id: str) -> None:
+    """Queue a follow-up task; if Redis is down the data is stored and the page falls back to extractive."""
+    from conversations import tasks
 
     try:
-        summarize_conversation.delay(conversation_id)
+        getattr(tasks, task_name).delay(object_id)
     except Exception:
-        logger.exception("Could not enqueue the summary of conversation %s", conversation_id)
+        logger.exception("Could not enqueue %s for %s", task_name, object_id)
 
 
 def _release_assignment(conversation: Conversation, reason: str) -> list[int]:

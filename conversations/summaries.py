@@ -1,25 +1,38 @@
 """Conversation summaries: the brief an agent reads before answering, and the record kept on close.
 
-Extractive (no model call): what the contact asked first and last, the most frequent meaningful words as
-topics, and the numbers. It runs after commit, in a Celery task, never inside the closing transaction.
+With a model engine the model writes them (a structured-output call, in a Celery task, never inside a
+transaction); with the offline engine, or when the model fails, they are extractive: what the contact
+asked first and last, the numbers, and the most frequent meaningful words as topics.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conversations import realtime
+from conversations.assistant.base import ProviderError, Summary
+from conversations.assistant.engines import get_engine
 from conversations.models import (
     Conversation,
     ConversationSummary,
     Event,
     EventName,
+    HandoffRequest,
     Message,
     Sender,
 )
+
+logger = logging.getLogger("talia.assistant")
+
+EXTRACTIVE = "extractive"
 
 MAX_TOPICS = 5
 STOPWORDS = frozenset(
@@ -146,30 +159,55 @@ def topics_of(texts: list[str]) -> list[str]:
     return [word for word, _ in counts.most_common(MAX_TOPICS)]
 
 
-def summarize(messages: list[Message]) -> tuple[str, list[str]]:
-    """(summary, topics) of a conversation's messages, oldest first."""
+def extractive_summary(messages: list[Message], language: str) -> Summary:
+    """What the contact asked first and last, the counts, and the most frequent words, in `language`."""
     said = [m.text for m in messages if m.sender == Sender.CONTACT and m.text.strip()]
-    if not said:
-        return "The contact did not write anything.", []
-    parts = [f"First asked: “{_clip(said[0])}”."]
-    if len(said) > 1:
-        parts.append(f"Last said: “{_clip(said[-1])}”.")
-    replies = sum(1 for m in messages if m.sender in (Sender.ASSISTANT, Sender.AGENT))
-    parts.append(f"{len(said)} message(s) from the contact, {replies} answer(s).")
-    return " ".join(parts), topics_of(said)
+    with translation.override(language):
+        if not said:
+            return Summary(_("The contact did not write anything."), [], EXTRACTIVE)
+        parts = [_("First asked: “%(text)s”.") % {"text": _clip(said[0])}]
+        if len(said) > 1:
+            parts.append(_("Last said: “%(text)s”.") % {"text": _clip(said[-1])})
+        replies = sum(1 for m in messages if m.sender in (Sender.ASSISTANT, Sender.AGENT))
+        parts.append(
+            ngettext(
+                "%(count)d message from the contact, %(replies)d answer(s).",
+                "%(count)d messages from the contact, %(replies)d answer(s).",
+                len(said),
+            )
+            % {"count": len(said), "replies": replies}
+        )
+    return Summary(" ".join(parts), topics_of(said), EXTRACTIVE)
+
+
+def written_summary(messages: list[Message]) -> Summary:
+    """The configured engine's summary in the team's language; extractive if the model fails."""
+    language = settings.LANGUAGE_CODE
+    engine = get_engine()
+    try:
+        return engine.summarize(messages, language)
+    except ProviderError as exc:
+        logger.warning("The %s engine could not summarise (%s); using the extractive summary", engine.name, exc)
+        return extractive_summary(messages, language)
 
 
 def handoff_brief(conversation: Conversation) -> dict[str, object]:
-    """What an agent needs before answering: why the handoff, the conversation so far, the lead fields."""
+    """What an agent needs before answering: why the handoff, the conversation so far, the lead fields.
+
+    The summary is the one the model wrote for the handoff when there is one, else extractive (built now).
+    """
     handoff = conversation.handoff_requests.order_by("-created").first()
-    messages = list(conversation.messages.order_by("seq"))
-    summary, topics = summarize(messages)
+    if handoff is not None and handoff.brief_summary:
+        summary = Summary(handoff.brief_summary, list(handoff.brief_topics), "model")
+    else:
+        summary = extractive_summary(list(conversation.messages.order_by("seq")), translation.get_language())
     contact = conversation.contact
     return {
         "reason": handoff.reason if handoff else "",
         "requested_by": handoff.get_requested_by_display() if handoff else "",
-        "summary": summary,
-        "topics": topics,
+        "summary": summary.text,
+        "topics": summary.topics,
+        "written_by_model": summary.engine != EXTRACTIVE,
         "lead": {
             "full_name": contact.full_name,
             "email": contact.email,
@@ -179,13 +217,37 @@ def handoff_brief(conversation: Conversation) -> dict[str, object]:
     }
 
 
+def write_handoff_brief(handoff_id: str) -> HandoffRequest | None:
+    """Have the model engine sum up the conversation for the agent about to take it (model engines only).
+
+    Runs in a Celery task after the handoff is stored; agents with the conversation open get `brief.ready`.
+    """
+    handoff = HandoffRequest.objects.select_related("conversation").filter(pk=handoff_id).first()
+    if handoff is None or handoff.brief_summary:
+        return handoff
+    conversation = handoff.conversation
+    messages = list(conversation.messages.filter(created__lte=handoff.created).order_by("seq"))
+    summary = written_summary(messages)
+    if summary.engine == EXTRACTIVE:
+        return handoff  # the model failed; the page builds the extractive brief itself
+    HandoffRequest.objects.filter(pk=handoff.pk).update(brief_summary=summary.text, brief_topics=summary.topics)
+    handoff.brief_summary, handoff.brief_topics = summary.text, summary.topics
+    realtime.publish(
+        [realtime.staff_group(conversation.pk), realtime.MONITOR_GROUP],
+        realtime.conversation_changed("brief.ready", conversation),
+    )
+    return handoff
+
+
 def store_summary(conversation_id: str) -> ConversationSummary | None:
     """Write the ConversationSummary of a closed conversation (once) and tell the monitor."""
     conversation = Conversation.objects.select_related("contact").filter(pk=conversation_id).first()
     if conversation is None or conversation.is_open:
         return None
+    if hasattr(conversation, "summary"):
+        return conversation.summary  # a redelivered task: no second model call
     messages = list(conversation.messages.order_by("seq"))
-    summary, topics = summarize(messages)
+    summary = written_summary(messages)
     closed = (
         Event.objects.filter(conversation=conversation, name=EventName.CONVERSATION_CLOSED).order_by("-created").first()
     )
@@ -196,8 +258,9 @@ def store_summary(conversation_id: str) -> ConversationSummary | None:
         record, created = ConversationSummary.objects.get_or_create(
             conversation=conversation,
             defaults={
-                "summary": summary,
-                "topics": topics,
+                "summary": summary.text,
+                "topics": summary.topics,
+                "engine": summary.engine,
                 "message_count": len(messages),
                 "started_at": conversation.opened_at,
                 "ended_at": conversation.closed_at or conversation.updated,

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from conversations import delivery, summaries, turns
+from conversations import delivery, handoff, summaries, turns
 from conversations.models import AssistantRun, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,17 @@ def deliver_message(self: Task, message_id: str) -> None:
 @shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)
 def summarize_conversation(conversation_id: str) -> None:
     summaries.store_summary(conversation_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)
+def write_handoff_brief(handoff_id: str) -> None:
+    summaries.write_handoff_brief(handoff_id)
+
+
+@shared_task
+def expire_queued_handoffs() -> int:
+    """Conversations nobody claimed within TALIA_QUEUE_TIMEOUT_S go back to the assistant."""
+    return len(handoff.expire_stale_handoffs())
 
 
 @shared_task

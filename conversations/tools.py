@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from conversations import state
 from conversations.events import record_event
+from conversations.handoff import queue_outlook
 from conversations.models import Contact, Conversation, ConversationStatus, Event, EventName, HandoffRequest
 from conversations.registry import Tool, tools
 
@@ -156,7 +157,19 @@ def request_human(conversation: Conversation, reason: str) -> dict[str, Any]:
         state.request_handoff(current, requested_by=HandoffRequest.RequestedBy.ASSISTANT, reason=reason.strip()[:500])
     except state.TransitionError as exc:
         raise ToolError(str(exc)) from None
-    return {"ok": True, "status": "queued", "note": "Tell the contact a person will join the conversation soon."}
+    outlook = queue_outlook()
+    if outlook["agents_online"] == 0:
+        note = (
+            "No agent is online right now. Tell the contact honestly that nobody is available at this moment, "
+            "that their request is queued and a person will answer as soon as one connects"
+        )
+        if outlook["queue_timeout_s"]:
+            minutes = -(-outlook["queue_timeout_s"] // 60)  # rounded up
+            note += f", and that you will keep helping them if nobody joins within {minutes} minutes"
+        note += "."
+    else:
+        note = "Tell the contact a person will join the conversation soon."
+    return {"ok": True, "status": "queued", "agents_online": outlook["agents_online"], "note": note}
 
 
 CORE_TOOLS = [

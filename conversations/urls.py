@@ -4,6 +4,7 @@ from conversations import api, views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
+    path("console/monitor/", views.monitor, name="console-monitor"),
     path("console/conversations/<uuid:conversation_id>/", views.conversation_page, name="console-conversation"),
     path("console/api/conversations/<uuid:conversation_id>/claim", api.ClaimView.as_view(), name="console-claim"),
     path(
@@ -15,6 +16,8 @@ urlpatterns = [
         api.HandBackView.as_view(),
         name="console-hand-back",
     ),
+    path("console/api/conversations/<uuid:conversation_id>/notes", api.NotesView.as_view(), name="console-notes"),
+    path("console/api/conversations/<uuid:conversation_id>/whisper", api.WhisperView.as_view(), name="console-whisper"),
     path(
         "console/api/conversations/<uuid:conversation_id>/end-request",
         api.EndRequestView.as_view(),

@@ -8,16 +8,26 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, Prefetch, QuerySet
+from django.db.models import Case, Count, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from conversations import summaries
+from conversations import presence, summaries
 from conversations.console import can_watch, is_agent
-from conversations.models import Conversation, ConversationStatus, EndChatRequest, Message, QuickReply
+from conversations.models import (
+    OPEN_STATUSES,
+    Conversation,
+    ConversationStatus,
+    ConversationSummary,
+    EndChatRequest,
+    Message,
+    QuickReply,
+)
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
+# The monitor shows this many open conversations (the queue first); beyond that it says how many more.
+MONITOR_LIMIT = 200
 
 
 def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
@@ -35,6 +45,19 @@ def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_agent(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Supervisors only: anonymous users go to the login page, everyone else gets a 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
@@ -75,5 +98,46 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         # A request to end the chat that arrived before this page was opened.
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),
+        "notes": conversation.notes.select_related("author", "recipient"),
+        "can_whisper": request.user.is_staff
+        and conversation.status == ConversationStatus.AGENT
+        and conversation.assigned_agent_id not in (None, request.user.pk),
+        "closing_summary": ConversationSummary.objects.filter(conversation=conversation).first(),
     }
     return render(request, "conversations/conversation.html", context)
+
+
+@staff_required
+def monitor(request: HttpRequest) -> HttpResponse:
+    """Every open conversation on every channel, the queue and the agents online, live (read-only)."""
+    open_conversations = Conversation.objects.filter(status__in=OPEN_STATUSES)
+    ordered = _with_preview(
+        open_conversations.annotate(
+            queued_at=Max("handoff_requests__created", filter=Q(handoff_requests__status="pending")),
+            rank=Case(
+                When(status=ConversationStatus.QUEUED, then=Value(0)),
+                When(status=ConversationStatus.AGENT, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            ),
+        ).order_by("rank", "queued_at", "-last_message_at")
+    )
+    counts = {row["status"]: row["n"] for row in open_conversations.values("status").annotate(n=Count("id"))}
+    online = presence.online_agents()
+    handling = dict(
+        Conversation.objects.filter(status=ConversationStatus.AGENT)
+        .values_list("assigned_agent")
+        .annotate(n=Count("id"))
+        .values_list("assigned_agent", "n")
+    )
+    context = {
+        "conversations": ordered[:MONITOR_LIMIT],
+        "more": max(0, sum(counts.values()) - MONITOR_LIMIT),
+        "open_count": sum(counts.values()),
+        "queue_length": counts.get(ConversationStatus.QUEUED, 0),
+        "with_agents": counts.get(ConversationStatus.AGENT, 0),
+        "with_assistant": counts.get(ConversationStatus.BOT, 0),
+        "agents_online": None if online is None else [(agent, handling.get(agent.pk, 0)) for agent in online],
+        "summaries": ConversationSummary.objects.select_related("conversation__contact").order_by("-created")[:10],
+    }
+    return render(request, "conversations/monitor.html", context)

@@ -158,6 +158,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.requeue_unanswered_messages",
         "schedule": 60.0,
     },
+    "expire-queued-handoffs": {
+        "task": "conversations.tasks.expire_queued_handoffs",
+        "schedule": 30.0,
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------------
@@ -224,6 +228,11 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TALIA_SECURE_COOKIES", no
 TALIA_REQUEUE_UNANSWERED_AFTER_S = env_int("TALIA_REQUEUE_UNANSWERED_AFTER_S", 120, minimum=10)
 # How long a Celery worker's heartbeat counts as "alive" for /health.
 TALIA_WORKER_HEARTBEAT_TTL_S = env_int("TALIA_WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
+
+# --- Handoff --------------------------------------------------------------------------------------
+# A conversation waiting this long for an agent goes back to the assistant, which tells the contact
+# and keeps helping. 0 keeps it in the queue until an agent claims it or the contact gives up.
+TALIA_QUEUE_TIMEOUT_S = env_int("TALIA_QUEUE_TIMEOUT_S", 600, minimum=0)
 
 # --- Assistant --------------------------------------------------------------------------------------
 # The business the assistant speaks for (greetings, instructions).

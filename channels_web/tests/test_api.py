@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils.html import escape
 
 from channels_web.models import WebchatSession
-from conversations import inbox, state
+from conversations import inbox, presence, state
 from conversations.models import Contact, Conversation, ConversationStatus, Event, EventName, Message, Sender
 
 SESSION = "visitor-session-0001"
@@ -253,9 +253,21 @@ def test_handoff_queues_the_conversation_even_before_the_first_message(client, d
     first = post(client, "/api/webchat/handoff", {"session_id": SESSION})
     again = post(client, "/api/webchat/handoff", {"session_id": SESSION})
 
-    assert first.json() == {"status": "queued"} == again.json()
+    assert first.json() == {"status": "queued", "agents_online": 0, "queue_timeout_s": 600} == again.json()
     conversation = Conversation.objects.get()
     assert conversation.handoff_requests.get().requested_by == "contact"
+
+
+@override_settings(TALIA_QUEUE_TIMEOUT_S=0)
+def test_the_handoff_answer_counts_the_agents_online(client, db, django_user_model):
+    ana = django_user_model.objects.create_user("ana", is_staff=True)
+    presence.touch(ana.pk, "specific.console-tab")
+    try:
+        answer = post(client, "/api/webchat/handoff", {"session_id": SESSION}).json()
+    finally:
+        presence.leave(ana.pk, "specific.console-tab")
+
+    assert answer == {"status": "queued", "agents_online": 1, "queue_timeout_s": None}
 
 
 @override_settings(TALIA_CONSENT_VERSION="2026-11")

@@ -58,10 +58,23 @@ class EngineResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A conversation summed up for the agent or the record: a few sentences and a few topics."""
+
+    text: str
+    topics: list[str]
+    engine: str  # the engine that wrote it, "extractive" when no model did
+
+
 class Engine(Protocol):
     name: str
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult: ...
+
+    def summarize(self, messages: list[Message], language: str) -> Summary:
+        """Sum up `messages` (oldest first) in `language` (a locale code). Raises ProviderError."""
+        ...
 
 
 class ProviderError(Exception):

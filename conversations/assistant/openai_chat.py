@@ -9,8 +9,16 @@ import openai
 from django.conf import settings
 
 from conversations.assistant import prompts
-from conversations.assistant.base import CallTool, EngineResult, ToolInvocation, ToolRoundsExceeded, TurnContext
+from conversations.assistant.base import (
+    CallTool,
+    EngineResult,
+    Summary,
+    ToolInvocation,
+    ToolRoundsExceeded,
+    TurnContext,
+)
 from conversations.assistant.client import openai_client, provider_error
+from conversations.models import Message
 from conversations.registry import Tool
 
 
@@ -66,6 +74,21 @@ class ChatEngine:
             for call in message.tool_calls:
                 output = call_tool(ToolInvocation(call.id, call.function.name, call.function.arguments))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
+
+    def summarize(self, messages: list[Message], language: str) -> Summary:
+        completion = self._create(
+            EngineResult(text=""),
+            model=self.model,
+            messages=[
+                {"role": "system", "content": prompts.summary_instructions(language)},
+                {"role": "user", "content": prompts.transcript(messages)},
+            ],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "conversation_summary", "schema": prompts.SUMMARY_SCHEMA, "strict": True},
+            },
+        )
+        return prompts.parse_summary(completion.choices[0].message.content or "", engine=self.name)
 
     def _create(self, result: EngineResult, **params: Any) -> Any:
         try:

@@ -14,11 +14,13 @@ from conversations.assistant.base import (
     EngineResult,
     HistoryItem,
     ProviderError,
+    Summary,
     ToolInvocation,
     ToolRoundsExceeded,
     TurnContext,
 )
 from conversations.assistant.client import lost_previous_response, openai_client, provider_error
+from conversations.models import Message
 from conversations.registry import Tool
 
 logger = logging.getLogger("talia.assistant")
@@ -87,6 +89,24 @@ class ResponsesEngine:
         result.response_id = response.id
         result.model = response.model or self.model
         return result
+
+    def summarize(self, messages: list[Message], language: str) -> Summary:
+        response = self._create(
+            EngineResult(text=""),
+            model=self.model,
+            instructions=prompts.summary_instructions(language),
+            input=prompts.transcript(messages),
+            store=False,
+            text={
+                "format": {
+                    "type": "json_schema",
+                    "name": "conversation_summary",
+                    "schema": prompts.SUMMARY_SCHEMA,
+                    "strict": True,
+                }
+            },
+        )
+        return prompts.parse_summary(response.output_text, engine=self.name)
 
     def _create(self, result: EngineResult, **params: Any) -> Any:
         try:

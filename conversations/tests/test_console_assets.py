@@ -18,8 +18,8 @@ from conversations.models import Channel, QuickReply
 
 SCRIPT = settings.BASE_DIR / "static" / "console" / "console.js"
 TEMPLATES = settings.BASE_DIR / "templates" / "conversations"
-PAGES = ["console.html", "conversation.html"]
-ALL_TEMPLATES = [*PAGES, "_conversation_list.html"]
+PAGES = ["console.html", "conversation.html", "monitor.html"]
+ALL_TEMPLATES = [*PAGES, "_conversation_list.html", "_whisper_alert.html"]
 
 # Ways to turn a string into markup or code; the console builds every node itself.
 FORBIDDEN = ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "DOMParser"]
@@ -183,3 +183,18 @@ def test_end_request_alert_is_only_for_the_agent_who_has_the_conversation(queued
     body = render_page(queued_web_chat, agent)
 
     assert 'id="end-request"' not in body
+
+
+def test_conversation_page_shows_notes_escaped_and_a_whisper_form_for_supervisors(queued_web_chat, agent):
+    from conversations.models import InternalNote
+
+    InternalNote.objects.create(conversation=queued_web_chat, author=agent, text="Check <b>invoice</b>")
+    state.claim_conversation(queued_web_chat, agent)
+    queued_web_chat.refresh_from_db()
+
+    for_agent = render_page(queued_web_chat, agent, notes=queued_web_chat.notes.all())
+    for_supervisor = render_page(queued_web_chat, agent, notes=queued_web_chat.notes.all(), can_whisper=True)
+
+    assert "Check &lt;b&gt;invoice&lt;/b&gt;" in for_agent and "<b>invoice" not in for_agent
+    assert 'id="note-form"' in for_agent and 'id="whisper-form"' not in for_agent
+    assert 'id="whisper-form"' in for_supervisor

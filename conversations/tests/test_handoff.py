@@ -9,15 +9,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.test import Client
 
 from conversations import inbox, state, turns
 from conversations.models import AssistantRun, ConversationStatus, ConversationSummary, Message, Sender
+from conversations.tests.console_helpers import HOST, api, console_socket, signed_in
 from talia.asgi import application
 from talia.testing.plugin import wait_for
-
-# A host and origin in ALLOWED_HOSTS (the validator reads them when talia.asgi is imported).
-HOST = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
 
 
 @pytest.fixture
@@ -25,28 +24,6 @@ def queued(db):
     received = inbox.receive("web", "handoff-session-01", "Necesito ayuda con mi pedido 1234")
     state.request_handoff(received.conversation, requested_by="contact", reason="The visitor asked for a person.")
     return received.conversation
-
-
-def console_socket(user) -> WebsocketCommunicator:
-    """The console socket as a browser opens it: with the session cookie of a signed-in user."""
-    headers = list(HOST)
-    if user is not None:
-        client = Client()
-        client.force_login(user)
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    return WebsocketCommunicator(application, "/ws/console/", headers=headers)
-
-
-def signed_in(user) -> Client:
-    client = Client(enforce_csrf_checks=False)
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def api(client: Client, conversation, action: str, body: dict | None = None):
-    url = f"/console/api/conversations/{conversation.pk}/{action}"
-    return client.post(url, data=json.dumps(body or {}), content_type="application/json")
 
 
 @pytest.fixture
@@ -152,8 +129,9 @@ async def test_agent_and_visitor_chat_live_both_ways(make_agent):
 
 
 def test_closing_stores_a_summary(celery_worker, make_agent):
-    received = inbox.receive("web", "handoff-session-03", "Quiero cambiar la dirección de entrega del pedido")
-    state.request_handoff(received.conversation, requested_by="contact")
+    with transaction.atomic():  # queued before the worker could answer the first message
+        received = inbox.receive("web", "handoff-session-03", "Quiero cambiar la dirección de entrega del pedido")
+        state.request_handoff(received.conversation, requested_by="contact")
     ana = make_agent("ana")
     client = signed_in(ana)
     api(client, received.conversation, "claim")

@@ -21,7 +21,7 @@ from uuid import UUID
 import pytest
 from django.utils import timezone
 
-from conversations import inbox, turns
+from conversations import inbox, presence, turns
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.offline import OfflineEngine
@@ -52,6 +52,14 @@ from conversations.registry import Tool, ToolRegistry
 from conversations.tools import CORE_TOOLS
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def an_agent_online(agent: Any) -> Any:
+    """Ana has the console open, so a handoff is promised a person soon."""
+    presence.touch(agent.pk, "specific.test-console")
+    yield agent
+    presence.leave(agent.pk, "specific.test-console")
 
 
 # --- Reading a message ---------------------------------------------------------------------------------
@@ -346,7 +354,7 @@ def assert_complete_lead_and_handoff(visitor: Visitor, expected: dict[str, str])
 # --- Dialogues -----------------------------------------------------------------------------------------
 
 
-def test_spanish_dialogue_ends_with_a_complete_lead_and_a_handoff(db):
+def test_spanish_dialogue_ends_with_a_complete_lead_and_a_handoff(db, an_agent_online):
     ana = Visitor("session-offline-es-1", "es")
 
     reply = says(ana, "Hola, buenas")
@@ -381,7 +389,7 @@ def test_spanish_dialogue_ends_with_a_complete_lead_and_a_handoff(db):
     assert ana.says("¿Hola?") is None
 
 
-def test_english_dialogue_ends_with_a_complete_lead_and_a_handoff(db):
+def test_english_dialogue_ends_with_a_complete_lead_and_a_handoff(db, an_agent_online):
     john = Visitor("session-offline-en-1", "en")
 
     reply = says(john, "Hi there")
@@ -568,7 +576,7 @@ def test_a_question_is_answered_from_the_knowledge_base_with_its_source(db):
     assert reply.metadata["offline"]["asked"] == "consent"
 
 
-def test_a_question_the_knowledge_base_cannot_answer_offers_a_person(db):
+def test_a_question_the_knowledge_base_cannot_answer_offers_a_person(db, an_agent_online):
     ana = Visitor("session-offline-es-9", "es", fake_knowledge([], []))
     says(ana, "Hola")
 
@@ -734,7 +742,7 @@ def render_transcript(conversation: Conversation) -> str:
 
 
 @pytest.mark.parametrize("locale", ["es", "en"])
-def test_golden_transcript_of_the_base_conversation(db, locale):
+def test_golden_transcript_of_the_base_conversation(db, an_agent_online, locale):
     visitor = Visitor(f"session-offline-golden-{locale}", locale)
     for text in BASE_CONVERSATIONS[locale]:
         says(visitor, text)
@@ -757,3 +765,14 @@ def test_the_assistant_introduces_itself_for_the_business(db, settings):
 
     assert run is not None and run.reply_message is not None
     assert run.reply_message.text.startswith("¡Hola! Soy el asistente virtual de Clínica Sonrisas.")
+
+
+def test_with_nobody_online_the_handoff_says_so_honestly(db):
+    visitor = Visitor("session-offline-nobody-online", "es")
+
+    reply = visitor.says("Quiero hablar con una persona")
+
+    assert reply is not None
+    assert "ahora mismo no hay nadie conectado" in reply.text
+    assert visitor.conversation.status == ConversationStatus.QUEUED
+    assert visitor.tool_calls("request_human")[0].output["agents_online"] == 0

@@ -26,7 +26,7 @@ DESIGN = {
     (QUEUED, AGENT),  # an agent claims it
     (AGENT, CLOSED),
     (AGENT, BOT),  # agent hands back
-    (QUEUED, BOT),  # visitor cancels
+    (QUEUED, BOT),  # visitor cancels, or nobody claims it within the queue timeout
     (BOT, CLOSED),
     (QUEUED, CLOSED),
 }
@@ -54,6 +54,7 @@ ACTIONS = {
     "request_handoff": lambda c, agent: state.request_handoff(c, requested_by="contact"),
     "claim": lambda c, agent: state.claim_conversation(c, agent),
     "cancel_handoff": lambda c, agent: state.cancel_handoff(c),
+    "expire_handoff": lambda c, agent: state.expire_handoff(c),
     "hand_back": lambda c, agent: state.hand_back_to_assistant(c),
     "close": lambda c, agent: state.close_conversation(c, ended_by="agent"),
 }
@@ -62,6 +63,7 @@ EXPECTED = {
     "request_handoff": ({BOT}, QUEUED),
     "claim": ({QUEUED}, AGENT),
     "cancel_handoff": ({QUEUED}, BOT),
+    "expire_handoff": ({QUEUED}, BOT),
     "hand_back": ({AGENT}, BOT),
     "close": ({BOT, QUEUED, AGENT}, CLOSED),
 }

@@ -88,7 +88,7 @@
     clearTimeout(retryTimer);
     let s;
     try {
-      s = ws = new WebSocket((location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws/console/');
+      s = ws = new WebSocket((location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + (root.dataset.socket || '/ws/console/'));
     } catch (e) {
       ws = null;
       retry();
@@ -106,7 +106,9 @@
     s.onmessage = e => {
       let v;
       try { v = JSON.parse(e.data); } catch (x) { return; }
-      if (v && typeof v === 'object' && typeof v.type === 'string') onEvent(v);
+      if (!v || typeof v !== 'object' || typeof v.type !== 'string') return;
+      if (v.type === 'note.added' && v.note && v.note.kind === 'whisper' && v.conversation_id !== root.dataset.conversationId) whispered(v);
+      onEvent(v);
     };
     s.onclose = e => {
       clearInterval(pingTimer);
@@ -135,8 +137,45 @@
   const conversationUrl = id => '/console/conversations/' + encodeURIComponent(id) + '/';
   const apiUrl = (id, action) => '/console/api/conversations/' + encodeURIComponent(id) + '/' + action;
 
+  // A supervisor's whisper about a conversation other than the one on screen: a banner with a link.
+  function whispered(v) {
+    const box = $('whisper-alert');
+    if (!box || !UUID.test(v.conversation_id || '')) return;
+    $('whisper-alert-from').textContent = t('whisperFrom', { name: v.note.author_name || '?' });
+    $('whisper-alert-text').textContent = String(v.note.text ?? '');
+    $('whisper-alert-link').href = conversationUrl(v.conversation_id);
+    box.hidden = false;
+  }
+  if ($('whisper-alert-dismiss')) $('whisper-alert-dismiss').addEventListener('click', () => { $('whisper-alert').hidden = true; });
+
+  // Waiting times are counted on the server's clock: the page says what time it was when rendered.
+  const serverNow = Date.parse(root.dataset.now || '');
+  const skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
+  const now = () => Date.now() + skew;
+  function minutes(ms) {
+    const m = Math.floor(Math.max(0, ms) / 60000);
+    if (m < 1) return t('lessThanMinute');
+    const unit = (n, u) => {
+      try { return new Intl.NumberFormat(LANG, { style: 'unit', unit: u, unitDisplay: 'short' }).format(n); } catch (e) { return n + (u === 'hour' ? ' h' : ' min'); }
+    };
+    return m < 60 ? unit(m, 'minute') : unit(Math.floor(m / 60), 'hour') + (m % 60 ? ' ' + unit(m % 60, 'minute') : '');
+  }
+  const channelLabel = channel => STRINGS['channel.' + channel] || String(channel || '');
+
+  // Pages without a JSON snapshot catch up after a lost connection by reloading, at most once a minute
+  // so a flapping connection cannot turn into a reload loop. `beforeReload` may remember something.
+  const RELOAD_KEY = 'talia.console.reloaded';
+  function reloadOnReconnect(reconnected, beforeReload) {
+    const last = Number(store('sessionStorage', RELOAD_KEY)) || 0;
+    if (!reconnected || Math.abs(Date.now() - last) < 60000) return;
+    store('sessionStorage', RELOAD_KEY, String(Date.now()));
+    if (beforeReload) beforeReload();
+    location.reload();
+  }
+
   if (root.dataset.page === 'queue') queuePage();
   else if (root.dataset.page === 'conversation') conversationPage();
+  else if (root.dataset.page === 'monitor') monitorPage();
   connect();
 
   // --- The queue ---------------------------------------------------------------------------------------
@@ -145,24 +184,12 @@
     const alertBody = $('queue-alert'), alertText = $('queue-alert-text'), alertLink = $('queue-alert-link');
     const soundToggle = $('sound-toggle'), notifyButton = $('notify-button'), notifyState = $('notify-state');
     const baseTitle = document.title;
-    // Waiting times are counted on the server's clock: queued_at comes from it, and new rows too.
-    const serverNow = Date.parse(root.dataset.now || '');
-    const skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
-    const now = () => Date.now() + skew;
-    const SOUND_KEY = 'talia.console.sound', KNOWN_KEY = 'talia.console.queue', RELOAD_KEY = 'talia.console.reloaded';
+    const SOUND_KEY = 'talia.console.sound', KNOWN_KEY = 'talia.console.queue';
     let alertFor = null, audio = null;
 
     const rows = () => [...list.children].filter(li => li.dataset.conversationId);
     const rowFor = id => rows().find(li => li.dataset.conversationId === id);
 
-    function minutes(ms) {
-      const m = Math.floor(Math.max(0, ms) / 60000);
-      if (m < 1) return t('lessThanMinute');
-      const unit = (n, u) => {
-        try { return new Intl.NumberFormat(LANG, { style: 'unit', unit: u, unitDisplay: 'short' }).format(n); } catch (e) { return n + (u === 'hour' ? ' h' : ' min'); }
-      };
-      return m < 60 ? unit(m, 'minute') : unit(Math.floor(m / 60), 'hour') + (m % 60 ? ' ' + unit(m % 60, 'minute') : '');
-    }
     function refreshWaits() {
       for (const li of rows()) {
         const at = Date.parse(li.dataset.queuedAt || ''), wait = li.querySelector('.wait');
@@ -179,7 +206,6 @@
       empty.hidden = !!n;
       document.title = n ? '(' + n + ') ' + baseTitle : baseTitle;
     }
-    const channelLabel = channel => STRINGS['channel.' + channel] || String(channel || '');
 
     // Alerts: a banner (role="alert"), an optional beep, and a desktop notification when allowed.
     function announce(id, channel) {
@@ -277,14 +303,9 @@
     };
     // The queue has no JSON endpoint: after a lost connection the page itself is the catch-up. What
     // joined the queue meanwhile is remembered across the reload, to be announced like a live arrival.
-    // At most one such reload a minute, so a flapping connection cannot turn into a reload loop.
-    onOpen = reconnected => {
-      const last = Number(store('sessionStorage', RELOAD_KEY)) || 0;
-      if (!reconnected || Math.abs(Date.now() - last) < 60000) return;
-      store('sessionStorage', RELOAD_KEY, String(Date.now()));
+    onOpen = reconnected => reloadOnReconnect(reconnected, () => {
       store('sessionStorage', KNOWN_KEY, JSON.stringify(rows().map(li => li.dataset.conversationId)));
-      location.reload();
-    };
+    });
     let known = null;
     try { known = JSON.parse(store('sessionStorage', KNOWN_KEY) || 'null'); } catch (e) { /* ignore */ }
     store('sessionStorage', KNOWN_KEY, null);
@@ -459,13 +480,61 @@
         applyStatus(v.status || 'bot');
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'queue.added') {
         if (typeof v.status === 'string') applyStatus(v.status, v.agent_name);
+      } else if (v.type === 'note.added') {
+        addNote(v.note);
+      } else if (v.type === 'brief.ready') {
+        note(t('briefReady'), true);
       }
     };
     onOpen = reconnected => {
       delete root.dataset.watching;
       wsSend({ type: 'watch', conversation_id: id });
-      if (reconnected) catchUp();
+      if (reconnected) {
+        catchUp();
+        catchUpNotes();
+      }
     };
+
+    // Internal notes and whispers: for the team only, never sent to the contact.
+    const notes = $('notes');
+    const notesSeen = new Set([...notes.querySelectorAll('li[data-id]')].map(li => li.dataset.id));
+    for (const el of notes.querySelectorAll('time[datetime]')) formatTime(el);
+    function addNote(n) {
+      if (!n || typeof n !== 'object' || !n.id || notesSeen.has(String(n.id))) return;
+      notesSeen.add(String(n.id));
+      const kind = n.kind === 'whisper' ? 'whisper' : 'note';
+      const d = new Date(n.created), time = h('time', { datetime: isNaN(d) ? null : d.toISOString() });
+      if (!isNaN(d)) formatTime(time);
+      const author = kind === 'whisper' ? t('whisperFrom', { name: n.author_name || '?' }) : String(n.author_name || '');
+      notes.append(h('li', { class: 'note note-' + kind, 'data-id': n.id },
+        h('div', { class: 'note-meta' }, h('span', { class: 'author' }, author), ' ', time),
+        h('p', { class: 'text' }, String(n.text ?? ''))));
+      const placeholder = $('notes-empty');
+      if (placeholder) placeholder.remove();
+    }
+    async function catchUpNotes() {
+      const r = await api('GET', apiUrl(id, 'notes'));
+      if (r.ok && Array.isArray(r.data.notes)) r.data.notes.forEach(addNote);
+    }
+    for (const noteForm of document.querySelectorAll('form.note-form')) {
+      const area = noteForm.querySelector('textarea'), button = noteForm.querySelector('button'), error = noteForm.querySelector('.error');
+      noteForm.addEventListener('submit', async e => {
+        e.preventDefault();
+        const text = area.value.trim();
+        if (!text || button.disabled) return;
+        button.disabled = true;
+        show(error, '');
+        const r = await api('POST', apiUrl(id, noteForm.dataset.kind === 'whisper' ? 'whisper' : 'notes'), { text });
+        button.disabled = false;
+        if (r.ok) {
+          area.value = '';
+          addNote(r.data.note);
+        } else {
+          show(error, r.error);
+        }
+        area.focus();
+      });
+    }
 
     // Claim: the winner reloads into the composer; the loser reads who was quicker.
     if (claimButton) {
@@ -611,5 +680,115 @@
       endDecline.addEventListener('click', () => answerEndRequest(false, endDecline));
       if (root.dataset.endRequested === 'true' && status === 'agent') showEndRequest(true);
     }
+  }
+
+  // --- The supervisors' monitor: every open conversation, live; read-only -------------------------------
+  function monitorPage() {
+    const list = $('monitor-list'), empty = $('monitor-list-empty'), rowTemplate = $('monitor-row-template');
+    const agentsList = $('agents-list'), agentsEmpty = $('agents-list-empty'), agentsUnknown = $('agents-unknown');
+    const summaries = $('summaries-list');
+    const RANK = { queued: 0, agent: 1, bot: 2 }, PREVIEW = 3;
+    const names = new Map(); // contact names of rows that closed, for their summary line
+
+    const rows = () => [...list.children].filter(li => li.dataset.conversationId);
+    const rowFor = id => rows().find(li => li.dataset.conversationId === id);
+
+    function refresh() {
+      const all = rows(), count = status => all.filter(li => li.dataset.status === status).length;
+      const queued = $('figure-queued');
+      queued.textContent = String(count('queued'));
+      queued.classList.toggle('hot', count('queued') > 0);
+      $('figure-agent').textContent = String(count('agent'));
+      $('figure-bot').textContent = String(count('bot'));
+      list.hidden = !all.length;
+      empty.hidden = !!all.length;
+      for (const li of all) {
+        const at = Date.parse(li.dataset.queuedAt || '');
+        li.querySelector('.wait').textContent = li.dataset.status === 'queued' && !isNaN(at)
+          ? t('waiting', { since: minutes(now() - at) })
+          : li.dataset.ending ? t('wantsToEnd') : '';
+      }
+    }
+    // The queue first (oldest first), then conversations with an agent, then the assistant's.
+    function place(li) {
+      const rank = RANK[li.dataset.status] ?? 2;
+      const after = rows().find(other => other !== li && (RANK[other.dataset.status] ?? 2) > rank);
+      list.insertBefore(li, after || null);
+    }
+    function row(id, channel) {
+      let li = rowFor(id);
+      if (li || !UUID.test(id || '')) return li;
+      li = rowTemplate.content.firstElementChild.cloneNode(true);
+      li.dataset.conversationId = id;
+      li.dataset.channel = String(channel || '');
+      li.querySelector('a').href = conversationUrl(id);
+      li.querySelector('.tag').textContent = channelLabel(channel);
+      list.append(li);
+      return li;
+    }
+    function setStatus(li, status, agentName) {
+      if (!li || !(status in RANK)) return;
+      li.dataset.status = status;
+      const pill = li.querySelector('.status');
+      pill.textContent = STRINGS['status.' + status] || status;
+      pill.className = 'status status-' + status;
+      if (status === 'agent') li.querySelector('.agent').textContent = String(agentName || '');
+      else li.querySelector('.agent').textContent = '';
+      if (status === 'queued') li.dataset.queuedAt = li.dataset.queuedAt || new Date(now()).toISOString();
+      else delete li.dataset.queuedAt;
+      if (status !== 'agent') delete li.dataset.ending;
+      place(li);
+    }
+    function preview(li, m) {
+      const ol = li.querySelector('.preview');
+      if (!m || typeof m !== 'object' || !m.id || [...ol.children].some(x => x.dataset.id === String(m.id))) return;
+      const sender = m.sender === 'agent' && m.agent_name ? String(m.agent_name) : STRINGS['sender.' + m.sender] || String(m.sender || '');
+      const text = String(m.text ?? '');
+      ol.append(h('li', { class: String(m.sender || ''), 'data-id': m.id },
+        h('span', { class: 'sender' }, sender + ':'), ' ', text.length > 160 ? text.slice(0, 159) + '…' : text));
+      while (ol.children.length > PREVIEW) ol.firstElementChild.remove();
+    }
+    function setAgents(agents) {
+      if (agentsUnknown) agentsUnknown.hidden = true;
+      agentsList.replaceChildren(...agents.map(a => h('li', { 'data-agent-id': a.id }, h('span', { class: 'name' }, String(a.name || '?')))));
+      agentsList.hidden = !agents.length;
+      agentsEmpty.hidden = !!agents.length;
+      $('figure-online').textContent = String(agents.length);
+    }
+    function summaryReady(id) {
+      const placeholder = $('summaries-empty');
+      if (placeholder) placeholder.remove();
+      summaries.prepend(h('li', {}, h('a', { href: conversationUrl(id) }, names.get(id) || id.slice(0, 8)), ' ',
+        h('span', { class: 'muted' }, t('summaryReady'))));
+    }
+
+    onEvent = v => {
+      const id = v.conversation_id;
+      const li = rowFor(id);
+      if (v.type === 'agents.online') {
+        setAgents(Array.isArray(v.agents) ? v.agents : []);
+      } else if (v.type === 'conversation.opened') {
+        setStatus(row(id, v.channel), v.status || 'bot');
+      } else if (v.type === 'queue.added') {
+        setStatus(row(id, v.channel), 'queued');
+      } else if (v.type === 'handoff.accepted' || v.type === 'queue.removed' || v.type === 'conversation.handed_back') {
+        setStatus(li, v.status, v.agent_name);
+      } else if (v.type === 'message.new') {
+        if (li) preview(li, v.message);
+      } else if (v.type === 'end.requested') {
+        if (li) li.dataset.ending = 'true';
+      } else if (v.type === 'conversation.closed') {
+        if (li) {
+          names.set(id, li.querySelector('.contact').textContent);
+          li.remove();
+        }
+      } else if (v.type === 'summary.ready') {
+        if (UUID.test(id || '')) summaryReady(id);
+      }
+      refresh();
+    };
+    onOpen = reconnected => reloadOnReconnect(reconnected);
+    refresh();
+    setInterval(refresh, 30000);
   }
 })();

@@ -14,6 +14,7 @@
       botTyping: 'El asistente está escribiendo', agTyping: '{n} está escribiendo',
       waiting: 'Esperando a una persona del equipo…',
       noAgents: 'Ahora mismo no hay nadie conectado: te responderemos en cuanto sea posible.',
+      fallback: 'Si nadie puede atenderte en {m} min, el asistente seguirá ayudándote.',
       joined: '{n} se ha unido a la conversación.', back: 'Vuelves a hablar con el asistente.',
       ended: 'La conversación ha terminado.', again: 'Empezar otra conversación',
       failed: 'No se ha podido enviar.', retry: 'Reintentar', wait: 'Demasiados mensajes seguidos: espera {s} s.',
@@ -32,6 +33,7 @@
       botTyping: 'The assistant is typing', agTyping: '{n} is typing',
       waiting: 'Waiting for a person from the team…',
       noAgents: 'Nobody is online right now: we’ll answer as soon as we can.',
+      fallback: 'If nobody can join within {m} min, the assistant will keep helping you.',
       joined: '{n} has joined the conversation.', back: 'You’re back with the assistant.',
       ended: 'This conversation has ended.', again: 'Start a new conversation',
       failed: 'Couldn’t send.', retry: 'Retry', wait: 'Too many messages in a row: please wait {s} s.',
@@ -379,7 +381,10 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     bHuman.disabled = false;
     if (!r || !r.ok) { note(errText(r) || t('err')); return; }
     const j = r.j || {};
-    if (j.status === 'queued') { note(t('waiting')); if (j.agents_online === 0) note(t('noAgents')); }
+    if (j.status === 'queued') {
+      note(t('waiting'));
+      if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
+    }
     await sync();
     if (j.status && status !== 'closed') setStatus(j.status);
     ta.focus();
@@ -460,6 +465,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       setStatus(v.status || 'agent');
       note(t('joined', { n: agentName || t('agent') }));
     } else if (ty === 'handoff.cancelled' || ty === 'conversation.handed_back') { setStatus(v.status || 'bot'); note(t('back')); }
+    else if (ty === 'handoff.expired') setStatus(v.status || 'bot'); // the assistant's message says why
     else if (ty === 'conversation.closed') setStatus('closed');
     else if (ty === 'end.declined') { if (v.agent_name) agentName = v.agent_name; if (v.status) setStatus(v.status); note(t('endNo', { n: agentName || t('agent') })); }
     else if (ty === 'conversation.opened' && v.status) setStatus(v.status);

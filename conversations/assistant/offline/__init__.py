@@ -47,7 +47,7 @@ import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 
-from conversations.assistant.base import CallTool, EngineResult, ToolInvocation, TurnContext
+from conversations.assistant.base import CallTool, EngineResult, Summary, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.offline.understanding import (
     CALL_WORDS,
@@ -71,7 +71,7 @@ from conversations.assistant.offline.understanding import (
     plain_words,
     wants_person,
 )
-from conversations.models import Contact
+from conversations.models import Contact, Message
 from conversations.tools import missing_lead_fields
 
 MODEL = "offline-v1"
@@ -132,6 +132,12 @@ class OfflineEngine:
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
         return _Turn(context, call_tool).play()
+
+    def summarize(self, messages: list[Message], language: str) -> Summary:
+        """No model to write one: the extractive summary, in `language`."""
+        from conversations.summaries import extractive_summary
+
+        return extractive_summary(messages, language)
 
 
 class _Turn:
@@ -423,7 +429,10 @@ class _Turn:
         else:
             reason = TEXTS[self.locale]["handoff_reason"]
         output = self.call("request_human", reason=reason)
-        self.say("handoff" if output.get("ok") else "handoff_failed")
+        if not output.get("ok"):
+            self.say("handoff_failed")
+        else:
+            self.say("handoff_nobody_online" if output.get("agents_online") == 0 else "handoff")
         self.state.asked = None
 
     def next_step(self, *, stored: bool, needs_consent: bool) -> None:

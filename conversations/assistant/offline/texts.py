@@ -38,6 +38,10 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "invalid_company": "Perdona, no he entendido bien el nombre de tu empresa. ¿Me lo escribes otra vez?",
         "handoff": "Te paso con una persona del equipo: se unirá a esta conversación en breve.",
+        "handoff_nobody_online": (
+            "He avisado al equipo, pero ahora mismo no hay nadie conectado: tu conversación queda en cola y "
+            "una persona te responderá en cuanto se conecte."
+        ),
         "handoff_failed": "Vaya, ahora mismo no he podido avisar al equipo. Inténtalo de nuevo en unos minutos, por favor.",
         "handoff_reason": "El contacto ha pedido hablar con una persona.",
         "handoff_reason_unanswered": "El asistente no ha sabido responder: «{question}»",
@@ -98,6 +102,10 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "invalid_company": "Sorry, I didn't quite get your company's name. Could you type it again?",
         "handoff": "I'm passing you to a member of our team: they'll join this conversation shortly.",
+        "handoff_nobody_online": (
+            "I've let the team know, but nobody is online right now: your conversation is in the queue and a "
+            "person will answer as soon as one connects."
+        ),
         "handoff_failed": "Sorry, I couldn't reach the team just now. Please try again in a few minutes.",
         "handoff_reason": "The contact asked to talk to a person.",
         "handoff_reason_unanswered": "The assistant could not answer: “{question}”",
