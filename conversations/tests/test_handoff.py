@@ -52,6 +52,37 @@ def test_authorisation_matrix_for_pages_and_api(people, queued, who, page, conve
         assert Message.objects.filter(conversation=queued).count() == 1
 
 
+CONSOLE_API = [
+    ("post", "claim", {}),
+    ("post", "messages", {"text": "Hola"}),
+    ("get", "messages", None),
+    ("post", "close", {}),
+    ("post", "hand-back", {}),
+    ("post", "end-request", {"accept": True}),
+    ("get", "notes", None),
+    ("post", "notes", {"text": "Nota"}),
+    ("post", "whisper", {"text": "Susurro"}),
+]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "visitor"])
+@pytest.mark.parametrize(("method", "action", "body"), CONSOLE_API)
+def test_no_console_endpoint_serves_someone_who_is_not_an_agent(people, queued, who, method, action, body):
+    client = signed_in(people[who])
+    url = f"/console/api/conversations/{queued.pk}/{action}"
+
+    if method == "get":
+        response = client.get(url)
+    else:
+        response = client.post(url, data=json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"]
+    queued.refresh_from_db()
+    assert queued.status == ConversationStatus.QUEUED
+    assert Message.objects.filter(conversation=queued).count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("visitor", 4403)])
 async def test_the_console_socket_refuses_non_agents(people, who, code):
