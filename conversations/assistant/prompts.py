@@ -15,7 +15,7 @@ from conversations.models import Locale, Message, Sender
 from conversations.tools import missing_lead_fields
 
 # Bump when a prompt file changes meaningfully; every AssistantRun records the version it used.
-PROMPT_VERSION = "2026-11-v1"
+PROMPT_VERSION = "2026-11-v2"
 PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 
 

@@ -141,11 +141,15 @@ def main() -> int:
         elif not wait_until_serving(f"{base}/health", children[0]):
             say("setup", f"the web server did not answer on {base}/health; see its output above")
         else:
+            # The knowledge base reads the bilingual demo site TalIA serves itself (once; the worker does it).
+            run_step("setup", ["ingest_site", f"{base}/demo-site/", "--background", "--if-empty"], env)
             for line in (
                 "TalIA is running. Press Ctrl-C to stop.",
                 f"  demo site      {base}/",
                 f"  agent console  {base}/console/",
+                f"  monitor        {base}/console/monitor/",
                 f"  admin          {base}/admin/",
+                f"  knowledge base {base}/demo-site/ (the site the assistant answers from)",
                 f"  health         {base}/health",
             ):
                 say("setup", line)

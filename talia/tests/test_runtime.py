@@ -217,6 +217,21 @@ def http_get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def ask(base: str, question: str) -> dict[str, Any]:
+    """A web visitor's question through the widget API; the assistant's reply."""
+    visitor = {"session_id": "runtime-visitor-0001", "author": "user", "content": question, "locale": "es"}
+    body = json.dumps(visitor).encode()
+    url, headers = f"{base}/api/webchat/messages", {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310  (our own URL)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  (our own http:// URL)
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"POST {url} answered {error.code}: {error.read().decode(errors='replace')}")
+    assert answer.get("reply"), answer
+    return {"text": answer["reply"], "citations": answer["metadata"]["citations"]}
+
+
 def accepts_connections(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -328,6 +343,13 @@ def test_supervisor_serves_health_and_stops_everything_on_sigint(tmp_path: Path,
         descendants = psutil.Process(supervisor.pid).children(recursive=True)
         status, _ = http_get(f"{base}/")
         assert status == 200, supervisor_log.read_text()
+        # On first start the worker reads the bilingual demo site into the knowledge base...
+        indexed = poll(lambda: "finished as completed: 16 fetched" in supervisor_log.read_text(), timeout=90)
+        assert indexed, supervisor_log.read_text()
+        # ...and the offline assistant answers from it, citing the page.
+        reply = ask(base, "¿Aceptáis el seguro de Adeslas?")
+        assert "Adeslas" in reply["text"] and "/demo-site/precios/" in reply["text"], reply
+        assert reply["citations"][0]["url"].endswith("/demo-site/precios/"), reply
 
         os.kill(supervisor.pid, signal.SIGINT)
 
