@@ -277,7 +277,7 @@ TALIA_EMBED_BATCH = env_int("TALIA_EMBED_BATCH", 64, minimum=1, maximum=2048)
 # is at least this similar (cosine) to the question's.
 TALIA_RAG_RESULTS = env_int("TALIA_RAG_RESULTS", 3, minimum=1, maximum=10)
 TALIA_RAG_MIN_COVERAGE = env_float("TALIA_RAG_MIN_COVERAGE", 0.4, minimum=0, maximum=1)
-TALIA_RAG_MIN_SIMILARITY = env_float("TALIA_RAG_MIN_SIMILARITY", 0.45, minimum=0, maximum=1)
+TALIA_RAG_MIN_SIMILARITY = env_float("TALIA_RAG_MIN_SIMILARITY", 0.35, minimum=0, maximum=1)
 # The crawler: pages per site unless the request says otherwise, parallel requests, per-request timeout.
 TALIA_CRAWL_MAX_PAGES = env_int("TALIA_CRAWL_MAX_PAGES", 50, minimum=1, maximum=5000)
 TALIA_CRAWL_CONCURRENCY = env_int("TALIA_CRAWL_CONCURRENCY", 4, minimum=1, maximum=16)
