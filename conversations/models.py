@@ -449,6 +449,8 @@ class EventName(models.TextChoices):
     MESSAGE_RECEIVED = "message_received", _("Message received")
     MESSAGE_SENT = "message_sent", _("Message sent")
     LEAD_CAPTURED = "lead_captured", _("Lead captured")
+    LEAD_CLOSED = "lead_closed", _("Lead closed")
+    MEETING_SCHEDULED = "meeting_scheduled", _("Meeting scheduled")
     HANDOFF_REQUESTED = "handoff_requested", _("Handoff requested")
     HANDOFF_CANCELLED = "handoff_cancelled", _("Handoff cancelled")
     HANDOFF_EXPIRED = "handoff_expired", _("Handoff expired")

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class LeadsConfig(AppConfig):
     name = "leads"
     verbose_name = _("Leads")
+
+    def ready(self) -> None:
+        from conversations.registry import tools
+        from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING
+
+        tools.register(CLOSE_LEAD)
+        tools.register(SCHEDULE_MEETING)

@@ -162,6 +162,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.expire_queued_handoffs",
         "schedule": 30.0,
     },
+    "analyse-conversations": {
+        "task": "leads.tasks.analyse_conversations",
+        "schedule": 300.0,
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------------
@@ -282,6 +286,16 @@ TALIA_RAG_MIN_SIMILARITY = env_float("TALIA_RAG_MIN_SIMILARITY", 0.35, minimum=0
 TALIA_CRAWL_MAX_PAGES = env_int("TALIA_CRAWL_MAX_PAGES", 50, minimum=1, maximum=5000)
 TALIA_CRAWL_CONCURRENCY = env_int("TALIA_CRAWL_CONCURRENCY", 4, minimum=1, maximum=16)
 TALIA_CRAWL_TIMEOUT_S = env_float("TALIA_CRAWL_TIMEOUT_S", 10.0, minimum=1, maximum=120)
+
+# --- Leads -----------------------------------------------------------------------------------------
+# The pipeline's stages, in order; the first is where new cards start, the last two close a lead.
+TALIA_LEAD_STAGES = env_list("TALIA_LEAD_STAGES", ["new", "qualified", "meeting", "won", "lost"])
+if len(TALIA_LEAD_STAGES) < 3 or len(set(TALIA_LEAD_STAGES)) != len(TALIA_LEAD_STAGES):
+    raise ImproperlyConfigured("TALIA_LEAD_STAGES needs at least three distinct stages (the last two close a lead).")
+# Meetings without a stated length last this long.
+TALIA_MEETING_MINUTES = env_int("TALIA_MEETING_MINUTES", 30, minimum=5, maximum=480)
+# The periodic analysis reads a conversation once it is closed or has been quiet this long.
+TALIA_ANALYSIS_IDLE_S = env_int("TALIA_ANALYSIS_IDLE_S", 900, minimum=60)
 
 # --- Web chat -------------------------------------------------------------------------------------
 # How long POST /api/webchat/messages waits for the assistant before answering 202 (the reply then

@@ -76,6 +76,11 @@ class Engine(Protocol):
         """Sum up `messages` (oldest first) in `language` (a locale code). Raises ProviderError."""
         ...
 
+    def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
+        """JSON text following `schema` for `text` (model engines; the offline engine has no model and
+        raises ProviderError). Raises ProviderError."""
+        ...
+
 
 class ProviderError(Exception):
     """A language-model provider failed. `retryable` says whether trying again can help."""

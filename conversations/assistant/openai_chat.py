@@ -76,19 +76,23 @@ class ChatEngine:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
 
     def summarize(self, messages: list[Message], language: str) -> Summary:
+        raw = self.structured(
+            prompts.summary_instructions(language),
+            prompts.transcript(messages),
+            "conversation_summary",
+            prompts.SUMMARY_SCHEMA,
+        )
+        return prompts.parse_summary(raw, engine=self.name)
+
+    def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
+        """One call whose answer is JSON text following `schema` (strict structured output)."""
         completion = self._create(
             EngineResult(text=""),
             model=self.model,
-            messages=[
-                {"role": "system", "content": prompts.summary_instructions(language)},
-                {"role": "user", "content": prompts.transcript(messages)},
-            ],
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "conversation_summary", "schema": prompts.SUMMARY_SCHEMA, "strict": True},
-            },
+            messages=[{"role": "system", "content": instructions}, {"role": "user", "content": text}],
+            response_format={"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}},
         )
-        return prompts.parse_summary(completion.choices[0].message.content or "", engine=self.name)
+        return str(completion.choices[0].message.content or "")
 
     def _create(self, result: EngineResult, **params: Any) -> Any:
         try:

@@ -91,22 +91,25 @@ class ResponsesEngine:
         return result
 
     def summarize(self, messages: list[Message], language: str) -> Summary:
+        raw = self.structured(
+            prompts.summary_instructions(language),
+            prompts.transcript(messages),
+            "conversation_summary",
+            prompts.SUMMARY_SCHEMA,
+        )
+        return prompts.parse_summary(raw, engine=self.name)
+
+    def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
+        """One stateless call whose answer is JSON text following `schema` (strict structured output)."""
         response = self._create(
             EngineResult(text=""),
             model=self.model,
-            instructions=prompts.summary_instructions(language),
-            input=prompts.transcript(messages),
+            instructions=instructions,
+            input=text,
             store=False,
-            text={
-                "format": {
-                    "type": "json_schema",
-                    "name": "conversation_summary",
-                    "schema": prompts.SUMMARY_SCHEMA,
-                    "strict": True,
-                }
-            },
+            text={"format": {"type": "json_schema", "name": name, "schema": schema, "strict": True}},
         )
-        return prompts.parse_summary(response.output_text, engine=self.name)
+        return str(response.output_text)
 
     def _create(self, result: EngineResult, **params: Any) -> Any:
         try:

@@ -50,6 +50,7 @@ from conversations.models import (
 )
 from conversations.registry import Tool, ToolRegistry
 from conversations.tools import CORE_TOOLS
+from leads.models import ScheduledEvent
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
@@ -322,17 +323,24 @@ def fake_knowledge(results: list[dict[str, str]], queries: list[str]) -> Tool:
 def fake_scheduler(booked: list[dict[str, str]]) -> Tool:
     """Stands in for the leads app's schedule_meeting tool."""
 
-    def schedule_meeting(conversation: Conversation, starts_at: str, topic: str) -> dict[str, Any]:
-        booked.append({"starts_at": starts_at, "topic": topic})
-        return {"starts_at": starts_at}
+    def schedule_meeting(
+        conversation: Conversation, title: str, start: str, duration_minutes: int | None, notes: str | None
+    ) -> dict[str, Any]:
+        booked.append({"starts_at": start, "topic": title})
+        return {"start": start}
 
     return Tool(
         "schedule_meeting",
         "Book a meeting.",
         {
             "type": "object",
-            "properties": {"starts_at": {"type": "string"}, "topic": {"type": "string"}},
-            "required": ["starts_at", "topic"],
+            "properties": {
+                "title": {"type": "string"},
+                "start": {"type": "string"},
+                "duration_minutes": {"type": ["integer", "null"]},
+                "notes": {"type": ["string", "null"]},
+            },
+            "required": ["title", "start", "duration_minutes", "notes"],
             "additionalProperties": False,
         },
         schedule_meeting,
@@ -614,7 +622,7 @@ def test_declining_the_offer_of_a_person_goes_back_to_the_dialogue(db):
 
 
 def test_a_meeting_request_without_the_scheduling_tool_is_acknowledged(db):
-    ana = Visitor("session-offline-es-10", "es")
+    ana = Visitor("session-offline-es-10", "es", fake_knowledge([], []))  # core tools, no schedule_meeting
     says(ana, "Hola")
 
     reply = says(ana, "¿Podemos hacer una reunión el martes a las 10?")
@@ -636,7 +644,8 @@ def test_a_meeting_request_is_booked_through_schedule_meeting_when_registered(db
     starts_at = datetime.combine(tomorrow, time(10, 0), tzinfo=timezone.get_default_timezone())
     assert booked == [{"starts_at": starts_at.isoformat(), "topic": "Meeting with John Smith"}]
     assert reply.text.startswith(
-        f"Done! I've booked a meeting for {tomorrow:%A} {tomorrow.day} {tomorrow:%B} at 10:00."
+        f"Done! I've pencilled in a meeting for {tomorrow:%A} {tomorrow.day} {tomorrow:%B} at 10:00; our team will "
+        "confirm it."
     )
     # Then it goes on with what is missing.
     assert reply.text.endswith("What's your email address?")
@@ -654,7 +663,9 @@ def test_a_meeting_request_without_a_time_asks_for_it(db):
     assert reply.metadata["offline"]["asked"] == "meeting"
 
     reply = says(ana, "a las 11:30")
-    assert "a las 11:30. El equipo te confirmará la cita." in reply.text
+    assert "a las 11:30; el equipo te la confirmará." in reply.text
+    event = ScheduledEvent.objects.get(conversation=ana.conversation)  # booked as proposed by the real tool
+    assert (timezone.localtime(event.start).time(), event.status) == (time(11, 30), "proposed")
 
 
 def test_a_contact_who_consented_in_the_widget_is_asked_for_the_first_missing_field(db):

@@ -47,7 +47,7 @@ import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 
-from conversations.assistant.base import CallTool, EngineResult, Summary, ToolInvocation, TurnContext
+from conversations.assistant.base import CallTool, EngineResult, ProviderError, Summary, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.offline.understanding import (
     CALL_WORDS,
@@ -138,6 +138,9 @@ class OfflineEngine:
         from conversations.summaries import extractive_summary
 
         return extractive_summary(messages, language)
+
+    def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
+        raise ProviderError("The offline engine has no model for structured output.", retryable=False)
 
 
 class _Turn:
@@ -387,8 +390,10 @@ class _Turn:
             topic = TEXTS[self.locale]["meeting_topic_named"].format(name=name) if name else ""
             output = self.call(
                 "schedule_meeting",
-                starts_at=starts_at.isoformat(),
-                topic=topic or TEXTS[self.locale]["meeting_topic"],
+                title=topic or TEXTS[self.locale]["meeting_topic"],
+                start=starts_at.isoformat(),
+                duration_minutes=None,
+                notes=None,
             )
             if output.get("ok"):
                 self.say("meeting_booked", when=when)

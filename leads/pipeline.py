@@ -1,0 +1,94 @@
+"""The lead pipeline: the one place that creates cards and changes their stage, recording each move."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from conversations.events import record_event
+from conversations.models import Contact, Conversation, Event, EventName
+from leads.models import LeadCard, LeadMovement
+
+
+class StageError(ValueError):
+    """Not one of TALIA_LEAD_STAGES."""
+
+
+def stages() -> list[str]:
+    return list(settings.TALIA_LEAD_STAGES)
+
+
+def closing_stages() -> list[str]:
+    """The last two stages (won, lost by default) close a lead."""
+    return stages()[-2:]
+
+
+def check_stage(stage: str) -> str:
+    if stage not in stages():
+        raise StageError(f"Unknown stage {stage!r}: use one of {', '.join(stages())}.")
+    return stage
+
+
+def card_for(contact: Contact, conversation: Conversation | None, moved_by: str) -> tuple[LeadCard, bool]:
+    """The contact's card, created in the first stage (with its first movement) when there is none."""
+    with transaction.atomic():
+        card, created = LeadCard.objects.select_for_update().get_or_create(
+            contact=contact,
+            defaults={
+                "source_conversation": conversation,
+                "channel": conversation.channel if conversation else "",
+                "stage": stages()[0],
+            },
+        )
+        if created:
+            LeadMovement.objects.create(card=card, to_stage=card.stage, moved_by=moved_by, reason="Lead captured")
+            # Once per contact: the core lead tools may already have recorded it when the details were complete.
+            if not Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists():
+                record_event(EventName.LEAD_CAPTURED, conversation=conversation, contact=contact, card_id=card.pk)
+    return card, created
+
+
+def move_card(
+    card: LeadCard, to_stage: str, *, moved_by: str, user: Any = None, reason: str = ""
+) -> LeadMovement | None:
+    """Move `card` to `to_stage`, recording who or what moved it and why; None when it is already there."""
+    check_stage(to_stage)
+    with transaction.atomic():
+        locked = LeadCard.objects.select_for_update().get(pk=card.pk)
+        if locked.stage == to_stage:
+            return None
+        movement = LeadMovement.objects.create(
+            card=locked,
+            from_stage=locked.stage,
+            to_stage=to_stage,
+            moved_by=moved_by,
+            user=user,
+            reason=reason[:1000],
+        )
+        LeadCard.objects.filter(pk=locked.pk).update(stage=to_stage)
+        if to_stage in closing_stages():
+            record_event(
+                EventName.LEAD_CLOSED,
+                conversation=locked.source_conversation,
+                contact=locked.contact,
+                card_id=locked.pk,
+                stage=to_stage,
+            )
+    card.stage = to_stage
+    return movement
+
+
+def update_card(card: LeadCard, *, summary: str | None = None, value: Decimal | None = None) -> LeadCard:
+    fields = []
+    if summary:
+        card.summary = summary[:4000]
+        fields.append("summary")
+    if value is not None:
+        card.value = value
+        fields.append("value")
+    if fields:
+        card.save(update_fields=[*fields, "updated"])
+    return card

@@ -1,0 +1,180 @@
+"""The tools leads registers for the assistant: `close_lead` and `schedule_meeting` (both engines)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.events import record_event
+from conversations.models import Conversation, EventName, Message, Sender
+from conversations.registry import Tool
+from conversations.tools import ToolError
+from leads import meetings, pipeline
+from leads.models import ConversationInsight, LeadMovement, ScheduledEvent
+
+MAX_TITLE = 200
+
+
+def close_lead(conversation: Conversation, summary: str, stage: str | None, value: float | None) -> dict[str, Any]:
+    summary = " ".join(summary.split())
+    if not summary:
+        raise ToolError("Give a one- or two-sentence summary of what the contact wants.")
+    if stage is not None and stage not in pipeline.stages():
+        raise ToolError(f"Unknown stage {stage!r}: use one of {', '.join(pipeline.stages())}, or null.")
+    amount = _amount(value)
+    card, created = pipeline.card_for(conversation.contact, conversation, LeadMovement.MovedBy.ASSISTANT)
+    pipeline.update_card(card, summary=summary, value=amount)
+    if stage is not None:
+        pipeline.move_card(card, stage, moved_by=LeadMovement.MovedBy.ASSISTANT, reason=summary)
+    ConversationInsight.objects.update_or_create(
+        conversation=conversation, defaults={"intent": summary[:200], "engine": "live"}
+    )
+    return {"card_id": card.pk, "stage": card.stage, "created": created}
+
+
+def _amount(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise ToolError("The value must be a number, in the business's currency.") from None
+    if amount < 0 or amount >= Decimal("1e10"):
+        raise ToolError("The value must be a positive amount below ten billion.")
+    return amount
+
+
+def schedule_meeting(
+    conversation: Conversation, title: str, start: str, duration_minutes: int | None, notes: str | None
+) -> dict[str, Any]:
+    title = " ".join(title.split())[:MAX_TITLE]
+    if not title:
+        raise ToolError("Give the meeting a short title (its topic).")
+    if duration_minutes is not None and not 5 <= duration_minutes <= 480:
+        raise ToolError("The duration must be between 5 and 480 minutes.")
+    asked = _last_contact_message(conversation)
+    reference = asked.created if asked else timezone.now()
+    starts_at = meetings.resolve_start(start, conversation.contact.locale, reference)
+    if starts_at is None:
+        raise ToolError("Give the day and the time, e.g. 2026-12-04T10:00 or 'el viernes a las 10'.")
+    if starts_at <= timezone.now():
+        raise ToolError("That moment has already passed: ask the contact for a future day and time.")
+    event, created = book(
+        conversation,
+        title=title,
+        start=starts_at,
+        duration_minutes=duration_minutes,
+        notes=notes or "",
+        message=asked,
+        created_by=LeadMovement.MovedBy.ASSISTANT,
+    )
+    local = timezone.localtime(event.start)
+    return {
+        "event_id": str(event.pk),
+        "title": event.title,
+        "start": local.isoformat(),
+        "duration_minutes": event.duration_minutes,
+        "status": event.status,
+        "already_booked": not created,
+        "note": "Proposed, not confirmed yet: tell the contact the day and time and ask them to confirm.",
+    }
+
+
+def book(
+    conversation: Conversation,
+    *,
+    title: str,
+    start: datetime,
+    duration_minutes: int | None,
+    notes: str,
+    message: Message | None,
+    created_by: str,
+) -> tuple[ScheduledEvent, bool]:
+    """The meeting at `start` in this conversation, created once (the live turn and the analysis agree)."""
+    contact = conversation.contact
+    attendees = [{"name": str(contact), "email": contact.email}] if contact.email else [{"name": str(contact)}]
+    try:
+        with transaction.atomic():
+            event, created = ScheduledEvent.objects.get_or_create(
+                conversation=conversation,
+                start=start,
+                defaults={
+                    "title": title[:MAX_TITLE],
+                    "duration_minutes": duration_minutes or settings.TALIA_MEETING_MINUTES,
+                    "notes": notes[:2000],
+                    "attendees": attendees,
+                    "contact": contact,
+                    "message": message,
+                    "created_by": created_by,
+                },
+            )
+    except IntegrityError:  # a concurrent booking of the same start won
+        return ScheduledEvent.objects.get(conversation=conversation, start=start), False
+    if created:
+        record_event(
+            EventName.MEETING_SCHEDULED,
+            conversation=conversation,
+            event_id=str(event.pk),
+            start=event.start.isoformat(),
+            created_by=created_by,
+        )
+        card, _ = pipeline.card_for(contact, conversation, created_by)
+        meeting_stage = "meeting"
+        if meeting_stage in pipeline.stages() and pipeline.stages().index(card.stage) < pipeline.stages().index(
+            meeting_stage
+        ):
+            pipeline.move_card(card, meeting_stage, moved_by=created_by, reason=f"Meeting: {event.title}")
+    return event, created
+
+
+def _last_contact_message(conversation: Conversation) -> Message | None:
+    return conversation.messages.filter(sender=Sender.CONTACT).order_by("-seq").first()
+
+
+CLOSE_LEAD = Tool(
+    "close_lead",
+    "Record the lead on the contact's card once you know what they want: a short summary, and when it is "
+    "clear the pipeline stage and the deal's value.",
+    {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "description": "What the contact wants, in one or two sentences."},
+            "stage": {
+                "type": ["string", "null"],
+                "description": "The pipeline stage to move the card to, or null to leave it: "
+                + ", ".join(str(stage) for stage in settings.TALIA_LEAD_STAGES),
+            },
+            "value": {"type": ["number", "null"], "description": "The deal's value, if the contact said it."},
+        },
+        "required": ["summary", "stage", "value"],
+        "additionalProperties": False,
+    },
+    close_lead,
+)
+
+SCHEDULE_MEETING = Tool(
+    "schedule_meeting",
+    "Propose a meeting the contact asked for (a call, a visit, a demo) on the day and time they gave. It is "
+    "stored as proposed: confirm the day and time with the contact afterwards.",
+    {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "description": "What the meeting is about, e.g. 'Revisión del proyecto'."},
+            "start": {
+                "type": "string",
+                "description": "When: an ISO 8601 date and time (local time if no offset), or the contact's own "
+                "words such as 'el viernes a las 10' or 'next Tuesday 3pm'.",
+            },
+            "duration_minutes": {"type": ["integer", "null"], "description": "Length in minutes, or null."},
+            "notes": {"type": ["string", "null"], "description": "Anything the team should know, or null."},
+        },
+        "required": ["title", "start", "duration_minutes", "notes"],
+        "additionalProperties": False,
+    },
+    schedule_meeting,
+)

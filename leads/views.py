@@ -1,0 +1,66 @@
+"""Meetings for agents: the upcoming list, one `.ics` per meeting, and each user's private calendar feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations.views import agent_required
+from leads.calendar import calendar_of
+from leads.models import CalendarFeed, ScheduledEvent, new_feed_token
+
+FEED_PAST_DAYS = 30
+UPCOMING_LIMIT = 200
+
+
+def _ics(body: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@agent_required
+def meetings(request: HttpRequest) -> HttpResponse:
+    feed, _ = CalendarFeed.objects.get_or_create(user=request.user)
+    upcoming = (
+        ScheduledEvent.objects.filter(start__gte=timezone.now() - timedelta(hours=1))
+        .exclude(status=ScheduledEvent.Status.CANCELLED)
+        .select_related("contact", "conversation")[:UPCOMING_LIMIT]
+    )
+    feed_url = request.build_absolute_uri(f"/calendar/{feed.token}.ics")
+    return render(request, "leads/meetings.html", {"meetings": upcoming, "feed_url": feed_url})
+
+
+@agent_required
+@require_POST
+def new_feed_url(request: HttpRequest) -> HttpResponse:
+    """A leaked feed URL is revoked by giving the user a new one."""
+    CalendarFeed.objects.update_or_create(user=request.user, defaults={"token": new_feed_token()})
+    return redirect("meetings")
+
+
+@agent_required
+@require_GET
+def event_ics(request: HttpRequest, event_id: str) -> HttpResponse:
+    event = get_object_or_404(ScheduledEvent.objects.select_related("contact"), pk=event_id)
+    return _ics(calendar_of([event], event.title), f"meeting-{event.pk}.ics")
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The secret-token feed calendar apps subscribe to (they cannot sign in): meetings from 30 days ago on."""
+    feed = CalendarFeed.objects.select_related("user").filter(token=token, user__is_active=True).first()
+    if feed is None:
+        raise Http404("Unknown calendar feed")
+    events = (
+        ScheduledEvent.objects.filter(start__gte=timezone.now() - timedelta(days=FEED_PAST_DAYS))
+        .exclude(status=ScheduledEvent.Status.CANCELLED)
+        .select_related("contact")
+    )
+    response = HttpResponse(calendar_of(events, "TalIA"), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
