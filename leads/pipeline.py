@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from conversations.events import record_event
 from conversations.models import Contact, Conversation, Event, EventName
@@ -68,7 +69,7 @@ def move_card(
             user=user,
             reason=reason[:1000],
         )
-        LeadCard.objects.filter(pk=locked.pk).update(stage=to_stage)
+        LeadCard.objects.filter(pk=locked.pk).update(stage=to_stage, updated=timezone.now())
         if to_stage in closing_stages():
             record_event(
                 EventName.LEAD_CLOSED,

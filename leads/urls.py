@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from leads import api, views
 
@@ -8,5 +8,5 @@ urlpatterns = [
     path("console/meetings/<uuid:event_id>.ics", views.event_ics, name="meeting-ics"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
     path("api/v1/conversations/analyze", api.AnalyzeView.as_view(), name="conversations-analyze"),
-    # path("", include("leads.dashboard_urls")),  # TODO wire when the dashboard lands
+    path("", include("leads.dashboard_urls")),
 ]

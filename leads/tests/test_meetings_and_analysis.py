@@ -301,3 +301,15 @@ def test_every_leads_admin_page_renders(db, django_user_model):
         assert admin.get(f"/admin/leads/{model}/").status_code == 200, model
     card = LeadCard.objects.get()
     assert admin.get(f"/admin/leads/leadcard/{card.pk}/change/").status_code == 200
+
+
+def test_close_lead_through_the_offline_engine(db):
+    session = "lead-offline-0001"
+    for line in ("Hola", "sí", "Soy Lucía Gómez", "lucia@example.com", "+34600111222", "Acme"):
+        received = inbox.receive("web", session, line, locale="es")
+        turns.run_turn(received.message.pk)
+
+    card = LeadCard.objects.get(contact=received.conversation.contact)
+    assert card.summary == "Lucía Gómez (Acme) ha dejado sus datos de contacto para que el equipo le atienda."
+    assert card.stage == "new" and card.source_conversation == received.conversation
+    assert list(card.movements.values_list("to_stage", "moved_by")) == [("new", "assistant")]

@@ -461,6 +461,10 @@ class _Turn:
             return
         contact = self.contact
         if stored and contact.full_name and (contact.email or contact.phone):
+            if self.has_tool("close_lead"):  # the card for the team, when the leads app is installed
+                who = f"{contact.full_name} ({contact.company})" if contact.company else contact.full_name
+                summary = TEXTS[self.locale]["lead_summary"].format(who=who)
+                self.call("close_lead", summary=summary, stage=None, value=None)
             self.say("lead_complete", name=self.first_name())
         self.say("anything_else")
 
