@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -68,7 +69,9 @@ class Contact(TimeStamped):
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        return self.full_name or self.display_name or self.email or self.phone or str(self.id)[:8]
+        # An anonymous visitor gets a short, stable reference the team can say aloud ("Visitante 3f2a9c").
+        fallback = gettext("Visitor %(ref)s") % {"ref": str(self.id)[:6]}
+        return self.full_name or self.display_name or self.email or self.phone or fallback
 
     @property
     def has_consented(self) -> bool:
