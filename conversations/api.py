@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from conversations import console
 from conversations.models import Conversation
 from conversations.realtime import message_payload, note_payload
-from talia.api import ApiError
+from talia.api import ApiError, IsStaff
 
 
 class IsAgent(BasePermission):
@@ -123,13 +123,6 @@ class NotesView(ConsoleView):
         conversation = self.conversation(request, conversation_id, to_read=True)
         note = self.act(console.do_add_note, request.user, conversation, body.validated_data["text"])
         return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)
-
-
-class IsStaff(BasePermission):
-    message = "Only supervisors (staff) may do this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(console.is_agent(request.user) and request.user.is_staff)
 
 
 class WhisperView(ConsoleView):

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from conversations import realtime
+from conversations.assistant import prompts
 from conversations.assistant.base import ProviderError, Summary
 from conversations.assistant.engines import get_engine
 from conversations.models import (
@@ -184,8 +185,16 @@ def written_summary(messages: list[Message]) -> Summary:
     """The configured engine's summary in the team's language; extractive if the model fails."""
     language = settings.LANGUAGE_CODE
     engine = get_engine()
+    if engine.name == "offline":
+        return extractive_summary(messages, language)
     try:
-        return engine.summarize(messages, language)
+        raw = engine.structured(
+            prompts.summary_instructions(language),
+            prompts.transcript(messages),
+            "conversation_summary",
+            prompts.SUMMARY_SCHEMA,
+        )
+        return prompts.parse_summary(raw, engine=engine.name)
     except ProviderError as exc:
         logger.warning("The %s engine could not summarise (%s); using the extractive summary", engine.name, exc)
         return extractive_summary(messages, language)

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.models import Conversation
 from leads import analysis
-
-
-class IsStaff(BasePermission):
-    message = "Only staff may run the conversation analysis."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+from talia.api import IsStaff
 
 
 class AnalyzeSerializer(serializers.Serializer):

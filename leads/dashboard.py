@@ -27,7 +27,6 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +36,7 @@ from conversations.views import staff_required
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
 from leads.pipeline import StageError, check_stage, move_card, stages
+from talia.api import IsStaff
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90
@@ -274,14 +274,6 @@ def _duration(seconds: float | None) -> str:
 
 
 # --- Moving a card ----------------------------------------------------------------------------------------
-
-
-class IsStaff(BasePermission):
-    message = "Only supervisors (staff) may move lead cards."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
 class MoveSerializer(serializers.Serializer):

@@ -8,22 +8,13 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rag import ingest, retrieval
 from rag.models import IngestJob
-from talia.api import ApiError
-
-
-class IsStaff(BasePermission):
-    message = "Only staff may manage the knowledge base."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+from talia.api import ApiError, IsStaff
 
 
 class IngestRequestSerializer(serializers.Serializer):

@@ -72,10 +72,6 @@ class Engine(Protocol):
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult: ...
 
-    def summarize(self, messages: list[Message], language: str) -> Summary:
-        """Sum up `messages` (oldest first) in `language` (a locale code). Raises ProviderError."""
-        ...
-
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
         """JSON text following `schema` for `text` (model engines; the offline engine has no model and
         raises ProviderError). Raises ProviderError."""

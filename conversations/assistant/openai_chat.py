@@ -12,13 +12,11 @@ from conversations.assistant import prompts
 from conversations.assistant.base import (
     CallTool,
     EngineResult,
-    Summary,
     ToolInvocation,
     ToolRoundsExceeded,
     TurnContext,
 )
 from conversations.assistant.client import openai_client, provider_error
-from conversations.models import Message
 from conversations.registry import Tool
 
 
@@ -74,15 +72,6 @@ class ChatEngine:
             for call in message.tool_calls:
                 output = call_tool(ToolInvocation(call.id, call.function.name, call.function.arguments))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
-
-    def summarize(self, messages: list[Message], language: str) -> Summary:
-        raw = self.structured(
-            prompts.summary_instructions(language),
-            prompts.transcript(messages),
-            "conversation_summary",
-            prompts.SUMMARY_SCHEMA,
-        )
-        return prompts.parse_summary(raw, engine=self.name)
 
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
         """One call whose answer is JSON text following `schema` (strict structured output)."""

@@ -14,13 +14,11 @@ from conversations.assistant.base import (
     EngineResult,
     HistoryItem,
     ProviderError,
-    Summary,
     ToolInvocation,
     ToolRoundsExceeded,
     TurnContext,
 )
 from conversations.assistant.client import lost_previous_response, openai_client, provider_error
-from conversations.models import Message
 from conversations.registry import Tool
 
 logger = logging.getLogger("talia.assistant")
@@ -89,15 +87,6 @@ class ResponsesEngine:
         result.response_id = response.id
         result.model = response.model or self.model
         return result
-
-    def summarize(self, messages: list[Message], language: str) -> Summary:
-        raw = self.structured(
-            prompts.summary_instructions(language),
-            prompts.transcript(messages),
-            "conversation_summary",
-            prompts.SUMMARY_SCHEMA,
-        )
-        return prompts.parse_summary(raw, engine=self.name)
 
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
         """One stateless call whose answer is JSON text following `schema` (strict structured output)."""

@@ -34,3 +34,14 @@ def agent(make_agent: Callable[..., Any]) -> Any:
 def lucia(db: None) -> inbox.Received:
     """A web visitor who has just said hello: a bot conversation with one message."""
     return inbox.receive(Channel.WEB, "session-lucia-0001", "Hola, ¿tienen planes para empresas?", locale="es")
+
+
+@pytest.fixture
+def people(make_agent: Callable[..., Any], django_user_model: Any) -> dict[str, Any]:
+    """One of each for authorisation matrices: nobody signed in, a user who is not an agent, an agent, staff."""
+    return {
+        "anonymous": None,
+        "visitor": django_user_model.objects.create_user("customer"),
+        "agent": make_agent("ana", first_name="Ana"),
+        "staff": django_user_model.objects.create_user("boss", first_name="Berta", is_staff=True),
+    }

@@ -26,16 +26,6 @@ def queued(db):
     return received.conversation
 
 
-@pytest.fixture
-def people(make_agent, django_user_model):
-    return {
-        "anonymous": None,
-        "visitor": django_user_model.objects.create_user("customer"),
-        "agent": make_agent("ana", first_name="Ana"),
-        "staff": django_user_model.objects.create_user("boss", is_staff=True),
-    }
-
-
 @pytest.mark.parametrize(
     ("who", "page", "conversation_page", "claim"),
     [("anonymous", 302, 302, 403), ("visitor", 403, 403, 403), ("agent", 200, 200, 200), ("staff", 200, 200, 200)],

@@ -27,16 +27,6 @@ SESSION = "supervised-session-01"
 
 
 @pytest.fixture
-def people(make_agent, django_user_model):
-    return {
-        "anonymous": None,
-        "visitor": django_user_model.objects.create_user("customer"),
-        "agent": make_agent("ana", first_name="Ana"),
-        "staff": django_user_model.objects.create_user("boss", first_name="Berta", is_staff=True),
-    }
-
-
-@pytest.fixture
 def with_bruno(make_agent):
     """A web conversation that Bruno (another agent) has claimed."""
     received = inbox.receive("web", SESSION, "Hola, tengo un problema con la factura")

@@ -47,7 +47,7 @@ import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 
-from conversations.assistant.base import CallTool, EngineResult, ProviderError, Summary, ToolInvocation, TurnContext
+from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.offline.understanding import (
     CALL_WORDS,
@@ -71,7 +71,7 @@ from conversations.assistant.offline.understanding import (
     plain_words,
     wants_person,
 )
-from conversations.models import Contact, Message
+from conversations.models import Contact
 from conversations.tools import missing_lead_fields
 
 MODEL = "offline-v1"
@@ -132,12 +132,6 @@ class OfflineEngine:
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
         return _Turn(context, call_tool).play()
-
-    def summarize(self, messages: list[Message], language: str) -> Summary:
-        """No model to write one: the extractive summary, in `language`."""
-        from conversations.summaries import extractive_summary
-
-        return extractive_summary(messages, language)
 
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
         raise ProviderError("The offline engine has no model for structured output.", retryable=False)
