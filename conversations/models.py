@@ -202,6 +202,8 @@ class Message(models.Model):
     delivery_error = models.TextField(_("delivery error"), blank=True)
     # Last time delivery was put on the queue (outbound messages with a channel deliverer only).
     delivery_queued_at = models.DateTimeField(_("delivery queued at"), null=True, blank=True)
+    # The worker process (talia.workers.identity) sending it right now; empty between attempts.
+    delivery_worker = models.CharField(_("delivery worker"), max_length=200, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -406,6 +408,8 @@ class AssistantRun(TimeStamped):
     # Last time the turn task was put on the queue; the requeue sweep uses it to avoid piling up copies.
     queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    # The worker process (talia.workers.identity) running the turn; a dead one's runs are released at once.
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
     rounds = models.PositiveSmallIntegerField(_("rounds"), default=0)
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)

@@ -60,6 +60,24 @@ def expire_queued_handoffs() -> int:
 
 
 @shared_task
+def recover_abandoned_work() -> int:
+    """Queue again, at once, the turns and deliveries whose worker process died in the middle of them.
+
+    Every worker runs this when it starts and every TALIA_WORKER_HEARTBEAT_TTL_S / 3 seconds after, so a
+    killed worker's turn is answered within about TTL + TTL/3 seconds of any worker being up.
+    """
+    turn_ids = turns.release_abandoned_runs()
+    delivery_ids = delivery.release_abandoned_deliveries()
+    for message_id in turn_ids:
+        run_assistant_turn.delay(str(message_id))
+    for delivery_id in delivery_ids:
+        deliver_message.delay(delivery_id)
+    if turn_ids or delivery_ids:
+        logger.warning("Recovered %d turn(s) and %d delivery(ies) from dead workers", len(turn_ids), len(delivery_ids))
+    return len(turn_ids) + len(delivery_ids)
+
+
+@shared_task
 def requeue_unanswered_messages() -> int:
     """Enqueue again the turns and deliveries whose enqueue was lost (Redis was down, say).
 

@@ -1,9 +1,16 @@
 """The assistant turn for one inbound message.
 
 The inbox records a `pending` AssistantRun with every inbound message that reaches the bot, in the same
-transaction as the message. The turn task claims that run with one conditional UPDATE, so however
-often the task is delivered, exactly one execution answers; a run whose worker died is claimable again
-once its lease has expired.
+transaction as the message. The turn task claims that run with one conditional UPDATE that also records
+the claiming worker process (talia.workers.identity), so however often the task is delivered, exactly one
+execution answers.
+
+A worker can die mid-turn (`kill -9`, OOM). `release_abandoned_runs()`, swept by every worker at start
+and every few seconds, hands a running run back as pending once its holder's heartbeat is stale, and the
+caller queues it at once; the 5-minute lease remains only for runs whose holder is unknown. The reply and
+the run's outcome are written in one transaction, and only while this execution still holds the run
+(same status, holder and claim time): an execution that was presumed dead and lost its run stores
+nothing, so a recovered turn is answered exactly once.
 
 A claimed turn builds its context from the database, calls the engine with no transaction or row lock
 open (tools take their own short transactions), stores the reply through the inbox and records ids,
@@ -19,6 +26,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -30,6 +38,7 @@ from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.prompts import PROMPT_VERSION
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
 from conversations.registry import tools
+from talia import workers
 
 logger = logging.getLogger("talia.assistant")
 
@@ -57,13 +66,56 @@ def claim_run(message_id: str | UUID) -> AssistantRun | None:
     message_id = UUID(str(message_id))
     now = timezone.now()
     claimed = AssistantRun.objects.filter(claimable_runs(), trigger_message_id=message_id).update(
-        status=AssistantRun.Status.RUNNING, started_at=now, updated=now
+        status=AssistantRun.Status.RUNNING, started_at=now, worker=workers.identity(), updated=now
     )
     if not claimed:
         return None
     return AssistantRun.objects.select_related("conversation__contact", "trigger_message").get(
         trigger_message_id=message_id
     )
+
+
+def _held(run: AssistantRun) -> QuerySet[AssistantRun]:
+    """The run, if this execution still holds it (a recovery may have handed it to another worker)."""
+    return AssistantRun.objects.filter(
+        pk=run.pk, status=AssistantRun.Status.RUNNING, worker=run.worker, started_at=run.started_at
+    )
+
+
+def release_abandoned_runs() -> list[UUID]:
+    """Hand back as pending the running turns whose worker process is dead; their trigger message ids.
+
+    A holder is dead when its heartbeat is missing or older than TALIA_WORKER_HEARTBEAT_TTL_S and the run
+    was claimed longer ago than that too (a process that just started may not have beaten yet). Raises
+    redis.RedisError when liveness cannot be read: then nothing is released. The caller queues the ids.
+    """
+    grace = timedelta(seconds=settings.TALIA_WORKER_HEARTBEAT_TTL_S)
+    now = timezone.now()
+    running = list(
+        AssistantRun.objects.filter(status=AssistantRun.Status.RUNNING, started_at__lt=now - grace)
+        .exclude(worker="")
+        .values_list("pk", "trigger_message_id", "worker", "started_at")
+    )
+    if not running:
+        return []
+    living = workers.alive(holder for _pk, _message_id, holder, _started in running)
+    released = []
+    for pk, message_id, holder, started_at in running:
+        if holder in living:
+            continue
+        # Conditional on the same claim: a holder that finished meanwhile keeps its outcome.
+        if AssistantRun.objects.filter(
+            pk=pk, status=AssistantRun.Status.RUNNING, worker=holder, started_at=started_at
+        ).update(
+            status=AssistantRun.Status.PENDING,
+            worker="",
+            error=f"Worker {holder} died during the turn.",
+            queued_at=now,
+            updated=now,
+        ):
+            logger.warning("Turn for message %s released: its worker %s is gone", message_id, holder)
+            released.append(message_id)
+    return released
 
 
 def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None:
@@ -175,14 +227,35 @@ def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
     return list(pages.values())
 
 
-def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun:
+def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun | None:
     metadata = {**result.metadata, "run": str(run.pk)}
     if "citations" not in metadata and (citations := tool_citations(run)):
         metadata["citations"] = citations  # a model engine answered from what the tools found
-    try:
-        reply = inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata)
-    except inbox.ConversationClosedError:
-        return finish(run, AssistantRun.Status.SKIPPED, "The conversation was closed during the turn.")
+    # The reply and the run's outcome commit together, or neither does: a worker killed in between
+    # leaves a run that a recovery answers once, never a reply without its completed run.
+    with transaction.atomic():
+        if not _still_held(run):
+            return None
+        try:
+            reply = inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata)
+        except inbox.ConversationClosedError:
+            return finish(run, AssistantRun.Status.SKIPPED, "The conversation was closed during the turn.")
+        _store_result(run, reply, result)
+        return finish(run, AssistantRun.Status.COMPLETED)
+
+
+def _still_held(run: AssistantRun) -> bool:
+    """Lock the run for the rest of the transaction if this execution still holds it."""
+    if _held(run).select_for_update().values_list("pk", flat=True).first() is not None:
+        return True
+    logger.warning(
+        "Turn for message %s was taken over after its worker was presumed dead; this execution stores nothing",
+        run.trigger_message_id,
+    )
+    return False
+
+
+def _store_result(run: AssistantRun, reply: Message, result: EngineResult) -> None:
     run.reply_message = reply
     run.model = result.model[:100]
     run.response_id = result.response_id
@@ -203,7 +276,6 @@ def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun:
     )
     if result.response_id:
         Conversation.objects.filter(pk=run.conversation_id).update(last_response_id=result.response_id)
-    return finish(run, AssistantRun.Status.COMPLETED)
 
 
 def fallback_text(locale: str) -> str:
@@ -213,36 +285,46 @@ def fallback_text(locale: str) -> str:
         )
 
 
-def _fall_back(run: AssistantRun, context: TurnContext, error: str) -> AssistantRun:
+def _fall_back(run: AssistantRun, context: TurnContext, error: str) -> AssistantRun | None:
     """A polite reply in the contact's language, and a failed run that says why."""
     logger.warning("Turn for message %s failed: %s", run.trigger_message_id, error)
-    try:
-        reply = inbox.send(
-            run.conversation,
-            fallback_text(context.locale),
-            sender=Sender.ASSISTANT,
-            metadata={"fallback": True, "run": str(run.pk)},
-        )
-    except inbox.ConversationClosedError:
-        reply = None
-    run.reply_message = reply
-    run.save(update_fields=["reply_message"])
-    return finish(run, AssistantRun.Status.FAILED, error)
+    with transaction.atomic():
+        if not _still_held(run):
+            return None
+        try:
+            reply = inbox.send(
+                run.conversation,
+                fallback_text(context.locale),
+                sender=Sender.ASSISTANT,
+                metadata={"fallback": True, "run": str(run.pk)},
+            )
+        except inbox.ConversationClosedError:
+            reply = None
+        run.reply_message = reply
+        run.save(update_fields=["reply_message"])
+        return finish(run, AssistantRun.Status.FAILED, error)
 
 
 def _release(run: AssistantRun, error: str) -> None:
     """Hand the run back as pending so the retried task can claim it again."""
-    AssistantRun.objects.filter(pk=run.pk, status=AssistantRun.Status.RUNNING).update(
-        status=AssistantRun.Status.PENDING, error=error[:2000], queued_at=timezone.now(), updated=timezone.now()
+    _held(run).update(
+        status=AssistantRun.Status.PENDING,
+        worker="",
+        error=error[:2000],
+        queued_at=timezone.now(),
+        updated=timezone.now(),
     )
 
 
-def finish(run: AssistantRun, status: str, error: str = "") -> AssistantRun:
+def finish(run: AssistantRun, status: str, error: str = "") -> AssistantRun | None:
+    """Record the run's outcome, if this execution still holds it (None when it was taken over)."""
     now = timezone.now()
-    run.status = status
-    run.error = error[:2000]
-    run.finished_at = now
-    run.latency_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
-    run.save(update_fields=["status", "error", "finished_at", "latency_ms", "updated"])
+    latency_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
+    if not _held(run).update(status=status, error=error[:2000], finished_at=now, latency_ms=latency_ms, updated=now):
+        logger.warning(
+            "Turn for message %s was taken over; its outcome %s is not recorded", run.trigger_message_id, status
+        )
+        return None
+    run.status, run.error, run.finished_at, run.latency_ms, run.updated = status, error[:2000], now, latency_ms, now
     logger.info("Turn for message %s finished as %s %s", run.trigger_message_id, status, error)
     return run

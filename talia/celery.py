@@ -1,4 +1,10 @@
-"""The Celery application: Redis broker, JSON only, late acks for idempotent tasks (see settings)."""
+"""The Celery application: Redis broker, JSON only, late acks for idempotent tasks (see settings).
+
+Workers report alive twice over: the node's hostname in `<prefix>:workers` for /health, and each process
+that runs tasks in `<prefix>:worker-processes` (talia.workers), which the recovery sweep reads to hand
+back the turns of a process that died. The worker's main process runs that sweep when it starts and on
+every heartbeat after, so a killed worker's turns are answered soon after any worker is up again.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import time
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
 
@@ -37,9 +44,13 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     def start(self, worker: Any) -> None:
         from django.conf import settings
 
+        from talia import workers
+
         self.interval = max(1.0, settings.TALIA_WORKER_HEARTBEAT_TTL_S / 3)
         self.beat(worker)
         self.tref = worker.timer.call_repeatedly(self.interval, self.beat, (worker,), priority=10)
+        # Solo and thread pools run tasks in this process; prefork children start their own keeper.
+        workers.start_keeper(on_tick=recover_abandoned_work)
 
     def beat(self, worker: Any) -> None:
         from talia.redis_client import get_redis
@@ -50,8 +61,10 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             logger.warning("Could not record the worker heartbeat", exc_info=True)
 
     def stop(self, worker: Any) -> None:
+        from talia import workers
         from talia.redis_client import get_redis
 
+        workers.stop_keeper()
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
@@ -60,5 +73,40 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         except Exception:
             logger.warning("Could not clear the worker heartbeat", exc_info=True)
 
+    def terminate(self, worker: Any) -> None:
+        # A cold shutdown stops steps through terminate(), which StartStopStep only forwards to `obj`.
+        self.stop(worker)
+
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+def recover_abandoned_work() -> None:
+    """Run the recovery sweep in this process (the worker's keeper thread), then let its connection go."""
+    import redis
+    from django.db import DatabaseError, connection
+
+    from conversations.tasks import recover_abandoned_work as sweep
+
+    try:
+        sweep()
+    except (redis.RedisError, DatabaseError) as exc:
+        # A part is down: /health says which; the next heartbeat tries again.
+        logger.warning("Recovery sweep skipped: %s: %s", type(exc).__name__, exc)
+    finally:
+        connection.close()  # a thread's connection would otherwise stay open between sweeps
+
+
+@worker_process_init.connect
+def start_child_keeper(**kwargs: Any) -> None:
+    """A prefork child beats for itself: it is the process that claims and runs the turn."""
+    from talia import workers
+
+    workers.start_keeper()
+
+
+@worker_process_shutdown.connect
+def stop_child_keeper(**kwargs: Any) -> None:
+    from talia import workers
+
+    workers.stop_keeper()
