@@ -211,7 +211,7 @@ class ToolCallInline(ReadOnlyInline):
 class AssistantRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["conversation", "engine", "model", "status", "rounds", "total_tokens", "latency_ms", "created"]
     list_filter = ["status", "engine", "model", "conversation__channel", "created"]
-    search_fields = ["response_id", "previous_response_id", "conversation__id", "error"]
+    search_fields = ["response_id", "previous_response_id", "conversation__id", "error", "worker"]
     list_select_related = ["conversation__contact"]
     date_hierarchy = "created"
     inlines = [ToolCallInline]

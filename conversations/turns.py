@@ -7,10 +7,10 @@ execution answers.
 
 A worker can die mid-turn (`kill -9`, OOM). `release_abandoned_runs()`, swept by every worker at start
 and every few seconds, hands a running run back as pending once its holder's heartbeat is stale, and the
-caller queues it at once; the 5-minute lease remains only for runs whose holder is unknown. The reply and
-the run's outcome are written in one transaction, and only while this execution still holds the run
-(same status, holder and claim time): an execution that was presumed dead and lost its run stores
-nothing, so a recovered turn is answered exactly once.
+caller queues it at once; the 5-minute lease stays as the last resort (no recorded holder, Redis
+unreadable). The reply and the run's outcome are written in one transaction, and only while this
+execution still holds the run (same status, holder and claim time): an execution that was presumed dead
+and lost its run stores nothing, so a recovered turn is answered exactly once.
 
 A claimed turn builds its context from the database, calls the engine with no transaction or row lock
 open (tools take their own short transactions), stores the reply through the inbox and records ids,

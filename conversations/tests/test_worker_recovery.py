@@ -273,8 +273,10 @@ def start_worker(transactional_db, tmp_path) -> Iterator[Any]:
     purge_task_queue()  # tasks left by earlier tests point at rows that no longer exist
     started: list[WorkerProcess] = []
 
-    def start(name: str) -> WorkerProcess:
-        worker = WorkerProcess(name, server_env(settings, connection.settings_dict), tmp_path / f"{name}.log")
+    def start(name: str, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            name, {**server_env(settings, connection.settings_dict), **env}, tmp_path / f"{name}.log"
+        )
         started.append(worker)
         return worker
 
@@ -285,12 +287,13 @@ def start_worker(transactional_db, tmp_path) -> Iterator[Any]:
 
 @pytest.mark.fault
 @pytest.mark.timeout(240)
-def test_a_turn_whose_worker_is_killed_is_answered_once_after_a_worker_is_back(start_worker, model_engine):
+def test_a_turn_whose_worker_is_killed_is_answered_once_after_a_worker_is_back(start_worker, model_engine, listen):
     model_engine.script(slow(120, text("Never sent: the worker dies first")), text("Here is your answer"))
     first = start_worker("fault-first@localhost")
     first.wait_ready()
     received = inbox.receive("web", "session-fault-kill-01", "Hola, ¿me ayudas?")
     message_id = received.message.pk
+    visitor = listen(received.conversation.group_name)  # what the visitor's widget would be pushed
 
     # Mid-turn: claimed, and the model call on its way.
     wait_for(lambda: len(model_engine.requests_to(RESPONSES)) == 1, timeout=60)
@@ -320,4 +323,30 @@ def test_a_turn_whose_worker_is_killed_is_answered_once_after_a_worker_is_back(s
     assert assistant_replies(received.conversation.pk) == ["Here is your answer"]
     assert AssistantRun.objects.filter(trigger_message_id=message_id).count() == 1
     assert len(model_engine.requests_to(RESPONSES)) == 2
+    pushed = []
+    while (event := visitor.receive(timeout=2)) is not None:
+        if event["type"] == "message.new" and event["message"]["sender"] == Sender.ASSISTANT:
+            pushed.append(event["message"]["text"])
+    assert pushed == ["Here is your answer"]
     assert "Traceback" not in second.log()
+
+
+@pytest.mark.fault
+def test_a_turn_slower_than_the_heartbeat_ttl_is_not_taken_from_its_live_worker(start_worker, model_engine):
+    """The prefork child running the turn beats for itself while its parent's sweep runs: nothing is released."""
+    ttl = 5  # the smallest allowed: the turn below outlasts it and a few sweeps
+    model_engine.script(slow(ttl * 3, text("Worth the wait")))
+    worker = start_worker("fault-slow@localhost", TALIA_WORKER_HEARTBEAT_TTL_S=str(ttl))
+    worker.wait_ready()
+    received = inbox.receive("web", "session-fault-slow-01", "Hola")
+
+    run = wait_for(
+        lambda: AssistantRun.objects.filter(trigger_message=received.message, finished_at__isnull=False).first(),
+        timeout=90,
+        interval=0.2,
+    )
+
+    assert run.status == AssistantRun.Status.COMPLETED
+    assert assistant_replies(received.conversation.pk) == ["Worth the wait"]
+    assert len(model_engine.requests_to(RESPONSES)) == 1
+    assert "released" not in worker.log()
