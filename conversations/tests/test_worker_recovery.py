@@ -1,7 +1,9 @@
 """Turns whose worker died are taken back at once, and answered exactly once.
 
-The sweep tests write heartbeats for made-up worker identities into the real Redis set the workers use;
-the fault test runs real Celery workers as subprocesses and kills one with SIGKILL mid-turn.
+The sweep tests write heartbeats for made-up worker identities into the real Redis set the workers use.
+The fault tests run real Celery workers (prefork, as in production) as subprocesses on the test database:
+one is killed with SIGKILL mid-turn and another takes over; one runs a turn longer than the heartbeat TTL
+and keeps it.
 """
 
 from __future__ import annotations
@@ -322,6 +324,7 @@ def test_a_turn_whose_worker_is_killed_is_answered_once_after_a_worker_is_back(s
     wait_for(lambda: f"Turn for message {message_id}: nothing to do" in second.log(), timeout=30)
     assert assistant_replies(received.conversation.pk) == ["Here is your answer"]
     assert AssistantRun.objects.filter(trigger_message_id=message_id).count() == 1
+    assert AssistantRun.objects.get(pk=run.pk).finished_at == run.finished_at  # done once, not again
     assert len(model_engine.requests_to(RESPONSES)) == 2
     pushed = []
     while (event := visitor.receive(timeout=2)) is not None:
