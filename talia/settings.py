@@ -292,6 +292,8 @@ TALIA_CRAWL_TIMEOUT_S = env_float("TALIA_CRAWL_TIMEOUT_S", 10.0, minimum=1, maxi
 TALIA_LEAD_STAGES = env_list("TALIA_LEAD_STAGES", ["new", "qualified", "meeting", "won", "lost"])
 if len(TALIA_LEAD_STAGES) < 3 or len(set(TALIA_LEAD_STAGES)) != len(TALIA_LEAD_STAGES):
     raise ImproperlyConfigured("TALIA_LEAD_STAGES needs at least three distinct stages (the last two close a lead).")
+# The most the assistant may record as a lead's value (people may set more; the column holds 12 digits).
+TALIA_LEAD_MAX_VALUE = env_int("TALIA_LEAD_MAX_VALUE", 1_000_000, minimum=0, maximum=9_999_999_999)
 # Meetings without a stated length last this long.
 TALIA_MEETING_MINUTES = env_int("TALIA_MEETING_MINUTES", 30, minimum=5, maximum=480)
 # The periodic analysis reads a conversation once it is closed or has been quiet this long.
