@@ -4,8 +4,10 @@ Pages, the console API and the calendar feed check the account on every request 
 staff for the monitor). A socket is checked once, when it opens, so every change that can take a right
 away pushes `access.revoked` to the account's `user.<id>` group after the change commits: a user removed
 from a group (any group: rights may hang on more than `agents`), a group emptied, renamed or deleted, an
-account saved as inactive or not staff, or deleted. Each staff socket then reads the account again and
-closes with 4403 if it no longer passes its own rule (the console: an agent; the monitor: active staff).
+account saved (as inactive, not staff, with a new password...), or deleted. Each staff socket then
+signs its session in again, as Django does on every request, and closes with 4401 if the session no
+longer signs anyone in (inactive, deleted, password changed) or 4403 if the account no longer passes the
+socket's own rule (the console: an agent; the monitor: active staff).
 A push that says nothing changed costs one query per open socket, so the signals err on the side of
 sending. The sockets join the group before their first check, so a change that commits between the two
 still reaches them.
@@ -22,8 +24,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 
 from conversations import realtime
 
-# Saving only these fields (a sign-in updates last_login) cannot take a right away.
-HARMLESS_FIELDS = frozenset({"last_login", "password", "first_name", "last_name", "email"})
+# Saving only these fields (a sign-in updates last_login) cannot take a right away. A new password can:
+# it ends the account's other sessions, sockets included.
+HARMLESS_FIELDS = frozenset({"last_login", "first_name", "last_name", "email"})
 
 
 def revoke(user_ids: Iterable[object]) -> None:

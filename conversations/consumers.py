@@ -1,8 +1,9 @@
 """The staff sockets: the agent console (the live queue, watched conversations, whispers) and the
 supervisors' monitor (everything, read-only).
 
-Both join their account's `user.<id>` group before checking access, and on `access.revoked` check again
-and close with 4403 when the account lost the right (conversations/access.py). A console socket stops
+Both join their account's `user.<id>` group before checking access, and on `access.revoked` check again:
+close with 4401 when the session no longer signs anyone in, 4403 when the account lost the right
+(conversations/access.py). A console socket stops
 watching a conversation the agent may no longer open (claimed by someone else, handed back, expired), so
 it receives no more of its messages.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from conversations import console, presence, realtime
@@ -66,18 +67,22 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
-        """The account may have lost a right: read it again and close with 4403 if it lost this socket's."""
-        if hasattr(self, "user") and not await database_sync_to_async(self.still_allowed)():
-            await self.close(code=CLOSE_FORBIDDEN)
+        """The account may have lost a right: sign the session in again and check this socket's rule.
 
-    def still_allowed(self) -> bool:
-        # The scope's user is as it was when the socket opened; the database says what it is now, and the
+        Closes with 4401 when the session no longer signs anyone in (account deactivated or deleted,
+        password changed: Django's own session check), with 4403 when the account lost this socket's right.
+        """
+        if not hasattr(self, "user"):
+            return
+        # The scope's user is as it was when the socket opened; this is who the session is now, and the
         # fresh copy is kept, so rules read later (who may watch what) see the change too.
-        user = get_user_model().objects.filter(pk=self.user.pk).first()
-        if user is None or not self.allowed(user):
-            return False
-        self.user = user
-        return True
+        user = await get_user(self.scope)
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif not await database_sync_to_async(self.allowed)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+        else:
+            self.user = user
 
     async def tell_monitor_who_is_online(self) -> None:
         event = await database_sync_to_async(_agents_online)()

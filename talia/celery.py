@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
 
@@ -62,3 +62,14 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def mask_secrets_in_worker_logs(logger: logging.Logger, **kwargs: Any) -> None:
+    """Celery replaces the root logger's handlers with its own: give them the same masking filter as LOGGING's."""
+    from talia.logmask import MaskSecrets
+
+    for handler in logger.handlers:
+        if not any(isinstance(existing, MaskSecrets) for existing in handler.filters):
+            handler.addFilter(MaskSecrets())

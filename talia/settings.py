@@ -332,8 +332,10 @@ LOGGING: dict = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # On every handler: session ids and tokens never reach a log (talia/logmask.py).
+    "filters": {"mask_secrets": {"()": "talia.logmask.MaskSecrets"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -349,5 +351,6 @@ if LOG_DIR is not None:
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "plain",
+            "filters": ["mask_secrets"],
         }
         LOGGING["loggers"][f"talia.{_area}"] = {"handlers": [f"{_area}_file"], "level": LOG_LEVEL}

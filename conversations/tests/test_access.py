@@ -13,11 +13,11 @@ from conversations import inbox, state
 from conversations.models import Sender
 from conversations.tests.console_helpers import console_socket, next_of, ready, signed_in, staff_socket
 
-CLOSE_REVOKED = 4403
+CLOSE_REVOKED, CLOSE_SIGNED_OUT = 4403, 4401
 
 # Each way an account loses the console: (what is done to the agent "ana", done through the ORM as the
 # admin and the shell do it).
-LOSSES: dict[str, Callable[[Any], None]] = {
+LOSSES: dict[str, Callable[[Any], object]] = {
     "removed from the group": lambda user: user.groups.remove(Group.objects.get(name="agents")),
     "removed from the group's side": lambda user: Group.objects.get(name="agents").user_set.remove(user),
     "all groups cleared": lambda user: user.groups.clear(),
@@ -26,7 +26,15 @@ LOSSES: dict[str, Callable[[Any], None]] = {
     "group renamed": lambda user: _rename_agents(),
     "deactivated": lambda user: _save(user, is_active=False),
     "deleted": lambda user: user.delete(),
+    "password changed": lambda user: _new_password(user),
 }
+# The session no longer signs anyone in: the socket is signed out, as the next page request would be.
+SIGNS_OUT = {"deactivated", "deleted", "password changed"}
+
+
+def _new_password(user: Any) -> None:
+    user.set_password("a new password nobody else knows")
+    user.save()
 
 
 def _rename_agents() -> None:
@@ -44,7 +52,7 @@ def _save(user: Any, **fields: Any) -> None:
 # --- Pages and API: checked on every request ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["removed from the group", "deactivated"])
+@pytest.mark.parametrize("loss", ["removed from the group", "deactivated", "password changed"])
 def test_pages_and_api_refuse_an_agent_at_the_next_request(agent, lucia, loss):
     state.request_handoff(lucia.conversation, requested_by="contact")
     client = signed_in(agent)
@@ -77,7 +85,7 @@ async def test_an_open_console_closes_when_the_agent_loses_access(agent, loss):
 
     await sync_to_async(LOSSES[loss])(agent)
 
-    assert await closed_with(socket) == CLOSE_REVOKED
+    assert await closed_with(socket) == (CLOSE_SIGNED_OUT if loss in SIGNS_OUT else CLOSE_REVOKED)
     await socket.disconnect()
 
 
