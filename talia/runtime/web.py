@@ -6,7 +6,8 @@ takes exactly Daphne's arguments and runs Daphne's own command line, with one di
 lines (the same NCSA-style text) are written through the `daphne.access` logger at INFO, where
 settings.LOGGING's `mask_secrets` filter masks them on every handler (talia/logmask.py), and the line is
 masked before it is logged too. `make run` and the test server start Daphne this way; so should
-production. `-v 0` still turns the access log off.
+production. `-v 0` still turns the access log off; `--access-log FILE` no longer names a file (route the
+`daphne.access` logger in LOGGING instead). `manage.py runserver` (Daphne's) already logs through logging.
 """
 
 from __future__ import annotations
