@@ -7,6 +7,8 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
+        from conversations.access import connect_signals
         from conversations.tools import register_core_tools
 
         register_core_tools()
+        connect_signals()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from conversations import endchat, inbox, realtime, state
@@ -36,6 +36,13 @@ def can_watch(user: Any, conversation: Conversation) -> bool:
     if user.is_staff:
         return True
     return conversation.status == ConversationStatus.QUEUED or conversation.assigned_agent_id == user.pk
+
+
+def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
+    if user.is_staff:
+        return conversations
+    return conversations.filter(Q(status=ConversationStatus.QUEUED) | Q(assigned_agent_id=user.pk))
 
 
 def check_own_conversation(user: Any, conversation: Conversation) -> None:

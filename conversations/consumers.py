@@ -1,11 +1,19 @@
 """The staff sockets: the agent console (the live queue, watched conversations, whispers) and the
-supervisors' monitor (everything, read-only)."""
+supervisors' monitor (everything, read-only).
+
+Both join their account's `user.<id>` group before checking access, and on `access.revoked` check again:
+close with 4401 when the session no longer signs anyone in, 4403 when the account lost the right
+(conversations/access.py). A console socket stops
+watching a conversation the agent may no longer open (claimed by someone else, handed back, expired), so
+it receives no more of its messages.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
@@ -30,6 +38,10 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Join before checking: a revocation committed after the check still reaches this socket.
+        # Channels leaves every group in `self.groups` when the socket closes.
+        self.groups.append(realtime.user_group(user.pk))
+        await self.channel_layer.group_add(realtime.user_group(user.pk), self.channel_name)
         if not await database_sync_to_async(self.allowed)(user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -53,6 +65,24 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
 
     async def forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """The account may have lost a right: sign the session in again and check this socket's rule.
+
+        Closes with 4401 when the session no longer signs anyone in (account deactivated or deleted,
+        password changed: Django's own session check), with 4403 when the account lost this socket's right.
+        """
+        if not hasattr(self, "user"):
+            return
+        # The scope's user is as it was when the socket opened; this is who the session is now, and the
+        # fresh copy is kept, so rules read later (who may watch what) see the change too.
+        user = await get_user(self.scope)
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif not await database_sync_to_async(self.allowed)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+        else:
+            self.user = user
 
     async def tell_monitor_who_is_online(self) -> None:
         event = await database_sync_to_async(_agents_online)()
@@ -121,9 +151,24 @@ class ConsoleConsumer(StaffConsumer):
 
     # --- From the channel layer ----------------------------------------------------------------------
 
-    queue_added = queue_removed = handoff_accepted = handoff_requested = handoff_cancelled = StaffConsumer.forward
-    handoff_expired = conversation_closed = conversation_handed_back = message_new = StaffConsumer.forward
+    queue_added = queue_removed = handoff_requested = message_new = StaffConsumer.forward
     end_requested = note_added = brief_ready = StaffConsumer.forward
+
+    async def forward_and_recheck(self, event: dict[str, Any]) -> None:
+        """Forward a change of status, then stop watching the conversation if the agent may no longer open it."""
+        await self.send_json(event)
+        conversation_id = str(event.get("conversation_id"))
+        if conversation_id in self.watching and not await database_sync_to_async(self.may_watch)(conversation_id):
+            self.watching.discard(conversation_id)
+            await self.channel_layer.group_discard(f"conversation.{conversation_id}", self.channel_name)
+            await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
+
+    handoff_accepted = handoff_cancelled = handoff_expired = forward_and_recheck
+    conversation_handed_back = conversation_closed = forward_and_recheck
+
+    def may_watch(self, conversation_id: str) -> bool:
+        conversation = self._conversation(conversation_id)
+        return conversation is not None and console.can_watch(self.user, conversation)
 
     async def typing(self, event: dict[str, Any]) -> None:
         if event.get("sender") != Sender.AGENT:  # an agent's own typing is not echoed to agents

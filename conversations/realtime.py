@@ -6,7 +6,8 @@ down the push is logged and dropped; clients recover what they missed from the d
 
 Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `staff.<id>` (the
 staff viewing that conversation: internal notes, the brief), `agent.<user id>` (one agent's console
-sockets: whispers), `agents` (every online agent: the queue), `monitor` (supervisors: everything).
+sockets: whispers), `user.<user id>` (every staff socket of one account, console and monitor: only
+`access.revoked`), `agents` (every online agent: the queue), `monitor` (supervisors: everything).
 Nothing staff-only is ever sent to a `conversation.<id>` group, which the contact's sockets join.
 """
 
@@ -112,7 +113,13 @@ class AgentsOnline(TypedDict):
     agents: list[AgentSummary]
 
 
-RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline
+class AccessRevoked(TypedDict):
+    """The account may have lost a right (conversations/access.py): its staff sockets check again."""
+
+    type: Literal["access.revoked"]
+
+
+RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked
 
 
 def contact_group(contact_id: object) -> str:
@@ -128,6 +135,15 @@ def staff_group(conversation_id: object) -> str:
 def agent_group(user_id: object) -> str:
     """Every console socket of one agent."""
     return f"agent.{user_id}"
+
+
+def user_group(user_id: object) -> str:
+    """Every staff socket (console and monitor) of one account: told when its access is revoked."""
+    return f"user.{user_id}"
+
+
+def access_revoked() -> AccessRevoked:
+    return {"type": "access.revoked"}
 
 
 def agent_name(user: object | None) -> str | None:

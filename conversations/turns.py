@@ -36,6 +36,7 @@ from conversations.assistant.base import EngineResult, HistoryItem, ProviderErro
 from conversations.assistant.engines import get_engine
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.prompts import PROMPT_VERSION
+from conversations.assistant.quoting import unquoted
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
 from conversations.registry import tools
 from talia import workers
@@ -223,7 +224,8 @@ def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
     for output in run.tool_calls.filter(status=ToolCall.Status.OK).order_by("created").values_list("output", flat=True):
         for citation in output.get("citations") or [] if isinstance(output, dict) else []:
             if isinstance(citation, dict) and isinstance(citation.get("url"), str):
-                pages.setdefault(citation["url"], {"url": citation["url"], "title": str(citation.get("title") or "")})
+                title = unquoted(str(citation.get("title") or ""))  # quoted for the model, plain for people
+                pages.setdefault(citation["url"], {"url": citation["url"], "title": title})
     return list(pages.values())
 
 

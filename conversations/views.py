@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from conversations import presence, summaries
-from conversations.console import can_watch, is_agent
+from conversations.console import can_watch, is_agent, watchable
 from conversations.models import (
     OPEN_STATUSES,
     Conversation,
@@ -76,7 +76,10 @@ def console(request: HttpRequest) -> HttpResponse:
             "-last_message_at"
         )
     )
-    closed = _with_preview(Conversation.objects.filter(status=ConversationStatus.CLOSED).order_by("-closed_at"))
+    # Previews only of conversations the agent may open: their own closed ones (staff: everyone's).
+    closed = _with_preview(
+        watchable(request.user, Conversation.objects.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
+    )
     context = {"queued": queued, "mine": mine, "closed": closed[:RECENTLY_CLOSED]}
     return render(request, "conversations/console.html", context)
 

@@ -1,4 +1,9 @@
-"""The lead pipeline: the one place that creates cards and changes their stage, recording each move."""
+"""The lead pipeline: the one place that creates cards and changes their stage, recording each move.
+
+Closing a lead is a person's decision: only a move made by an agent (the dashboard's board) may put a card
+into a closing stage (the last two of TALIA_LEAD_STAGES, won and lost by default) or take it out of one.
+The assistant, the analysis and the system can never win, lose or reopen a lead, whatever they are told.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,11 @@ from leads.models import LeadCard, LeadMovement
 
 
 class StageError(ValueError):
-    """Not one of TALIA_LEAD_STAGES."""
+    """Not one of TALIA_LEAD_STAGES, or a closing move not made by a person."""
+
+
+# Who may move a card into or out of a closing stage: people only.
+PEOPLE = frozenset({LeadMovement.MovedBy.AGENT})
 
 
 def stages() -> list[str]:
@@ -61,6 +70,9 @@ def move_card(
         locked = LeadCard.objects.select_for_update().get(pk=card.pk)
         if locked.stage == to_stage:
             return None
+        closing = closing_stages()
+        if (to_stage in closing or locked.stage in closing) and moved_by not in PEOPLE:
+            raise StageError(f"Only a person may move a lead into or out of {' or '.join(closing)}.")
         movement = LeadMovement.objects.create(
             card=locked,
             from_stage=locked.stage,

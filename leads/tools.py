@@ -1,9 +1,15 @@
-"""The tools leads registers for the assistant: `close_lead` and `schedule_meeting` (both engines)."""
+"""The tools leads registers for the assistant: `close_lead` and `schedule_meeting` (both engines).
+
+What a contact says can steer the model, so the tools hold the line themselves: `close_lead` may record a
+lead and qualify it, never win or lose it (the closing stages are a person's call, enforced again in
+`leads.pipeline`), never touches a lead a person already closed, and records a value only when it is a
+plain amount from 0 to TALIA_LEAD_MAX_VALUE (rounded to cents).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +21,7 @@ from conversations.models import Conversation, EventName, Message, Sender
 from conversations.registry import Tool
 from conversations.tools import ToolError
 from leads import meetings, pipeline
-from leads.models import ConversationInsight, LeadMovement, ScheduledEvent
+from leads.models import ConversationInsight, LeadCard, LeadMovement, ScheduledEvent
 
 MAX_TITLE = 200
 
@@ -24,9 +30,17 @@ def close_lead(conversation: Conversation, summary: str, stage: str | None, valu
     summary = " ".join(summary.split())
     if not summary:
         raise ToolError("Give a one- or two-sentence summary of what the contact wants.")
-    if stage is not None and stage not in pipeline.stages():
-        raise ToolError(f"Unknown stage {stage!r}: use one of {', '.join(pipeline.stages())}, or null.")
+    if stage is not None and stage not in assistant_stages():
+        if stage in pipeline.closing_stages():
+            raise ToolError(
+                f"Only a person on the team may mark a lead {stage!r}. Record it with stage null, and tell the "
+                "contact the team will follow up."
+            )
+        raise ToolError(f"Unknown stage {stage!r}: use one of {', '.join(assistant_stages())}, or null.")
     amount = _amount(value)
+    existing = LeadCard.objects.filter(contact=conversation.contact).values_list("stage", flat=True).first()
+    if existing in pipeline.closing_stages():
+        raise ToolError(f"The team has already marked this lead {existing!r}; it is theirs to change.")
     card, created = pipeline.card_for(conversation.contact, conversation, LeadMovement.MovedBy.ASSISTANT)
     pipeline.update_card(card, summary=summary, value=amount)
     if stage is not None:
@@ -37,15 +51,27 @@ def close_lead(conversation: Conversation, summary: str, stage: str | None, valu
     return {"card_id": card.pk, "stage": card.stage, "created": created}
 
 
-def _amount(value: float | None) -> Decimal | None:
+def assistant_stages() -> list[str]:
+    """The stages the assistant may move a card to: all but the closing ones."""
+    return [stage for stage in pipeline.stages() if stage not in pipeline.closing_stages()]
+
+
+def _amount(value: object) -> Decimal | None:
+    """A plain amount in cents, 0 to TALIA_LEAD_MAX_VALUE; anything else (NaN, infinity, text) is refused."""
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ToolError("The value must be a number, in the business's currency.")
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except InvalidOperation:
+        amount = Decimal(str(value))
+        if not amount.is_finite():  # NaN and infinity, which Python's JSON parser accepts
+            raise InvalidOperation
+        amount = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # also: too many digits to hold in cents
         raise ToolError("The value must be a number, in the business's currency.") from None
-    if amount < 0 or amount >= Decimal("1e10"):
-        raise ToolError("The value must be a positive amount below ten billion.")
+    maximum = Decimal(settings.TALIA_LEAD_MAX_VALUE)
+    if not Decimal(0) <= amount <= maximum:
+        raise ToolError(f"The value must be an amount from 0 to {maximum}; leave it null when unsure.")
     return amount
 
 
@@ -125,8 +151,12 @@ def book(
         )
         card, _ = pipeline.card_for(contact, conversation, created_by)
         meeting_stage = "meeting"
-        if meeting_stage in pipeline.stages() and pipeline.stages().index(card.stage) < pipeline.stages().index(
-            meeting_stage
+        stages = pipeline.stages()
+        # Forward only, and never into or out of a closing stage (that is a person's call).
+        if (
+            meeting_stage in stages
+            and stages.index(card.stage) < stages.index(meeting_stage)
+            and not {card.stage, meeting_stage} & set(pipeline.closing_stages())
         ):
             pipeline.move_card(card, meeting_stage, moved_by=created_by, reason=f"Meeting: {event.title}")
     return event, created
@@ -139,7 +169,8 @@ def _last_contact_message(conversation: Conversation) -> Message | None:
 CLOSE_LEAD = Tool(
     "close_lead",
     "Record the lead on the contact's card once you know what they want: a short summary, and when it is "
-    "clear the pipeline stage and the deal's value.",
+    "clear the pipeline stage and the deal's value. You may qualify a lead; only a person on the team marks it "
+    "won or lost.",
     {
         "type": "object",
         "properties": {
@@ -147,9 +178,16 @@ CLOSE_LEAD = Tool(
             "stage": {
                 "type": ["string", "null"],
                 "description": "The pipeline stage to move the card to, or null to leave it: "
-                + ", ".join(str(stage) for stage in settings.TALIA_LEAD_STAGES),
+                + ", ".join(assistant_stages())
+                + " (the closing stages "
+                + " and ".join(pipeline.closing_stages())
+                + " are set by people only).",
             },
-            "value": {"type": ["number", "null"], "description": "The deal's value, if the contact said it."},
+            "value": {
+                "type": ["number", "null"],
+                "description": "The deal's value in the business's currency, if the contact said it: a plain "
+                f"amount from 0 to {settings.TALIA_LEAD_MAX_VALUE}, or null.",
+            },
         },
         "required": ["summary", "stage", "value"],
         "additionalProperties": False,

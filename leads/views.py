@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations.console import is_agent
 from conversations.views import agent_required
 from leads.calendar import calendar_of
 from leads.models import CalendarFeed, ScheduledEvent, new_feed_token
@@ -52,9 +53,13 @@ def event_ics(request: HttpRequest, event_id: str) -> HttpResponse:
 
 @require_GET
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The secret-token feed calendar apps subscribe to (they cannot sign in): meetings from 30 days ago on."""
-    feed = CalendarFeed.objects.select_related("user").filter(token=token, user__is_active=True).first()
-    if feed is None:
+    """The secret-token feed calendar apps subscribe to (they cannot sign in): meetings from 30 days ago on.
+
+    The token stands in for a sign-in, so the account is checked as the console checks it, on every request:
+    a user who is no longer an agent (removed from the group, deactivated, no longer staff) gets a 404.
+    """
+    feed = CalendarFeed.objects.select_related("user").filter(token=token).first()
+    if feed is None or not is_agent(feed.user):
         raise Http404("Unknown calendar feed")
     events = (
         ScheduledEvent.objects.filter(start__gte=timezone.now() - timedelta(days=FEED_PAST_DAYS))

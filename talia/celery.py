@@ -13,8 +13,7 @@ import os
 import time
 from typing import Any
 
-from celery import Celery, bootsteps
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
 
@@ -97,7 +96,7 @@ def recover_abandoned_work() -> None:
         connection.close()  # a thread's connection would otherwise stay open between sweeps
 
 
-@worker_process_init.connect
+@signals.worker_process_init.connect
 def start_child_keeper(**kwargs: Any) -> None:
     """A prefork child beats for itself: it is the process that claims and runs the turn."""
     from talia import workers
@@ -105,8 +104,19 @@ def start_child_keeper(**kwargs: Any) -> None:
     workers.start_keeper()
 
 
-@worker_process_shutdown.connect
+@signals.worker_process_shutdown.connect
 def stop_child_keeper(**kwargs: Any) -> None:
     from talia import workers
 
     workers.stop_keeper()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def mask_secrets_in_worker_logs(logger: logging.Logger, **kwargs: Any) -> None:
+    """Celery replaces the root logger's handlers with its own: give them the same masking filter as LOGGING's."""
+    from talia.logmask import MaskSecrets
+
+    for handler in logger.handlers:
+        if not any(isinstance(existing, MaskSecrets) for existing in handler.filters):
+            handler.addFilter(MaskSecrets())

@@ -292,6 +292,8 @@ TALIA_CRAWL_TIMEOUT_S = env_float("TALIA_CRAWL_TIMEOUT_S", 10.0, minimum=1, maxi
 TALIA_LEAD_STAGES = env_list("TALIA_LEAD_STAGES", ["new", "qualified", "meeting", "won", "lost"])
 if len(TALIA_LEAD_STAGES) < 3 or len(set(TALIA_LEAD_STAGES)) != len(TALIA_LEAD_STAGES):
     raise ImproperlyConfigured("TALIA_LEAD_STAGES needs at least three distinct stages (the last two close a lead).")
+# The most the assistant may record as a lead's value (people may set more; the column holds 12 digits).
+TALIA_LEAD_MAX_VALUE = env_int("TALIA_LEAD_MAX_VALUE", 1_000_000, minimum=0, maximum=9_999_999_999)
 # Meetings without a stated length last this long.
 TALIA_MEETING_MINUTES = env_int("TALIA_MEETING_MINUTES", 30, minimum=5, maximum=480)
 # The periodic analysis reads a conversation once it is closed or has been quiet this long.
@@ -330,8 +332,10 @@ LOGGING: dict = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # On every handler: session ids and tokens never reach a log (talia/logmask.py).
+    "filters": {"mask_secrets": {"()": "talia.logmask.MaskSecrets"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -347,5 +351,6 @@ if LOG_DIR is not None:
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "plain",
+            "filters": ["mask_secrets"],
         }
         LOGGING["loggers"][f"talia.{_area}"] = {"handlers": [f"{_area}_file"], "level": LOG_LEVEL}

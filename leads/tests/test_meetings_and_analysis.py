@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 from icalendar import Calendar
@@ -14,7 +15,7 @@ from icalendar import Calendar
 from conversations import inbox, turns
 from conversations.models import Conversation, Event, EventName, Message, Sender
 from leads import analysis
-from leads.models import CalendarFeed, ConversationAnalysis, ConversationInsight, LeadCard, LeadMovement, ScheduledEvent
+from leads.models import CalendarFeed, ConversationAnalysis, ConversationInsight, LeadCard, ScheduledEvent
 from leads.tasks import analyse_conversations
 from talia.testing.fake_openai import text, tool_calls
 
@@ -214,19 +215,6 @@ def test_close_lead_refuses_bad_arguments(db, bad):
     assert not LeadCard.objects.exists()
 
 
-def test_a_won_lead_is_recorded_as_closed(db):
-    from leads.tools import close_lead
-
-    conversation = inbox.receive("web", "lead-won-0001", "Lo compramos").conversation
-
-    close_lead(conversation, "Firma el contrato anual.", "won", 12000)
-
-    card = LeadCard.objects.get()
-    assert card.stage == "won"
-    assert Event.objects.filter(name=EventName.LEAD_CLOSED, payload__stage="won").count() == 1
-    assert card.movements.values_list("moved_by", flat=True).last() == LeadMovement.MovedBy.ASSISTANT
-
-
 def test_the_offline_engine_books_a_meeting_with_the_real_tool(db):
     received = inbox.receive("web", "meeting-offline-0001", "Quiero una reunión mañana a las 11", locale="es")
 
@@ -313,3 +301,26 @@ def test_close_lead_through_the_offline_engine(db):
     assert card.summary == "Lucía Gómez (Acme) ha dejado sus datos de contacto para que el equipo le atienda."
     assert card.stage == "new" and card.source_conversation == received.conversation
     assert list(card.movements.values_list("to_stage", "moved_by")) == [("new", "assistant")]
+
+
+@pytest.mark.parametrize("loss", ["removed from agents", "deactivated", "no longer staff", "deleted"])
+def test_the_feed_ends_when_its_owner_stops_being_an_agent(db, django_user_model, loss):
+    conversation_said("calendar-0003", *SPANISH)
+    agents = Group.objects.create(name="agents")
+    user = django_user_model.objects.create_user("bea", is_staff=loss == "no longer staff")
+    user.groups.add(agents)
+    token = CalendarFeed.objects.create(user=user).token
+    assert Client().get(f"/calendar/{token}.ics").status_code == 200
+
+    if loss == "removed from agents":
+        user.groups.remove(agents)
+    elif loss == "deactivated":
+        django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+    elif loss == "no longer staff":
+        user.groups.remove(agents)  # staff alone still counted; losing staff is what ends it below
+        assert Client().get(f"/calendar/{token}.ics").status_code == 200
+        django_user_model.objects.filter(pk=user.pk).update(is_staff=False)
+    else:
+        user.delete()
+
+    assert Client().get(f"/calendar/{token}.ics").status_code == 404

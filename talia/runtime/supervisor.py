@@ -119,7 +119,8 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     python = sys.executable
     children = [
-        Child("web", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"]),
+        # Daphne with its access log masked (talia/runtime/web.py).
+        Child("web", [python, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"]),
         Child("worker", [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO", "-n", "talia@%h"]),
         Child(
             "beat",

@@ -7,8 +7,8 @@
 Fixtures:
 - `static_files` (session): `collectstatic` into the session's STATIC_ROOT, once. With DEBUG off,
   whitenoise serves only collected files, exactly as in production.
-- `daphne_server` (function): `daphne talia.asgi:application` in a child process on a free 127.0.0.1
-  port, against the database pytest-django created (it requests `transactional_db`, so what the test
+- `daphne_server` (function): Daphne as `make run` starts it (`python -m talia.runtime.web`, access log
+  masked) serving talia.asgi in a child process on a free 127.0.0.1 port, against the database pytest-django created (it requests `transactional_db`, so what the test
   writes with the ORM is committed and the server sees it, and the other way round) and the session's
   Redis namespace. Not called `live_server`: pytest-django owns that name and wraps it in an autouse
   helper that expects its own server.
@@ -215,7 +215,8 @@ def daphne_server(
     log_path = tmp_path / "daphne.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"],
+            # As `make run` starts it: Daphne with its access log masked.
+            [sys.executable, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"],
             cwd=BASE_DIR,
             env=server_env(settings, connection.settings_dict),
             stdin=subprocess.DEVNULL,

@@ -71,6 +71,7 @@ from conversations.assistant.offline.understanding import (
     plain_words,
     wants_person,
 )
+from conversations.assistant.quoting import unquoted
 from conversations.models import Contact
 from conversations.tools import missing_lead_fields
 
@@ -414,8 +415,9 @@ class _Turn:
             results = output.get("results") if output.get("ok") else None
             best = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else None
             if best and best.get("snippet") and best.get("url"):
-                self.say("answer", snippet=_shorten(str(best["snippet"])), url=best["url"])
-                self.citations.append({"url": str(best["url"]), "title": str(best.get("title", ""))})
+                # Page text arrives quoted for models; this engine shows it to the contact as it is.
+                self.say("answer", snippet=_shorten(unquoted(str(best["snippet"]))), url=best["url"])
+                self.citations.append({"url": str(best["url"]), "title": unquoted(str(best.get("title", "")))})
                 return
         self.say("dont_know")
         self.say("offer_human")

@@ -1,7 +1,13 @@
-"""Seed a demo: an admin, an agent, quick replies and a demo conversation. Safe to run again."""
+"""Seed a demo: an admin, an agent, quick replies and a demo conversation. Safe to run again.
+
+The demo visitor's session id is random: a session id is the key to a web conversation's history, so a
+fixed one would let anybody read the demo chat (and anything an agent adds to it). A database seeded
+before this rule had the fixed id `demo-visitor-0001`; a re-run replaces it with a random one.
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,10 +17,11 @@ from django.db import transaction
 from django.utils.crypto import get_random_string
 
 from conversations import inbox, state
-from conversations.models import Channel, ContactIdentity, HandoffRequest, QuickReply, Sender
+from conversations.models import Channel, ContactIdentity, HandoffRequest, Message, QuickReply, Sender
 
 AGENTS_GROUP = "agents"
-DEMO_IDENTITY = "demo-visitor-0001"
+LEGACY_DEMO_IDENTITY = "demo-visitor-0001"
+DEMO_SOURCE = "seed_demo"
 QUICK_REPLIES = [
     ("hola", "es", "¡Hola! Soy parte del equipo. ¿En qué puedo ayudarte?"),
     ("hello", "en", "Hi! I'm part of the team. How can I help?"),
@@ -61,13 +68,15 @@ class Command(BaseCommand):
         return password
 
     def _demo_conversation(self) -> None:
-        if ContactIdentity.objects.filter(channel=Channel.WEB, value=DEMO_IDENTITY).exists():
+        ContactIdentity.objects.filter(channel=Channel.WEB, value=LEGACY_DEMO_IDENTITY).update(value=demo_session_id())
+        if Message.objects.filter(channel=Channel.WEB, metadata__source=DEMO_SOURCE).exists():
             return
+        session_id = demo_session_id()
         received = inbox.receive(
             Channel.WEB,
-            DEMO_IDENTITY,
+            session_id,
             "Hola, quiero saber los precios del plan para empresas.",
-            {"source": "seed_demo"},
+            {"source": DEMO_SOURCE},
             locale="es",
             display_name="Lucía (demo)",
         )
@@ -77,9 +86,12 @@ class Command(BaseCommand):
             "¡Hola Lucía! Con gusto te ayudo. ¿Para cuántas personas sería el plan?",
             sender=Sender.ASSISTANT,
         )
-        inbox.receive(
-            Channel.WEB, DEMO_IDENTITY, "Unas 40 personas. ¿Puedo hablar con alguien del equipo?", locale="es"
-        )
+        inbox.receive(Channel.WEB, session_id, "Unas 40 personas. ¿Puedo hablar con alguien del equipo?", locale="es")
         state.request_handoff(
             conversation, requested_by=HandoffRequest.RequestedBy.CONTACT, reason="Quiere hablar con una persona"
         )
+
+
+def demo_session_id() -> str:
+    """A widget-shaped session id nobody can guess (192 random bits)."""
+    return f"demo-{secrets.token_urlsafe(24)}"
