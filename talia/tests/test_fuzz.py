@@ -12,6 +12,7 @@ so every run sends the same corpus) plus a fixed list of known troublemakers, th
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -281,6 +283,36 @@ async def test_malformed_frames_never_close_a_socket(kind, socket_paths, no_sock
 
     assert errors >= 200
     await socket.disconnect()
+
+
+def test_troublemaker_frames_through_a_live_daphne_never_close_the_socket(fuzz_server):
+    """The same through Daphne's own WebSocket protocol: binary and oversize frames reach the consumer."""
+    url = fuzz_server.url.replace("http", "ws", 1) + f"/ws/webchat/?session_id={SESSION}"
+
+    async def run() -> list[str]:
+        codes: list[str] = []
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, origin=fuzz_server.url) as socket:
+            for frame in TROUBLEMAKERS:
+                if isinstance(frame, bytes):
+                    await socket.send_bytes(frame)
+                else:
+                    await socket.send_str(frame)
+                await socket.send_json({"type": "ping"})
+                while True:
+                    message = await socket.receive(timeout=10)
+                    assert message.type == aiohttp.WSMsgType.TEXT, f"{message} after {repr(frame)[:100]}"
+                    reply = json.loads(message.data)
+                    if reply == {"type": "pong"}:
+                        break
+                    codes.append(reply.get("error", {}).get("code", reply["type"]))
+            assert not socket.closed
+        return codes
+
+    codes = asyncio.run(run())
+
+    assert "server_error" not in codes
+    assert {"binary_frame", "too_large", "malformed_json", "invalid_text", "not_an_object"} <= set(codes)
+    assert "Traceback" not in fuzz_server.log_path.read_text(errors="replace")
 
 
 # --- schemathesis on the documented API ------------------------------------------------------------
