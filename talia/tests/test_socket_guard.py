@@ -223,3 +223,41 @@ async def test_staff_sockets_are_capped_per_user(supervisor):
     await still_open(console)
     await monitor.disconnect()
     await console.disconnect()
+
+
+# --- The base itself, with a consumer made for the test ---------------------------------------------
+
+
+class Exploding(sockets.GuardedJsonConsumer):
+    """Admitted when the query string says so; its handler fails on every frame."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        if self.scope["query_string"] == b"admit":
+            await self.admit([])
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        raise RuntimeError(f"boom on {content}")
+
+
+async def test_a_failing_handler_is_logged_and_answered_not_a_1011(caplog):
+    socket = WebsocketCommunicator(Exploding.as_asgi(), "/?admit")
+    await socket.connect(timeout=5)
+
+    for _ in range(2):
+        await socket.send_json_to({"type": "ping"})
+        reply = await socket.receive_json_from(timeout=5)
+        assert reply["error"]["code"] == "server_error"
+
+    assert [r.exc_info[0] for r in caplog.records if r.name == "talia.sockets" and r.exc_info] == [RuntimeError] * 2
+    await socket.disconnect()
+
+
+async def test_frames_before_admission_are_not_handled():
+    socket = WebsocketCommunicator(Exploding.as_asgi(), "/")
+    await socket.connect(timeout=5)
+
+    await socket.send_json_to({"type": "ping"})
+
+    assert await socket.receive_nothing(timeout=0.5)
+    await socket.disconnect()
