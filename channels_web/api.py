@@ -47,6 +47,7 @@ ERRORS = {
     400: OpenApiResponse(description="Invalid fields or malformed JSON."),
     401: OpenApiResponse(description="Missing or wrong widget token."),
     403: OpenApiResponse(description="Origin not allowed."),
+    413: OpenApiResponse(description="Body larger than TALIA_JSON_MAX_BYTES."),
     429: OpenApiResponse(description="Rate limited; see Retry-After."),
 }
 

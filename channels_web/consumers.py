@@ -8,13 +8,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from rest_framework import serializers
 
 from channels_web import ratelimit, security, services
 from channels_web.serializers import LocaleField
 from conversations import inbox, realtime
 from conversations.models import Message, Sender
+from talia import payloads, sockets
 
 logger = logging.getLogger("talia.webchat")
 
@@ -23,8 +24,12 @@ RESUME_LIMIT = 200
 RECENTLY_SENT = 500
 
 
-class WebchatConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the visitor's contact group (new conversations) and their open conversation's group."""
+class WebchatConsumer(sockets.GuardedJsonConsumer):
+    """Joins the visitor's contact group (new conversations) and their open conversation's group.
+
+    Frames are validated and rate limited by the base (talia.sockets); sockets open at once are capped
+    per client IP and per widget session.
+    """
 
     visitor: services.Visitor
     contact_group: str
@@ -65,6 +70,12 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
             origin=origin or "",
             locale=locale,
         )
+        caps = [
+            sockets.SlotKey("ip", self.visitor.ip or "unknown", settings.TALIA_WS_MAX_PER_IP),
+            sockets.SlotKey("session", session_id, settings.TALIA_WS_MAX_PER_SESSION),
+        ]
+        if not await self.admit(caps):
+            return
         session = await database_sync_to_async(services.open_session)(self.visitor)
         self.contact_group = realtime.contact_group(session.contact_id)
         await self.channel_layer.group_add(self.contact_group, self.channel_name)
@@ -100,13 +111,10 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         self.sent.append(payload["id"])
         await self.send_json({"type": "message.new", "conversation_id": payload["conversation_id"], "message": payload})
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
-
     # --- From the visitor ------------------------------------------------------------------------------
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = payloads.frame_type(content)
         handler = {
             "message": self.on_message,
             "typing": self.on_typing,
@@ -117,12 +125,6 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
             await self.error("unknown_type", "Send a JSON object whose type is message, typing, resume or ping.")
             return
         await handler(content)
-
-    async def decode_json(self, text_data: str) -> Any:
-        try:
-            return await super().decode_json(text_data)
-        except ValueError:
-            return None  # answered as an unknown type: the socket stays open
 
     async def on_message(self, content: dict[str, Any]) -> None:
         wait = await database_sync_to_async(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)

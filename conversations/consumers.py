@@ -15,11 +15,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.auth import get_user
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from conversations import console, presence, realtime
 from conversations.models import Conversation, Sender
+from talia import payloads, sockets
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
 
@@ -29,8 +30,12 @@ def _agents_online() -> realtime.AgentsOnline | None:
     return None if agents is None else realtime.agents_online(list(agents))
 
 
-class StaffConsumer(AsyncJsonWebsocketConsumer):
-    """Accept, then close with 4401 (not signed in) or 4403 (not allowed) so the page can say why."""
+class StaffConsumer(sockets.GuardedJsonConsumer):
+    """Accept, then close with 4401 (not signed in) or 4403 (not allowed) so the page can say why.
+
+    Frames are validated and rate limited by the base (talia.sockets); sockets open at once are capped
+    per user.
+    """
 
     async def connect(self) -> None:
         await self.accept()
@@ -45,6 +50,8 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(self.allowed)(user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if not await self.admit([sockets.SlotKey("user", str(user.pk), settings.TALIA_WS_MAX_PER_USER)]):
+            return
         self.user = user
         await self.joined()
 
@@ -53,15 +60,6 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
 
     async def joined(self) -> None:
         raise NotImplementedError
-
-    async def decode_json(self, text_data: str) -> Any:
-        try:
-            return await super().decode_json(text_data)
-        except ValueError:
-            return None
-
-    async def error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
 
     async def forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
@@ -119,8 +117,8 @@ class ConsoleConsumer(StaffConsumer):
         except ValidationError:  # not a UUID
             return None
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = payloads.frame_type(content)
         if kind == "ping":
             await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
             await self.send_json({"type": "pong"})
@@ -188,8 +186,8 @@ class MonitorConsumer(StaffConsumer):
         if hasattr(self, "user"):
             await self.channel_layer.group_discard(realtime.MONITOR_GROUP, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        if payloads.frame_type(content) == "ping":
             await self.send_json({"type": "pong"})
         else:
             await self.error("read_only", "The monitor only listens; send ping to keep the socket alive.")

@@ -202,7 +202,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- REST API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, through talia.payloads: size, depth, NUL and surrogates checked before any view sees it.
+    "DEFAULT_PARSER_CLASSES": ["talia.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "talia.api.exception_handler",
     # Staff APIs ride on the signed-in session (with CSRF); no Basic auth to guess passwords against.
@@ -318,6 +319,21 @@ TALIA_GEOLOCATION_API_URL = (
     else ""
 )
 TALIA_GEOLOCATION_API_TOKEN = env_str("TALIA_GEOLOCATION_API_TOKEN", "")
+
+# --- Hostile input and socket limits -------------------------------------------------------------
+# The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).
+TALIA_JSON_MAX_BYTES = env_int("TALIA_JSON_MAX_BYTES", 65536, minimum=1024, maximum=10 * 1024 * 1024)
+# Sockets open at once (counted in Redis across every Daphne process): per client IP and per widget
+# session for visitors, per signed-in user for the console and monitor. Past the cap: closed with 4409.
+TALIA_WS_MAX_PER_IP = env_int("TALIA_WS_MAX_PER_IP", 100, minimum=1)
+TALIA_WS_MAX_PER_SESSION = env_int("TALIA_WS_MAX_PER_SESSION", 10, minimum=1)
+TALIA_WS_MAX_PER_USER = env_int("TALIA_WS_MAX_PER_USER", 20, minimum=1)
+# Frames per socket (every type: message, typing, ping, resume, watch...): past the rate each frame is
+# answered with a `rate_limited` error frame; past the hard limit in the same window, closed with 4429.
+TALIA_WS_FRAME_RATE = env_rate("TALIA_WS_FRAME_RATE", "120/min")
+TALIA_WS_FRAME_HARD_LIMIT = env_int("TALIA_WS_FRAME_HARD_LIMIT", 240, minimum=1)
+if TALIA_WS_FRAME_RATE[0] > TALIA_WS_FRAME_HARD_LIMIT:
+    raise ImproperlyConfigured("TALIA_WS_FRAME_HARD_LIMIT must be at least the count of TALIA_WS_FRAME_RATE.")
 
 # --- Logging ---------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("TALIA_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -130,7 +130,7 @@ def test_a_json_array_is_refused_cleanly(client, db):
     response = post(client, "/api/webchat/messages", [1, 2])
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["code"] == "not_an_object"
 
 
 @override_settings(TALIA_WEBCHAT_PUBLIC_TOKEN="pk_live_demo_token")

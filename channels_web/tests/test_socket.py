@@ -175,7 +175,7 @@ async def test_visitor_typing_goes_to_the_conversation_but_is_not_echoed():
         ({"type": "message", "content": "hola", "client_message_id": "x"}, "invalid"),
         ({"type": "resume", "after": "yesterday"}, "invalid"),
         ({"type": "dance"}, "unknown_type"),
-        ([1, 2, 3], "unknown_type"),
+        ([1, 2, 3], "not_an_object"),
     ],
 )
 async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, code):
