@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from talia.errors import RETRY_AFTER_S, log_outage, outage
+
 DEFAULT_CODES = {
     exceptions.ParseError: "malformed_json",
     exceptions.NotAuthenticated: "invalid_token",
@@ -23,6 +25,8 @@ DEFAULT_CODES = {
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "rate_limited",
 }
+
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 class ApiError(exceptions.APIException):
@@ -47,6 +51,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    # A database or Redis outage: a 503 naming the part (talia/errors.py), with the view's CORS headers.
+    found = outage(exc)
+    if found is not None:
+        request = context.get("request")
+        if request is not None:
+            log_outage(request, found[0], exc)
+        return Response(error_body(*found), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=RETRY_AFTER)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's 500 handling (and logging) applies
