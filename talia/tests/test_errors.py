@@ -5,6 +5,7 @@ socket where no server listens, a Redis of the test's own that is shut down."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -103,10 +104,12 @@ def test_a_suspicious_request_is_a_json_400_on_api_paths(client, db):
 @pytest.mark.django_db(transaction=True)
 def test_database_down_is_a_json_503_on_the_widget_api(client):
     with database_unreachable():
-        response = client.get("/api/webchat/history/" + "a" * 32)
+        response = client.get("/api/webchat/history/" + "a" * 32, HTTP_ORIGIN="http://testserver")
 
     assert_json_error(response, 503, "database_unavailable")
     assert response["Retry-After"]
+    # Answered by the view's exception handler, so the widget on another page can read it (CORS).
+    assert response["Access-Control-Allow-Origin"] == "http://testserver"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,6 +128,19 @@ def test_database_down_is_a_friendly_503_page_for_signed_in_staff(client, settin
     assert "No disponible temporalmente" in body
     assert "La base de datos no responde" in body
     assert "Traceback" not in body
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("debug", [False, True])
+def test_database_down_is_a_json_503_on_the_console_api(client, settings, debug):
+    settings.DEBUG = debug
+    staff = get_user_model().objects.create_user("sup", password="x-long-password", is_staff=True)
+    client.force_login(staff)
+    client.raise_request_exception = False
+    with database_unreachable():
+        response = client.get(f"/console/api/conversations/{uuid.uuid4()}/notes")
+
+    assert_json_error(response, 503, "database_unavailable")
 
 
 @pytest.mark.urls("talia.tests.error_urls")
