@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from talia.errors import RETRY_AFTER_S, log_outage, outage
+
 DEFAULT_CODES = {
     exceptions.ParseError: "malformed_json",
     exceptions.NotAuthenticated: "invalid_token",
@@ -24,6 +26,8 @@ DEFAULT_CODES = {
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "rate_limited",
 }
+
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 class ApiError(exceptions.APIException):
@@ -43,6 +47,13 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # A database or Redis outage: a 503 naming the part (talia/errors.py), with the view's CORS headers.
+    found = outage(exc)
+    if found is not None:
+        request = context.get("request")
+        if request is not None:
+            log_outage(request, found[0], exc)
+        return Response(error_body(*found), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=RETRY_AFTER)
     # Django's own 404 and 403 (get_object_or_404, PermissionDenied) as their DRF counterparts.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

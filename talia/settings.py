@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outages as 503s naming the part, JSON errors on API paths (also over DEBUG's technical pages).
+    "talia.errors.ErrorPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -110,18 +112,27 @@ TEMPLATES = [
 # (talia/runtime/embedded.py); here they are simply required.
 DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "pgsql"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# A stopped or hung Postgres fails a request (503 database_unavailable) instead of hanging it: every
+# request opens its connection (conn_max_age=0), so libpq's connect deadline bounds the wait. No
+# statement_timeout: migrations and batch analysis legitimately run long statements.
+TALIA_DATABASE_CONNECT_TIMEOUT_S = env_int("TALIA_DATABASE_CONNECT_TIMEOUT_S", 5, minimum=1, maximum=60)
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", TALIA_DATABASE_CONNECT_TIMEOUT_S)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 # Namespace of every key TalIA writes (cache, channel layer, Celery queue, worker heartbeats), so several
 # deployments or a test run can share one Redis without touching each other's data.
 REDIS_PREFIX = env_str("TALIA_REDIS_PREFIX", "talia")
+# Socket and connect deadline of TalIA's own short Redis commands (cache, rate limits, presence, health,
+# task publishing): a hung Redis costs a request this long per command, never forever.
+TALIA_REDIS_TIMEOUT_S = env_float("TALIA_REDIS_TIMEOUT_S", 2.0, minimum=0.1, maximum=30)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {"socket_timeout": TALIA_REDIS_TIMEOUT_S, "socket_connect_timeout": TALIA_REDIS_TIMEOUT_S},
     }
 }
 
@@ -149,9 +160,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# Publishing happens on the request path: fail fast when Redis is down instead of hanging the request.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # Every broker command gets a deadline, so a publish to a hung Redis fails instead of hanging the
+    # request. The worker's own wait is a BRPOP with a 1 s server-side timeout (kombu's brpop_timeout),
+    # read only once the socket is readable, so an idle worker never meets this deadline.
+    "socket_timeout": max(TALIA_REDIS_TIMEOUT_S, 2.0),
+    "socket_connect_timeout": TALIA_REDIS_TIMEOUT_S,
+}
+# Publishing happens on the request path: one quick retry, then give up (the message is stored and
+# conversations.tasks.requeue_unanswered_messages enqueues it again once Redis is back).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-unanswered-messages": {
@@ -233,6 +252,8 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TALIA_SECURE_COOKIES", no
 TALIA_REQUEUE_UNANSWERED_AFTER_S = env_int("TALIA_REQUEUE_UNANSWERED_AFTER_S", 120, minimum=10)
 # How long a Celery worker's heartbeat counts as "alive" for /health.
 TALIA_WORKER_HEARTBEAT_TTL_S = env_int("TALIA_WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
+# GET /health answers within this many seconds even when a data store hangs (a silent one counts as down).
+TALIA_HEALTH_TIMEOUT_S = env_float("TALIA_HEALTH_TIMEOUT_S", 3.0, minimum=0.5, maximum=30)
 
 # --- Handoff --------------------------------------------------------------------------------------
 # A conversation waiting this long for an agent goes back to the assistant, which tells the contact

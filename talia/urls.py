@@ -18,3 +18,9 @@ urlpatterns = [
     path("", include("rag.urls")),  # the demo site under /demo-site/
     path("", include("channels_web.urls")),
 ]
+
+# Error answers: JSON on API paths, templates/<status>.html elsewhere (talia/errors.py).
+handler400 = "talia.errors.bad_request"
+handler403 = "talia.errors.permission_denied"
+handler404 = "talia.errors.page_not_found"
+handler500 = "talia.errors.server_error"

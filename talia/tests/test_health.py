@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import pytest
 from django.db import connection
 from django.test import override_settings
 
 from talia.runtime.embedded import EmbeddedRedis
+from talia.testing.plugin import wait_for
 
 
 @pytest.fixture
@@ -70,3 +72,70 @@ def test_database_down_is_a_503_naming_the_database(client):
 
 def test_only_get_is_allowed(client, db):
     assert client.post("/health").status_code == 405
+
+
+# --- Hung peers: the connection is accepted and nothing ever comes back ------------------------------
+
+
+@pytest.fixture
+def redis_proxy(settings):
+    """The session's Redis behind a proxy the test can make hang."""
+    from talia.testing.faults import FaultProxy
+
+    with FaultProxy(unix_path=settings.REDIS_URL.removeprefix("unix://").split("?")[0]) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def database_proxy():
+    """The test database behind a proxy the test can make hang; the default connection goes through it."""
+    from talia.testing.faults import FaultProxy
+
+    params = connection.settings_dict
+    socket_path = f"{params['HOST']}/.s.PGSQL.{params['PORT'] or 5432}"
+    original = params["HOST"], params["PORT"]
+    with FaultProxy(unix_path=socket_path) as proxy:
+        connection.close()
+        params["HOST"], params["PORT"] = "127.0.0.1", str(proxy.port)
+        try:
+            yield proxy
+        finally:
+            proxy.forward()
+            connection.close()
+            params["HOST"], params["PORT"] = original
+
+
+def timed_health(client):
+    started = time.monotonic()
+    response = client.get("/health")
+    return response, time.monotonic() - started
+
+
+def test_a_hung_redis_is_reported_within_the_health_deadline(client, db, settings, redis_proxy):
+    settings.REDIS_URL = f"redis://127.0.0.1:{redis_proxy.port}/0"
+    assert client.get("/health").json()["redis"] == "ok"
+    redis_proxy.hang()
+
+    response, elapsed = timed_health(client)
+
+    assert response.status_code == 503
+    assert response.json()["redis"] == "down"
+    assert response.json()["database"] == "ok"
+    # The issue's bound: /health answers within its own deadline (plus scheduling slack).
+    assert elapsed < settings.TALIA_HEALTH_TIMEOUT_S + 1.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_database_is_reported_within_the_health_deadline(client, settings, database_proxy):
+    assert client.get("/health").json()["database"] == "ok"
+    database_proxy.hang()
+
+    response, elapsed = timed_health(client)
+    second, second_elapsed = timed_health(client)  # stuck checks from the first call do not pile up
+
+    assert response.status_code == second.status_code == 503
+    assert response.json()["database"] == "down"
+    assert response.json()["redis"] == "ok"
+    assert max(elapsed, second_elapsed) < settings.TALIA_HEALTH_TIMEOUT_S + 1.5
+    database_proxy.forward()
+    wait_for(lambda: client.get("/health").status_code == 200, timeout=30)
