@@ -53,7 +53,7 @@ def bench_inbox(runs: int) -> None:
 
 def bench_retrieval(runs: int) -> None:
     """search() over the demo site, full text (and vectors when an embedding provider is configured)."""
-    from django.test import Client
+    from django.test import Client, override_settings
 
     from rag import ingest, retrieval
     from rag.demo_site import PAGES
@@ -68,7 +68,8 @@ def bench_retrieval(runs: int) -> None:
         response = client.get(path, HTTP_HOST="localhost")
         body = response.content.decode().replace("http://localhost", "{site}")
         routes[path] = Response(content_type=response["Content-Type"], body=body)
-    with serve_site(routes) as site:
+    # The local copy of the site is on loopback, which the crawler reads only when allowed to.
+    with serve_site(routes) as site, override_settings(TALIA_CRAWL_ALLOW_HOSTS=[site.host]):
         start = time.perf_counter()
         job = ingest.start_ingest(site.url("/demo-site/"), enqueue=False)
         ingest.run_ingest(str(job.pk))

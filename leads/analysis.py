@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
@@ -121,6 +122,9 @@ def analyse_pending() -> list[Outcome]:
     for conversation in pending_conversations():
         try:
             outcomes.append(analyse(conversation))
+        except SoftTimeLimitExceeded:  # the task's time limit: stop here, the next round goes on
+            logger.warning("Analysis stopped at its time limit after %d conversation(s)", len(outcomes))
+            raise
         except Exception:
             logger.exception("Analysis of conversation %s failed", conversation.pk)
     return outcomes

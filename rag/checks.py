@@ -1,4 +1,5 @@
-"""System checks: embeddings made in another space than the configured one, or a column too narrow.
+"""System checks: embeddings made in another space than the configured one, or a column too narrow;
+a malformed TALIA_CRAWL_ALLOW_HOSTS.
 
 Database checks: `migrate` runs them, and so does `manage.py check --database default`.
 """
@@ -11,6 +12,25 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError
 
 REEMBED = "Run `python manage.py reembed_knowledge` to embed the knowledge base again."
+
+
+@register()
+def crawl_allow_hosts_parse(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.conf import settings
+
+    from rag.netguard import parse_allow_hosts
+
+    try:
+        parse_allow_hosts(settings.TALIA_CRAWL_ALLOW_HOSTS)
+    except ValueError as exc:
+        return [
+            Error(
+                f"TALIA_CRAWL_ALLOW_HOSTS: {exc}.",
+                hint="List host[:port] entries separated by commas, e.g. 127.0.0.1:8000,intranet.example.",
+                id="rag.E002",
+            )
+        ]
+    return []
 
 
 @register(Tags.database)

@@ -3,6 +3,11 @@
 `crawl()` is synchronous so that a Celery task or a management command can call it. The network work
 runs on an event loop in a helper thread, while `on_page` runs in the calling thread, where no event
 loop is running, so it may use the Django ORM.
+
+Invariants: every request (pages, robots.txt, sitemaps, each redirect hop) connects only to public
+addresses or allow-listed hosts (`rag.netguard`); redirects are followed by hand and never leave the
+site's host; each fetch, redirects and body included, ends within `fetch_deadline_s` (a server that
+drips one byte a second is abandoned), and the whole crawl within `time_limit_s`.
 """
 
 import asyncio
@@ -21,6 +26,7 @@ import httpx2
 from selectolax.lexbor import LexborHTMLParser
 
 from rag.extract import ExtractedPage, collapse_whitespace, extract
+from rag.netguard import AllowList, ForbiddenAddress, GuardedTransport, parse_allow_hosts
 
 logger = logging.getLogger("talia.rag")
 
@@ -46,7 +52,9 @@ class CrawlConfig:
     Only URLs whose host equals `allowed_domain` exactly (case aside; "www.example.com" is not
     "example.com") are crawled. robots.txt is read from the start URL's origin. `path_prefixes`,
     when given, restricts the crawl to URL paths starting with one of them. `timeout_s` applies to
-    each network operation (connect, each read), not to a whole page.
+    each network operation (connect, each read); `fetch_deadline_s` to a whole fetch, redirects and
+    body included; `time_limit_s`, when given, to the whole crawl. `allow_hosts` lists the
+    `host[:port]` entries that may be on non-public addresses (see `rag.netguard`).
     """
 
     start_url: str
@@ -57,6 +65,10 @@ class CrawlConfig:
     timeout_s: float = 10.0
     user_agent: str = "TalIABot/1.0 (+https://github.com/talia)"
     max_bytes: int = 2_000_000
+    fetch_deadline_s: float = 30.0
+    time_limit_s: float | None = None
+    allow_hosts: tuple[str, ...] = ()
+    allow: AllowList = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         start_url = normalize_url(self.start_url)
@@ -65,6 +77,9 @@ class CrawlConfig:
         self.start_url = start_url
         if self.max_pages < 1 or self.concurrency < 1 or self.timeout_s <= 0 or self.max_bytes < 1:
             raise ValueError("max_pages, concurrency, timeout_s and max_bytes must be positive")
+        if self.fetch_deadline_s <= 0 or (self.time_limit_s is not None and self.time_limit_s <= 0):
+            raise ValueError("fetch_deadline_s and time_limit_s must be positive")
+        self.allow = parse_allow_hosts(self.allow_hosts)
         self.allowed_domain = (self.allowed_domain or urlsplit(start_url).hostname or "").lower()
 
 
@@ -78,6 +93,7 @@ class PageResult:
     outcome: Outcome
     reason: str
     page: ExtractedPage | None
+    forbidden: bool = False  # failed because the host is on a non-public address (the reason says which)
 
 
 @dataclass
@@ -85,12 +101,19 @@ class CrawlStats:
     """Counts of outcomes, and every in-domain URL the crawl learnt of, in discovery order.
 
     URLs discovered after `max_pages` was reached are listed but neither fetched nor reported.
+    `refused` says, per URL, which requests the crawl refused to make (a non-public address, a
+    robots.txt or sitemap redirected off-site), pages and site files alike.
     """
 
     fetched: int = 0
     skipped: int = 0
     failed: int = 0
     discovered: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+class CrawlTimeLimit(Exception):
+    """The crawl ran out of its `time_limit_s`; the pages reported until then stand."""
 
 
 def normalize_url(url: str) -> str | None:
@@ -118,7 +141,8 @@ def crawl(config: CrawlConfig, on_page: Callable[[PageResult], None]) -> CrawlSt
     """Crawl the site described by `config`, calling `on_page` once per URL as results complete.
 
     Network and HTTP errors are reported as failed pages, never raised. If `on_page` raises, the
-    crawl stops (requests under way finish first) and the exception propagates.
+    crawl stops (requests under way finish first, each within its deadline) and the exception
+    propagates. Past `time_limit_s` the crawl stops and raises CrawlTimeLimit.
     """
     results: queue.SimpleQueue[PageResult | None] = queue.SimpleQueue()
     stopping = threading.Event()
@@ -141,18 +165,28 @@ async def _crawl(
         async with httpx2.AsyncClient(
             headers={"User-Agent": config.user_agent},
             timeout=config.timeout_s,
-            max_redirects=MAX_REDIRECTS,
-            limits=httpx2.Limits(max_connections=config.concurrency),
+            transport=GuardedTransport(config.allow, max_connections=config.concurrency),
+            trust_env=False,
         ) as client:
             crawler = _Crawler(config, client, report, stopping)
-            await crawler.run()
+            try:
+                async with asyncio.timeout(config.time_limit_s) as limit:
+                    await crawler.run()
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                stats = crawler.stats
+                raise CrawlTimeLimit(
+                    f"stopped at the time limit of {config.time_limit_s:g}s "
+                    f"({stats.fetched} fetched, {stats.skipped} skipped, {stats.failed} failed until then)"
+                ) from None
             return crawler.stats
     finally:
         report(None)
 
 
 class _Refused(Exception):
-    """A redirect the crawl must not follow."""
+    """A redirect the crawl must not follow, or a fetch past its deadline."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -177,6 +211,7 @@ class _Crawler:
         self.pages_left = config.max_pages
         self.robots = RobotFileParser()
         self.robots_refusal = ROBOTS_DISALLOW
+        self.robots_outcome: Outcome = "skipped"  # "failed" when the site's own address is refused
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.tasks = asyncio.TaskGroup()
 
@@ -185,7 +220,9 @@ class _Crawler:
         origin = f"{start.scheme}://{start.netloc}"
         logger.info("Crawling %s (at most %d pages)", self.config.start_url, self.config.max_pages)
         await self._read_robots(urljoin(origin, "/robots.txt"))
-        seeds = await self._read_sitemaps([*(self.robots.site_maps() or []), urljoin(origin, "/sitemap.xml")])
+        seeds = []
+        if self.robots_outcome != "failed":  # the site's own address is refused: so would its sitemaps be
+            seeds = await self._read_sitemaps([*(self.robots.site_maps() or []), urljoin(origin, "/sitemap.xml")])
         async with self.tasks:
             for url in [*seeds, self.config.start_url]:
                 self._schedule(url)
@@ -201,6 +238,18 @@ class _Crawler:
         """Load robots.txt as RFC 9309 says: a 4xx allows everything, a 5xx or no answer nothing."""
         try:
             status, body = await self._get_small(url)
+        except ForbiddenAddress as exc:
+            logger.warning("Not reading %s, crawling nothing: %s", url, exc)
+            self.stats.refused.append(f"{url}: {exc}")
+            self.robots.parse(["User-agent: *", "Disallow: /"])
+            self.robots_refusal, self.robots_outcome = str(exc), "failed"
+            return
+        except _Refused as refused:
+            logger.warning("Not reading %s, crawling nothing: %s", url, refused.reason)
+            self.stats.refused.append(f"{url}: {refused.reason}")
+            self.robots.parse(["User-agent: *", "Disallow: /"])
+            self.robots_refusal = f"robots.txt {refused.reason}"
+            return
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             logger.warning("Could not read %s, crawling nothing: %s", url, exc)
             status, body = None, b""
@@ -232,6 +281,14 @@ class _Crawler:
         """The <loc> URLs of a sitemap, and whether it is a sitemap index."""
         try:
             status, body = await self._get_small(url)
+        except ForbiddenAddress as exc:
+            logger.warning("Not reading sitemap %s: %s", url, exc)
+            self.stats.refused.append(f"{url}: {exc}")
+            return [], False
+        except _Refused as refused:
+            logger.warning("Not reading sitemap %s: %s", url, refused.reason)
+            self.stats.refused.append(f"{url}: {refused.reason}")
+            return [], False
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             logger.info("Could not read sitemap %s: %s", url, exc)
             return [], False
@@ -247,10 +304,33 @@ class _Crawler:
         return locations, is_index
 
     async def _get_small(self, url: str) -> tuple[int, bytes]:
-        """GET a robots.txt or sitemap, following redirects; a body past max_bytes is cut short."""
-        async with self.client.stream("GET", url, follow_redirects=True) as response:
-            body, _complete = await _read_up_to(response, self.config.max_bytes)
-            return response.status_code, body
+        """GET a robots.txt or sitemap within the fetch deadline; a body past max_bytes is cut short.
+
+        Redirects are followed on the site's own host only: anywhere else raises _Refused, as for pages.
+        """
+        current = url
+        try:
+            async with asyncio.timeout(self.config.fetch_deadline_s):
+                for _hop in range(MAX_REDIRECTS + 1):
+                    try:
+                        async with self.client.stream("GET", current) as response:
+                            if not response.is_redirect:
+                                body, _complete = await _read_up_to(response, self.config.max_bytes)
+                                return response.status_code, body
+                            location = response.headers["location"]
+                    except ForbiddenAddress as exc:
+                        if current == url:
+                            raise
+                        raise ForbiddenAddress(f"redirected to {current}, {exc}") from None
+                    target = normalize_url(urljoin(current, location))
+                    if target is None or not self._is_in_domain(target):
+                        raise _Refused(response.status_code, f"redirected off-site: {target or location}")
+                    current = target
+        except TimeoutError:
+            raise httpx2.TimeoutException(
+                f"no complete answer within {self.config.fetch_deadline_s:g}s", request=None
+            ) from None
+        raise _Refused(response.status_code, "redirected too many times")
 
     def _is_in_domain(self, url: str) -> bool:
         return urlsplit(url).hostname == self.config.allowed_domain
@@ -276,7 +356,18 @@ class _Crawler:
         self.seen.add(url)
         self.stats.discovered.append(url)
         if refusal:
-            self._report(PageResult(url=url, final_url=url, status=None, outcome="skipped", reason=refusal, page=None))
+            outcome = self.robots_outcome if refusal == self.robots_refusal else "skipped"
+            self._report(
+                PageResult(
+                    url=url,
+                    final_url=url,
+                    status=None,
+                    outcome=outcome,
+                    reason=refusal,
+                    page=None,
+                    forbidden=outcome == "failed",
+                )
+            )
         elif self.pages_left > 0:
             self.pages_left -= 1
             self.tasks.create_task(self._visit(url))
@@ -303,9 +394,21 @@ class _Crawler:
         self.report(result)
 
     async def _fetch(self, url: str) -> PageResult:
-        """GET `url`, following allowed redirects by hand so that no forbidden URL is ever requested."""
+        """GET `url`, following allowed redirects by hand so that no forbidden URL is ever requested.
+
+        The whole fetch, every hop and the body, has `fetch_deadline_s`: a server that answers slowly
+        but steadily (each read within `timeout_s`) is abandoned all the same.
+        """
+        hops = [url]
+        try:
+            async with asyncio.timeout(self.config.fetch_deadline_s):
+                return await self._follow(url, hops)
+        except TimeoutError:
+            reason = f"deadline: no complete answer within {self.config.fetch_deadline_s:g}s"
+            return PageResult(url, hops[-1], None, "failed", reason, None)
+
+    async def _follow(self, url: str, hops: list[str]) -> PageResult:
         current = url
-        redirects = 0
         try:
             while True:
                 response = await self.client.send(self.client.build_request("GET", current), stream=True)
@@ -314,10 +417,13 @@ class _Crawler:
                         return await self._read_page(url, current, response)
                 finally:
                     await response.aclose()
-                if redirects == MAX_REDIRECTS:
+                if len(hops) > MAX_REDIRECTS:
                     return PageResult(url, current, response.status_code, "failed", "too many redirects", None)
-                redirects += 1
                 current = self._redirect_target(current, response)
+                hops.append(current)
+        except ForbiddenAddress as exc:
+            self.stats.refused.append(f"{current}: {exc}")
+            return PageResult(url, current, None, "failed", str(exc), None, forbidden=True)
         except _Refused as refused:
             return PageResult(url, current, refused.status, "skipped", refused.reason, None)
         except httpx2.TimeoutException:

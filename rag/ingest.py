@@ -4,6 +4,13 @@
 commit); `manage.py ingest_site` runs the same pipeline in the foreground. The job's figures (fetched,
 indexed, skipped, failed, removed) are written as each page completes, so the admin and the API show
 progress while it runs.
+
+A job is bounded in time: each fetch by TALIA_CRAWL_FETCH_DEADLINE_S, the crawl by
+TALIA_INGEST_TIME_LIMIT_S (enforced here, whatever the worker pool), and the Celery task by a soft and
+a hard limit just above it (settings' CELERY_TASK_ANNOTATIONS). Requests to non-public addresses are
+refused (`rag.netguard`) unless the host is in TALIA_CRAWL_ALLOW_HOSTS: such pages fail, the job's
+error says what was refused, documents from them are dropped, and a site whose own address is refused
+fails its job.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import transaction
@@ -23,7 +31,7 @@ from django.utils import timezone
 
 from rag import embeddings
 from rag.chunking import chunk_sections
-from rag.crawl import CrawlConfig, PageResult, crawl, normalize_url
+from rag.crawl import CrawlConfig, CrawlStats, PageResult, crawl, normalize_url
 from rag.extract import ExtractedPage
 from rag.models import EMBEDDING_COLUMN_DIMENSIONS, Chunk, Document, IngestJob, IngestStatus, KnowledgeSource
 
@@ -120,10 +128,20 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
             max_pages=job.max_pages,
             concurrency=settings.TALIA_CRAWL_CONCURRENCY,
             timeout_s=settings.TALIA_CRAWL_TIMEOUT_S,
+            fetch_deadline_s=settings.TALIA_CRAWL_FETCH_DEADLINE_S,
+            time_limit_s=settings.TALIA_INGEST_TIME_LIMIT_S,
+            allow_hosts=tuple(settings.TALIA_CRAWL_ALLOW_HOSTS),
         )
         stats = crawl(config, lambda result: _on_page(run, result))
         job.removed = _remove_disappeared(source, run, set(stats.discovered))
         job.status = IngestStatus.COMPLETED
+        if stats.refused:
+            job.error = _refusals(stats)
+            if not stats.fetched:  # the site itself is out of bounds, not a page or two of it
+                job.status = IngestStatus.FAILED
+    except SoftTimeLimitExceeded:
+        logger.warning("Ingest %s of %s stopped at the task's time limit", job.pk, source.site_url)
+        job.status, job.error = IngestStatus.FAILED, "Stopped at the time limit (TALIA_INGEST_TIME_LIMIT_S)."
     except Exception as exc:
         logger.exception("Ingest %s of %s failed", job.pk, source.site_url)
         job.status, job.error = IngestStatus.FAILED, str(exc)[:2000]
@@ -144,6 +162,12 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
     if progress is not None:
         progress(job)
     return job
+
+
+def _refusals(stats: CrawlStats) -> str:
+    shown = "; ".join(stats.refused[:3])
+    more = f" (and {len(stats.refused) - 3} more)" if len(stats.refused) > 3 else ""
+    return f"Refused {len(stats.refused)} request(s): {shown}{more}"[:2000]
 
 
 def _checked_embedder() -> embeddings.Embedder | None:
@@ -174,8 +198,8 @@ def _on_page(run: _Run, result: PageResult) -> None:
     url = result.final_url or result.url
     if outcome == "fetched" and result.page is not None:
         outcome, reason = _index_page(run, url, result.page)
-    elif outcome == "failed" and result.status in GONE_STATUSES:
-        run.gone.add(result.url)
+    elif outcome == "failed" and (result.status in GONE_STATUSES or result.forbidden):
+        run.gone.add(result.url)  # a page on a refused address is not answered from, even if indexed before
     counter = {"fetched": "indexed", "skipped": "skipped", "failed": "failed"}[outcome]
     changes: dict[str, Any] = {counter: F(counter) + 1}
     if result.outcome == "fetched":

@@ -172,6 +172,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # conversations.tasks.requeue_unanswered_messages enqueues it again once Redis is back).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Crawling and analysis may run for minutes: they have a queue of their own, so a turn or a delivery
+# (default queue) never waits behind them. Workers: `-Q <prefix>` and `-Q <prefix>.bulk` (README).
+TALIA_BULK_QUEUE = f"{REDIS_PREFIX}.bulk"
+CELERY_TASK_ROUTES = {"rag.tasks.*": {"queue": TALIA_BULK_QUEUE}, "leads.tasks.*": {"queue": TALIA_BULK_QUEUE}}
+# Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
+# pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.
+TALIA_INGEST_TIME_LIMIT_S = env_int("TALIA_INGEST_TIME_LIMIT_S", 1800, minimum=10)
+TALIA_ANALYSIS_TIME_LIMIT_S = env_int("TALIA_ANALYSIS_TIME_LIMIT_S", 600, minimum=10)
+CELERY_TASK_ANNOTATIONS = {
+    "rag.tasks.ingest_source": {
+        "soft_time_limit": TALIA_INGEST_TIME_LIMIT_S + 60,
+        "time_limit": TALIA_INGEST_TIME_LIMIT_S + 120,
+    },
+    "leads.tasks.analyse_conversations": {
+        "soft_time_limit": TALIA_ANALYSIS_TIME_LIMIT_S,
+        "time_limit": TALIA_ANALYSIS_TIME_LIMIT_S + 60,
+    },
+}
 CELERY_BEAT_SCHEDULE = {
     "requeue-unanswered-messages": {
         "task": "conversations.tasks.requeue_unanswered_messages",
@@ -304,10 +322,14 @@ TALIA_EMBED_BATCH = env_int("TALIA_EMBED_BATCH", 64, minimum=1, maximum=2048)
 TALIA_RAG_RESULTS = env_int("TALIA_RAG_RESULTS", 3, minimum=1, maximum=10)
 TALIA_RAG_MIN_COVERAGE = env_float("TALIA_RAG_MIN_COVERAGE", 0.4, minimum=0, maximum=1)
 TALIA_RAG_MIN_SIMILARITY = env_float("TALIA_RAG_MIN_SIMILARITY", 0.35, minimum=0, maximum=1)
-# The crawler: pages per site unless the request says otherwise, parallel requests, per-request timeout.
+# The crawler: pages per site unless the request says otherwise, parallel requests, per-read timeout,
+# total deadline per fetch (redirects and body included), and the hosts that may be on non-public
+# addresses (`host[:port]`; everything else on loopback, private, link-local... addresses is refused).
 TALIA_CRAWL_MAX_PAGES = env_int("TALIA_CRAWL_MAX_PAGES", 50, minimum=1, maximum=5000)
 TALIA_CRAWL_CONCURRENCY = env_int("TALIA_CRAWL_CONCURRENCY", 4, minimum=1, maximum=16)
 TALIA_CRAWL_TIMEOUT_S = env_float("TALIA_CRAWL_TIMEOUT_S", 10.0, minimum=1, maximum=120)
+TALIA_CRAWL_FETCH_DEADLINE_S = env_float("TALIA_CRAWL_FETCH_DEADLINE_S", 30.0, minimum=1, maximum=600)
+TALIA_CRAWL_ALLOW_HOSTS = env_list("TALIA_CRAWL_ALLOW_HOSTS", [])
 
 # --- Leads -----------------------------------------------------------------------------------------
 # The pipeline's stages, in order; the first is where new cards start, the last two close a lead.

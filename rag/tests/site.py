@@ -2,6 +2,10 @@
 
 The port is only known once the site runs, so "{site}" in a body or a header value is replaced by
 the site's base URL (as in `sitemap("{site}/about")`).
+
+The site is on loopback, which the crawler refuses unless allowed: crawls name `site.host` in their
+allow-list (`CrawlConfig.allow_hosts`, or TALIA_CRAWL_ALLOW_HOSTS through the `allow_local_sites`
+fixture).
 """
 
 import threading
@@ -18,13 +22,16 @@ SITE_MARKER = "{site}"
 
 @dataclass(frozen=True)
 class Response:
-    """What the site answers for one path; `delay_s` waits before answering, to simulate a slow page."""
+    """What the site answers for one path; `delay_s` waits before answering, to simulate a slow page;
+    `drip_s` sends the body one byte at a time, this long apart (until the site's drips are released).
+    """
 
     status: int = 200
     content_type: str = HTML
     body: bytes | str = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drip_s: float = 0.0
 
 
 def page(title: str, body: str, lang: str = "en") -> Response:
@@ -66,10 +73,20 @@ class FakeSite:
         self.base_url = base_url
         self.requests: Counter[str] = Counter()  # request target (path and query) -> times requested
         self.user_agents: set[str] = set()
+        self.released = threading.Event()  # set: dripping bodies are sent at once
         self._lock = threading.Lock()
+
+    @property
+    def host(self) -> str:
+        """ "127.0.0.1:PORT", as an allow-list entry names it."""
+        return self.base_url.removeprefix("http://")
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def total_requests(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
 
     def record(self, target: str, user_agent: str) -> None:
         with self._lock:
@@ -86,6 +103,7 @@ def serve_site(routes: dict[str, Response]) -> Iterator[FakeSite]:
     try:
         yield server.site
     finally:
+        server.site.released.set()
         server.shutdown()
         server.server_close()
         thread.join()
@@ -118,9 +136,21 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in response.headers.items():
                 self.send_header(name, value.replace(SITE_MARKER, site.base_url))
             self.end_headers()
-            self.wfile.write(body)
+            if response.drip_s:
+                self._drip(body, response.drip_s)
+            else:
+                self.wfile.write(body)
         except ConnectionError:  # the crawler gave up on this page (a timeout, a skipped PDF): that is fine
             pass
+
+    def _drip(self, body: bytes, interval_s: float) -> None:
+        """A slow, steady peer: every read the client makes succeeds, but the body never seems to end."""
+        for position in range(len(body)):
+            if self.server.site.released.wait(interval_s):
+                self.wfile.write(body[position:])
+                return
+            self.wfile.write(body[position : position + 1])
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""

@@ -22,7 +22,7 @@ SITE_FILES = frozenset({"/robots.txt", "/sitemap.xml"})
 
 
 def crawl_site(site: FakeSite, start: str = "/", **options: Any) -> tuple[dict[str, PageResult], CrawlStats]:
-    """Crawl `site` from `start`; results keyed by path, each URL reported exactly once."""
+    """Crawl `site` from `start`, its loopback address allowed; results keyed by path, each URL reported once."""
     results: dict[str, PageResult] = {}
 
     def on_page(result: PageResult) -> None:
@@ -30,6 +30,7 @@ def crawl_site(site: FakeSite, start: str = "/", **options: Any) -> tuple[dict[s
         assert path not in results, f"{path} reported twice"
         results[path] = result
 
+    options.setdefault("allow_hosts", (site.host,))
     stats = crawl(CrawlConfig(start_url=site.url(start), **options), on_page)
     return results, stats
 
@@ -304,7 +305,7 @@ def test_refused_connection_is_a_failed_page():
     gone = f"http://127.0.0.1:{closed_port()}/gone"
     with serve_site({"/": page("Home", f'<a href="{gone}">Gone</a>')}) as site:
         results: list[PageResult] = []
-        stats = crawl(CrawlConfig(start_url=site.url("/")), results.append)
+        stats = crawl(CrawlConfig(start_url=site.url("/"), allow_hosts=("127.0.0.1",)), results.append)
 
     refused = next(result for result in results if result.url == gone)
     assert refused.outcome == "failed"
@@ -315,7 +316,8 @@ def test_refused_connection_is_a_failed_page():
 def test_unreachable_site_reports_its_start_page_as_skipped():
     results: list[PageResult] = []
 
-    stats = crawl(CrawlConfig(start_url=f"http://127.0.0.1:{closed_port()}/", timeout_s=1.0), results.append)
+    config = CrawlConfig(start_url=f"http://127.0.0.1:{closed_port()}/", timeout_s=1.0, allow_hosts=("127.0.0.1",))
+    stats = crawl(config, results.append)
 
     # Without a robots.txt answer, RFC 9309 says to assume everything is disallowed.
     assert [(result.outcome, result.reason) for result in results] == [("skipped", "robots.txt unreachable")]
@@ -352,7 +354,7 @@ def test_on_page_runs_in_the_calling_thread_outside_any_event_loop():
         calls.append((threading.get_ident(), in_loop))
 
     with serve_site({"/": page("Home", '<a href="/next">Next</a>'), "/next": page("Next", "")}) as site:
-        crawl(CrawlConfig(start_url=site.url("/")), on_page)
+        crawl(CrawlConfig(start_url=site.url("/"), allow_hosts=(site.host,)), on_page)
 
     assert calls == [(threading.get_ident(), False)] * 2
 
@@ -365,7 +367,7 @@ def test_an_error_in_on_page_stops_the_crawl_and_propagates():
         raise RuntimeError("storage is down")
 
     with serve_site(routes) as site, pytest.raises(RuntimeError, match="storage is down"):
-        crawl(CrawlConfig(start_url=site.url("/"), concurrency=1), on_page)
+        crawl(CrawlConfig(start_url=site.url("/"), concurrency=1, allow_hosts=(site.host,)), on_page)
 
     assert page_requests(site) < 10
 
@@ -393,7 +395,9 @@ def test_config_defaults_the_allowed_domain_to_the_start_host():
         CrawlConfig(start_url="example.com")
 
 
-@pytest.mark.parametrize("option", ["max_pages", "concurrency", "timeout_s", "max_bytes"])
+@pytest.mark.parametrize(
+    "option", ["max_pages", "concurrency", "timeout_s", "max_bytes", "fetch_deadline_s", "time_limit_s"]
+)
 def test_config_refuses_a_limit_that_is_not_positive(option: str):
     limits: dict[str, Any] = {option: 0}
     with pytest.raises(ValueError, match="must be positive"):

@@ -14,6 +14,9 @@ from rag.models import Chunk, Document, IngestJob, IngestStatus, KnowledgeSource
 from rag.tests.site import Response, page, redirect, robots, serve_site, sitemap
 from talia.testing.plugin import wait_for
 
+# The test sites run on 127.0.0.1, which the crawler refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("allow_local_sites")
+
 PRICES = (
     "<main><h1>Precios</h1><h2>Limpieza</h2><p>Una limpieza dental cuesta 45 euros e incluye revisión.</p>"
     "<h2>Blanqueamiento</h2><p>El blanqueamiento en clínica cuesta 290 euros.</p></main>"

@@ -13,6 +13,9 @@ from rag import embeddings, ingest, retrieval  # noqa: E402
 from rag.models import Chunk  # noqa: E402
 from rag.tests.site import page, serve_site, sitemap  # noqa: E402
 
+# The test sites run on 127.0.0.1, which the crawler refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("allow_local_sites")
+
 ROUTES = {
     "/sitemap.xml": sitemap("{site}/implants", "{site}/parking"),
     "/implants": page("Implants", "<main><h1>Implants</h1><p>A titanium implant costs 950 euros.</p></main>"),

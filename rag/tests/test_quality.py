@@ -14,6 +14,9 @@ from rag.demo_site import PAGES
 from rag.tests.questions import QUESTIONS, UNANSWERABLE
 from rag.tests.site import Response, serve_site
 
+# The test sites run on 127.0.0.1, which the crawler refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("allow_local_sites")
+
 # The share of questions whose answering page must be among the first three results.
 HIT_AT_3 = 0.85
 

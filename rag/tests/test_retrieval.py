@@ -14,6 +14,9 @@ from rag.models import Chunk, Document
 from rag.tests.site import page, serve_site, sitemap
 from talia.testing.fake_openai import embedding_vector
 
+# The test sites run on 127.0.0.1, which the crawler refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("allow_local_sites")
+
 ROUTES = {
     "/sitemap.xml": sitemap("{site}/", "{site}/hours", "{site}/prices", "{site}/en/prices"),
     "/": page(

@@ -1,8 +1,10 @@
 """`make run`: start the whole system in one terminal and stop all of it on Ctrl-C.
 
 Attaches to the embedded servers (or the ones DATABASE_URL / REDIS_URL name), migrates, seeds the demo,
-then runs Daphne, a Celery worker and Celery beat as children. Each child's output is echoed with a
-prefix. SIGINT or SIGTERM stops the children (politely, then firmly) and then the embedded servers; if a
+then runs Daphne, two Celery workers and Celery beat as children. Each child's output is echoed with a
+prefix. One worker takes turns and deliveries (the default queue), the other crawling and analysis (the
+bulk queue), so a slow site never holds up a reply. The crawler may read TalIA's own address (the demo
+site) through TALIA_CRAWL_ALLOW_HOSTS; every other non-public address stays refused. SIGINT or SIGTERM stops the children (politely, then firmly) and then the embedded servers; if a
 child dies on its own, everything is stopped and the exit status says so.
 """
 
@@ -17,11 +19,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from talia.env import BASE_DIR, env_int, var_dir
+from talia.env import BASE_DIR, env_int, env_str, var_dir
 from talia.runtime.embedded import bootstrap, release
 
 STOP_GRACE_S = 20
-COLOURS = {"web": "36", "worker": "35", "beat": "33", "setup": "32"}
+COLOURS = {"web": "36", "worker": "35", "worker-bulk": "34", "beat": "33", "setup": "32"}
 
 
 @dataclass
@@ -73,7 +75,7 @@ _print_lock = threading.Lock()
 
 
 def say(prefix: str, line: str) -> None:
-    tag = f"{prefix:>6} |"
+    tag = f"{prefix:>11} |"
     if sys.stdout.isatty():
         tag = f"\033[{COLOURS.get(prefix, '0')}m{tag}\033[0m"
     with _print_lock:
@@ -117,11 +119,17 @@ def main() -> int:
     bootstrap()
     (var_dir() / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT; whitenoise warns when missing
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The demo site is served by TalIA itself, on loopback: allow exactly that host and port.
+    own_address = f"127.0.0.1:{port}"
+    env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
+    queue = env_str("TALIA_REDIS_PREFIX", "talia")  # settings.CELERY_TASK_DEFAULT_QUEUE; bulk: "<it>.bulk"
     python = sys.executable
+    worker = [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO"]
     children = [
         # Daphne with its access log masked (talia/runtime/web.py).
         Child("web", [python, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"]),
-        Child("worker", [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO", "-n", "talia@%h"]),
+        Child("worker", [*worker, "-Q", queue, "-n", "talia@%h"]),
+        Child("worker-bulk", [*worker, "-Q", f"{queue}.bulk", "-n", "talia-bulk@%h"]),
         Child(
             "beat",
             [python, "-m", "celery", "-A", "talia", "beat", "-l", "INFO",

@@ -66,14 +66,35 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_state.pop("scratch"), ignore_errors=True)
 
 
+def task_queues() -> list[str]:
+    """Every queue tasks are routed to: turns and deliveries (the default), crawling and analysis (bulk)."""
+    from django.conf import settings
+
+    return [settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_BULK_QUEUE]
+
+
 @contextlib.contextmanager
-def running_worker() -> Iterator[Any]:
-    """A real Celery worker (in a thread of this process) consuming from the real Redis broker."""
+def running_worker(queues: list[str] | None = None, name: str = "worker", event_loop: bool = True) -> Iterator[Any]:
+    """A real Celery worker (in a thread of this process) consuming `queues` (all of them by default)
+    from the real Redis broker.
+
+    Two workers with different queues run as production does; the second needs `event_loop=False`,
+    because kombu's event loop is one per process and two workers on it steal each other's polling.
+    """
     from celery.contrib.testing.worker import start_worker
 
     from talia.celery import app
 
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30) as worker:
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        queues=queues or task_queues(),
+        hostname=f"{name}-{secrets.token_hex(3)}@test",
+        use_eventloop=event_loop,
+    ) as worker:
         yield worker
 
 
@@ -81,7 +102,10 @@ def purge_task_queue() -> None:
     """Drop every queued task, as a Redis outage between commit and enqueue would."""
     from talia.celery import app
 
-    app.control.purge()
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel
+        for queue in task_queues():
+            channel.queue_purge(queue)
 
 
 @pytest.fixture
