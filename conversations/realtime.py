@@ -204,6 +204,19 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
     }
 
 
+MISSED_LIMIT = 200
+
+
+def missed_messages(conversation_id: object, after: int, limit: int = MISSED_LIMIT) -> list[MessageNew]:
+    """What a socket that last saw `after` missed of one conversation, oldest first, as pushes.
+
+    Pushes can be lost (Redis down, a process's queue over capacity); clients that notice a gap in
+    `seq`, or silence while a reply is due, ask for this instead of trusting the stream.
+    """
+    missed = Message.objects.select_related("agent").filter(conversation_id=conversation_id, seq__gt=after)
+    return [message_new(message) for message in missed.order_by("seq")[:limit]]
+
+
 def publish(groups: Iterable[str], event: RealtimeEvent) -> None:
     """Send `event` to every group once the current transaction commits (at once outside one)."""
     targets = list(dict.fromkeys(groups))
