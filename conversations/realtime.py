@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterable
 from typing import Literal, TypedDict
+from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -207,7 +208,7 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
 MISSED_LIMIT = 200
 
 
-def missed_messages(conversation_id: object, after: int, limit: int = MISSED_LIMIT) -> list[MessageNew]:
+def missed_messages(conversation_id: UUID | str, after: int, limit: int = MISSED_LIMIT) -> list[MessageNew]:
     """What a socket that last saw `after` missed of one conversation, oldest first, as pushes.
 
     Pushes can be lost (Redis down, a process's queue over capacity); clients that notice a gap in

@@ -136,7 +136,7 @@ CACHES = {
 # hung, and the socket's consumer fails as it should (the client reconnects and resumes).
 CHANNEL_LAYER_SOCKET_TIMEOUT_S = 10.0
 CHANNEL_LAYER_CONNECT_TIMEOUT_S = 3.0
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -43,7 +44,7 @@ def test_a_channel_layer_failing_during_the_wait_gives_202_not_500(client, db, s
     """A Redis read that times out mid-wait (here: a read timeout shorter than the blocking read, as a
     hung Redis would look) is logged, the database is asked, and the answer is 202."""
     settings.TALIA_REPLY_WAIT_S = 4
-    layers = copy.deepcopy(django_settings.CHANNEL_LAYERS)
+    layers: dict[str, Any] = copy.deepcopy(django_settings.CHANNEL_LAYERS)
     layers["default"]["CONFIG"]["hosts"][0]["socket_timeout"] = 1
     with override_settings(CHANNEL_LAYERS=layers):
         response = say(client, "Hola")

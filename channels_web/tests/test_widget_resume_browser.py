@@ -35,7 +35,7 @@ def browser_context_args() -> dict[str, Any]:
 def server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> LiveServer:
     """Daphne answering POSTs at once with 202 (no wait for a reply), so the socket is the only way in."""
     monkeypatch.setenv("TALIA_REPLY_WAIT_S", "0")
-    return request.getfixturevalue("daphne_server")  # type: ignore[no-any-return]
+    return request.getfixturevalue("daphne_server")
 
 
 def group_key(conversation: Conversation) -> str:

@@ -36,14 +36,20 @@ class LiveSocket:
     ws: aiohttp.ClientWebSocketResponse
     frames: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
+    # When each pushed message (by its id) arrived: for latency measurements.
+    message_arrivals: dict[str, float] = field(default_factory=dict)
     close_code: int | None = None
     reader: asyncio.Task[None] | None = None
 
     async def _read(self) -> None:
         async for message in self.ws:
             if message.type == aiohttp.WSMsgType.TEXT:
-                self.arrivals.append(time.perf_counter())
-                self.frames.append(json.loads(message.data))
+                now = time.perf_counter()
+                frame = json.loads(message.data)
+                self.arrivals.append(now)
+                self.frames.append(frame)
+                if isinstance(frame, dict) and frame.get("type") == "message.new":
+                    self.message_arrivals.setdefault(str(frame.get("message", {}).get("id")), now)
         self.close_code = self.ws.close_code if self.ws.close_code is not None else -1
 
     @property

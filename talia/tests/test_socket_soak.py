@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,7 @@ from django.contrib.auth.models import Group, User
 from channels_web import services
 from conversations import inbox, state
 from conversations.models import Conversation, Message, Sender
-from talia.testing.sockets import SocketPool, session_cookie
+from talia.testing.sockets import LiveSocket, SocketPool, session_cookie
 
 pytestmark = [pytest.mark.soak, pytest.mark.django_db(transaction=True)]
 
@@ -143,10 +144,11 @@ def test_every_reply_of_50_visitors_sending_5_messages_is_pushed_live(generous_l
             except aiohttp.ClientError:
                 break  # closed under us: counted below
             # The next message once this one is answered (or given up on: the count below tells).
-            await socket.wait_for(
-                lambda f, n=n: len([x for x in socket.frames if is_reply(x)]) > n, REPLY_TIMEOUT_S / len(QUESTIONS)
-            )
+            await socket.wait_for(answered(socket, n + 1), REPLY_TIMEOUT_S / len(QUESTIONS))
         return socket
+
+    def answered(socket: LiveSocket, count: int) -> Callable[[dict[str, Any]], bool]:
+        return lambda frame: len([x for x in socket.frames if is_reply(x)]) >= count
 
     def is_reply(frame: dict[str, Any]) -> bool:
         return frame.get("type") == "message.new" and frame["message"]["sender"] == Sender.ASSISTANT
