@@ -138,9 +138,10 @@ CHANNEL_LAYER_SOCKET_TIMEOUT_S = 10.0
 CHANNEL_LAYER_CONNECT_TIMEOUT_S = 3.0
 CHANNEL_LAYERS: dict = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis with a blocking pool (talia/channel_layer.py): BlockingConnectionPool.from_url(
+        # address, **the other keys), one pool per process and event loop.
+        "BACKEND": "talia.channel_layer.RedisChannelLayer",
         "CONFIG": {
-            # channels_redis.utils.create_pool: ConnectionPool.from_url(address, **the other keys).
             "hosts": [
                 {
                     "address": REDIS_URL,
@@ -152,12 +153,16 @@ CHANNEL_LAYERS: dict = {
                     # Connection errors only: a timeout means Redis is hung, and retrying would only
                     # multiply the wait. Commands here are idempotent or harmless twice (clients dedupe).
                     "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,)),
+                    # Commands in flight at once per process; more wait (up to `timeout` s) for a free one.
+                    "max_connections": 200,
+                    "timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_S,
                 }
             ],
             "prefix": f"{REDIS_PREFIX}:channels",
             # Pushes waiting in Redis for one Daphne process (all its sockets share one list): a burst
-            # past this many is dropped. The default 100 is too tight for a process serving hundreds.
-            "capacity": env_int("TALIA_CHANNEL_CAPACITY", 1000, minimum=100),
+            # past this many is dropped. The default 100 is too tight for a process serving hundreds:
+            # bench/run.py sockets lost 71 of 2000 one-per-socket pushes at 1000. About 0.5 KB each.
+            "capacity": env_int("TALIA_CHANNEL_CAPACITY", 5000, minimum=100),
             # How long an undelivered push waits for its process (a dead process's pushes then go).
             "expiry": env_int("TALIA_CHANNEL_EXPIRY_S", 60, minimum=10),
             # Group memberships outlive Daphne's own cap on a socket's life (--websocket_timeout, 24 h),

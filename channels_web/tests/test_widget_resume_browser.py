@@ -7,18 +7,16 @@ back. No Celery worker runs, so the only replies are the ones this test stores.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from conversations import inbox
 from conversations.models import Conversation, Sender
-from talia.redis_client import get_redis
 from talia.testing.plugin import wait_for
+from talia.testing.sockets import pushes_lost
 
 if TYPE_CHECKING:
     from talia.testing.browser import LiveServer
@@ -38,27 +36,6 @@ def server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> L
     return request.getfixturevalue("daphne_server")
 
 
-def group_key(conversation: Conversation) -> str:
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    return f"{prefix}:group:{conversation.group_name}"
-
-
-class Deaf:
-    """While inside, the conversation's sockets are out of its group: pushes to it are lost."""
-
-    def __init__(self, conversation: Conversation) -> None:
-        self.key = group_key(conversation)
-        self.redis = get_redis()
-
-    def __enter__(self) -> Deaf:
-        self.members = wait_for(lambda: self.redis.zrange(self.key, 0, -1))
-        self.redis.zrem(self.key, *self.members)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.redis.zadd(self.key, dict.fromkeys(self.members, time.time()))
-
-
 @pytest.fixture
 def chatting(server: LiveServer, page: Any) -> Iterator[tuple[Any, Conversation]]:
     """A visitor who said hello and got a reply live: the widget has its socket and the last seq."""
@@ -70,7 +47,6 @@ def chatting(server: LiveServer, page: Any) -> Iterator[tuple[Any, Conversation]
     box.press("Enter")
     expect(page.locator("talia-widget .m.u.sd")).to_have_count(0)  # the POST answered (202)
     conversation = wait_for(lambda: Conversation.objects.first())
-    wait_for(lambda: get_redis().zcard(group_key(conversation)))  # the socket follows the conversation
     inbox.send(conversation, "¡Hola! ¿En qué te ayudo?", sender=Sender.ASSISTANT)
     expect(replies(page).first).to_have_text("¡Hola! ¿En qué te ayudo?", timeout=20_000)
     yield page, conversation
@@ -82,7 +58,7 @@ def replies(page: Any) -> Any:
 
 def test_a_gap_in_seq_makes_the_widget_resume(chatting: tuple[Any, Conversation]) -> None:
     page, conversation = chatting
-    with Deaf(conversation):
+    with pushes_lost(conversation.group_name):
         inbox.send(conversation, "Esta se perdió por el camino", sender=Sender.ASSISTANT)
 
     inbox.send(conversation, "Y esta llegó", sender=Sender.ASSISTANT)  # seq jumps by two: a gap
@@ -95,7 +71,7 @@ def test_a_gap_in_seq_makes_the_widget_resume(chatting: tuple[Any, Conversation]
 def test_silence_while_a_reply_is_pending_makes_the_widget_resume(chatting: tuple[Any, Conversation]) -> None:
     page, conversation = chatting
     box = page.get_by_label("Tu mensaje")
-    with Deaf(conversation):
+    with pushes_lost(conversation.group_name):
         box.fill("¿Sigues ahí?")
         box.press("Enter")
         expect(page.locator("talia-widget .m.u.sd")).to_have_count(0)  # 202: stored, no reply yet

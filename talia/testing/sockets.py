@@ -9,13 +9,36 @@ server's keepalive pings are answered and every frame is recorded with its arriv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+
+@contextlib.contextmanager
+def pushes_lost(group: str) -> Iterator[None]:
+    """While inside, the sockets in `group` are out of it in Redis, so pushes to it are lost.
+
+    A fault at the wire, as an expired membership or a push dropped over capacity would leave a socket;
+    they are put back on the way out. Waits (bounded) for the group to have members first.
+    """
+    from django.conf import settings
+
+    from talia.redis_client import get_redis
+    from talia.testing.plugin import wait_for
+
+    redis = get_redis()
+    key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:{group}"
+    members = wait_for(lambda: redis.zrange(key, 0, -1))
+    redis.zrem(key, *members)
+    try:
+        yield
+    finally:
+        redis.zadd(key, dict.fromkeys(members, time.time()))
 
 
 def session_cookie(user: Any) -> str:
