@@ -16,7 +16,7 @@ from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
 
 
-class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
+class RedisChannelLayer(_RedisChannelLayer):
     def create_pool(self, index: int) -> Any:
         host = dict(self.hosts[index])
         return BlockingConnectionPool.from_url(host.pop("address"), **host)
