@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -78,7 +79,177 @@ def bench_retrieval(runs: int) -> None:
     timed("retrieval.search (hybrid)", runs, lambda i: retrieval.search(QUESTIONS[i % len(QUESTIONS)][0]))
 
 
-BENCHMARKS = {"inbox": bench_inbox, "retrieval": bench_retrieval}
+def percentiles(samples: list[float]) -> str:
+    samples = sorted(samples)
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    return f"p50={statistics.median(samples):7.2f} ms  p95={p95:7.2f} ms  max={samples[-1]:7.2f} ms"
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def start_daphne(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """One Daphne process on this benchmark's database and Redis, as `make run` starts it."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)  # noqa: S310  (our own http:// URL)
+            return process, url
+        except urllib.error.HTTPError:
+            return process, url  # answering, if not all green (no worker runs here)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"daphne did not start; see {log_path}")
+
+
+def bench_sockets(runs: int) -> None:
+    """Idle visitor sockets one Daphne process holds (and its memory per socket), then the latency from
+    group_send to a frame's arrival at 200 live sockets: one push to a group of all 200, and 200 pushes
+    to one socket each. Sockets are real (aiohttp over TCP); the pushes go through the Redis layer."""
+    import asyncio
+    import uuid
+
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from channels_web.models import WebchatSession
+    from talia.redis_client import get_redis
+    from talia.testing.sockets import LiveSocket, SocketPool
+
+    total = int(os.environ.get("BENCH_IDLE_SOCKETS", "1000"))
+    idle_s = float(os.environ.get("BENCH_IDLE_S", "60"))
+    fanout = 200
+    run = f"{int(time.time())}"
+    log_path = Path(os.environ["TALIA_VAR_DIR"]) / f"daphne-bench-{run}.log"
+    process, url = start_daphne(log_path)
+    layer = get_channel_layer()
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+
+    def contact_groups(sockets: list[LiveSocket]) -> list[str]:
+        by_session = dict(
+            WebchatSession.objects.filter(session_id__startswith=f"bench-{run}-").values_list(
+                "session_id", "contact_id"
+            )
+        )
+        return [f"contact.{by_session[socket.name]}" for socket in sockets]
+
+    def push(text: str) -> dict[str, object]:
+        payload = {"id": str(uuid.uuid4()), "conversation_id": "bench", "seq": 0, "sender": "system", "text": text}
+        return {"type": "message.new", "conversation_id": "bench", "message": payload}
+
+    async def arrivals(sockets: list[LiveSocket], ids: list[str], timeout: float = 30) -> list[float | None]:
+        """When each socket got its message (the reader stamps arrivals; this only waits for them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(i in s.message_arrivals for s, i in zip(sockets, ids, strict=True)):
+                break
+            await asyncio.sleep(0.005)
+        return [s.message_arrivals.get(i) for s, i in zip(sockets, ids, strict=True)]
+
+    async def open_many(pool: SocketPool, start: int, count: int) -> list[LiveSocket]:
+        gate = asyncio.Semaphore(50)
+
+        async def one(i: int) -> LiveSocket:
+            async with gate:
+                name = f"bench-{run}-{i:06d}"
+                return await pool.open_ready(name, f"/ws/webchat/?session_id={name}", timeout=60)
+
+        return list(await asyncio.gather(*(one(i) for i in range(start, start + count))))
+
+    async def idle() -> None:
+        async with SocketPool(url) as pool:
+            await asyncio.sleep(2)
+            base = rss_kib(process.pid)
+            print(f"{'daphne RSS with no sockets':<44} {base / 1024:7.1f} MiB")
+            sockets: list[LiveSocket] = []
+            step = max(1, total // 4)
+            while len(sockets) < total:
+                sockets += await open_many(pool, len(sockets), min(step, total - len(sockets)))
+                grown = rss_kib(process.pid) - base
+                print(
+                    f"{f'{len(sockets)} idle sockets open':<44} RSS +{grown / 1024:6.1f} MiB = "
+                    f"{grown / len(sockets):6.1f} KiB per socket"
+                )
+            await asyncio.sleep(idle_s)
+            alive = [socket for socket in sockets if not socket.closed]
+            groups = await asyncio.to_thread(contact_groups, alive)
+            pushes = [push("still there?") for _ in alive]
+            for group, event in zip(groups, pushes, strict=True):
+                await layer.group_send(group, event)
+            got = await arrivals(alive, [e["message"]["id"] for e in pushes])  # type: ignore[index]
+            delivered = sum(1 for t in got if t is not None)
+            print(f"{f'after {idle_s:.0f} s idle':<44} {len(alive)}/{total} open, {delivered}/{total} got a push")
+
+    async def latency() -> None:
+        async with SocketPool(url) as pool:
+            sockets = await open_many(pool, total, fanout)
+            groups = await asyncio.to_thread(contact_groups, sockets)
+            redis = get_redis()
+            broadcast = f"bench-fanout-{run}"
+            for group in groups:
+                for channel in redis.zrange(f"{prefix}:group:{group}", 0, -1):
+                    await layer.group_add(broadcast, channel.decode() if isinstance(channel, bytes) else str(channel))
+            samples: list[float] = []
+            last: list[float] = []
+            for _ in range(runs):
+                event = push("fan-out")
+                start = time.perf_counter()
+                await layer.group_send(broadcast, event)
+                got = await arrivals(sockets, [event["message"]["id"]] * fanout)  # type: ignore[index]
+                times = [(t - start) * 1000 for t in got if t is not None]
+                samples += times
+                last.append(max(times))
+                if len(times) < fanout:
+                    print(f"  lost: {fanout - len(times)} of {fanout}")
+            print(f"{f'one push to a group of {fanout} sockets':<44} n={len(samples):<5} {percentiles(samples)}")
+            print(f"{f'  ... until the last of the {fanout} has it':<44} n={len(last):<5} {percentiles(last)}")
+            singles: list[float] = []
+            for _ in range(max(1, runs // 10)):
+                sent = []
+                for socket, group in zip(sockets, groups, strict=True):
+                    event = push("single")
+                    sent.append((socket, event["message"]["id"], time.perf_counter()))  # type: ignore[index]
+                    await layer.group_send(group, event)
+                got = await arrivals([socket for socket, _, _ in sent], [message_id for _, message_id, _ in sent])
+                singles += [(t - start) * 1000 for (_, _, start), t in zip(sent, got, strict=True) if t is not None]
+            print(f"{f'{fanout} pushes, one per socket':<44} n={len(singles):<5} {percentiles(singles)}")
+
+    try:
+        asyncio.run(idle())
+        asyncio.run(latency())
+    finally:
+        process.terminate()
+        process.wait(10)
+    trouble = [
+        line for line in log_path.read_text(errors="replace").splitlines() if "Traceback" in line or "1011" in line
+    ]
+    print(f"{'daphne log: tracebacks or 1011':<44} {len(trouble)}")
+
+
+BENCHMARKS = {"inbox": bench_inbox, "retrieval": bench_retrieval, "sockets": bench_sockets}
 
 
 def main() -> None:

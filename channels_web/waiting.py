@@ -2,6 +2,10 @@
 
 Called from HTTP views, whose request cycle manages database connections (hence sync_to_async, not
 Channels' database_sync_to_async).
+
+Slow is a state, not an error: whatever happens to the channel layer while we wait (a timeout, Redis
+gone, a dropped push), the answer is the database's, and no reply there yet means "pending" (202),
+never a 500. The push only lets us answer sooner.
 """
 
 from __future__ import annotations
@@ -21,33 +25,39 @@ REPLY_SENDERS = (Sender.ASSISTANT, Sender.AGENT)
 
 
 async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeout: float) -> Message | None:
-    """The first reply after `after_seq`, or None if none arrives within `timeout` seconds."""
+    """The first reply after `after_seq`, or None if none is stored within `timeout` seconds."""
+    find_reply = sync_to_async(services.find_reply)
     if timeout <= 0:
-        return await sync_to_async(services.find_reply)(conversation_id, after_seq)
+        return await find_reply(conversation_id, after_seq)
     layer = get_channel_layer()
     try:
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
     except Exception:
         logger.warning("Channel layer unavailable; not waiting for the reply", exc_info=True)
-        return await sync_to_async(services.find_reply)(conversation_id, after_seq)
+        return await find_reply(conversation_id, after_seq)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         # Subscribed first, then looked: a reply stored in between is found here, not missed.
-        reply = await sync_to_async(services.find_reply)(conversation_id, after_seq)
+        reply = await find_reply(conversation_id, after_seq)
         while reply is None:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return None
+                break
             try:
                 event = await asyncio.wait_for(layer.receive(channel), remaining)
             except TimeoutError:
-                return None
+                break
+            except Exception:
+                # redis' own TimeoutError and ConnectionError are not the builtin ones.
+                logger.warning("Channel layer failed while waiting for a reply; asking the database", exc_info=True)
+                break
             message = event.get("message") if event.get("type") == "message.new" else None
             if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
-                reply = await sync_to_async(services.find_reply)(conversation_id, after_seq)
-        return reply
+                reply = await find_reply(conversation_id, after_seq)
+        # One last look: a reply whose push was lost (or came as the time ran out) is still an answer.
+        return reply or await find_reply(conversation_id, after_seq)
     finally:
         try:
             await layer.group_discard(group, channel)

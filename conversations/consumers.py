@@ -126,8 +126,10 @@ class ConsoleConsumer(StaffConsumer):
             await self.on_watch(content)
         elif kind == "typing":
             await self.on_typing(content)
+        elif kind == "resume":
+            await self.on_resume(content)
         else:
-            await self.error("unknown_type", "Send a JSON object whose type is watch, typing or ping.")
+            await self.error("unknown_type", "Send a JSON object whose type is watch, resume, typing or ping.")
 
     async def on_watch(self, content: dict[str, Any]) -> None:
         conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
@@ -138,6 +140,22 @@ class ConsoleConsumer(StaffConsumer):
         await self.channel_layer.group_add(conversation.group_name, self.channel_name)
         await self.channel_layer.group_add(realtime.staff_group(conversation.id), self.channel_name)
         await self.send_json({"type": "watching", "conversation_id": str(conversation.id)})
+
+    async def on_resume(self, content: dict[str, Any]) -> None:
+        """The messages after `after` of a conversation this agent may watch, as `message.new` frames.
+
+        The console asks when it sees a gap in `seq` or silence while a reply is due: pushes can be lost.
+        """
+        after = content.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self.error("invalid", "after must be the seq (a whole number) of the last message seen.")
+            return
+        conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
+        if conversation is None or not await database_sync_to_async(console.can_watch)(self.user, conversation):
+            await self.error("forbidden", "You may not watch this conversation.")
+            return
+        for event in await database_sync_to_async(realtime.missed_messages)(conversation.id, after):
+            await self.send_json(event)
 
     async def on_typing(self, content: dict[str, Any]) -> None:
         conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Iterable
 from typing import Literal, TypedDict
+from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -218,6 +219,19 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
         "status": conversation.status,
         "agent_name": agent_name(conversation.assigned_agent),
     }
+
+
+MISSED_LIMIT = 200
+
+
+def missed_messages(conversation_id: UUID | str, after: int, limit: int = MISSED_LIMIT) -> list[MessageNew]:
+    """What a socket that last saw `after` missed of one conversation, oldest first, as pushes.
+
+    Pushes can be lost (Redis down, a process's queue over capacity); clients that notice a gap in
+    `seq`, or silence while a reply is due, ask for this instead of trusting the stream.
+    """
+    missed = Message.objects.select_related("agent").filter(conversation_id=conversation_id, seq__gt=after)
+    return [message_new(message) for message in missed.order_by("seq")[:limit]]
 
 
 def publish(groups: Iterable[str], event: RealtimeEvent) -> None:

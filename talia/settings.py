@@ -9,6 +9,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from talia.env import (
     BASE_DIR,
@@ -136,10 +139,47 @@ CACHES = {
     }
 }
 
-CHANNEL_LAYERS = {
+# --- Channel layer -----------------------------------------------------------------------------------
+# Every socket of a Daphne process waits for pushes on one Redis BZPOPMIN that blocks up to
+# RedisChannelLayer.brpop_timeout (5 s) on the server. redis-py 8's default read timeout is also 5 s, so
+# an idle process's read timed out just as Redis answered "nothing yet", and every consumer on it died
+# with 1011. The read timeout here is twice the blocking read; a Redis that does not answer within it is
+# hung, and the socket's consumer fails as it should (the client reconnects and resumes).
+CHANNEL_LAYER_SOCKET_TIMEOUT_S = 10.0
+CHANNEL_LAYER_CONNECT_TIMEOUT_S = 3.0
+CHANNEL_LAYERS: dict = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:channels"},
+        # channels-redis with a blocking pool (talia/channel_layer.py): BlockingConnectionPool.from_url(
+        # address, **the other keys), one pool per process and event loop.
+        "BACKEND": "talia.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_S,
+                    "socket_connect_timeout": CHANNEL_LAYER_CONNECT_TIMEOUT_S,
+                    # A pooled connection idle this long is PINGed before use, so one Redis dropped
+                    # (a restart, a proxy's idle cut) is replaced instead of failing a push.
+                    "health_check_interval": 30,
+                    # Connection errors only: a timeout means Redis is hung, and retrying would only
+                    # multiply the wait. Commands here are idempotent or harmless twice (clients dedupe).
+                    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,)),
+                    # Commands in flight at once per process; more wait (up to `timeout` s) for a free one.
+                    "max_connections": 200,
+                    "timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_S,
+                }
+            ],
+            "prefix": f"{REDIS_PREFIX}:channels",
+            # Pushes waiting in Redis for one Daphne process (all its sockets share one list): a burst
+            # past this many is dropped. The default 100 is too tight for a process serving hundreds:
+            # bench/run.py sockets lost 71 of 2000 one-per-socket pushes at 1000. About 0.5 KB each.
+            "capacity": env_int("TALIA_CHANNEL_CAPACITY", 5000, minimum=100),
+            # How long an undelivered push waits for its process (a dead process's pushes then go).
+            "expiry": env_int("TALIA_CHANNEL_EXPIRY_S", 60, minimum=10),
+            # Group memberships outlive Daphne's own cap on a socket's life (--websocket_timeout, 24 h),
+            # after which the client reconnects and joins again.
+            "group_expiry": env_int("TALIA_CHANNEL_GROUP_EXPIRY_S", 2 * 86400, minimum=3600),
+        },
     }
 }
 

@@ -332,11 +332,15 @@
     const fullFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'full', timeStyle: 'short' });
     const seen = new Set();
     let status = root.dataset.status, lastSeq = 0, busy = false, catchingUp = null, typingTimer;
+    let lastSender = '', lastAt = Date.now(); // who spoke last, and when this page learnt of it
 
     // What the server rendered: remember ids and the last seq; show times in the agent's own time zone.
     for (const li of log.querySelectorAll('li[data-id]')) {
       seen.add(li.dataset.id);
-      lastSeq = Math.max(lastSeq, Number(li.dataset.seq) || 0);
+      const seq = Number(li.dataset.seq) || 0;
+      if (seq < lastSeq) continue;
+      lastSeq = seq;
+      lastSender = (/\bmsg-(\w+)/.exec(li.className) || [])[1] || '';
     }
     for (const el of log.querySelectorAll('time[datetime]')) formatTime(el);
     scrollDown();
@@ -369,11 +373,24 @@
       const next = [...log.querySelectorAll('li[data-seq]')].find(li => Number(li.dataset.seq) > seq);
       log.insertBefore(messageEl(m), next || null);
       lastSeq = Math.max(lastSeq, seq);
+      if (seq === lastSeq) {
+        lastSender = m.sender;
+        lastAt = Date.now();
+      }
       const placeholder = $('messages-empty');
       if (placeholder) placeholder.remove();
       if (m.sender === 'contact') visitorTyping(false);
       scrollDown();
     }
+    // Pushes can be lost: on a gap in seq, or silence while the assistant owes the visitor a reply, the
+    // socket is asked for everything after the last seq (`resume`); without a socket, the JSON API is.
+    function resume() {
+      if (!wsSend({ type: 'resume', conversation_id: id, after: lastSeq })) catchUp();
+    }
+    setInterval(() => {
+      const quiet = Date.now() - lastAt;
+      if (root.dataset.watching && status === 'bot' && lastSender === 'contact' && quiet > 10000 && quiet < 180000) resume();
+    }, 10000);
     // Everything after the last seq we have; one request at a time.
     function catchUp() {
       if (catchingUp) return catchingUp;
@@ -468,7 +485,7 @@
         if (typeof v.status === 'string') applyStatus(v.status, v.agent_name);
       } else if (v.type === 'message.new') {
         const m = v.message;
-        if (m && Number(m.seq) > lastSeq + 1) catchUp(); // something was missed: fetch the gap too
+        if (m && Number(m.seq) > lastSeq + 1) resume(); // something was missed: ask for the gap and this one
         else add(m);
       } else if (v.type === 'typing') {
         if (v.sender === 'contact') visitorTyping(!!v.active);

@@ -362,11 +362,13 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     else if (r.status === 202) { waiting = 1; poll(15); } else typing(0);
     if (md.status) setStatus(md.status === 'pending' ? 'bot' : md.status);
   }
-  // Without a live socket, a pending reply is fetched from the history instead.
+  // A pending reply: without a live socket it is fetched from the history; with one, a silence of 8 s
+  // (no message pushed) means its push may be lost, and the socket is asked to resume after the last seq.
   function poll(n) {
     setTimeout(async () => {
       if (!waiting) return;
       if (!wsOk) await sync();
+      else if (Date.now() - heard > 8000) wsSend({ type: 'resume', after: top });
       if (waiting && n) poll(n - 1);
       else if (waiting) { waiting = 0; typing(0); }
     }, 4000);
@@ -426,7 +428,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   }
 
   // WebSocket: reconnect with backoff (1 s doubling to 30 s, jitter) and resume after the last seq.
-  let ws = null, wsOk = 0, tries = 0, wsT, pingT, stop = 0;
+  let ws = null, wsOk = 0, tries = 0, wsT, pingT, stop = 0, heard = 0;
   const wsSend = o => { if (wsOk) ws.send(JSON.stringify(o)); };
   function connect() {
     if (ws || stop) return;
@@ -454,7 +456,13 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   function retry() { const d = Math.min(30000, 1000 * 2 ** tries++); wsT = setTimeout(connect, d * (0.75 + Math.random() * 0.5)); }
   function onEvent(v) {
     const c = v.conversation_id, ty = v.type;
-    if (ty === 'message.new') return add(v.message, 1);
+    if (ty === 'message.new') {
+      const m = v.message;
+      heard = Date.now();
+      // A gap in seq means a push was lost: ask for everything after the last seen (this one included).
+      if (m && c && c === conv && top && m.seq > top + 1) return wsSend({ type: 'resume', after: top });
+      return add(m, 1);
+    }
     if (ty === 'error') return note(v.error && v.error.code === 'rate_limited' ? t('slow') : t('err'));
     if (c && !secs.has(c)) useConv(c);
     if (c && c !== conv) return;
