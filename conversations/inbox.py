@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -300,7 +301,7 @@ def enqueue_turn(message_id: str) -> bool:
     if _enqueued(run_assistant_turn, message_id, "assistant turn"):
         return True
     _mark_not_queued(
-        AssistantRun.objects.filter(trigger_message_id=message_id, status=AssistantRun.Status.PENDING),
+        AssistantRun.objects.filter(trigger_message_id=UUID(message_id), status=AssistantRun.Status.PENDING),
         queued_at=None,
     )
     return False

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 
@@ -133,3 +134,11 @@ class RedisBreaker:
 
 
 breaker = RedisBreaker()
+
+
+def _after_fork() -> None:
+    # A prefork child may be forked while another thread holds the lock: give it a free one.
+    breaker._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -1,6 +1,6 @@
 """A pending turn whose enqueue failed or was skipped (Redis down) is marked by queued_at = NULL.
 
-Only drops NOT NULL: every stored row keeps its value, and old code reading the column still works.
+Only drops NOT NULL: every stored row keeps its value; nothing is rewritten.
 """
 
 import django.utils.timezone
