@@ -35,3 +35,13 @@ def nobody_online():
     from talia.redis_client import get_redis
 
     get_redis().delete(presence._key())
+
+
+@pytest.fixture(autouse=True)
+def redis_breaker_closed():
+    """The Redis breaker is per process: a test that trips it must not make the next one skip Redis work."""
+    from talia.redis_client import breaker
+
+    breaker.reset()
+    yield breaker
+    breaker.reset()

@@ -1,4 +1,8 @@
-"""Fixed-window rate limits in Redis, shared by every web process (REST and WebSocket alike)."""
+"""Fixed-window rate limits in Redis, shared by every web process (REST and WebSocket alike).
+
+They fail open: while Redis is down or hung (talia.redis_client.breaker open) nothing is counted and
+every request is allowed, without waiting on Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 import redis
 from django.conf import settings
 
-from talia.redis_client import get_redis
+from talia.redis_client import breaker, get_redis
 
 logger = logging.getLogger("talia.webchat")
 
@@ -18,15 +22,20 @@ def hit(scope: str, key: str, limit: tuple[int, int]) -> int | None:
     allowed, period = limit
     window = int(time.time() // period)
     name = f"{settings.REDIS_PREFIX}:rate:{scope}:{key}:{window}"
+    if breaker.is_open():
+        breaker.skipped("rate limit")
+        return None
     try:
         pipe = get_redis().pipeline()
         pipe.incr(name)
         pipe.expire(name, period + 1)
         count, _ = pipe.execute()
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # Fail open: a Redis outage must not stop visitors from being heard (messages go to Postgres).
-        logger.warning("Rate limit check skipped: Redis unavailable", exc_info=True)
+        if not breaker.record_failure(exc, "rate limit"):
+            logger.warning("Rate limit check skipped: Redis error", exc_info=True)
         return None
+    breaker.record_success()
     if count <= allowed:
         return None
     return max(1, int((window + 1) * period - time.time()) + 1)

@@ -34,6 +34,7 @@ from conversations.models import (
     Sender,
 )
 from conversations.tools import give_consent
+from talia.redis_client import breaker
 
 logger = logging.getLogger("talia.webchat")
 
@@ -105,10 +106,17 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "") ->
 
 
 def _enqueue_geolocation(task: Any, message_id: str, ip: str) -> None:
+    # Best effort: while Redis fails (breaker open) the message simply goes without a location.
+    if breaker.is_open():
+        breaker.skipped("geolocation enqueue")
+        return
     try:
         task.delay(message_id, ip)
-    except Exception:
-        logger.warning("Could not enqueue geolocation of message %s", message_id, exc_info=True)
+    except Exception as exc:
+        if not breaker.record_failure(exc, "geolocation enqueue"):
+            logger.warning("Could not enqueue geolocation of message %s", message_id, exc_info=True)
+        return
+    breaker.record_success()
 
 
 def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:

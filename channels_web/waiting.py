@@ -5,7 +5,8 @@ Channels' database_sync_to_async).
 
 Slow is a state, not an error: whatever happens to the channel layer while we wait (a timeout, Redis
 gone, a dropped push), the answer is the database's, and no reply there yet means "pending" (202),
-never a 500. The push only lets us answer sooner.
+never a 500. The push only lets us answer sooner. While the Redis breaker (talia.redis_client) is
+open, the channel layer is not even tried: the database alone answers, at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from channels.layers import get_channel_layer
 
 from channels_web import services
 from conversations.models import Message, Sender
+from talia.redis_client import breaker
 
 logger = logging.getLogger("talia.webchat")
 
@@ -29,13 +31,18 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
     find_reply = sync_to_async(services.find_reply)
     if timeout <= 0:
         return await find_reply(conversation_id, after_seq)
+    if breaker.is_open():
+        breaker.skipped("reply wait")
+        return await find_reply(conversation_id, after_seq)
     layer = get_channel_layer()
     try:
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
-    except Exception:
-        logger.warning("Channel layer unavailable; not waiting for the reply", exc_info=True)
+    except Exception as exc:
+        if not breaker.record_failure(exc, "reply wait"):
+            logger.warning("Channel layer unavailable; not waiting for the reply", exc_info=True)
         return await find_reply(conversation_id, after_seq)
+    breaker.record_success()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -49,9 +56,10 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
                 event = await asyncio.wait_for(layer.receive(channel), remaining)
             except TimeoutError:
                 break
-            except Exception:
+            except Exception as exc:
                 # redis' own TimeoutError and ConnectionError are not the builtin ones.
-                logger.warning("Channel layer failed while waiting for a reply; asking the database", exc_info=True)
+                if not breaker.record_failure(exc, "reply wait"):
+                    logger.warning("Channel layer failed while waiting for a reply; asking the database", exc_info=True)
                 break
             message = event.get("message") if event.get("type") == "message.new" else None
             if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
@@ -59,7 +67,11 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
         # One last look: a reply whose push was lost (or came as the time ran out) is still an answer.
         return reply or await find_reply(conversation_id, after_seq)
     finally:
-        try:
-            await layer.group_discard(group, channel)
-        except Exception:
-            logger.debug("Could not leave %s", group, exc_info=True)
+        if not breaker.is_open():  # else the group's entry expires on its own
+            try:
+                await layer.group_discard(group, channel)
+            except Exception as exc:
+                breaker.record_failure(exc, "reply wait")
+                logger.debug("Could not leave %s", group, exc_info=True)
+            else:
+                breaker.record_success()

@@ -3,7 +3,9 @@
 Every door (web widget, WhatsApp webhook, voice turn) calls `receive()`; the assistant and agents call
 `send()`. Both store the message with the next per-conversation number under the conversation's row
 lock, record the event in the same transaction, and only after commit push it in realtime and hand it
-on: to the assistant (inbound, while the bot has the conversation) or to the channel's deliverer.
+on: to the assistant (inbound, while the bot has the conversation) or to the channel's deliverer. A
+hand-off that Redis refuses (or that its breaker skips) is marked not queued for the workers' recovery
+sweep; it never fails the caller, whose message is already stored.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import realtime
@@ -34,6 +37,7 @@ from conversations.models import (
     Sender,
 )
 from conversations.registry import channels
+from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +191,10 @@ def _store_inbound(
     record_event(EventName.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
     if conversation.status == ConversationStatus.BOT:
-        # The turn is recorded with the message, so it survives a failed enqueue (see tasks.requeue_...).
+        # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
         AssistantRun.objects.create(conversation=conversation, trigger_message=message)
         message_id = str(message.id)
-        transaction.on_commit(lambda: _enqueue_turn(message_id))
+        transaction.on_commit(lambda: enqueue_turn(message_id))
     return Received(message, conversation, contact, opened=opened)
 
 
@@ -280,26 +284,60 @@ def send(
         realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
         if deliverer is not None:
             message_id = str(message.id)
-            transaction.on_commit(lambda: _enqueue_delivery(message_id))
+            transaction.on_commit(lambda: enqueue_delivery(message_id))
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
     return message
 
 
-def _enqueue_turn(message_id: str) -> None:
+def enqueue_turn(message_id: str) -> bool:
+    """Queue the turn of inbound `message_id`; False when Redis failed or its breaker is open.
+
+    Then the pending run is marked not queued (queued_at NULL) and the workers' recovery sweep queues it
+    within seconds of Redis answering (tasks.recover_abandoned_work): the message is stored either way.
+    """
     from conversations.tasks import run_assistant_turn
 
-    try:
-        run_assistant_turn.delay(message_id)
-    except Exception:
-        # The message is stored; the periodic requeue_unanswered_messages task will enqueue it later.
-        logger.exception("Could not enqueue the assistant turn for message %s", message_id)
+    if _enqueued(run_assistant_turn, message_id, "assistant turn"):
+        return True
+    _mark_not_queued(
+        AssistantRun.objects.filter(trigger_message_id=UUID(message_id), status=AssistantRun.Status.PENDING),
+        queued_at=None,
+    )
+    return False
 
 
-def _enqueue_delivery(message_id: str) -> None:
+def enqueue_delivery(message_id: str) -> bool:
+    """Queue the delivery of outbound `message_id`; False (marked not queued, as above) when it failed."""
     from conversations.tasks import deliver_message
 
+    if _enqueued(deliver_message, message_id, "delivery"):
+        return True
+    # Not while a worker holds it: its own claim time is what the dead-worker sweep counts from.
+    _mark_not_queued(
+        Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING, delivery_worker=""),
+        delivery_queued_at=None,
+    )
+    return False
+
+
+def _enqueued(task: Any, message_id: str, what: str) -> bool:
+    if breaker.is_open():
+        breaker.skipped(f"{what} enqueue")
+        return False
     try:
-        deliver_message.delay(message_id)
-    except Exception:
-        logger.exception("Could not enqueue delivery of message %s", message_id)
+        task.delay(message_id)
+    except Exception as exc:
+        if not breaker.record_failure(exc, f"{what} enqueue"):
+            logger.exception("Could not enqueue the %s of message %s", what, message_id)
+        return False
+    breaker.record_success()
+    return True
+
+
+def _mark_not_queued(pending: Any, **not_queued: None) -> None:
+    try:
+        pending.update(**not_queued)
+    except DatabaseError:
+        # The database went too: the requeue sweep still finds the work by its old queue time.
+        logger.warning("Could not mark %s as not queued", pending.model.__name__, exc_info=True)

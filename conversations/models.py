@@ -200,7 +200,8 @@ class Message(models.Model):
     delivery_status = models.CharField(_("delivery status"), max_length=16, choices=DeliveryStatus.choices, blank=True)
     delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
     delivery_error = models.TextField(_("delivery error"), blank=True)
-    # Last time delivery was put on the queue (outbound messages with a channel deliverer only).
+    # Last time delivery was put on the queue (outbound messages with a channel deliverer only). NULL on
+    # a pending delivery means its enqueue failed or was skipped: the recovery sweep queues it.
     delivery_queued_at = models.DateTimeField(_("delivery queued at"), null=True, blank=True)
     # The worker process (talia.workers.identity) sending it right now; empty between attempts.
     delivery_worker = models.CharField(_("delivery worker"), max_length=200, blank=True)
@@ -406,7 +407,9 @@ class AssistantRun(TimeStamped):
     previous_response_id = models.CharField(_("previous response id"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     # Last time the turn task was put on the queue; the requeue sweep uses it to avoid piling up copies.
-    queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    # NULL while pending means the enqueue failed or was skipped (Redis down): the workers' recovery
+    # sweep (tasks.recover_abandoned_work) queues it within seconds of Redis answering again.
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True, default=timezone.now)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     # The worker process (talia.workers.identity) running the turn; a dead one's runs are released at once.
     worker = models.CharField(_("worker"), max_length=200, blank=True)

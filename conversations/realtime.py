@@ -3,6 +3,8 @@
 Every push is a typed envelope `{"type": ..., ...}` sent to one or more groups, and always after the
 transaction that stored its data commits: a client never hears of a row it cannot read yet. If Redis is
 down the push is logged and dropped; clients recover what they missed from the database on reconnect.
+While the Redis breaker (talia.redis_client) is open, pushes are dropped at once instead of each waiting
+for its timeout.
 
 Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `staff.<id>` (the
 staff viewing that conversation: internal notes, the brief), `agent.<user id>` (one agent's console
@@ -25,6 +27,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from conversations.models import Conversation, InternalNote, Message
+from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -268,20 +271,28 @@ class _Publisher:
         layer = get_channel_layer()
         if layer is None:
             return
+        if breaker.is_open():
+            logger.info("Realtime push %s to %s dropped: Redis is failing", event.get("type"), groups)
+            return
         future = asyncio.run_coroutine_threadsafe(self._send_all(layer, groups, event), self._running_loop())
         try:
             future.result(self.SEND_TIMEOUT_S)
-        except Exception:
+        except Exception as exc:
             future.cancel()
-            logger.warning("Realtime push %s to %s failed", event.get("type"), groups, exc_info=True)
+            if not breaker.record_failure(exc, "realtime push"):
+                logger.warning("Realtime push %s to %s failed", event.get("type"), groups, exc_info=True)
 
     @staticmethod
     async def _send_all(layer: object, groups: list[str], event: dict[str, object]) -> None:
         for group in groups:
             try:
                 await layer.group_send(group, event)  # type: ignore[attr-defined]
-            except Exception:
+            except Exception as exc:
+                if breaker.record_failure(exc, "realtime push"):
+                    return  # the other groups would wait for the same timeout
                 logger.warning("Realtime push %s to %s failed", event.get("type"), group, exc_info=True)
+            else:
+                breaker.record_success()
 
 
 _publisher = _Publisher()

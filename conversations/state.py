@@ -29,6 +29,7 @@ from conversations.models import (
     EventName,
     HandoffRequest,
 )
+from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +204,16 @@ def _enqueue(task_name: str, object_id: str) -> None:
     """Queue a follow-up task; if Redis is down the data is stored and the page falls back to extractive."""
     from conversations import tasks
 
+    if breaker.is_open():
+        breaker.skipped(task_name)
+        return
     try:
         getattr(tasks, task_name).delay(object_id)
-    except Exception:
-        logger.exception("Could not enqueue %s for %s", task_name, object_id)
+    except Exception as exc:
+        if not breaker.record_failure(exc, task_name):
+            logger.exception("Could not enqueue %s for %s", task_name, object_id)
+        return
+    breaker.record_success()
 
 
 def _release_assignment(conversation: Conversation, reason: str) -> list[int]:

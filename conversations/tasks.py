@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.models import F, Q
 from django.utils import timezone
 
 from conversations import delivery, handoff, summaries, turns
@@ -61,20 +63,57 @@ def expire_queued_handoffs() -> int:
 
 @shared_task
 def recover_abandoned_work() -> int:
-    """Queue again, at once, the turns and deliveries whose worker process died in the middle of them.
+    """Queue again, at once, the turns and deliveries whose worker process died in the middle of them,
+    and those whose enqueue failed or was skipped (queued_at NULL: Redis was down when they were stored).
 
     Every worker runs this when it starts and every TALIA_WORKER_HEARTBEAT_TTL_S / 3 seconds after, so a
-    killed worker's turn is answered within about TTL + TTL/3 seconds of any worker being up.
+    killed worker's turn is answered within about TTL + TTL/3 seconds of any worker being up, and a turn
+    stored during a Redis outage within about TTL/3 seconds of Redis answering. Each unqueued item is
+    claimed with a conditional UPDATE (queued_at NULL -> now), so two workers' sweeps queue it once; an
+    enqueue that fails again marks it NULL again for the next sweep.
     """
+    from conversations.inbox import enqueue_delivery, enqueue_turn
+
     turn_ids = turns.release_abandoned_runs()
     delivery_ids = delivery.release_abandoned_deliveries()
-    for message_id in turn_ids:
-        run_assistant_turn.delay(str(message_id))
-    for delivery_id in delivery_ids:
-        deliver_message.delay(delivery_id)
+    unqueued_turns, unqueued_deliveries = claim_unqueued_work()
+    for message_id in [*turn_ids, *unqueued_turns]:
+        enqueue_turn(str(message_id))
+    for delivery_id in [*delivery_ids, *unqueued_deliveries]:
+        enqueue_delivery(str(delivery_id))
     if turn_ids or delivery_ids:
         logger.warning("Recovered %d turn(s) and %d delivery(ies) from dead workers", len(turn_ids), len(delivery_ids))
-    return len(turn_ids) + len(delivery_ids)
+    if unqueued_turns or unqueued_deliveries:
+        logger.warning(
+            "Queued %d turn(s) and %d delivery(ies) whose enqueue had failed",
+            len(unqueued_turns),
+            len(unqueued_deliveries),
+        )
+    return len(turn_ids) + len(delivery_ids) + len(unqueued_turns) + len(unqueued_deliveries)
+
+
+def claim_unqueued_work() -> tuple[list[UUID], list[UUID]]:
+    """Pending turns (their trigger message ids) and deliveries (message ids) marked not queued within
+    REQUEUE_HORIZON, each taken by setting its queue time to now only if it is still NULL."""
+    now = timezone.now()
+    recent = now - REQUEUE_HORIZON
+    turn_ids = []
+    for pk, message_id in AssistantRun.objects.filter(
+        status=AssistantRun.Status.PENDING, queued_at__isnull=True, created__gte=recent
+    ).values_list("pk", "trigger_message_id")[:REQUEUE_BATCH]:
+        if AssistantRun.objects.filter(pk=pk, status=AssistantRun.Status.PENDING, queued_at__isnull=True).update(
+            queued_at=now, updated=now
+        ):
+            turn_ids.append(message_id)
+    delivery_ids = []
+    for pk in Message.objects.filter(
+        delivery_status=DeliveryStatus.PENDING, delivery_queued_at__isnull=True, delivery_worker="", created__gte=recent
+    ).values_list("pk", flat=True)[:REQUEUE_BATCH]:
+        if Message.objects.filter(
+            pk=pk, delivery_status=DeliveryStatus.PENDING, delivery_queued_at__isnull=True, delivery_worker=""
+        ).update(delivery_queued_at=now):
+            delivery_ids.append(pk)
+    return turn_ids, delivery_ids
 
 
 @shared_task
@@ -82,22 +121,28 @@ def requeue_unanswered_messages() -> int:
     """Enqueue again the turns and deliveries whose enqueue was lost (Redis was down, say).
 
     Only work that is still pending and was last queued more than TALIA_REQUEUE_UNANSWERED_AFTER_S ago
-    is picked, and its queue time is bumped, so a missing worker does not make copies pile up.
+    (or never: queued_at NULL) is picked, and its queue time is bumped, so a missing worker does not
+    make copies pile up.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TALIA_REQUEUE_UNANSWERED_AFTER_S)
     recent = now - REQUEUE_HORIZON
+    # NULL: never queued (the recovery sweep usually gets there first; this is the backstop).
     turn_ids = list(
-        AssistantRun.objects.filter(turns.claimable_runs(), queued_at__lt=stale, created__gte=recent)
-        .order_by("queued_at")
+        AssistantRun.objects.filter(
+            turns.claimable_runs(), Q(queued_at__lt=stale) | Q(queued_at__isnull=True), created__gte=recent
+        )
+        .order_by(F("queued_at").asc(nulls_first=True))
         .values_list("trigger_message_id", flat=True)[:REQUEUE_BATCH]
     )
     AssistantRun.objects.filter(trigger_message_id__in=turn_ids).update(queued_at=now)
     delivery_ids = list(
         Message.objects.filter(
-            delivery_status=DeliveryStatus.PENDING, delivery_queued_at__lt=stale, created__gte=recent
+            Q(delivery_queued_at__lt=stale) | Q(delivery_queued_at__isnull=True, delivery_worker=""),
+            delivery_status=DeliveryStatus.PENDING,
+            created__gte=recent,
         )
-        .order_by("delivery_queued_at")
+        .order_by(F("delivery_queued_at").asc(nulls_first=True))
         .values_list("id", flat=True)[:REQUEUE_BATCH]
     )
     Message.objects.filter(pk__in=delivery_ids).update(delivery_queued_at=now)

@@ -13,7 +13,8 @@
   holds across every Daphne process. Each socket holds a slot under each of its keys: a member of a
   sorted set scored by when it expires, renewed while the socket sends frames, released on disconnect.
   A process that dies leaves slots that expire after SLOT_TTL_S. When Redis cannot be reached the cap
-  is not enforced (fail open, like the message rate limits): an outage must not lock visitors out.
+  is not enforced (fail open, like the message rate limits): an outage must not lock visitors out. While
+  the Redis breaker (talia.redis_client) is open, slots are not even tried, so a hung Redis costs no wait.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from talia import payloads
-from talia.redis_client import get_redis
+from talia.redis_client import breaker, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ def claim_slots(member: str, keys: list[SlotKey]) -> SlotKey | None:
     """Take a slot for `member` under every key; the key that is full (nothing taken), or None."""
     if not keys:
         return None
+    if breaker.is_open():
+        breaker.skipped("socket caps")
+        return None
     now = time.time()
     try:
         full = get_redis().eval(
@@ -88,13 +92,17 @@ def claim_slots(member: str, keys: list[SlotKey]) -> SlotKey | None:
             SLOT_TTL_S + 1,
             *[key.limit for key in keys],
         )
-    except redis.RedisError:
-        logger.warning("Socket caps not checked: Redis unavailable", exc_info=True)
+    except redis.RedisError as exc:
+        if not breaker.record_failure(exc, "socket caps"):
+            logger.warning("Socket caps not checked: Redis error", exc_info=True)
         return None
+    breaker.record_success()
     return keys[int(full) - 1] if full else None
 
 
 def renew_slots(member: str, keys: list[SlotKey]) -> None:
+    if breaker.is_open():
+        return  # the slots expire on their own; renewed on a later frame
     expires = time.time() + SLOT_TTL_S
     try:
         pipe = get_redis().pipeline(transaction=False)
@@ -102,18 +110,26 @@ def renew_slots(member: str, keys: list[SlotKey]) -> None:
             pipe.zadd(key.redis_key, {member: expires}, xx=True)
             pipe.expire(key.redis_key, SLOT_TTL_S + 1)
         pipe.execute()
-    except redis.RedisError:
-        logger.warning("Socket slots not renewed: Redis unavailable", exc_info=True)
+    except redis.RedisError as exc:
+        if not breaker.record_failure(exc, "socket slot renewal"):
+            logger.warning("Socket slots not renewed: Redis error", exc_info=True)
+        return
+    breaker.record_success()
 
 
 def release_slots(member: str, keys: list[SlotKey]) -> None:
+    if breaker.is_open():
+        return  # the slots expire on their own
     try:
         pipe = get_redis().pipeline(transaction=False)
         for key in keys:
             pipe.zrem(key.redis_key, member)
         pipe.execute()
-    except redis.RedisError:
-        logger.warning("Socket slots not released (they expire): Redis unavailable", exc_info=True)
+    except redis.RedisError as exc:
+        if not breaker.record_failure(exc, "socket slot release"):
+            logger.warning("Socket slots not released (they expire): Redis error", exc_info=True)
+        return
+    breaker.record_success()
 
 
 @dataclass

@@ -121,6 +121,10 @@ def start_keeper(on_tick: Callable[[], object] | None = None) -> ProcessKeeper:
     global _keeper
     with _lock:
         if _keeper is not None and _keeper.member == identity() and _keeper.is_alive():
+            # A solo or threads pool starts the task keeper (worker_process_init) before the worker's
+            # own step asks for one with the recovery sweep: the one keeper of the process runs it.
+            if on_tick is not None:
+                _keeper.on_tick = on_tick
             return _keeper
         _keeper = ProcessKeeper(on_tick)
         _keeper.beat_once()

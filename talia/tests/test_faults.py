@@ -32,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from conversations.models import Message, Sender
+from conversations.models import AssistantRun, Conversation, Message, Sender
 from conversations.tasks import requeue_unanswered_messages
 from talia.env import BASE_DIR
 from talia.testing.browser import SERVER_START_TIMEOUT_S, LiveServer, free_port, http_get, server_env
@@ -46,6 +46,11 @@ pytestmark = pytest.mark.fault
 ANSWER_BOUND_S = 60
 HEALTH_TIMEOUT_S = 3.0
 REPLY_WAIT_S = 3
+# What a visitor may wait for a POST while Redis hangs: the first Redis timeout (TALIA_REDIS_TIMEOUT_S,
+# 2 s) opens the breaker and the rest of the request skips Redis; a request that waits out each Redis
+# use in turn (about 20 s) fails the test.
+PROMPT_BOUND_S = 8
+BREAKER_COOLDOWN_S = 4  # talia.redis_client.cooldown_s() at the default 2 s timeout
 
 
 @dataclass
@@ -55,9 +60,14 @@ class ProxiedSystem:
     database: FaultProxy
 
     def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        bound: float = ANSWER_BOUND_S,
     ) -> tuple[int, dict[str, str], bytes, float]:
-        """Status, headers, body and seconds taken; fails the test if no answer comes within the bound."""
+        """Status, headers, body and seconds taken; fails the test if no answer comes within `bound`."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310  (our own http:// URL)
             self.server.url + path, data=data, method=method, headers=headers or {}
@@ -66,19 +76,20 @@ class ProxiedSystem:
             request.add_header("Content-Type", "application/json")
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=ANSWER_BOUND_S) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=bound) as response:  # noqa: S310
                 status, head, content = response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             status, head, content = error.code, dict(error.headers), error.read()
         except TimeoutError:
-            pytest.fail(f"{method} {path}: no answer within {ANSWER_BOUND_S}s\n{self.server.log()}")
+            pytest.fail(f"{method} {path}: no answer within {bound}s\n{self.server.log()}")
         return status, head, content, time.monotonic() - started
 
-    def post_message(self, session_id: str, content: str) -> tuple[int, dict[str, Any]]:
+    def post_message(self, session_id: str, content: str, bound: float = ANSWER_BOUND_S) -> tuple[int, dict[str, Any]]:
         status, _, body, _ = self.request(
             "POST",
             "/api/webchat/messages",
             {"session_id": session_id, "author": "user", "content": content, "locale": "es"},
+            bound=bound,
         )
         return status, json.loads(body)
 
@@ -168,6 +179,47 @@ def test_redis_fault_keeps_the_message_and_it_is_answered_after_recovery(proxied
     assert len(answered) == 1
     time.sleep(2)  # a duplicate enqueue (the hung publish delivered late, plus the sweep) answers once
     assert len(replies_to(content)) == 1
+    assert "Internal Server Error" not in system.server.log()
+
+
+def test_a_hung_redis_gets_a_prompt_202_and_the_message_is_answered_once_redis_is_back(proxied_system, listen, caplog):
+    """The Redis breaker: the first Redis timeout of the request opens it and the rest of the request's
+    Redis work (second rate limit, push, enqueue, reply wait) is skipped, so the 202 comes within a few
+    seconds. The turn, marked not queued, is queued by the worker's own recovery sweep (no requeue
+    sweep here); after the cooldown the breaker lets Redis work through again (live push, live enqueue)."""
+    system = proxied_system
+    session = "fault-" + secrets.token_hex(8)
+    status, body = system.post_message(session, "Hola, antes del fallo")
+    assert status in (200, 202)
+    conversation = Conversation.objects.get(pk=body["metadata"]["conversation_id"])
+
+    system.redis.hang()
+    content = "¿Seguís ahí? " + secrets.token_hex(4)
+    status, body = system.post_message(session, content, bound=PROMPT_BOUND_S)  # a timed-out POST fails here
+
+    assert status == 202, body
+    assert body["metadata"]["status"] == "pending"
+    assert Message.objects.filter(text=content, sender=Sender.CONTACT).exists()
+
+    system.redis.forward()
+    answered = wait_for(lambda: replies_to(content), timeout=60)
+    assert len(answered) == 1
+    assert "whose enqueue had failed" in caplog.text  # the worker's recovery sweep queued it
+    assert "Redis failed" in system.server.log()  # the breaker opened in the web process
+
+    time.sleep(BREAKER_COOLDOWN_S + 1)
+    listener = listen(conversation.group_name)
+    after = "Ya volvió todo " + secrets.token_hex(4)
+    assert system.post_message(session, after, bound=PROMPT_BOUND_S)[0] in (200, 202)
+
+    def pushed_live() -> bool:
+        event = listener.receive(timeout=1.0)
+        return bool(event and event.get("type") == "message.new" and event["message"]["text"] == after)
+
+    wait_for(pushed_live, timeout=20)
+    run = AssistantRun.objects.get(trigger_message__text=after)
+    assert run.queued_at is not None  # enqueued by the web process itself, not marked for the sweep
+    assert len(wait_for(lambda: replies_to(after), timeout=60)) == 1
     assert "Internal Server Error" not in system.server.log()
 
 
