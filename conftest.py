@@ -38,6 +38,24 @@ def nobody_online():
 
 
 @pytest.fixture(autouse=True)
+def fresh_abuse_limits():
+    """Every test starts with empty rate-limit windows and socket slots.
+
+    Every test client is 127.0.0.1, and the limits are counted in Redis per IP for a minute: one test's
+    traffic (the fuzz corpus, a soak) would otherwise count against the tests that run after it.
+    """
+    from django.conf import settings
+
+    from talia.redis_client import get_redis
+
+    client = get_redis()
+    for pattern in (f"{settings.REDIS_PREFIX}:rate:*", f"{settings.REDIS_PREFIX}:sockets:*"):
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def redis_breaker_closed():
     """The Redis breaker is per process: a test that trips it must not make the next one skip Redis work."""
     from talia.redis_client import breaker

@@ -17,6 +17,7 @@ import contextlib
 import select
 import socket
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Literal
 
@@ -150,3 +151,19 @@ class FaultProxy:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.close()
+
+
+@contextlib.contextmanager
+def database_unreachable() -> Iterator[None]:
+    """Point this process's default database connection at a socket directory where no server listens:
+    a stopped Postgres, for the code under test in this process (a live server needs a FaultProxy)."""
+    from django.db import connection
+
+    original = connection.settings_dict["HOST"]
+    connection.close()
+    connection.settings_dict["HOST"] = "/nonexistent-talia-socket-dir"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"] = original

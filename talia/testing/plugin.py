@@ -115,24 +115,6 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
         yield worker
 
 
-@pytest.fixture(autouse=True)
-def fresh_abuse_limits() -> None:
-    """Every test starts with empty rate-limit windows and socket slots.
-
-    Every test client is 127.0.0.1, and the limits are counted in Redis per IP for a minute: one test's
-    traffic (the fuzz corpus, a soak) would otherwise count against the tests that run after it.
-    """
-    from django.conf import settings
-
-    from talia.redis_client import get_redis
-
-    client = get_redis()
-    for pattern in (f"{settings.REDIS_PREFIX}:rate:*", f"{settings.REDIS_PREFIX}:sockets:*"):
-        keys = list(client.scan_iter(match=pattern, count=500))
-        if keys:
-            client.delete(*keys)
-
-
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
     """Poll until `predicate()` is truthy and return it; fail the test when it never is.
 

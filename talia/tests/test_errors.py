@@ -4,15 +4,14 @@ socket where no server listens, a Redis of the test's own that is shut down."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 
 from talia.runtime.embedded import EmbeddedRedis
+from talia.testing.faults import database_unreachable
 
 API_ERROR_PATHS = ["/api/nothing-here", "/console/api/nothing-here", "/api/webchat/messages/extra"]
 
@@ -29,19 +28,6 @@ def spare_redis(tmp_path_factory):
     url = server.start()
     yield server, url
     server.stop()
-
-
-@contextlib.contextmanager
-def database_unreachable():
-    """Point the default connection at a socket directory where no server listens."""
-    original = connection.settings_dict["HOST"]
-    connection.close()
-    connection.settings_dict["HOST"] = "/nonexistent-talia-socket-dir"
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict["HOST"] = original
 
 
 def assert_json_error(response, status: int, code: str) -> None:

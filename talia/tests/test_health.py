@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import pytest
@@ -10,6 +9,7 @@ from django.db import connection
 from django.test import override_settings
 
 from talia.runtime.embedded import EmbeddedRedis
+from talia.testing.faults import database_unreachable
 from talia.testing.plugin import wait_for
 
 
@@ -43,19 +43,6 @@ def test_redis_down_is_a_503_naming_redis(client, db, spare_redis):
 
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "redis": "down", "worker": "down"}
-
-
-@contextlib.contextmanager
-def database_unreachable():
-    """Point the default connection at a socket directory where no server listens."""
-    original = connection.settings_dict["HOST"]
-    connection.close()
-    connection.settings_dict["HOST"] = "/nonexistent-talia-socket-dir"
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict["HOST"] = original
 
 
 @pytest.mark.django_db(transaction=True)
