@@ -18,9 +18,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from channels_web import events as web_events
 from channels_web.models import WebchatSession
-from conversations import endchat, inbox, state
-from conversations.events import record_event
+from conversations import endchat, events, inbox, state
 from conversations.models import (
     OPEN_STATUSES,
     Channel,
@@ -28,7 +28,6 @@ from conversations.models import (
     Conversation,
     ConversationStatus,
     Event,
-    EventName,
     HandoffRequest,
     Message,
     Sender,
@@ -78,8 +77,8 @@ def open_session(visitor: Visitor) -> WebchatSession:
             },
         )
         if created:
-            record_event(
-                EventName.WEBCHAT_STARTED, contact=contact, session_id=visitor.session_id, origin=visitor.origin
+            events.emit(
+                web_events.WEBCHAT_STARTED, contact=contact, session_id=visitor.session_id, origin=visitor.origin
             )
         else:
             WebchatSession.objects.filter(pk=session.pk).update(last_seen_at=now)
@@ -201,7 +200,7 @@ def _record_closure(visitor: Visitor, reason: str) -> None:
             closed_at=timezone.now(),
             close_reason=reason[:200],
             message_count=Message.objects.filter(conversation__contact=contact, channel=Channel.WEB).count(),
-            lead_captured=Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists(),
+            lead_captured=Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists(),
         )
 
 

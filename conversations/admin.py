@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from conversations import state
+from conversations.events import events
 from conversations.models import (
     AgentAssignment,
     AssistantRun,
@@ -226,11 +227,16 @@ class ToolCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "conversation", "contact", "created"]
+    # `name` is an open CharField: the filter lists the names stored, the label comes from the declaration.
+    list_display = ["name", "label", "conversation", "contact", "created"]
     list_filter = ["name", "conversation__channel", "created"]
     search_fields = ["name", "conversation__id", "contact__email"]
     list_select_related = ["conversation__contact", "contact"]
     date_hierarchy = "created"
+
+    @admin.display(description=_("event"))
+    def label(self, obj: Event) -> str:
+        return events.label(obj.name)
 
 
 @admin.register(QuickReply)

@@ -7,8 +7,10 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
+        from conversations import events
         from conversations.access import connect_signals
         from conversations.tools import register_core_tools
 
+        events.declare(*events.CORE_EVENTS)
         register_core_tools()
         connect_signals()

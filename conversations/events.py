@@ -1,19 +1,134 @@
-"""Recording events. Always called inside the transaction of the change the event describes."""
+"""The events registry and the one way to record an event.
+
+Invariants:
+- `Event.name` is an open string; what may be recorded is what some app declared here, in its
+  AppConfig.ready(), from an `events.py` of its own (the core's are below; `channels_web.events`,
+  `leads.events`). Adding an event needs no core migration and no edit in `conversations/`.
+- `emit()` is the only writer of `Event` rows. It raises on an undeclared name (ImproperlyConfigured)
+  and on a payload whose keys differ from the declaration (ValueError), in tests and in production
+  alike: a wrong event is a bug, and the transaction it is part of is rolled back rather than storing
+  rows reports cannot read.
+- Always called inside the transaction of the change the event describes.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from conversations.models import Contact, Conversation, Event, EventName
+from django.core.exceptions import ImproperlyConfigured
+
+from conversations.models import Contact, Conversation, Event
 
 
-def record_event(
-    name: EventName,
+@dataclass(frozen=True)
+class EventSpec:
+    """An event an app records: its name, what it means, and the keys its payload always has.
+
+    `optional_keys` may be present too (e.g. `card_id` on `lead_captured` when the leads pipeline
+    recorded it); any other key is an error.
+    """
+
+    name: str
+    description: str
+    payload_keys: frozenset[str] = frozenset()
+    optional_keys: frozenset[str] = frozenset()
+
+    def check(self, payload: dict[str, Any]) -> None:
+        keys = set(payload)
+        missing = self.payload_keys - keys
+        unknown = keys - self.payload_keys - self.optional_keys
+        if missing or unknown:
+            raise ValueError(
+                f"Event {self.name!r}: payload keys {sorted(keys)} do not match the declaration"
+                f" (missing {sorted(missing)}, undeclared {sorted(unknown)})."
+            )
+
+
+def spec(name: str, description: str, *keys: str, optional: tuple[str, ...] = ()) -> EventSpec:
+    """Shorthand for declarations: `spec("lead_closed", "A lead ...", "card_id", "stage")`."""
+    return EventSpec(name, description, frozenset(keys), frozenset(optional))
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._specs: dict[str, EventSpec] = {}
+
+    def declare(self, *specs: EventSpec) -> None:
+        for event in specs:
+            if self._specs.get(event.name, event) != event:
+                raise ImproperlyConfigured(f"An event named {event.name!r} is already declared differently.")
+            self._specs[event.name] = event
+
+    def get(self, name: str) -> EventSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise ImproperlyConfigured(
+                f"Event {name!r} is not declared: declare it in its app's events.py (conversations.events)."
+            ) from None
+
+    def all(self) -> list[EventSpec]:
+        return sorted(self._specs.values(), key=lambda event: event.name)
+
+    def label(self, name: str) -> str:
+        """The description for the admin; an undeclared (older) name shows as itself."""
+        event = self._specs.get(name)
+        return event.description if event else name
+
+
+events = EventRegistry()
+declare = events.declare
+
+
+def emit(
+    event: EventSpec | str,
     *,
     conversation: Conversation | None = None,
     contact: Contact | None = None,
     **payload: Any,
 ) -> Event:
+    """Store one declared event; the contact defaults to the conversation's."""
+    name = event.name if isinstance(event, EventSpec) else event
+    declared = events.get(name)
+    if isinstance(event, EventSpec) and event != declared:
+        raise ImproperlyConfigured(f"Event {name!r} is emitted with a spec that differs from its declaration.")
+    declared.check(payload)
     if contact is None and conversation is not None:
         contact = conversation.contact
     return Event.objects.create(name=name, conversation=conversation, contact=contact, payload=payload)
+
+
+# --- The core's events --------------------------------------------------------------------------------
+
+CONVERSATION_OPENED = spec("conversation_opened", "Conversation opened", "channel")
+MESSAGE_RECEIVED = spec("message_received", "Message received", "message_id", "seq")
+MESSAGE_SENT = spec("message_sent", "Message sent", "message_id", "seq", "sender")
+LEAD_CAPTURED = spec(
+    "lead_captured",
+    "Lead captured",
+    "full_name",
+    "email",
+    "phone",
+    "company",
+    optional=("card_id",),
+)
+HANDOFF_REQUESTED = spec("handoff_requested", "Handoff requested", "requested_by", "reason")
+HANDOFF_CANCELLED = spec("handoff_cancelled", "Handoff cancelled")
+HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
+AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
+HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
+CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
+
+CORE_EVENTS = (
+    CONVERSATION_OPENED,
+    MESSAGE_RECEIVED,
+    MESSAGE_SENT,
+    LEAD_CAPTURED,
+    HANDOFF_REQUESTED,
+    HANDOFF_CANCELLED,
+    HANDOFF_EXPIRED,
+    AGENT_ASSIGNED,
+    HANDED_BACK,
+    CONVERSATION_CLOSED,
+)

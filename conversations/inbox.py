@@ -19,8 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from conversations import realtime
-from conversations.events import record_event
+from conversations import events, realtime
 from conversations.models import (
     OPEN_STATUSES,
     AssistantRun,
@@ -31,7 +30,6 @@ from conversations.models import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
-    EventName,
     Locale,
     Message,
     Sender,
@@ -131,7 +129,7 @@ def ensure_conversation(
         contact = _contact_for(channel, identity, locale=normalise_locale(locale), display_name=display_name)
         conversation, opened = _open_conversation(contact, channel)
         if opened:
-            record_event(EventName.CONVERSATION_OPENED, conversation=conversation, channel=channel)
+            events.emit(events.CONVERSATION_OPENED, conversation=conversation, channel=channel)
             _publish_opened(conversation)
     return contact, conversation
 
@@ -186,9 +184,9 @@ def _store_inbound(
         delivery_status=DeliveryStatus.RECEIVED,
     )
     if opened:
-        record_event(EventName.CONVERSATION_OPENED, conversation=conversation, channel=channel)
+        events.emit(events.CONVERSATION_OPENED, conversation=conversation, channel=channel)
         _publish_opened(conversation)
-    record_event(EventName.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
+    events.emit(events.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
     if conversation.status == ConversationStatus.BOT:
         # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
@@ -278,8 +276,8 @@ def send(
             delivery_status=DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT,
             delivery_queued_at=timezone.now() if deliverer else None,
         )
-        record_event(
-            EventName.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
+        events.emit(
+            events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
         )
         realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
         if deliverer is not None:

@@ -453,28 +453,14 @@ class ToolCall(TimeStamped):
         return f"{self.name}({self.call_id})"
 
 
-class EventName(models.TextChoices):
-    CONVERSATION_OPENED = "conversation_opened", _("Conversation opened")
-    WEBCHAT_STARTED = "webchat_started", _("Web chat started")
-    MESSAGE_RECEIVED = "message_received", _("Message received")
-    MESSAGE_SENT = "message_sent", _("Message sent")
-    LEAD_CAPTURED = "lead_captured", _("Lead captured")
-    LEAD_CLOSED = "lead_closed", _("Lead closed")
-    MEETING_SCHEDULED = "meeting_scheduled", _("Meeting scheduled")
-    HANDOFF_REQUESTED = "handoff_requested", _("Handoff requested")
-    HANDOFF_CANCELLED = "handoff_cancelled", _("Handoff cancelled")
-    HANDOFF_EXPIRED = "handoff_expired", _("Handoff expired")
-    AGENT_ASSIGNED = "agent_assigned", _("Agent assigned")
-    HANDED_BACK = "handed_back", _("Handed back to the assistant")
-    CONVERSATION_CLOSED = "conversation_closed", _("Conversation closed")
-    CALL_STARTED = "call_started", _("Call started")
-    CALL_COMPLETED = "call_completed", _("Call completed")
-
-
 class Event(models.Model):
-    """Something that happened, written in the same transaction as the change it records."""
+    """Something that happened, written in the same transaction as the change it records.
 
-    name = models.CharField(_("name"), max_length=64, choices=EventName.choices, db_index=True)
+    `name` is open: the apps that record events declare them (conversations/events.py), and
+    `events.emit()` is the only writer, so every stored name and payload matches a declaration.
+    """
+
+    name = models.CharField(_("name"), max_length=64, db_index=True)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )

@@ -20,13 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import realtime
-from conversations.events import record_event
+from conversations import events, realtime
 from conversations.models import (
     AgentAssignment,
     Conversation,
     ConversationStatus,
-    EventName,
     HandoffRequest,
 )
 from talia.redis_client import breaker
@@ -91,7 +89,7 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
     with transaction.atomic():
         fresh = _transition(conversation, "request_handoff")
         handoff = HandoffRequest.objects.create(conversation=fresh, requested_by=requested_by, reason=reason)
-        record_event(EventName.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
+        events.emit(events.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.added", fresh)
         )
@@ -111,7 +109,7 @@ def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
             status=HandoffRequest.Status.ACCEPTED, resolved_at=now, updated=now
         )
-        record_event(EventName.AGENT_ASSIGNED, conversation=fresh, agent_id=agent.pk)
+        events.emit(events.AGENT_ASSIGNED, conversation=fresh, agent_id=agent.pk)
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
         )
@@ -127,7 +125,7 @@ def cancel_handoff(conversation: Conversation) -> Conversation:
         conversation,
         "cancel_handoff",
         HandoffRequest.Status.CANCELLED,
-        EventName.HANDOFF_CANCELLED,
+        events.HANDOFF_CANCELLED,
         "handoff.cancelled",
     )
 
@@ -135,7 +133,7 @@ def cancel_handoff(conversation: Conversation) -> Conversation:
 def expire_handoff(conversation: Conversation) -> Conversation:
     """Nobody claimed the conversation within TALIA_QUEUE_TIMEOUT_S: back to the assistant."""
     return _leave_queue(
-        conversation, "expire_handoff", HandoffRequest.Status.EXPIRED, EventName.HANDOFF_EXPIRED, "handoff.expired"
+        conversation, "expire_handoff", HandoffRequest.Status.EXPIRED, events.HANDOFF_EXPIRED, "handoff.expired"
     )
 
 
@@ -143,7 +141,7 @@ def _leave_queue(
     conversation: Conversation,
     action: str,
     outcome: HandoffRequest.Status,
-    event_name: EventName,
+    event: events.EventSpec,
     event_type: realtime.ConversationEventType,
 ) -> Conversation:
     with transaction.atomic():
@@ -152,7 +150,7 @@ def _leave_queue(
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
             status=outcome, resolved_at=now, updated=now
         )
-        record_event(event_name, conversation=fresh)
+        events.emit(event, conversation=fresh)
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
         )
@@ -165,7 +163,7 @@ def hand_back_to_assistant(conversation: Conversation) -> Conversation:
     with transaction.atomic():
         fresh = _transition(conversation, "hand_back", assigned_agent=None)
         released = _release_assignment(fresh, AgentAssignment.ReleaseReason.HANDED_BACK)
-        record_event(EventName.HANDED_BACK, conversation=fresh, agent_ids=released)
+        events.emit(events.HANDED_BACK, conversation=fresh, agent_ids=released)
         realtime.publish(
             [fresh.group_name, realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
             realtime.conversation_changed("conversation.handed_back", fresh),
@@ -185,7 +183,7 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
             status=HandoffRequest.Status.CLOSED, resolved_at=now, updated=now
         )
-        record_event(EventName.CONVERSATION_CLOSED, conversation=fresh, ended_by=ended_by, reason=reason)
+        events.emit(events.CONVERSATION_CLOSED, conversation=fresh, ended_by=ended_by, reason=reason)
         if was_queued:
             realtime.publish(
                 [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],

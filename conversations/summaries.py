@@ -17,7 +17,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from conversations import realtime
+from conversations import events, realtime
 from conversations.assistant import prompts
 from conversations.assistant.base import ProviderError, Summary
 from conversations.assistant.engines import get_engine
@@ -25,7 +25,6 @@ from conversations.models import (
     Conversation,
     ConversationSummary,
     Event,
-    EventName,
     HandoffRequest,
     Message,
     Sender,
@@ -258,7 +257,9 @@ def store_summary(conversation_id: str) -> ConversationSummary | None:
     messages = list(conversation.messages.order_by("seq"))
     summary = written_summary(messages)
     closed = (
-        Event.objects.filter(conversation=conversation, name=EventName.CONVERSATION_CLOSED).order_by("-created").first()
+        Event.objects.filter(conversation=conversation, name=events.CONVERSATION_CLOSED.name)
+        .order_by("-created")
+        .first()
     )
     ended_by = (closed.payload.get("ended_by") if closed else "") or ConversationSummary.EndedBy.SYSTEM
     if ended_by not in ConversationSummary.EndedBy.values:

@@ -18,10 +18,9 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import state
-from conversations.events import record_event
+from conversations import events, state
 from conversations.handoff import queue_outlook
-from conversations.models import Contact, Conversation, ConversationStatus, Event, EventName, HandoffRequest
+from conversations.models import Contact, Conversation, ConversationStatus, Event, HandoffRequest
 from conversations.registry import Tool, tools
 
 MAX_NAME_LENGTH = 200
@@ -79,10 +78,10 @@ def _record_lead_if_complete(conversation: Conversation, contact: Contact) -> bo
     """Record `lead_captured` once per contact, when a name and a way to reach them are known."""
     if not contact.full_name or not (contact.email or contact.phone):
         return False
-    if Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists():
+    if Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists():
         return False
-    record_event(
-        EventName.LEAD_CAPTURED,
+    events.emit(
+        events.LEAD_CAPTURED,
         conversation=conversation,
         contact=contact,
         full_name=contact.full_name,

@@ -7,8 +7,11 @@ class LeadsConfig(AppConfig):
     verbose_name = _("Leads")
 
     def ready(self) -> None:
+        from conversations.events import declare
         from conversations.registry import tools
+        from leads.events import EVENTS
         from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING
 
         tools.register(CLOSE_LEAD)
         tools.register(SCHEDULE_MEETING)
+        declare(*EVENTS)

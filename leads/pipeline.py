@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.events import record_event
-from conversations.models import Contact, Conversation, Event, EventName
+from conversations import events
+from conversations.models import Contact, Conversation, Event
+from leads import events as lead_events
 from leads.models import LeadCard, LeadMovement
 
 
@@ -56,8 +57,17 @@ def card_for(contact: Contact, conversation: Conversation | None, moved_by: str)
         if created:
             LeadMovement.objects.create(card=card, to_stage=card.stage, moved_by=moved_by, reason="Lead captured")
             # Once per contact: the core lead tools may already have recorded it when the details were complete.
-            if not Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).exists():
-                record_event(EventName.LEAD_CAPTURED, conversation=conversation, contact=contact, card_id=card.pk)
+            if not Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists():
+                events.emit(
+                    events.LEAD_CAPTURED,
+                    conversation=conversation,
+                    contact=contact,
+                    full_name=contact.full_name,
+                    email=contact.email,
+                    phone=contact.phone,
+                    company=contact.company,
+                    card_id=card.pk,
+                )
     return card, created
 
 
@@ -83,8 +93,8 @@ def move_card(
         )
         LeadCard.objects.filter(pk=locked.pk).update(stage=to_stage, updated=timezone.now())
         if to_stage in closing_stages():
-            record_event(
-                EventName.LEAD_CLOSED,
+            events.emit(
+                lead_events.LEAD_CLOSED,
                 conversation=locked.source_conversation,
                 contact=locked.contact,
                 card_id=locked.pk,

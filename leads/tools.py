@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.events import record_event
-from conversations.models import Conversation, EventName, Message, Sender
+from conversations import events
+from conversations.models import Conversation, Message, Sender
 from conversations.registry import Tool
 from conversations.tools import ToolError
+from leads import events as lead_events
 from leads import meetings, pipeline
 from leads.models import ConversationInsight, LeadCard, LeadMovement, ScheduledEvent
 
@@ -142,8 +143,8 @@ def book(
     except IntegrityError:  # a concurrent booking of the same start won
         return ScheduledEvent.objects.get(conversation=conversation, start=start), False
     if created:
-        record_event(
-            EventName.MEETING_SCHEDULED,
+        events.emit(
+            lead_events.MEETING_SCHEDULED,
             conversation=conversation,
             event_id=str(event.pk),
             start=event.start.isoformat(),

@@ -8,9 +8,10 @@ import pytest
 from django.test import override_settings
 from django.utils.html import escape
 
+from channels_web import events as web_events
 from channels_web.models import WebchatSession
-from conversations import inbox, presence, state
-from conversations.models import Contact, Conversation, ConversationStatus, Event, EventName, Message, Sender
+from conversations import events, inbox, presence, state
+from conversations.models import Contact, Conversation, ConversationStatus, Event, Message, Sender
 
 SESSION = "visitor-session-0001"
 XSS_CORPUS = [
@@ -55,7 +56,7 @@ def test_message_is_stored_and_answered_202_when_the_reply_is_not_ready(client, 
     assert message.metadata["ip"] == "127.0.0.1"
     assert str(message.conversation_id) == body["metadata"]["conversation_id"]
     assert WebchatSession.objects.get(session_id=SESSION).contact_id == message.conversation.contact_id
-    assert Event.objects.filter(name=EventName.WEBCHAT_STARTED).count() == 1
+    assert Event.objects.filter(name=web_events.WEBCHAT_STARTED.name).count() == 1
 
 
 def test_the_assistant_reply_comes_back_in_the_response(client, celery_worker, settings):
@@ -246,7 +247,7 @@ def test_close_is_idempotent_and_records_the_session(client, db):
     session = WebchatSession.objects.get()
     assert (session.close_reason, session.message_count, session.lead_captured) == ("done", 1, False)
     assert session.closed_at is not None
-    assert Event.objects.filter(name=EventName.CONVERSATION_CLOSED).count() == 1
+    assert Event.objects.filter(name=events.CONVERSATION_CLOSED.name).count() == 1
 
 
 def test_handoff_queues_the_conversation_even_before_the_first_message(client, db):

@@ -10,13 +10,12 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from conversations import handoff, inbox, state
+from conversations import events, handoff, inbox, state
 from conversations.models import (
     AssistantRun,
     ConversationStatus,
     ConversationSummary,
     Event,
-    EventName,
     HandoffRequest,
     Message,
     Sender,
@@ -47,7 +46,7 @@ def test_nobody_claims_it_in_time_and_the_assistant_takes_over_again(celery_work
     conversation.refresh_from_db()
     fresh.refresh_from_db()
     assert (conversation.status, fresh.status) == (ConversationStatus.BOT, ConversationStatus.QUEUED)
-    assert Event.objects.filter(conversation=conversation, name=EventName.HANDOFF_EXPIRED).count() == 1
+    assert Event.objects.filter(conversation=conversation, name=events.HANDOFF_EXPIRED.name).count() == 1
     told = Message.objects.filter(conversation=conversation, metadata__kind="queue_timeout").get()
     assert told.sender == Sender.ASSISTANT
     assert told.text.startswith("Nadie del equipo ha podido")  # in the contact's language

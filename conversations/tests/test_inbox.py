@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from conversations import inbox, state
+from conversations import events, inbox, state
 from conversations.models import (
     Contact,
     ContactIdentity,
@@ -19,7 +19,6 @@ from conversations.models import (
     DeliveryStatus,
     Direction,
     Event,
-    EventName,
     Message,
     Sender,
 )
@@ -57,7 +56,7 @@ def test_first_message_opens_contact_conversation_and_records_events(db):
     assert received.contact.display_name == "Lucía"
     assert ContactIdentity.objects.get(contact=received.contact).value == "+34600123456"
     names = list(Event.objects.filter(conversation=received.conversation).values_list("name", flat=True))
-    assert sorted(names) == [EventName.CONVERSATION_OPENED, EventName.MESSAGE_RECEIVED]
+    assert sorted(names) == [events.CONVERSATION_OPENED.name, events.MESSAGE_RECEIVED.name]
 
 
 def test_next_message_joins_the_open_conversation_with_the_next_number(lucia):
@@ -109,7 +108,7 @@ def test_retried_webhook_is_stored_once(db):
     assert retried.duplicate
     assert retried.message.pk == first.message.pk
     assert Message.objects.count() == 1
-    assert Event.objects.filter(name=EventName.MESSAGE_RECEIVED).count() == 1
+    assert Event.objects.filter(name=events.MESSAGE_RECEIVED.name).count() == 1
 
 
 def test_same_external_id_on_another_channel_is_another_message(db):
@@ -129,7 +128,7 @@ def test_same_external_id_five_times_concurrently_stores_one_row():
     assert Message.objects.filter(external_id="SM-CONCURRENT").count() == 1
     assert len({r.message.pk for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
-    assert Event.objects.filter(name=EventName.MESSAGE_RECEIVED).count() == 1
+    assert Event.objects.filter(name=events.MESSAGE_RECEIVED.name).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,7 +166,7 @@ def test_send_stores_outbound_message_and_event(lucia, agent):
     assert (message.seq, message.direction, message.agent) == (2, Direction.OUTBOUND, agent)
     # Web chat has no deliverer: the realtime push is the delivery.
     assert message.delivery_status == DeliveryStatus.SENT
-    assert Event.objects.filter(name=EventName.MESSAGE_SENT, payload__message_id=str(message.pk)).exists()
+    assert Event.objects.filter(name=events.MESSAGE_SENT.name, payload__message_id=str(message.pk)).exists()
 
 
 def test_send_to_a_closed_conversation_is_refused(lucia):

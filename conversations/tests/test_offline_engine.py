@@ -21,7 +21,7 @@ from uuid import UUID
 import pytest
 from django.utils import timezone
 
-from conversations import inbox, presence, turns
+from conversations import events, inbox, presence, turns
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.offline import OfflineEngine
@@ -42,7 +42,6 @@ from conversations.models import (
     Conversation,
     ConversationStatus,
     Event,
-    EventName,
     HandoffRequest,
     Message,
     Sender,
@@ -351,7 +350,7 @@ def assert_complete_lead_and_handoff(visitor: Visitor, expected: dict[str, str])
     contact = visitor.contact
     assert {name: getattr(contact, name) for name in expected} == expected
     assert contact.has_consented
-    assert Event.objects.filter(contact=contact, name=EventName.LEAD_CAPTURED).count() == 1
+    assert Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).count() == 1
     conversation = visitor.conversation
     assert conversation.status == ConversationStatus.QUEUED
     handoff = HandoffRequest.objects.get(conversation=conversation)
@@ -483,7 +482,7 @@ def test_personal_data_before_consent_is_not_stored(db):
     contact = ana.contact
     assert (contact.full_name, contact.email, contact.phone, contact.consent_given_at) == ("", "", "", None)
     assert ana.tool_calls() == []
-    assert not Event.objects.filter(name=EventName.LEAD_CAPTURED).exists()
+    assert not Event.objects.filter(name=events.LEAD_CAPTURED.name).exists()
     assert "held_data" in reply.metadata["offline"]  # that there was data, not the data itself
 
     # Once consent is given, what the contact wrote just before is used, and only then stored.

@@ -7,13 +7,12 @@ import itertools
 import pytest
 from django.db import transaction
 
-from conversations import inbox, state
+from conversations import events, inbox, state
 from conversations.models import (
     AgentAssignment,
     Conversation,
     ConversationStatus,
     Event,
-    EventName,
     HandoffRequest,
 )
 from conversations.tests.test_inbox import run_concurrently
@@ -98,7 +97,7 @@ def test_claim_assigns_agent_and_accepts_the_handoff(db, agent):
     assignment = AgentAssignment.objects.get(conversation=conversation)
     assert assignment.agent == agent and assignment.released_at is None
     assert HandoffRequest.objects.get(conversation=conversation).status == HandoffRequest.Status.ACCEPTED
-    assert Event.objects.filter(name=EventName.AGENT_ASSIGNED, payload__agent_id=agent.pk).exists()
+    assert Event.objects.filter(name=events.AGENT_ASSIGNED.name, payload__agent_id=agent.pk).exists()
 
 
 def test_hand_back_releases_the_agent(db, agent):
@@ -119,7 +118,7 @@ def test_close_sets_closed_at_and_closes_a_pending_handoff(db, agent):
     conversation.refresh_from_db()
     assert conversation.closed_at is not None
     assert HandoffRequest.objects.get(conversation=conversation).status == HandoffRequest.Status.CLOSED
-    event = Event.objects.get(name=EventName.CONVERSATION_CLOSED)
+    event = Event.objects.get(name=events.CONVERSATION_CLOSED.name)
     assert event.payload == {"ended_by": "contact", "reason": "left"}
 
 
@@ -153,7 +152,7 @@ def test_twenty_concurrent_claims_have_exactly_one_winner(make_agent):
     conversation.refresh_from_db()
     assert conversation.assigned_agent == winner
     assert AgentAssignment.objects.filter(conversation=conversation).count() == 1
-    assert Event.objects.filter(name=EventName.AGENT_ASSIGNED).count() == 1
+    assert Event.objects.filter(name=events.AGENT_ASSIGNED.name).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -166,5 +165,5 @@ def test_event_rolls_back_with_the_change_it_records(agent):
 
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.BOT
-    assert not Event.objects.filter(name=EventName.HANDOFF_REQUESTED).exists()
+    assert not Event.objects.filter(name=events.HANDOFF_REQUESTED.name).exists()
     assert not HandoffRequest.objects.exists()

@@ -8,10 +8,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from conversations import inbox, turns
+from conversations import events, inbox, turns
 from conversations.assistant.base import ToolInvocation
 from conversations.assistant.executor import ToolExecutor
-from conversations.models import ConversationStatus, Event, EventName, HandoffRequest, ToolCall
+from conversations.models import ConversationStatus, Event, HandoffRequest, ToolCall
 from conversations.registry import Tool, ToolRegistry, tools
 
 
@@ -121,12 +121,12 @@ def test_bad_values_come_back_as_errors_the_model_can_act_on(call, lucia, run, t
 def test_lead_captured_is_recorded_once(call, lucia):
     call("record_consent", granted=True)
     call("set_full_name", full_name="Lucía Pérez")
-    assert not Event.objects.filter(name=EventName.LEAD_CAPTURED).exists()
+    assert not Event.objects.filter(name=events.LEAD_CAPTURED.name).exists()
 
     assert call("set_email", email="lucia@example.com")["lead_captured"] is True
     assert "lead_captured" not in call("set_phone_number", phone_number="+34600123456")
 
-    event = Event.objects.get(name=EventName.LEAD_CAPTURED)
+    event = Event.objects.get(name=events.LEAD_CAPTURED.name)
     assert event.contact_id == lucia.contact.pk
     assert event.payload["email"] == "lucia@example.com"
 

@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from conversations import inbox, turns
-from conversations.models import Conversation, Event, EventName, ToolCall
+from conversations.models import Conversation, Event, ToolCall
 from conversations.registry import tools
 from conversations.tools import ToolError
+from leads import events as lead_events
 from leads import pipeline
 from leads.models import LeadCard, LeadMovement
 from leads.tools import close_lead
@@ -30,7 +31,7 @@ def test_the_assistant_cannot_close_a_lead(conversation, stage):
         close_lead(conversation, "Firma el contrato anual.", stage, 12000)
 
     assert not LeadCard.objects.exists()
-    assert not Event.objects.filter(name=EventName.LEAD_CLOSED).exists()
+    assert not Event.objects.filter(name=lead_events.LEAD_CLOSED.name).exists()
 
 
 def test_the_assistant_may_qualify_a_lead(conversation):
@@ -98,7 +99,7 @@ def test_a_person_wins_the_lead_from_the_board(conversation):
 
     assert response.status_code == 200
     assert LeadCard.objects.get(pk=card.pk).stage == "won"
-    assert Event.objects.filter(name=EventName.LEAD_CLOSED, payload__stage="won").count() == 1
+    assert Event.objects.filter(name=lead_events.LEAD_CLOSED.name, payload__stage="won").count() == 1
     assert card.movements.values_list("moved_by", flat=True).last() == LeadMovement.MovedBy.AGENT
 
 

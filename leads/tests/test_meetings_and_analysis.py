@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils import timezone
 from icalendar import Calendar
 
-from conversations import inbox, turns
-from conversations.models import Conversation, Event, EventName, Message, Sender
+from conversations import events, inbox, turns
+from conversations.models import Conversation, Event, Message, Sender
 from leads import analysis
 from leads.models import CalendarFeed, ConversationAnalysis, ConversationInsight, LeadCard, ScheduledEvent
 from leads.tasks import analyse_conversations
@@ -198,7 +198,7 @@ def test_close_lead_through_the_fake_openai_server(db, model_engine):
     )
     moves = list(card.movements.values_list("from_stage", "to_stage", "moved_by"))
     assert moves == [("", "new", "assistant"), ("new", "qualified", "assistant")]
-    assert Event.objects.filter(name=EventName.LEAD_CAPTURED, contact=card.contact).count() == 1
+    assert Event.objects.filter(name=events.LEAD_CAPTURED.name, contact=card.contact).count() == 1
 
 
 @pytest.mark.parametrize("bad", [{"stage": "someday"}, {"value": -5}, {"summary": "  "}])

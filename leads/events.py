@@ -1,0 +1,13 @@
+"""The leads app's events, declared in LeadsConfig.ready() (registry: conversations/events.py).
+
+`lead_captured` is the core's (conversations.events): the core's contact tools record it too.
+"""
+
+from __future__ import annotations
+
+from conversations.events import spec
+
+LEAD_CLOSED = spec("lead_closed", "Lead closed", "card_id", "stage")
+MEETING_SCHEDULED = spec("meeting_scheduled", "Meeting scheduled", "event_id", "start", "created_by")
+
+EVENTS = (LEAD_CLOSED, MEETING_SCHEDULED)

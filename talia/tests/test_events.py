@@ -1,0 +1,51 @@
+"""Every declared event, recorded through the real code paths of the apps that declare it.
+
+`events.emit()` checks each payload against its declaration as it stores it; this test makes sure every
+declaration is exercised (a declared event nothing records, or one whose recorder disagrees with its
+declaration, fails here) and checks the stored rows once more.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from channels_web import services as web
+from conversations import events, inbox, state
+from conversations.models import Event, Sender
+from conversations.tools import record_consent, set_email, set_full_name
+from leads import pipeline
+from leads.models import LeadMovement
+from leads.tools import schedule_meeting
+
+
+def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(db, django_user_model):
+    agent = django_user_model.objects.create_user("ana-events", is_staff=True)
+    received = web.post_message(web.Visitor(session_id="events-flow-0001", origin="https://example.com"), "Hola")
+    conversation = received.conversation
+    inbox.send(conversation, "¡Hola! ¿En qué te ayudo?", sender=Sender.ASSISTANT)
+
+    record_consent(conversation, True)
+    set_full_name(conversation, "Lucía Pérez")
+    set_email(conversation, "lucia@example.com")
+
+    state.request_handoff(conversation, requested_by="contact", reason="quiere una persona")
+    state.cancel_handoff(conversation)
+    state.request_handoff(conversation, requested_by="contact", reason="otra vez")
+    state.expire_handoff(conversation)
+    state.request_handoff(conversation, requested_by="contact", reason="y otra")
+    state.claim_conversation(conversation, agent)
+    state.hand_back_to_assistant(conversation)
+
+    friday = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
+    schedule_meeting(conversation, "Demo", friday.isoformat(), None, None)
+    card, _ = pipeline.card_for(conversation.contact, conversation, LeadMovement.MovedBy.ASSISTANT)
+    pipeline.move_card(card, "won", moved_by=LeadMovement.MovedBy.AGENT, user=agent)
+    state.close_conversation(conversation, ended_by="agent", reason="hecho")
+
+    stored = list(Event.objects.all())
+    assert {event.name for event in stored} == {declared.name for declared in events.events.all()}
+    for event in stored:
+        declared = events.events.get(event.name)
+        assert declared.payload_keys <= set(event.payload) <= declared.payload_keys | declared.optional_keys
