@@ -14,7 +14,7 @@ from rest_framework import serializers
 from channels_web import ratelimit, security, services
 from channels_web.serializers import LocaleField
 from conversations import inbox, realtime
-from conversations.models import Message, Sender
+from conversations.models import Sender
 from talia import payloads, sockets
 
 logger = logging.getLogger("talia.webchat")
@@ -102,14 +102,15 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         self.conversation_group = group
         await self.channel_layer.group_add(group, self.channel_name)
         if catch_up:
-            for payload in await database_sync_to_async(self._messages_after)(conversation_id, 0):
-                await self._send_message(payload)
+            for event in await database_sync_to_async(realtime.missed_messages)(conversation_id, 0, RESUME_LIMIT):
+                await self._send_message(event)
 
-    async def _send_message(self, payload: dict[str, Any]) -> None:
-        if payload["id"] in self.sent:
+    async def _send_message(self, event: realtime.MessageNew | dict[str, Any]) -> None:
+        message_id = event["message"]["id"]
+        if message_id in self.sent:
             return
-        self.sent.append(payload["id"])
-        await self.send_json({"type": "message.new", "conversation_id": payload["conversation_id"], "message": payload})
+        self.sent.append(message_id)
+        await self.send_json(event)
 
     # --- From the visitor ------------------------------------------------------------------------------
 
@@ -154,13 +155,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if self.conversation_group is None:
             return
         conversation_id = self.conversation_group.removeprefix("conversation.")
-        event = {
-            "type": "typing",
-            "conversation_id": conversation_id,
-            "sender": Sender.CONTACT,
-            "active": bool(content.get("active")),
-        }
-        await self.channel_layer.group_send(self.conversation_group, event)
+        await database_sync_to_async(inbox.typing)(conversation_id, Sender.CONTACT, bool(content.get("active")))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         after = content.get("after", 0)
@@ -170,17 +165,10 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         conversation = await database_sync_to_async(services.latest_conversation)(self.visitor.session_id)
         if conversation is None:
             return
-        for payload in await database_sync_to_async(self._messages_after)(str(conversation.id), after):
+        for event in await database_sync_to_async(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
             # A resume is an explicit request: send even what this socket already sent.
-            self.sent.append(payload["id"])
-            await self.send_json(
-                {"type": "message.new", "conversation_id": payload["conversation_id"], "message": payload}
-            )
-
-    @staticmethod
-    def _messages_after(conversation_id: str, after: int) -> list[dict[str, Any]]:
-        missed = Message.objects.select_related("agent").filter(conversation_id=conversation_id, seq__gt=after)
-        return [dict(realtime.message_payload(message)) for message in missed.order_by("seq")[:RESUME_LIMIT]]
+            self.sent.append(event["message"]["id"])
+            await self.send_json(event)
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -188,7 +176,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
     # --- From the channel layer (one handler per event type) --------------------------------------------
 
     async def message_new(self, event: dict[str, Any]) -> None:
-        await self._send_message(event["message"])
+        await self._send_message(event)
 
     async def typing(self, event: dict[str, Any]) -> None:
         if event.get("sender") != Sender.CONTACT:  # the visitor's own typing goes to agents only

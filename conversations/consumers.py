@@ -18,16 +18,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from conversations import console, presence, realtime
+from conversations import console, inbox, presence, realtime
 from conversations.models import Conversation, Sender
 from talia import payloads, sockets
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
-
-
-def _agents_online() -> realtime.AgentsOnline | None:
-    agents = presence.online_agents()
-    return None if agents is None else realtime.agents_online(list(agents))
 
 
 class StaffConsumer(sockets.GuardedJsonConsumer):
@@ -83,9 +78,7 @@ class StaffConsumer(sockets.GuardedJsonConsumer):
             self.user = user
 
     async def tell_monitor_who_is_online(self) -> None:
-        event = await database_sync_to_async(_agents_online)()
-        if event is not None:
-            await self.channel_layer.group_send(realtime.MONITOR_GROUP, dict(event))
+        await database_sync_to_async(presence.announce)()
 
 
 class ConsoleConsumer(StaffConsumer):
@@ -162,8 +155,7 @@ class ConsoleConsumer(StaffConsumer):
         if conversation is None or conversation.assigned_agent_id != self.user.pk:
             await self.error("forbidden", "You can only type in your own conversations.")
             return
-        event = realtime.typing(conversation, Sender.AGENT, bool(content.get("active")))
-        await self.channel_layer.group_send(conversation.group_name, dict(event))
+        await database_sync_to_async(inbox.typing)(conversation.id, Sender.AGENT, bool(content.get("active")))
 
     # --- From the channel layer ----------------------------------------------------------------------
 

@@ -247,6 +247,15 @@ def _append(conversation: Conversation, **fields: Any) -> Message:
     )
 
 
+def typing(conversation_id: UUID | str, sender: str, active: bool) -> None:
+    """Tell everyone watching the conversation that `sender` started or stopped typing; nothing is stored.
+
+    Sockets call this rather than sending on the channel layer themselves: every push goes through
+    realtime.publish (after commit, skipped while Redis is failing) from a service module.
+    """
+    realtime.publish([realtime.conversation_group(conversation_id)], realtime.typing(conversation_id, sender, active))
+
+
 def send(
     conversation: Conversation,
     text: str,

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from conversations import realtime
 from talia.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ def online_agents() -> list[AbstractBaseUser] | None:
         return None
     users = get_user_model().objects.filter(pk__in=ids, is_active=True)
     return sorted(users, key=lambda user: (user.get_full_name() or user.get_username()).lower())  # type: ignore[attr-defined]
+
+
+def announce() -> None:
+    """Tell the supervisors' monitor who is online now (after a console socket opens or closes)."""
+    agents = online_agents()
+    if agents is not None:
+        realtime.publish([realtime.MONITOR_GROUP], realtime.agents_online(list(agents)))
 
 
 def online_count() -> int | None:

@@ -126,6 +126,11 @@ class AccessRevoked(TypedDict):
 RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked
 
 
+def conversation_group(conversation_id: object) -> str:
+    """Everyone watching one conversation: its visitor's sockets and the staff viewing it."""
+    return f"conversation.{conversation_id}"
+
+
 def contact_group(contact_id: object) -> str:
     """Every socket of one contact (a visitor's widget tabs): hears of conversations they open."""
     return f"contact.{contact_id}"
@@ -206,8 +211,8 @@ def agents_online(agents: list[object]) -> AgentsOnline:
     }
 
 
-def typing(conversation: Conversation, sender: str, active: bool) -> Typing:
-    return {"type": "typing", "conversation_id": str(conversation.id), "sender": sender, "active": active}
+def typing(conversation_id: object, sender: str, active: bool) -> Typing:
+    return {"type": "typing", "conversation_id": str(conversation_id), "sender": sender, "active": active}
 
 
 def message_new(message: Message) -> MessageNew:

@@ -143,7 +143,7 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     run.previous_response_id = context.previous_response_id
     run.prompt_version = PROMPT_VERSION
     run.save(update_fields=["engine", "previous_response_id", "prompt_version", "updated"])
-    realtime.publish([conversation.group_name], realtime.typing(conversation, Sender.ASSISTANT, True))
+    realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, True))
     try:
         result = engine.run(context, ToolExecutor(run))
     except ProviderError as exc:
@@ -159,7 +159,7 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
         logger.exception("Turn for message %s crashed", message_id)
         return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
     finally:
-        realtime.publish([conversation.group_name], realtime.typing(conversation, Sender.ASSISTANT, False))
+        realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, False))
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
     return _reply(run, result)

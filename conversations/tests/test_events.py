@@ -6,6 +6,8 @@ tests import no other app).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,10 +53,10 @@ def test_a_payload_that_differs_from_the_declaration_fails(db, payload):
 
 def test_optional_keys_may_be_left_out_or_given(db):
     conversation = inbox.receive("web", "events-optional-0001", "Hola").conversation
-    details = {"full_name": "Lucía", "email": "lucia@example.com", "phone": "", "company": ""}
+    details: dict[str, Any] = {"full_name": "Lucía", "email": "lucia@example.com", "phone": "", "company": ""}
 
     events.emit(events.LEAD_CAPTURED, conversation=conversation, **details)
-    events.emit(events.LEAD_CAPTURED, conversation=conversation, card_id=7, **details)
+    events.emit(events.LEAD_CAPTURED, conversation=conversation, **details, card_id=7)
 
     assert Event.objects.filter(name="lead_captured").count() == 2
 
