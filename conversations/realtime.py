@@ -4,7 +4,9 @@ Every push is a typed envelope `{"type": ..., ...}` sent to one or more groups, 
 transaction that stored its data commits: a client never hears of a row it cannot read yet. If Redis is
 down the push is logged and dropped; clients recover what they missed from the database on reconnect.
 While the Redis breaker (talia.redis_client) is open, pushes are dropped at once instead of each waiting
-for its timeout.
+for its timeout. Envelopes are the TypedDicts below; `publish` is called only from service modules
+(inbox, state, console, presence, ...), never by consumers or views on the channel layer directly
+(conversations/tests/test_realtime_boundary.py).
 
 Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `staff.<id>` (the
 staff viewing that conversation: internal notes, the brief), `agent.<user id>` (one agent's console

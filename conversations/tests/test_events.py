@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 
 from conversations import events, inbox
 from conversations.events import EventRegistry, EventSpec, spec
@@ -78,3 +79,17 @@ def test_a_name_is_declared_once():
     assert registry.get("thing_done") == first
     assert registry.label("thing_done") == "Thing done"
     assert registry.label("older_name") == "older_name"
+
+
+def test_the_admin_filters_events_by_name_and_labels_them_from_the_registry(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root-events", "root@example.com", "x"))
+    inbox.receive("web", "events-admin-0001", "Hola")
+    url = reverse("admin:conversations_event_changelist")
+
+    everything = client.get(url).content.decode()
+    received = client.get(url, {"name": "message_received"})
+
+    assert "?name=conversation_opened" in everything and "?name=message_received" in everything  # the filter
+    assert received.status_code == 200
+    assert list(received.context["cl"].queryset.values_list("name", flat=True)) == ["message_received"]
+    assert "Message received" in received.content.decode()  # the declared description
