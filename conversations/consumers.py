@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 
 from conversations import console, presence, realtime
 from conversations.models import Conversation, Sender
+from conversations.permissions import is_agent, is_supervisor
 from talia import payloads, sockets
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
@@ -92,7 +93,7 @@ class ConsoleConsumer(StaffConsumer):
     watching: set[str]
 
     def allowed(self, user: Any) -> bool:
-        return console.is_agent(user)
+        return is_agent(user)
 
     async def joined(self) -> None:
         self.watching = set()
@@ -195,7 +196,7 @@ class MonitorConsumer(StaffConsumer):
     """Supervisors only: every open conversation's changes and messages, agents coming and going."""
 
     def allowed(self, user: Any) -> bool:
-        return bool(user.is_active and user.is_staff)
+        return is_supervisor(user)
 
     async def joined(self) -> None:
         await self.channel_layer.group_add(realtime.MONITOR_GROUP, self.channel_name)
