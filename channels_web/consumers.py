@@ -14,7 +14,7 @@ from rest_framework import serializers
 from channels_web import ratelimit, security, services
 from channels_web.serializers import LocaleField
 from conversations import inbox, realtime
-from conversations.models import Sender
+from conversations.models import Sender, conversation_group
 from talia import payloads, sockets
 
 logger = logging.getLogger("talia.webchat")
@@ -94,7 +94,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         A conversation that opens while the socket is connected pushed its first message before we
         could join its group, so that one is caught up from the database.
         """
-        group = f"conversation.{conversation_id}"
+        group = conversation_group(conversation_id)
         if group == self.conversation_group:
             return
         if self.conversation_group:

@@ -33,7 +33,7 @@ from conversations.models import (
     Sender,
 )
 from conversations.tools import give_consent
-from talia.redis_client import breaker
+from talia import enqueue
 
 logger = logging.getLogger("talia.webchat")
 
@@ -97,25 +97,11 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "") ->
         locale=visitor.locale,
     )
     if not received.duplicate and settings.TALIA_GEOLOCATION_API_URL and visitor.ip:
-        from channels_web.tasks import geolocate_message
-
-        message_id, ip = str(received.message.pk), visitor.ip
-        transaction.on_commit(lambda: _enqueue_geolocation(geolocate_message, message_id, ip))
+        # Best effort: while Redis fails the message simply goes without a location.
+        enqueue.after_commit(
+            "channels_web.tasks.geolocate_message", str(received.message.pk), visitor.ip, what="geolocation"
+        )
     return received
-
-
-def _enqueue_geolocation(task: Any, message_id: str, ip: str) -> None:
-    # Best effort: while Redis fails (breaker open) the message simply goes without a location.
-    if breaker.is_open():
-        breaker.skipped("geolocation enqueue")
-        return
-    try:
-        task.delay(message_id, ip)
-    except Exception as exc:
-        if not breaker.record_failure(exc, "geolocation enqueue"):
-            logger.warning("Could not enqueue geolocation of message %s", message_id, exc_info=True)
-        return
-    breaker.record_success()
 
 
 def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:

@@ -31,6 +31,7 @@ from conversations.models import (
     QuickReply,
     ToolCall,
 )
+from talia.text import shorten
 
 
 class ReadOnlyAdminMixin:
@@ -162,7 +163,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:
-        return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
+        return shorten(obj.text, 80)
 
 
 @admin.register(HandoffRequest)

@@ -6,22 +6,15 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations import console
 from conversations.models import Conversation
+from conversations.permissions import IsAgent, IsSupervisor
 from conversations.realtime import message_payload, note_payload
-from talia.api import ApiError, IsStaff
-
-
-class IsAgent(BasePermission):
-    message = "Only agents may use the console."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return console.is_agent(request.user)
+from talia.api import ApiError
 
 
 class MessageSerializer(serializers.Serializer):
@@ -126,7 +119,7 @@ class NotesView(ConsoleView):
 
 
 class WhisperView(ConsoleView):
-    permission_classes = [IsStaff]
+    permission_classes = [IsSupervisor]
 
     def post(self, request: Request, conversation_id: str) -> Response:
         body = NoteSerializer(data=request.data)

@@ -10,9 +10,9 @@ from django.utils.translation import gettext as _
 
 from conversations import endchat, inbox, realtime, state
 from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
+from conversations.permissions import is_supervisor
 from conversations.realtime import agent_name
 
-AGENTS_GROUP_NAME = "agents"
 MAX_TEXT = 4000
 
 
@@ -24,23 +24,16 @@ class ConsoleError(Exception):
         self.code = code
 
 
-def is_agent(user: Any) -> bool:
-    """Agents are users in the `agents` group; staff (supervisors) may act as agents too."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_staff or user.groups.filter(name=AGENTS_GROUP_NAME).exists())
-
-
 def can_watch(user: Any, conversation: Conversation) -> bool:
     """Agents see the queue and their own conversations; staff see everything."""
-    if user.is_staff:
+    if is_supervisor(user):
         return True
     return conversation.status == ConversationStatus.QUEUED or conversation.assigned_agent_id == user.pk
 
 
 def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
-    if user.is_staff:
+    if is_supervisor(user):
         return conversations
     return conversations.filter(Q(status=ConversationStatus.QUEUED) | Q(assigned_agent_id=user.pk))
 
@@ -71,7 +64,7 @@ def do_send(user: Any, conversation: Conversation, text: str) -> Message:
 
 
 def do_close(user: Any, conversation: Conversation) -> Conversation:
-    if not user.is_staff:
+    if not is_supervisor(user):
         check_own_conversation(user, conversation)
     try:
         return state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
@@ -111,7 +104,7 @@ def do_add_note(user: Any, conversation: Conversation, text: str) -> InternalNot
 
 def do_whisper(user: Any, conversation: Conversation, text: str) -> InternalNote:
     """A supervisor's word to the agent handling the conversation, wherever in the console they are."""
-    if not user.is_staff:
+    if not is_supervisor(user):
         raise ConsoleError("forbidden", _("Only supervisors may whisper to an agent."))
     agent = conversation.assigned_agent if conversation.status == ConversationStatus.AGENT else None
     if agent is None:

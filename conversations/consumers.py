@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from conversations import console, inbox, presence, realtime
-from conversations.models import Conversation, Sender
+from conversations.models import Conversation, Sender, conversation_group
+from conversations.permissions import is_agent, is_supervisor
 from talia import payloads, sockets
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
@@ -85,7 +86,7 @@ class ConsoleConsumer(StaffConsumer):
     watching: set[str]
 
     def allowed(self, user: Any) -> bool:
-        return console.is_agent(user)
+        return is_agent(user)
 
     async def joined(self) -> None:
         self.watching = set()
@@ -99,7 +100,7 @@ class ConsoleConsumer(StaffConsumer):
             await self.channel_layer.group_discard(realtime.AGENTS_GROUP, self.channel_name)
             await self.channel_layer.group_discard(realtime.agent_group(self.user.pk), self.channel_name)
             for conversation_id in getattr(self, "watching", set()):
-                await self.channel_layer.group_discard(f"conversation.{conversation_id}", self.channel_name)
+                await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
                 await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
             await sync_to_async(presence.leave, thread_sensitive=False)(self.user.pk, self.channel_name)
             await self.tell_monitor_who_is_online()
@@ -168,7 +169,7 @@ class ConsoleConsumer(StaffConsumer):
         conversation_id = str(event.get("conversation_id"))
         if conversation_id in self.watching and not await database_sync_to_async(self.may_watch)(conversation_id):
             self.watching.discard(conversation_id)
-            await self.channel_layer.group_discard(f"conversation.{conversation_id}", self.channel_name)
+            await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
             await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
 
     handoff_accepted = handoff_cancelled = handoff_expired = forward_and_recheck
@@ -187,7 +188,7 @@ class MonitorConsumer(StaffConsumer):
     """Supervisors only: every open conversation's changes and messages, agents coming and going."""
 
     def allowed(self, user: Any) -> bool:
-        return bool(user.is_active and user.is_staff)
+        return is_supervisor(user)
 
     async def joined(self) -> None:
         await self.channel_layer.group_add(realtime.MONITOR_GROUP, self.channel_name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -33,11 +34,16 @@ from conversations.models import (
     Locale,
     Message,
     Sender,
+    conversation_group,
 )
 from conversations.registry import channels
-from talia.redis_client import breaker
+from talia import enqueue
 
 logger = logging.getLogger(__name__)
+
+# Queued by name (talia.enqueue): conversations.tasks imports this module.
+TURN_TASK = "conversations.tasks.run_assistant_turn"
+DELIVERY_TASK = "conversations.tasks.deliver_message"
 
 MAX_IDENTITY_LENGTH = 200
 MAX_EXTERNAL_ID_LENGTH = 200
@@ -192,7 +198,9 @@ def _store_inbound(
         # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
         AssistantRun.objects.create(conversation=conversation, trigger_message=message)
         message_id = str(message.id)
-        transaction.on_commit(lambda: enqueue_turn(message_id))
+        enqueue.after_commit(
+            TURN_TASK, message_id, what="assistant turn", if_not_queued=partial(_turn_not_queued, message_id)
+        )
     return Received(message, conversation, contact, opened=opened)
 
 
@@ -253,7 +261,7 @@ def typing(conversation_id: UUID | str, sender: str, active: bool) -> None:
     Sockets call this rather than sending on the channel layer themselves: every push goes through
     realtime.publish (after commit, skipped while Redis is failing) from a service module.
     """
-    realtime.publish([realtime.conversation_group(conversation_id)], realtime.typing(conversation_id, sender, active))
+    realtime.publish([conversation_group(conversation_id)], realtime.typing(conversation_id, sender, active))
 
 
 def send(
@@ -291,55 +299,47 @@ def send(
         realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
         if deliverer is not None:
             message_id = str(message.id)
-            transaction.on_commit(lambda: enqueue_delivery(message_id))
+            enqueue.after_commit(
+                DELIVERY_TASK, message_id, what="delivery", if_not_queued=partial(_delivery_not_queued, message_id)
+            )
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
     return message
 
 
 def enqueue_turn(message_id: str) -> bool:
-    """Queue the turn of inbound `message_id`; False when Redis failed or its breaker is open.
+    """Queue the turn of inbound `message_id` now; False when Redis failed or its breaker is open.
 
     Then the pending run is marked not queued (queued_at NULL) and the workers' recovery sweep queues it
     within seconds of Redis answering (tasks.recover_abandoned_work): the message is stored either way.
     """
-    from conversations.tasks import run_assistant_turn
-
-    if _enqueued(run_assistant_turn, message_id, "assistant turn"):
+    if enqueue.now(TURN_TASK, message_id, what="assistant turn"):
         return True
-    _mark_not_queued(
-        AssistantRun.objects.filter(trigger_message_id=UUID(message_id), status=AssistantRun.Status.PENDING),
-        queued_at=None,
-    )
+    _turn_not_queued(message_id)
     return False
 
 
 def enqueue_delivery(message_id: str) -> bool:
-    """Queue the delivery of outbound `message_id`; False (marked not queued, as above) when it failed."""
-    from conversations.tasks import deliver_message
-
-    if _enqueued(deliver_message, message_id, "delivery"):
+    """Queue the delivery of outbound `message_id` now; False (marked not queued, as above) when it failed."""
+    if enqueue.now(DELIVERY_TASK, message_id, what="delivery"):
         return True
+    _delivery_not_queued(message_id)
+    return False
+
+
+def _turn_not_queued(message_id: str) -> None:
+    _mark_not_queued(
+        AssistantRun.objects.filter(trigger_message_id=UUID(message_id), status=AssistantRun.Status.PENDING),
+        queued_at=None,
+    )
+
+
+def _delivery_not_queued(message_id: str) -> None:
     # Not while a worker holds it: its own claim time is what the dead-worker sweep counts from.
     _mark_not_queued(
         Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING, delivery_worker=""),
         delivery_queued_at=None,
     )
-    return False
-
-
-def _enqueued(task: Any, message_id: str, what: str) -> bool:
-    if breaker.is_open():
-        breaker.skipped(f"{what} enqueue")
-        return False
-    try:
-        task.delay(message_id)
-    except Exception as exc:
-        if not breaker.record_failure(exc, f"{what} enqueue"):
-            logger.exception("Could not enqueue the %s of message %s", what, message_id)
-        return False
-    breaker.record_success()
-    return True
 
 
 def _mark_not_queued(pending: Any, **not_queued: None) -> None:

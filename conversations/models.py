@@ -106,6 +106,11 @@ class ConversationStatus(models.TextChoices):
 OPEN_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED, ConversationStatus.AGENT)
 
 
+def conversation_group(conversation_id: object) -> str:
+    """The channel-layer group of everyone watching a conversation: its contact's sockets and the staff's."""
+    return f"conversation.{conversation_id}"
+
+
 class Conversation(TimeStamped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
@@ -153,7 +158,7 @@ class Conversation(TimeStamped):
     @property
     def group_name(self) -> str:
         """The channel-layer group of everyone watching this conversation."""
-        return f"conversation.{self.id}"
+        return conversation_group(self.id)
 
 
 class Direction(models.TextChoices):

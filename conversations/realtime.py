@@ -128,11 +128,6 @@ class AccessRevoked(TypedDict):
 RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked
 
 
-def conversation_group(conversation_id: object) -> str:
-    """Everyone watching one conversation: its visitor's sockets and the staff viewing it."""
-    return f"conversation.{conversation_id}"
-
-
 def contact_group(contact_id: object) -> str:
     """Every socket of one contact (a visitor's widget tabs): hears of conversations they open."""
     return f"contact.{contact_id}"

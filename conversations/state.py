@@ -27,7 +27,7 @@ from conversations.models import (
     ConversationStatus,
     HandoffRequest,
 )
-from talia.redis_client import breaker
+from talia import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         if settings.TALIA_LLM_ENGINE != "offline":  # offline briefs are extractive, built on demand
             handoff_id = str(handoff.pk)
-            transaction.on_commit(lambda: _enqueue("write_handoff_brief", handoff_id))
+            # If Redis is down the hand-off is stored and the console falls back to an extractive brief.
+            enqueue.after_commit("conversations.tasks.write_handoff_brief", handoff_id, what="handoff brief")
     return handoff
 
 
@@ -194,24 +195,9 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
             realtime.conversation_changed("conversation.closed", fresh),
         )
         conversation_id = str(fresh.pk)
-        transaction.on_commit(lambda: _enqueue("summarize_conversation", conversation_id))
+        # If Redis is down the summary page falls back to an extractive summary.
+        enqueue.after_commit("conversations.tasks.summarize_conversation", conversation_id, what="summary")
     return fresh
-
-
-def _enqueue(task_name: str, object_id: str) -> None:
-    """Queue a follow-up task; if Redis is down the data is stored and the page falls back to extractive."""
-    from conversations import tasks
-
-    if breaker.is_open():
-        breaker.skipped(task_name)
-        return
-    try:
-        getattr(tasks, task_name).delay(object_id)
-    except Exception as exc:
-        if not breaker.record_failure(exc, task_name):
-            logger.exception("Could not enqueue %s for %s", task_name, object_id)
-        return
-    breaker.record_success()
 
 
 def _release_assignment(conversation: Conversation, reason: str) -> list[int]:

@@ -29,6 +29,7 @@ from conversations.models import (
     Message,
     Sender,
 )
+from talia.text import shorten
 
 logger = logging.getLogger("talia.assistant")
 
@@ -150,8 +151,7 @@ WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 
 
 def _clip(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return shorten(text, limit)
 
 
 def topics_of(texts: list[str]) -> list[str]:

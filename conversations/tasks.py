@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from conversations import delivery, handoff, summaries, turns
+from conversations.inbox import enqueue_delivery, enqueue_turn
 from conversations.models import AssistantRun, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def recover_abandoned_work() -> int:
     claimed with a conditional UPDATE (queued_at NULL -> now), so two workers' sweeps queue it once; an
     enqueue that fails again marks it NULL again for the next sweep.
     """
-    from conversations.inbox import enqueue_delivery, enqueue_turn
-
     turn_ids = turns.release_abandoned_runs()
     delivery_ids = delivery.release_abandoned_deliveries()
     unqueued_turns, unqueued_deliveries = claim_unqueued_work()
@@ -147,9 +146,9 @@ def requeue_unanswered_messages() -> int:
     )
     Message.objects.filter(pk__in=delivery_ids).update(delivery_queued_at=now)
     for message_id in turn_ids:
-        run_assistant_turn.delay(str(message_id))
+        enqueue_turn(str(message_id))
     for message_id in delivery_ids:
-        deliver_message.delay(str(message_id))
+        enqueue_delivery(str(message_id))
     if turn_ids or delivery_ids:
         logger.warning(
             "Requeued %d turn(s) and %d delivery(ies) that were never processed", len(turn_ids), len(delivery_ids)

@@ -22,6 +22,7 @@ from conversations import events, state
 from conversations.handoff import queue_outlook
 from conversations.models import Contact, Conversation, ConversationStatus, Event, HandoffRequest
 from conversations.registry import Tool, tools
+from talia.text import collapse_whitespace
 
 MAX_NAME_LENGTH = 200
 
@@ -111,7 +112,7 @@ def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
 
 
 def set_full_name(conversation: Conversation, full_name: str) -> dict[str, Any]:
-    name = " ".join(full_name.split())
+    name = collapse_whitespace(full_name)
     if len(name) < 2 or len(name) > MAX_NAME_LENGTH or not any(ch.isalpha() for ch in name):
         raise ToolError(f"{full_name!r} does not look like a person's name. Ask the contact for their full name.")
     return _store_lead_field(conversation, "full_name", name)
@@ -142,7 +143,7 @@ def set_phone_number(conversation: Conversation, phone_number: str) -> dict[str,
 
 
 def set_company_name(conversation: Conversation, company: str) -> dict[str, Any]:
-    name = " ".join(company.split())
+    name = collapse_whitespace(company)
     if not name or len(name) > MAX_NAME_LENGTH:
         raise ToolError(f"{company!r} is not a company name. Ask the contact which company they are with.")
     return _store_lead_field(conversation, "company", name)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from conversations import presence, summaries
-from conversations.console import can_watch, is_agent, watchable
+from conversations.console import can_watch, watchable
 from conversations.models import (
     OPEN_STATUSES,
     Conversation,
@@ -23,6 +18,7 @@ from conversations.models import (
     Message,
     QuickReply,
 )
+from conversations.permissions import agent_required, is_supervisor, supervisor_required
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
@@ -36,32 +32,6 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
     return conversations.select_related("contact", "assigned_agent").prefetch_related(
         Prefetch("messages", queryset=latest, to_attr="latest_messages")
     )
-
-
-def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous users go to the login page; signed-in users who are not agents get a 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not is_agent(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Supervisors only: anonymous users go to the login page, everyone else gets a 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @agent_required
@@ -102,7 +72,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),
         "notes": conversation.notes.select_related("author", "recipient"),
-        "can_whisper": request.user.is_staff
+        "can_whisper": is_supervisor(request.user)
         and conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id not in (None, request.user.pk),
         "closing_summary": ConversationSummary.objects.filter(conversation=conversation).first(),
@@ -110,7 +80,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
     return render(request, "conversations/conversation.html", context)
 
 
-@staff_required
+@supervisor_required
 def monitor(request: HttpRequest) -> HttpResponse:
     """Every open conversation on every channel, the queue and the agents online, live (read-only)."""
     open_conversations = Conversation.objects.filter(status__in=OPEN_STATUSES)

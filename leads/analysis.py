@@ -31,6 +31,7 @@ from conversations.tools import missing_lead_fields
 from leads import meetings, pipeline
 from leads.models import ConversationAnalysis, ConversationInsight, LeadMovement
 from leads.tools import book
+from talia.text import collapse_whitespace
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def _rule_findings(conversation: Conversation, messages: list[Message]) -> Findi
     return Findings(
         engine="rules",
         meetings=found,
-        intent=" ".join(said[0].split())[:200] if said else "",
+        intent=collapse_whitespace(said[0])[:200] if said else "",
         topics=topics_of(said),
         sentiment=sentiment,
         next_step=next_step,
@@ -213,13 +214,13 @@ def _model_findings(engine: Any, conversation: Conversation, messages: list[Mess
         start = meetings.resolve_start(str(item["start_local"]), conversation.contact.locale, timezone.now())
         message = by_seq.get(int(item["message_number"])) or (messages[-1] if messages else None)
         if start is not None and message is not None and str(item["title"]).strip():
-            found.append(meetings.MeetingFinding(" ".join(str(item["title"]).split())[:200], start, message))
+            found.append(meetings.MeetingFinding(collapse_whitespace(str(item["title"]))[:200], start, message))
     sentiment = data["sentiment"] if data["sentiment"] in ConversationInsight.Sentiment.values else "neutral"
     return Findings(
         engine=engine.name,
         meetings=found,
         intent=str(data["intent"])[:200],
-        topics=[" ".join(str(t).split())[:60] for t in data["topics"]][:5],
+        topics=[collapse_whitespace(str(t))[:60] for t in data["topics"]][:5],
         sentiment=sentiment,
         next_step=str(data["next_step"])[:1000],
     )
@@ -241,7 +242,7 @@ def _numbered_transcript(messages: list[Message]) -> str:
     speakers: dict[str, str] = {Sender.CONTACT: "Contact", Sender.ASSISTANT: "Assistant", Sender.AGENT: "Agent"}
     lines = [
         f"#{m.seq} [{timezone.localtime(m.created):%Y-%m-%d %H:%M %A}] {speakers.get(m.sender, 'System')}: "
-        + " ".join(m.text.split())
+        + collapse_whitespace(m.text)
         for m in messages
         if m.text.strip()
     ]

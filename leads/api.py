@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.models import Conversation
+from conversations.permissions import IsSupervisor
 from leads import analysis
-from talia.api import IsStaff
 
 
 class AnalyzeSerializer(serializers.Serializer):
@@ -21,7 +21,7 @@ class AnalyzeSerializer(serializers.Serializer):
 
 
 class AnalyzeView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [IsSupervisor]
 
     @extend_schema(summary="Analyse conversations now: meetings, insight and lead data", request=AnalyzeSerializer)
     def post(self, request: Request) -> Response:

@@ -32,11 +32,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.models import AgentAssignment, Channel, Conversation, HandoffRequest
-from conversations.views import staff_required
+from conversations.permissions import IsSupervisor, supervisor_required
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
 from leads.pipeline import StageError, check_stage, move_card, stages
-from talia.api import IsStaff
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90
@@ -103,7 +102,7 @@ class Column:
         return self.total - len(self.cards)
 
 
-@staff_required
+@supervisor_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     period, form = _selected(request)
@@ -300,7 +299,7 @@ def card_payload(card: LeadCard) -> dict[str, Any]:
 
 
 class MoveView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [IsSupervisor]
 
     @extend_schema(summary="Move a lead card to another pipeline stage", request=MoveSerializer)
     def post(self, request: Request, card_id: int) -> Response:
@@ -356,7 +355,7 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-@staff_required
+@supervisor_required
 @require_GET
 def leads_csv(request: HttpRequest) -> HttpResponse:
     """The lead cards created in the selected days (and channel)."""
@@ -390,7 +389,7 @@ def leads_csv(request: HttpRequest) -> HttpResponse:
     return _csv(LEAD_COLUMNS, rows, f"leads-{period.start}-{period.end}.csv")
 
 
-@staff_required
+@supervisor_required
 @require_GET
 def conversations_csv(request: HttpRequest) -> HttpResponse:
     """The conversations opened in the selected days (and channel), with the agent who had them last."""

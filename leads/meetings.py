@@ -21,6 +21,7 @@ from conversations.assistant.offline.understanding import (
     plain_words,
 )
 from conversations.models import Message, Sender
+from talia.text import collapse_whitespace
 
 DEFAULT_TITLES = {"es": "Reunión", "en": "Meeting"}
 MAX_TITLE_WORDS = 8
@@ -90,7 +91,7 @@ def meetings_in(messages: list[Message], locale: str) -> list[MeetingFinding]:
             if day and at:
                 completed_by = message
         elif not asks and day and at and _is_topic(message.text):
-            title = " ".join(message.text.strip().rstrip(".!").split())
+            title = collapse_whitespace(message.text.strip().rstrip(".!"))
             emit()
     if wanted:
         emit()

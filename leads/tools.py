@@ -23,12 +23,13 @@ from conversations.tools import ToolError
 from leads import events as lead_events
 from leads import meetings, pipeline
 from leads.models import ConversationInsight, LeadCard, LeadMovement, ScheduledEvent
+from talia.text import collapse_whitespace
 
 MAX_TITLE = 200
 
 
 def close_lead(conversation: Conversation, summary: str, stage: str | None, value: float | None) -> dict[str, Any]:
-    summary = " ".join(summary.split())
+    summary = collapse_whitespace(summary)
     if not summary:
         raise ToolError("Give a one- or two-sentence summary of what the contact wants.")
     if stage is not None and stage not in assistant_stages():
@@ -79,7 +80,7 @@ def _amount(value: object) -> Decimal | None:
 def schedule_meeting(
     conversation: Conversation, title: str, start: str, duration_minutes: int | None, notes: str | None
 ) -> dict[str, Any]:
-    title = " ".join(title.split())[:MAX_TITLE]
+    title = collapse_whitespace(title)[:MAX_TITLE]
     if not title:
         raise ToolError("Give the meeting a short title (its topic).")
     if duration_minutes is not None and not 5 <= duration_minutes <= 480:

@@ -12,9 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.permissions import IsSupervisor
 from rag import ingest, retrieval
 from rag.models import IngestJob
-from talia.api import ApiError, IsStaff
+from talia.api import ApiError
 
 
 class IngestRequestSerializer(serializers.Serializer):
@@ -59,7 +60,7 @@ JOB = inline_serializer(
 
 
 class StaffView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [IsSupervisor]
 
 
 class IngestView(StaffView):

@@ -4,7 +4,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rag.extract import Section, collapse_whitespace
+from rag.extract import Section
+from talia.text import collapse_whitespace
 
 SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+")
 # Where a sentence or a line starts inside a chunk's text, and where any word starts.

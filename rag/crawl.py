@@ -25,8 +25,9 @@ from urllib.robotparser import RobotFileParser
 import httpx2
 from selectolax.lexbor import LexborHTMLParser
 
-from rag.extract import ExtractedPage, collapse_whitespace, extract
+from rag.extract import ExtractedPage, extract
 from rag.netguard import AllowList, ForbiddenAddress, GuardedTransport, parse_allow_hosts
+from talia.text import collapse_whitespace
 
 logger = logging.getLogger("talia.rag")
 

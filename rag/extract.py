@@ -10,6 +10,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from talia.text import collapse_whitespace
+
 # Elements whose content is never page text: code, chrome around the content, controls.
 DROPPED_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template")
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4"})
@@ -31,11 +33,6 @@ ENGLISH_STOPWORDS = frozenset(
 # Below this many stopword hits the text is too short to guess its language.
 MIN_LANGUAGE_EVIDENCE = 3
 WORD_RE = re.compile(r"[a-záéíóúüñ]+")
-
-
-def collapse_whitespace(text: str) -> str:
-    """Turn every run of whitespace into one space and trim the ends."""
-    return " ".join(text.split())
 
 
 @dataclass

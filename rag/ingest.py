@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ from rag.chunking import chunk_sections
 from rag.crawl import CrawlConfig, CrawlStats, PageResult, crawl, normalize_url
 from rag.extract import ExtractedPage
 from rag.models import EMBEDDING_COLUMN_DIMENSIONS, Chunk, Document, IngestJob, IngestStatus, KnowledgeSource
+from talia.enqueue import after_commit as enqueue_after_commit
 
 logger = logging.getLogger("talia.rag")
 
@@ -82,20 +84,16 @@ def start_ingest(site: str, *, max_pages: int | None = None, user: Any = None, e
         source.save()
         if enqueue:
             job_id = str(job.pk)
-            transaction.on_commit(lambda: _enqueue(job_id))
+            enqueue_after_commit(
+                "rag.tasks.ingest_source", job_id, what="ingest job", if_not_queued=partial(_not_queued, job_id)
+            )
     return job
 
 
-def _enqueue(job_id: str) -> None:
-    from rag.tasks import ingest_source
-
-    try:
-        ingest_source.delay(job_id)
-    except Exception:
-        logger.exception("Could not enqueue ingest job %s", job_id)
-        IngestJob.objects.filter(pk=job_id, status=IngestStatus.QUEUED).update(
-            status=IngestStatus.FAILED, error="The job could not be queued (is Redis up?). Try again."
-        )
+def _not_queued(job_id: str) -> None:
+    IngestJob.objects.filter(pk=job_id, status=IngestStatus.QUEUED).update(
+        status=IngestStatus.FAILED, error="The job could not be queued (is Redis up?). Try again."
+    )
 
 
 @dataclass

@@ -18,8 +18,8 @@ from django.db.models import F
 from pgvector.django import CosineDistance
 
 from rag import embeddings
-from rag.extract import collapse_whitespace
 from rag.models import Chunk
+from talia.text import collapse_whitespace
 
 logger = logging.getLogger("talia.rag")
 

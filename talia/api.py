@@ -8,8 +8,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.permissions import BasePermission
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -91,13 +89,3 @@ def _plain(detail: Any) -> Any:
     if isinstance(detail, list):
         return [_plain(value) for value in detail]
     return str(detail)
-
-
-class IsStaff(BasePermission):
-    """Supervisors only: an active, signed-in staff user (the session's, with CSRF)."""
-
-    message = "Only supervisors (staff) may do this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)

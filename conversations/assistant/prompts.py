@@ -13,6 +13,7 @@ from django.utils import timezone
 from conversations.assistant.base import ProviderError, Summary, TurnContext
 from conversations.models import Locale, Message, Sender
 from conversations.tools import missing_lead_fields
+from talia.text import collapse_whitespace
 
 # Bump when a prompt file changes meaningfully; every AssistantRun records the version it used.
 PROMPT_VERSION = "2026-11-v2"
@@ -96,5 +97,5 @@ def parse_summary(raw: str, engine: str) -> Summary:
     topics = data.get("topics") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip() or not isinstance(topics, list):
         raise ProviderError("The model's summary does not follow the schema", retryable=False)
-    clean = [" ".join(str(topic).split())[:60] for topic in topics if str(topic).strip()]
+    clean = [collapse_whitespace(str(topic))[:60] for topic in topics if str(topic).strip()]
     return Summary(text=text.strip()[:2000], topics=clean[:MAX_SUMMARY_TOPICS], engine=engine)

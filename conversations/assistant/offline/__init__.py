@@ -74,6 +74,7 @@ from conversations.assistant.offline.understanding import (
 from conversations.assistant.quoting import unquoted
 from conversations.models import Contact
 from conversations.tools import missing_lead_fields
+from talia.text import collapse_whitespace, shorten
 
 MODEL = "offline-v1"
 LEAD_FIELDS = ("full_name", "email", "phone", "company")
@@ -292,7 +293,7 @@ class _Turn:
             rest = without_email
             for match in phonenumbers.PhoneNumberMatcher(rest, region):
                 rest = rest.replace(match.raw_string, " ")
-            rest = " ".join(rest.split()).strip(" ,;:")
+            rest = collapse_whitespace(rest).strip(" ,;:")
             chatter = is_small_talk(rest) or is_thanks(rest) or is_goodbye(rest)
             if rest and not (chatter or declines_field(rest) or wants_person(rest)):
                 bare = bare_name(rest) if asked == "full_name" else bare_company(rest) if asked == "company" else None
@@ -333,7 +334,7 @@ class _Turn:
             self.say(f"noted_{stored[-1]}")
         if refused:
             value = found[refused]
-            self.say(f"invalid_{refused}", value=value if len(value) <= 60 else value[:57] + "...")
+            self.say(f"invalid_{refused}", value=shorten(value, 60))
             self.state.asked = refused
         return True, bool(stored), False
 
@@ -481,7 +482,4 @@ def _join(parts: list[str]) -> str:
 
 
 def _shorten(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return shorten(text, limit)

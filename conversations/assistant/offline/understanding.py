@@ -12,6 +12,8 @@ from dateparser.search import search_dates  # type: ignore[import-untyped]  # no
 from django.conf import settings
 from django.utils import timezone
 
+from talia.text import collapse_whitespace
+
 
 def fold(text: str) -> str:
     """Lower case without accents and with straight apostrophes: 'Sí, ¿CÓMO?' -> 'si, ¿como?'."""
@@ -21,7 +23,7 @@ def fold(text: str) -> str:
 
 def plain_words(text: str) -> str:
     """Folded, with punctuation turned into single spaces: for matching whole words and phrases."""
-    return " ".join(re.sub(r"[^\w'@+]+", " ", fold(text)).split())
+    return collapse_whitespace(re.sub(r"[^\w'@+]+", " ", fold(text)))
 
 
 _YES = re.compile(
@@ -262,7 +264,7 @@ def _company_from(rest: str, *, capitalised: bool) -> str | None:
     value = rest[: match.start()] if match else rest
     if match and match.group(0).startswith(".") and _COMPANY_LEGAL_SUFFIX.search(value + "."):
         value += "."
-    value = " ".join(value.split()).strip("\"'«»“”")
+    value = collapse_whitespace(value).strip("\"'«»“”")
     if not value or len(value.split()) > 6 or len(value) > 100:
         return None
     if capitalised and not (value[0].isupper() or value[0].isdigit()):

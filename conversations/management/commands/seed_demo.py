@@ -18,8 +18,8 @@ from django.utils.crypto import get_random_string
 
 from conversations import inbox, state
 from conversations.models import Channel, ContactIdentity, HandoffRequest, Message, QuickReply, Sender
+from conversations.permissions import AGENTS_GROUP_NAME
 
-AGENTS_GROUP = "agents"
 LEGACY_DEMO_IDENTITY = "demo-visitor-0001"
 DEMO_SOURCE = "seed_demo"
 QUICK_REPLIES = [
@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         created = []
         with transaction.atomic():
-            agents, _ = Group.objects.get_or_create(name=AGENTS_GROUP)
+            agents, _ = Group.objects.get_or_create(name=AGENTS_GROUP_NAME)
             admin_password = self._user("admin", staff=True, superuser=True, first_name="Admin")
             agent_password = self._user("agent", staff=False, superuser=False, first_name="Ana", group=agents)
             for shortcut, locale, text in QUICK_REPLIES:
