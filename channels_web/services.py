@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -31,7 +30,6 @@ from conversations.models import (
     EventName,
     HandoffRequest,
     Message,
-    Sender,
 )
 from conversations.tools import give_consent
 from talia.redis_client import breaker
@@ -117,16 +115,6 @@ def _enqueue_geolocation(task: Any, message_id: str, ip: str) -> None:
             logger.warning("Could not enqueue geolocation of message %s", message_id, exc_info=True)
         return
     breaker.record_success()
-
-
-def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:
-    """The first message the assistant or an agent sent after `after_seq`, if any yet."""
-    return (
-        Message.objects.select_related("agent")
-        .filter(conversation_id=conversation_id, seq__gt=after_seq, sender__in=[Sender.ASSISTANT, Sender.AGENT])
-        .order_by("seq")
-        .first()
-    )
 
 
 def response_id_of(message: Message) -> str:
