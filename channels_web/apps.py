@@ -5,3 +5,19 @@ from django.utils.translation import gettext_lazy as _
 class ChannelsWebConfig(AppConfig):
     name = "channels_web"
     verbose_name = _("Web chat")
+
+    def ready(self) -> None:
+        from conversations.registry import ChannelSpec, channel_specs
+
+        # Replies are pulled: the widget gets them over TalIA's socket or the REST API, no provider involved.
+        channel_specs.register(
+            ChannelSpec(
+                name="web",
+                label=_("Web chat"),
+                icon="💬",
+                delivery="pull",
+                renders_links=True,
+                renders_markdown=False,
+                waits_for_reply=True,
+            )
+        )

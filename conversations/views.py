@@ -23,6 +23,7 @@ from conversations.models import (
     Message,
     QuickReply,
 )
+from conversations.registry import channel_specs
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
@@ -80,7 +81,12 @@ def console(request: HttpRequest) -> HttpResponse:
     closed = _with_preview(
         watchable(request.user, Conversation.objects.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
     )
-    context = {"queued": queued, "mine": mine, "closed": closed[:RECENTLY_CLOSED]}
+    context = {
+        "queued": queued,
+        "mine": mine,
+        "closed": closed[:RECENTLY_CLOSED],
+        "channel_specs": channel_specs.all(),
+    }
     return render(request, "conversations/console.html", context)
 
 
@@ -142,5 +148,6 @@ def monitor(request: HttpRequest) -> HttpResponse:
         "with_assistant": counts.get(ConversationStatus.BOT, 0),
         "agents_online": None if online is None else [(agent, handling.get(agent.pk, 0)) for agent in online],
         "summaries": ConversationSummary.objects.select_related("conversation__contact").order_by("-created")[:10],
+        "channel_specs": channel_specs.all(),
     }
     return render(request, "conversations/monitor.html", context)
