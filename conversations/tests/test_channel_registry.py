@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core import checks
 from django.urls import reverse
 from django.utils import translation
@@ -22,6 +23,7 @@ from conversations.models import Contact, DeliveryStatus, Message, Sender
 from conversations.realtime import MONITOR_GROUP, staff_group
 from conversations.registry import ChannelSpec, DeliveryError, channel_specs, split_words
 from conversations.tasks import deliver_message
+from conversations.tests.console_helpers import console_socket, next_of, ready, staff_socket
 from talia.testing.fake_channels.channels import FAKE, FakeDeliverer, deliverer, fake_spec, plugged
 from talia.testing.plugin import wait_for
 
@@ -228,6 +230,24 @@ def test_a_callback_is_matched_by_channel_and_provider_id_only(fake):
 
 
 # --- The console shows it -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_watching_console_and_the_monitor_hear_of_a_status_over_their_sockets(fake, make_agent):
+    sara = await sync_to_async(make_agent)("sara", is_staff=True)
+    message = await sync_to_async(sent_message)(fake)
+    console = await ready(await sync_to_async(console_socket)(sara))
+    monitor = await ready(await sync_to_async(staff_socket)(sara, "/ws/monitor/"))
+    await console.send_json_to({"type": "watch", "conversation_id": str(message.conversation_id)})
+    await next_of(console, "watching")
+
+    await sync_to_async(record_status)(FAKE, message.external_id, "undelivered", "30005", "Unknown destination")
+
+    for socket in (console, monitor):
+        event = await next_of(socket, "message.status")
+        assert (event["message_id"], event["status"]) == (str(message.pk), "undelivered")
+        assert event["error"] == "30005: Unknown destination"
+        await socket.disconnect()
 
 
 def test_the_conversation_page_shows_the_status_and_the_error_on_the_message(fake, client, django_user_model):
