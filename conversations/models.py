@@ -31,15 +31,13 @@ def validate_e164(value: str) -> None:
 
 
 class Channel:
-    """Names of the channels this project ships, for code that means one of them.
+    """The web chat's channel name, for core code and tests that mean it (the seed data, the demo).
 
-    Not a closed list: the channels are what conversations.registry.channel_specs holds (each channel app
-    registers its spec), and `channel` fields accept any registered name.
+    Not a list of channels: those are what conversations.registry.channel_specs holds (each channel app
+    registers its spec in ready()), and `channel` fields accept any registered name.
     """
 
     WEB = "web"
-    WHATSAPP = "whatsapp"
-    VOICE = "voice"
 
 
 def channel_label(name: str) -> str:
