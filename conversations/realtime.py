@@ -126,7 +126,6 @@ class MessageStatus(TypedDict):
     message_id: str
     seq: int
     status: str
-    status_label: str
     error: str
 
 
@@ -234,7 +233,6 @@ def message_status(message: Message) -> MessageStatus:
         "message_id": str(message.id),
         "seq": message.seq,
         "status": message.delivery_status,
-        "status_label": str(message.get_delivery_status_display()),
         "error": message.delivery_error,
     }
 

@@ -19,6 +19,7 @@ from conversations.models import (
     Conversation,
     ConversationStatus,
     ConversationSummary,
+    DeliveryStatus,
     EndChatRequest,
     Message,
     QuickReply,
@@ -107,6 +108,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         # A request to end the chat that arrived before this page was opened.
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),
+        "delivery_statuses": DeliveryStatus.choices,
         "notes": conversation.notes.select_related("author", "recipient"),
         "can_whisper": request.user.is_staff
         and conversation.status == ConversationStatus.AGENT

@@ -393,7 +393,8 @@
       const meta = li.querySelector('.msg-meta');
       let label = li.querySelector('.delivery');
       if (!label) label = meta.appendChild(h('span', { class: 'delivery' }));
-      label.textContent = String(v.status_label || v.status || '');
+      // The page's own language: the push was built by a worker that knows nothing of the viewer's.
+      label.textContent = STRINGS['delivery.' + v.status] || String(v.status || '');
       let error = li.querySelector('.delivery-error');
       if (v.error) {
         if (!error) error = li.appendChild(h('p', { class: 'delivery-error', role: 'status' }));
