@@ -37,10 +37,10 @@ from channels_web.serializers import (
     SessionIdField,
     SessionSerializer,
 )
-from channels_web.waiting import wait_for_reply
 from conversations.handoff import queue_outlook
 from conversations.models import Conversation, ConversationStatus, Message
 from conversations.realtime import message_payload
+from conversations.waiting import wait_for_reply
 from talia.api import ApiError
 
 ERRORS = {

@@ -11,3 +11,18 @@ class ChannelsWebConfig(AppConfig):
         from conversations.events import declare
 
         declare(*EVENTS)
+
+        from conversations.registry import ChannelSpec, channel_specs
+
+        # Replies are pulled: the widget gets them over TalIA's socket or the REST API, no provider involved.
+        channel_specs.register(
+            ChannelSpec(
+                name="web",
+                label=_("Web chat"),
+                icon="💬",
+                delivery="pull",
+                renders_links=True,
+                renders_markdown=False,
+                waits_for_reply=True,
+            )
+        )

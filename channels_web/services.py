@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -30,7 +29,6 @@ from conversations.models import (
     Event,
     HandoffRequest,
     Message,
-    Sender,
 )
 from conversations.tools import give_consent
 from talia import enqueue
@@ -102,16 +100,6 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "") ->
             "channels_web.tasks.geolocate_message", str(received.message.pk), visitor.ip, what="geolocation"
         )
     return received
-
-
-def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:
-    """The first message the assistant or an agent sent after `after_seq`, if any yet."""
-    return (
-        Message.objects.select_related("agent")
-        .filter(conversation_id=conversation_id, seq__gt=after_seq, sender__in=[Sender.ASSISTANT, Sender.AGENT])
-        .order_by("seq")
-        .first()
-    )
 
 
 def response_id_of(message: Message) -> str:

@@ -7,6 +7,7 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
+        import conversations.checks  # noqa: F401  (registers the system checks)
         from conversations import events
         from conversations.access import connect_signals
         from conversations.tools import register_core_tools

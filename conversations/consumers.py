@@ -161,7 +161,7 @@ class ConsoleConsumer(StaffConsumer):
     # --- From the channel layer ----------------------------------------------------------------------
 
     queue_added = queue_removed = handoff_requested = message_new = StaffConsumer.forward
-    end_requested = note_added = brief_ready = StaffConsumer.forward
+    end_requested = note_added = brief_ready = message_status = StaffConsumer.forward
 
     async def forward_and_recheck(self, event: dict[str, Any]) -> None:
         """Forward a change of status, then stop watching the conversation if the agent may no longer open it."""
@@ -205,4 +205,4 @@ class MonitorConsumer(StaffConsumer):
 
     conversation_opened = queue_added = queue_removed = handoff_accepted = StaffConsumer.forward
     conversation_closed = conversation_handed_back = message_new = end_requested = StaffConsumer.forward
-    summary_ready = note_added = brief_ready = agents_online = StaffConsumer.forward
+    summary_ready = note_added = brief_ready = agents_online = message_status = StaffConsumer.forward

@@ -1,6 +1,12 @@
 """Outbound delivery through the channel registry (WhatsApp send, voice...), with retries.
 
-Web chat registers no deliverer: the realtime push every message gets is its delivery.
+Web chat is a "pull" channel with no deliverer: the realtime push every message gets is its delivery.
+A message no deliverer could take is marked failed with the reason, never sent.
+
+After the deliverer, the provider's callbacks move the message on through `record_status()`, the one
+way they update it: forward only (queued -> sent -> delivered -> read), failed and undelivered
+terminal, each call one conditional UPDATE, so repeated and out-of-order callbacks are harmless. Every
+change is pushed to the staff watching the conversation (realtime `message.status`).
 
 Each attempt is claimed with a conditional UPDATE that also records the sending worker process
 (talia.workers.identity), cleared when the attempt ends. `release_abandoned_deliveries()` finds the
@@ -12,13 +18,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Literal
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from conversations import realtime
 from conversations.models import DeliveryStatus, Message
-from conversations.registry import DeliveryError, channels
+from conversations.registry import DeliveryError, channel_specs
 from talia import workers
 
 logger = logging.getLogger(__name__)
@@ -39,9 +48,15 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
     message = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING).first()
     if message is None:
         return None
-    deliverer = channels.deliverer_for(message.channel)
+    deliverer = channel_specs.deliverer_for(message.channel)
     if deliverer is None:
-        logger.error("No deliverer for channel %s; message %s stays pending", message.channel, message_id)
+        # Never `sent`: nobody took it. The system check (conversations.checks) names the misconfiguration.
+        reason = f"No deliverer is registered for the channel {message.channel!r}."
+        if Message.objects.filter(pk=message.pk, delivery_status=DeliveryStatus.PENDING).update(
+            delivery_status=DeliveryStatus.FAILED, delivery_error=reason, delivery_worker=""
+        ):
+            _publish(message.pk)
+        logger.error("Message %s failed: %s", message_id, reason)
         return None
     claimed = Message.objects.filter(
         pk=message.pk, delivery_status=DeliveryStatus.PENDING, delivery_attempts=message.delivery_attempts
@@ -63,6 +78,7 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
             Message.objects.filter(pk=message.pk).update(
                 delivery_status=DeliveryStatus.FAILED, delivery_error=str(error), delivery_worker=""
             )
+            _publish(message.pk)
             logger.warning("Delivery of message %s failed for good: %s", message_id, error)
             return None
         wait = backoff(attempt)
@@ -75,8 +91,65 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
     fields: dict[str, object] = {"delivery_status": DeliveryStatus.SENT, "delivery_error": "", "delivery_worker": ""}
     if external_id:
         fields["external_id"] = external_id
-    Message.objects.filter(pk=message.pk).update(**fields)
+    # Only while still pending: a provider callback cannot have moved it yet (it knows it by external_id,
+    # stored here), but a status must never go back.
+    Message.objects.filter(pk=message.pk, delivery_status=DeliveryStatus.PENDING).update(**fields)
+    _publish(message.pk)
     return None
+
+
+# How far along each status is. A status may only replace one of lower rank that is not terminal.
+STATUS_RANK = {
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.READ: 4,
+    # A failure reported once the message reached the phone is stale: ranked with delivered.
+    DeliveryStatus.FAILED: 3,
+    DeliveryStatus.UNDELIVERED: 3,
+}
+TERMINAL = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED})
+CALLBACK_STATUSES = frozenset(STATUS_RANK) - {DeliveryStatus.PENDING}
+
+Recorded = Literal["updated", "unchanged", "unknown"]
+
+
+def record_status(
+    channel: str, external_id: str, status: str, error_code: str | None = None, error_message: str = ""
+) -> Recorded:
+    """Apply a provider's delivery callback to the message it names; the one way callbacks update one.
+
+    The message is found by its channel and the provider's id for it (Message.external_id, stored when
+    the deliverer returned it). "updated": the status moved forward (pushed to the console after commit);
+    "unchanged": the message is already as far or further (a repeated or late callback), or terminal;
+    "unknown": no message has that id on that channel (yet). Raises ValueError for a status that is not
+    a provider's (queued, sent, delivered, read, failed, undelivered).
+    """
+    if status not in CALLBACK_STATUSES:
+        raise ValueError(f"Not a delivery status a provider reports: {status!r}.")
+    new = DeliveryStatus(status)
+    before = [old for old, rank in STATUS_RANK.items() if rank < STATUS_RANK[new] and old not in TERMINAL]
+    fields: dict[str, object] = {"delivery_status": new}
+    if new in TERMINAL:
+        fields["delivery_error"] = ": ".join(part for part in (error_code or "", error_message) if part) or str(
+            new.label
+        )
+    messages = Message.objects.filter(channel=channel, external_id=external_id)
+    if not external_id:
+        return "unknown"
+    # One conditional UPDATE: two callbacks racing each move the row only forward, whichever lands last.
+    if messages.filter(delivery_status__in=before).update(**fields):
+        message = messages.get()
+        realtime.publish_message_status(message)
+        return "updated"
+    return "unchanged" if messages.exists() else "unknown"
+
+
+def _publish(message_id: UUID | str) -> None:
+    message = Message.objects.filter(pk=message_id).first()
+    if message is not None:
+        realtime.publish_message_status(message)
 
 
 def release_abandoned_deliveries() -> list[str]:

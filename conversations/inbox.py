@@ -1,7 +1,9 @@
 """The inbox: the single way messages enter and leave a conversation.
 
-Every door (web widget, WhatsApp webhook, voice turn) calls `receive()`; the assistant and agents call
-`send()`. Both store the message with the next per-conversation number under the conversation's row
+Every door (web widget, WhatsApp webhook, voice turn) calls `receive()`, on a channel registered in
+conversations.registry.channel_specs (any other is refused); the assistant and agents call `send()`,
+whose message is handed to the channel's deliverer, or stored `failed` with the reason when a pushed
+channel has none (never `sent`). Both store the message with the next per-conversation number under the conversation's row
 lock, record the event in the same transaction, and only after commit push it in realtime and hand it
 on: to the assistant (inbound, while the bot has the conversation) or to the channel's deliverer. A
 hand-off that Redis refuses (or that its breaker skips) is marked not queued for the workers' recovery
@@ -24,7 +26,6 @@ from conversations import events, realtime
 from conversations.models import (
     OPEN_STATUSES,
     AssistantRun,
-    Channel,
     Contact,
     ContactIdentity,
     Conversation,
@@ -36,7 +37,7 @@ from conversations.models import (
     Sender,
     conversation_group,
 )
-from conversations.registry import channels
+from conversations.registry import channel_specs
 from talia import enqueue
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,7 @@ def receive(
     `external_id` was already stored for this channel (a webhook retried by the provider) is returned
     as it is, with `duplicate=True`. Safe under concurrent callers.
     """
-    if channel not in Channel.values:
-        raise InboxError(f"Unknown channel {channel!r}.")
+    _check_channel(channel)
     identity = identity.strip()
     if not identity or len(identity) > MAX_IDENTITY_LENGTH:
         raise InboxError(f"The contact identity must be 1 to {MAX_IDENTITY_LENGTH} characters.")
@@ -129,8 +129,7 @@ def ensure_conversation(
 
     For doors that act before the contact has said anything (a visitor asking for a person first).
     """
-    if channel not in Channel.values:
-        raise InboxError(f"Unknown channel {channel!r}.")
+    _check_channel(channel)
     with transaction.atomic():
         contact = _contact_for(channel, identity, locale=normalise_locale(locale), display_name=display_name)
         conversation, opened = _open_conversation(contact, channel)
@@ -142,10 +141,15 @@ def ensure_conversation(
 
 def ensure_contact(channel: str, identity: str, *, locale: str | None = None) -> Contact:
     """The contact known on `channel` as `identity`, created (without a conversation) if need be."""
-    if channel not in Channel.values:
-        raise InboxError(f"Unknown channel {channel!r}.")
+    _check_channel(channel)
     with transaction.atomic():
         return _contact_for(channel, identity, locale=normalise_locale(locale), display_name="")
+
+
+def _check_channel(channel: str) -> None:
+    """Only registered channels (conversations.registry.channel_specs) open contacts and conversations."""
+    if channel not in channel_specs:
+        raise InboxError(f"Unknown channel {channel!r}.")
 
 
 def _publish_opened(conversation: Conversation) -> None:
@@ -276,7 +280,14 @@ def send(
     """Store an outbound message (assistant, agent or system) and deliver it after commit."""
     if sender == Sender.CONTACT:
         raise InboxError("Messages from the contact come in through receive().")
-    deliverer = channels.deliverer_for(conversation.channel)
+    deliverer = channel_specs.deliverer_for(conversation.channel)
+    undeliverable = undeliverable_reason(conversation.channel)
+    if undeliverable:
+        logger.error("Message on %s stored as failed: %s", conversation.channel, undeliverable)
+        status = DeliveryStatus.FAILED
+    else:
+        # Pulled channels (web chat) have no deliverer: the realtime push below is their delivery.
+        status = DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
         if not locked.is_open:
@@ -289,15 +300,17 @@ def send(
             text=text,
             content_type=content_type,
             metadata=metadata or {},
-            # Web chat has no deliverer: the realtime push below is its delivery.
-            delivery_status=DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT,
-            delivery_queued_at=timezone.now() if deliverer else None,
+            delivery_status=status,
+            delivery_error=undeliverable,
+            delivery_queued_at=timezone.now() if status == DeliveryStatus.PENDING else None,
         )
         events.emit(
             events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
         )
         realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
-        if deliverer is not None:
+        if status == DeliveryStatus.FAILED:
+            realtime.publish_message_status(message)
+        if status == DeliveryStatus.PENDING:
             message_id = str(message.id)
             enqueue.after_commit(
                 DELIVERY_TASK, message_id, what="delivery", if_not_queued=partial(_delivery_not_queued, message_id)
@@ -305,6 +318,16 @@ def send(
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
     return message
+
+
+def undeliverable_reason(channel: str) -> str:
+    """Why no deliverer can take outbound messages on `channel`; empty when one can (or none is needed)."""
+    spec = channel_specs.get(channel)
+    if spec is None:
+        return f"The channel {channel!r} is not registered."
+    if spec.delivery == "push" and spec.deliverer is None:
+        return f"The channel {channel!r} delivers through a provider but has no deliverer."
+    return ""
 
 
 def enqueue_turn(message_id: str) -> bool:

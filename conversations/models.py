@@ -30,10 +30,27 @@ def validate_e164(value: str) -> None:
         raise ValidationError(message, code="e164")
 
 
-class Channel(models.TextChoices):
-    WEB = "web", _("Web chat")
-    WHATSAPP = "whatsapp", _("WhatsApp")
-    VOICE = "voice", _("Voice")
+class Channel:
+    """The web chat's channel name, for core code and tests that mean it (the seed data, the demo).
+
+    Not a list of channels: those are what conversations.registry.channel_specs holds (each channel app
+    registers its spec in ready()), and `channel` fields accept any registered name.
+    """
+
+    WEB = "web"
+
+
+def channel_label(name: str) -> str:
+    from conversations.registry import channel_specs
+
+    return str(channel_specs.label(name))
+
+
+def channel_icon(name: str) -> str:
+    from conversations.registry import channel_specs
+
+    spec = channel_specs.get(name)
+    return spec.icon if spec else ""
 
 
 class Locale(models.TextChoices):
@@ -82,7 +99,7 @@ class ContactIdentity(TimeStamped):
     """How a contact is recognised on one channel: web session id, WhatsApp number, caller number."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=16)
     value = models.CharField(_("identity"), max_length=200)
 
     class Meta:
@@ -114,7 +131,7 @@ def conversation_group(conversation_id: object) -> str:
 class Conversation(TimeStamped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=16)
     # Changed only through conversations.state.
     status = models.CharField(
         _("status"), max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.BOT
@@ -149,7 +166,15 @@ class Conversation(TimeStamped):
         indexes = [models.Index(fields=["status", "channel"], name="conversation_status_channel")]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} · {self.contact} · {self.get_status_display()}"
+        return f"{self.channel_label} · {self.contact} · {self.get_status_display()}"
+
+    @property
+    def channel_label(self) -> str:
+        return channel_label(self.channel)
+
+    @property
+    def channel_icon(self) -> str:
+        return channel_icon(self.channel)
 
     @property
     def is_open(self) -> bool:
@@ -174,12 +199,18 @@ class Sender(models.TextChoices):
 
 
 class DeliveryStatus(models.TextChoices):
+    """Inbound messages are RECEIVED. Outbound ones are PENDING until handed to a deliverer, then follow
+    the provider's callbacks forward only (conversations.delivery.record_status):
+    QUEUED -> SENT -> DELIVERED -> READ, with FAILED and UNDELIVERED terminal."""
+
     RECEIVED = "received", _("Received")
     PENDING = "pending", _("Pending")
+    QUEUED = "queued", _("Queued by the provider")
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
     READ = "read", _("Read")
     FAILED = "failed", _("Failed")
+    UNDELIVERED = "undelivered", _("Undelivered")
 
 
 class Message(models.Model):
@@ -187,7 +218,7 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField(_("number"))
     # Copied from the conversation so a provider's message id can be unique per channel.
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=16)
     direction = models.CharField(_("direction"), max_length=8, choices=Direction.choices)
     sender = models.CharField(_("sender"), max_length=16, choices=Sender.choices)
     agent = models.ForeignKey(

@@ -119,13 +119,25 @@ class AgentsOnline(TypedDict):
     agents: list[AgentSummary]
 
 
+class MessageStatus(TypedDict):
+    """An outbound message's delivery moved (delivery.deliver, delivery.record_status). Staff only: the
+    error may name provider details the contact must not see."""
+
+    type: Literal["message.status"]
+    conversation_id: str
+    message_id: str
+    seq: int
+    status: str
+    error: str
+
+
 class AccessRevoked(TypedDict):
     """The account may have lost a right (conversations/access.py): its staff sockets check again."""
 
     type: Literal["access.revoked"]
 
 
-RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked
+RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked | MessageStatus
 
 
 def contact_group(contact_id: object) -> str:
@@ -214,6 +226,22 @@ def typing(conversation_id: object, sender: str, active: bool) -> Typing:
 
 def message_new(message: Message) -> MessageNew:
     return {"type": "message.new", "conversation_id": str(message.conversation_id), "message": message_payload(message)}
+
+
+def message_status(message: Message) -> MessageStatus:
+    return {
+        "type": "message.status",
+        "conversation_id": str(message.conversation_id),
+        "message_id": str(message.id),
+        "seq": message.seq,
+        "status": message.delivery_status,
+        "error": message.delivery_error,
+    }
+
+
+def publish_message_status(message: Message) -> None:
+    """Tell the staff watching the message's conversation, and the monitor, where its delivery stands."""
+    publish([staff_group(message.conversation_id), MONITOR_GROUP], message_status(message))
 
 
 def conversation_changed(event_type: ConversationEventType, conversation: Conversation) -> ConversationChanged:

@@ -1,17 +1,26 @@
-"""The two registries other apps plug into: assistant tools and outbound channel deliverers.
+"""The two registries other apps plug into: assistant tools and channel specs.
 
 `conversations` defines them and imports no other app; each app fills them in its AppConfig.ready().
+A channel (web chat, WhatsApp, voice) is a `ChannelSpec` registered in `channel_specs` (not called
+`channels`, which is Django Channels): the core validates a conversation's channel against it, takes
+the console's label and icon from it and hands outbound messages to its deliverer. Adding a channel
+needs no edit and no migration in `conversations`.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 
-from conversations.models import Conversation, Message
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
+
+    from conversations.models import Conversation, Message
 
 ToolFunction = Callable[..., dict[str, Any]]
 
@@ -81,24 +90,86 @@ class DeliveryError(Exception):
 
 
 # Sends one stored outbound message through its channel; returns the provider's id for it, if any.
-Deliverer = Callable[[Message], "str | None"]
+Deliverer = Callable[["Message"], "str | None"]
+# Cuts a text into parts of at most `max_length` characters, in order.
+Splitter = Callable[[str, int], list[str]]
 
 
-class ChannelRegistry:
+def split_words(text: str, max_length: int) -> list[str]:
+    """Parts of at most `max_length` characters, cut between words (a longer word is cut inside)."""
+    if len(text) <= max_length:
+        return [text]
+    return textwrap.wrap(text, max_length, break_long_words=True, replace_whitespace=False) or [text[:max_length]]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """What the core needs to know about one channel ("door").
+
+    delivery: "pull" when the visitor's own client fetches replies or gets them over TalIA's socket (web
+    chat: the realtime push is the delivery, no deliverer); "push" when a provider must be called to
+    deliver each outbound message (WhatsApp, voice), through `deliverer`.
+    """
+
+    name: str
+    label: _StrOrPromise
+    icon: str
+    delivery: Literal["pull", "push"]
+    deliverer: Deliverer | None = None
+    # How long after the contact's last message the provider lets us write (WhatsApp: 24 h); None: always.
+    reply_window: timedelta | None = None
+    # The longest text one provider message may carry; longer replies are cut by `split`.
+    max_length: int | None = None
+    split: Splitter = split_words
+    renders_links: bool = True
+    renders_markdown: bool = False
+    # The door holds its request open for the assistant's reply (web REST API, voice gather).
+    waits_for_reply: bool = False
+
+    def parts(self, text: str) -> list[str]:
+        """`text` cut to this channel's maximum message length (one part when it has none)."""
+        return [text] if self.max_length is None else self.split(text, self.max_length)
+
+
+class ChannelSpecRegistry:
     def __init__(self) -> None:
-        self._deliverers: dict[str, Deliverer] = {}
+        self._specs: dict[str, ChannelSpec] = {}
 
-    def register(self, channel: str, deliverer: Deliverer) -> None:
-        if channel in self._deliverers and self._deliverers[channel] is not deliverer:
-            raise ImproperlyConfigured(f"A deliverer for channel {channel!r} is already registered.")
-        self._deliverers[channel] = deliverer
+    def register(self, spec: ChannelSpec) -> ChannelSpec:
+        if spec.name in self._specs and self._specs[spec.name] != spec:
+            raise ImproperlyConfigured(f"A channel named {spec.name!r} is already registered.")
+        if len(spec.name) > 16 or not spec.name:
+            raise ImproperlyConfigured(f"Channel name {spec.name!r} must be 1 to 16 characters.")
+        self._specs[spec.name] = spec
+        return spec
 
-    def unregister(self, channel: str) -> None:
-        self._deliverers.pop(channel, None)
+    def unregister(self, name: str) -> None:
+        self._specs.pop(name, None)
 
-    def deliverer_for(self, channel: str) -> Deliverer | None:
-        return self._deliverers.get(channel)
+    def get(self, name: str) -> ChannelSpec | None:
+        return self._specs.get(name)
+
+    def all(self) -> list[ChannelSpec]:
+        return list(self._specs.values())
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def choices(self) -> list[tuple[str, _StrOrPromise]]:
+        return [(spec.name, spec.label) for spec in self._specs.values()]
+
+    def label(self, name: str) -> _StrOrPromise:
+        """The console's label for `name`; the raw name for a channel no longer registered."""
+        spec = self._specs.get(name)
+        return spec.label if spec else name
+
+    def deliverer_for(self, name: str) -> Deliverer | None:
+        spec = self._specs.get(name)
+        return spec.deliverer if spec else None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
 
 
 tools = ToolRegistry()
-channels = ChannelRegistry()
+channel_specs = ChannelSpecRegistry()

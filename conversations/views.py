@@ -14,11 +14,13 @@ from conversations.models import (
     Conversation,
     ConversationStatus,
     ConversationSummary,
+    DeliveryStatus,
     EndChatRequest,
     Message,
     QuickReply,
 )
 from conversations.permissions import agent_required, is_supervisor, supervisor_required
+from conversations.registry import channel_specs
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
@@ -50,7 +52,12 @@ def console(request: HttpRequest) -> HttpResponse:
     closed = _with_preview(
         watchable(request.user, Conversation.objects.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
     )
-    context = {"queued": queued, "mine": mine, "closed": closed[:RECENTLY_CLOSED]}
+    context = {
+        "queued": queued,
+        "mine": mine,
+        "closed": closed[:RECENTLY_CLOSED],
+        "channel_specs": channel_specs.all(),
+    }
     return render(request, "conversations/console.html", context)
 
 
@@ -71,6 +78,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         # A request to end the chat that arrived before this page was opened.
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),
+        "delivery_statuses": DeliveryStatus.choices,
         "notes": conversation.notes.select_related("author", "recipient"),
         "can_whisper": is_supervisor(request.user)
         and conversation.status == ConversationStatus.AGENT
@@ -112,5 +120,6 @@ def monitor(request: HttpRequest) -> HttpResponse:
         "with_assistant": counts.get(ConversationStatus.BOT, 0),
         "agents_online": None if online is None else [(agent, handling.get(agent.pk, 0)) for agent in online],
         "summaries": ConversationSummary.objects.select_related("conversation__contact").order_by("-created")[:10],
+        "channel_specs": channel_specs.all(),
     }
     return render(request, "conversations/monitor.html", context)

@@ -31,8 +31,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations.models import AgentAssignment, Channel, Conversation, HandoffRequest
+from conversations.models import AgentAssignment, Conversation, HandoffRequest, channel_label
 from conversations.permissions import IsSupervisor, supervisor_required
+from conversations.registry import channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
 from leads.pipeline import StageError, check_stage, move_card, stages
@@ -62,7 +63,8 @@ def stage_label(stage: str) -> str:
 
 class RangeForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=MAX_DAYS, required=False)
-    channel = forms.ChoiceField(choices=[("", ""), *Channel.choices], required=False)
+    # A callable: the registry is filled in the apps' ready(), after this module may be imported.
+    channel = forms.ChoiceField(choices=lambda: [("", ""), *channel_specs.choices()], required=False)
 
 
 def _selected(request: HttpRequest) -> tuple[kpis.Period, RangeForm]:
@@ -111,8 +113,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "period": period,
         "days": len(period.days),
         "channel": period.channel or "",
-        "channel_label": Channel(period.channel).label if period.channel else "",
-        "channel_choices": Channel.choices,
+        "channel_label": channel_label(period.channel) if period.channel else "",
+        "channel_choices": channel_specs.choices(),
         "range_errors": [error for errors in form.errors.values() for error in errors],
         "query": _query(period),
         "tiles": _tiles(report.total),
@@ -245,7 +247,7 @@ def _board(channel: str | None) -> list[Column]:
 
 
 def _channel_name(channel: str) -> str:
-    return str(Channel(channel).label) if channel in Channel.values else _("No channel")
+    return channel_label(channel) if channel in channel_specs else _("No channel")
 
 
 def _count(value: int) -> str:

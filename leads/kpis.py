@@ -31,7 +31,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from conversations.models import AgentAssignment, Channel, Conversation, HandoffRequest, Message, Sender
+from conversations.models import AgentAssignment, Conversation, HandoffRequest, Message, Sender
+from conversations.registry import channel_specs
 from leads.models import LeadCard, ScheduledEvent
 from leads.pipeline import stages
 
@@ -135,7 +136,7 @@ def report(period: Period) -> Report:
     for key, seconds in queue_waits(period):
         tallies[key].waits.append(seconds)
 
-    channels = [period.channel] if period.channel else list(Channel.values)
+    channels = [period.channel] if period.channel else channel_specs.names()
     channels += sorted({channel for _day, channel in tallies} - set(channels))
     return Report(
         period=period,

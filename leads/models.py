@@ -15,7 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Channel, Contact, Conversation, Message
+from conversations.models import Contact, Conversation, Message, channel_label
 
 
 def default_stage() -> str:
@@ -27,7 +27,7 @@ class LeadCard(models.Model):
     source_conversation = models.ForeignKey(
         Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, blank=True)
+    channel = models.CharField(_("channel"), max_length=16, blank=True)
     stage = models.CharField(_("stage"), max_length=32, default=default_stage, db_index=True)
     value = models.DecimalField(_("value"), max_digits=12, decimal_places=2, null=True, blank=True)
     owner = models.ForeignKey(
@@ -45,6 +45,10 @@ class LeadCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} · {self.stage}"
+
+    @property
+    def channel_label(self) -> str:
+        return channel_label(self.channel) if self.channel else ""
 
 
 class LeadMovement(models.Model):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0005_assistantrun_queued_at_nullable"),
+        ("conversations", "0006_channels_from_registry"),
     ]
 
     operations = [

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from conversations import inbox, state, turns
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
-from conversations.registry import DeliveryError, channels
+from conversations.registry import DeliveryError
 from conversations.tasks import deliver_message, requeue_unanswered_messages
+from talia.testing.fake_channels.channels import swap
 from talia.testing.plugin import purge_task_queue, running_worker, wait_for
 
 
@@ -122,9 +123,8 @@ class RecordingDeliverer:
 @pytest.fixture
 def whatsapp_deliverer():
     deliverer = RecordingDeliverer([])
-    channels.register("whatsapp", deliverer)
-    yield deliverer
-    channels.unregister("whatsapp")
+    with swap("whatsapp", delivery="push", deliverer=deliverer):
+        yield deliverer
 
 
 def test_outbound_message_is_delivered_after_commit_by_the_channel(celery_worker, whatsapp_deliverer, agent):

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from conversations import inbox
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
-from conversations.registry import channels
 from conversations.tasks import REQUEUE_HORIZON, claim_unqueued_work, requeue_unanswered_messages
 from talia.redis_client import breaker
+from talia.testing.fake_channels.channels import swap
 from talia.testing.plugin import purge_task_queue, wait_for
 
 
@@ -33,9 +33,8 @@ class Deliverer:
 @pytest.fixture
 def whatsapp():
     deliverer = Deliverer()
-    channels.register("whatsapp", deliverer)
-    yield deliverer
-    channels.unregister("whatsapp")
+    with swap("whatsapp", delivery="push", deliverer=deliverer):
+        yield deliverer
 
 
 def redis_fails() -> None:

@@ -27,13 +27,13 @@ from django.utils import timezone
 from conversations import inbox, turns
 from conversations.delivery import release_abandoned_deliveries
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
-from conversations.registry import channels
 from conversations.tasks import deliver_message, recover_abandoned_work, run_assistant_turn
 from talia import workers
 from talia.celery import workers_key
 from talia.env import BASE_DIR
 from talia.redis_client import get_redis
 from talia.testing.browser import server_env
+from talia.testing.fake_channels.channels import swap
 from talia.testing.fake_openai import RESPONSES, slow, text
 from talia.testing.plugin import purge_task_queue, running_worker, wait_for
 
@@ -175,9 +175,8 @@ class Deliverer:
 @pytest.fixture
 def whatsapp():
     deliverer = Deliverer()
-    channels.register("whatsapp", deliverer)
-    yield deliverer
-    channels.unregister("whatsapp")
+    with swap("whatsapp", delivery="push", deliverer=deliverer):
+        yield deliverer
 
 
 def sending(holder: str, *, claimed_seconds_ago: float) -> Message:

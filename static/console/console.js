@@ -372,6 +372,7 @@
       const seq = Number(m.seq) || 0;
       const next = [...log.querySelectorAll('li[data-seq]')].find(li => Number(li.dataset.seq) > seq);
       log.insertBefore(messageEl(m), next || null);
+      if (deliveries.has(String(m.id))) showDelivery(deliveries.get(String(m.id)));
       lastSeq = Math.max(lastSeq, seq);
       if (seq === lastSeq) {
         lastSender = m.sender;
@@ -381,6 +382,31 @@
       if (placeholder) placeholder.remove();
       if (m.sender === 'contact') visitorTyping(false);
       scrollDown();
+    }
+    // Delivery of outbound messages through a provider (message.status): the status and, when it
+    // failed, why, on the message itself. A status may come before its message is shown: kept until then.
+    const deliveries = new Map();
+    function showDelivery(v) {
+      const li = [...log.querySelectorAll('li[data-id]')].find(x => x.dataset.id === String(v.message_id));
+      if (!li) return;
+      li.dataset.delivery = String(v.status || '');
+      const meta = li.querySelector('.msg-meta');
+      let label = li.querySelector('.delivery');
+      if (!label) label = meta.appendChild(h('span', { class: 'delivery' }));
+      // The page's own language: the push was built by a worker that knows nothing of the viewer's.
+      label.textContent = STRINGS['delivery.' + v.status] || String(v.status || '');
+      let error = li.querySelector('.delivery-error');
+      if (v.error) {
+        if (!error) error = li.appendChild(h('p', { class: 'delivery-error', role: 'status' }));
+        error.textContent = String(v.error);
+      } else if (error) {
+        error.remove();
+      }
+    }
+    function deliveryChanged(v) {
+      if (!v.message_id) return;
+      deliveries.set(String(v.message_id), v);
+      showDelivery(v);
     }
     // Pushes can be lost: on a gap in seq, or silence while the assistant owes the visitor a reply, the
     // socket is asked for everything after the last seq (`resume`); without a socket, the JSON API is.
@@ -487,6 +513,8 @@
         const m = v.message;
         if (m && Number(m.seq) > lastSeq + 1) resume(); // something was missed: ask for the gap and this one
         else add(m);
+      } else if (v.type === 'message.status') {
+        deliveryChanged(v);
       } else if (v.type === 'typing') {
         if (v.sender === 'contact') visitorTyping(!!v.active);
       } else if (v.type === 'end.requested') {

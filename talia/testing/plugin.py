@@ -57,6 +57,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
         redis_server = EmbeddedRedis(scratch / "redis", delete_on_stop=True)
         os.environ["REDIS_URL"] = redis_server.start()
         _state["servers"].append(redis_server)
+    # Before pytest-django sets Django up: the test-only app that plugs in fake channels.
+    from django.conf import settings
+
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "talia.testing.fake_channels"]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -19,8 +19,8 @@ import redis
 from asgiref.sync import async_to_sync
 
 from channels_web import ratelimit
-from channels_web.waiting import wait_for_reply
 from conversations import realtime
+from conversations.waiting import wait_for_reply
 from talia.redis_client import RedisBreaker, breaker, cooldown_s, get_redis
 from talia.testing.faults import FaultProxy
 

@@ -1,7 +1,8 @@
 """Waiting for the assistant's reply without holding a thread: listen on the conversation's group.
 
-Called from HTTP views, whose request cycle manages database connections (hence sync_to_async, not
-Channels' database_sync_to_async).
+For the doors that hold their request open until the reply (ChannelSpec.waits_for_reply): the web REST
+API today, the voice gather next. Called from HTTP views, whose request cycle manages database
+connections (hence sync_to_async, not Channels' database_sync_to_async).
 
 Slow is a state, not an error: whatever happens to the channel layer while we wait (a timeout, Redis
 gone, a dropped push), the answer is the database's, and no reply there yet means "pending" (202),
@@ -13,27 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from channels_web import services
 from conversations.models import Message, Sender
 from talia.redis_client import breaker
 
-logger = logging.getLogger("talia.webchat")
+logger = logging.getLogger(__name__)
 
 REPLY_SENDERS = (Sender.ASSISTANT, Sender.AGENT)
 
 
+def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:
+    """The first message the assistant or an agent sent after `after_seq`, if any yet."""
+    return (
+        Message.objects.select_related("agent")
+        .filter(conversation_id=conversation_id, seq__gt=after_seq, sender__in=REPLY_SENDERS)
+        .order_by("seq")
+        .first()
+    )
+
+
 async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeout: float) -> Message | None:
     """The first reply after `after_seq`, or None if none is stored within `timeout` seconds."""
-    find_reply = sync_to_async(services.find_reply)
+    lookup = sync_to_async(find_reply)
     if timeout <= 0:
-        return await find_reply(conversation_id, after_seq)
+        return await lookup(conversation_id, after_seq)
     if breaker.is_open():
         breaker.skipped("reply wait")
-        return await find_reply(conversation_id, after_seq)
+        return await lookup(conversation_id, after_seq)
     layer = get_channel_layer()
     try:
         channel = await layer.new_channel()
@@ -41,13 +52,13 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
     except Exception as exc:
         if not breaker.record_failure(exc, "reply wait"):
             logger.warning("Channel layer unavailable; not waiting for the reply", exc_info=True)
-        return await find_reply(conversation_id, after_seq)
+        return await lookup(conversation_id, after_seq)
     breaker.record_success()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         # Subscribed first, then looked: a reply stored in between is found here, not missed.
-        reply = await find_reply(conversation_id, after_seq)
+        reply = await lookup(conversation_id, after_seq)
         while reply is None:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -63,9 +74,9 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
                 break
             message = event.get("message") if event.get("type") == "message.new" else None
             if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
-                reply = await find_reply(conversation_id, after_seq)
+                reply = await lookup(conversation_id, after_seq)
         # One last look: a reply whose push was lost (or came as the time ran out) is still an answer.
-        return reply or await find_reply(conversation_id, after_seq)
+        return reply or await lookup(conversation_id, after_seq)
     finally:
         if not breaker.is_open():  # else the group's entry expires on its own
             try:
