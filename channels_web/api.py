@@ -59,7 +59,7 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
 
 
 class WebchatView(APIView):
-    """Token, origin and rate limits for every web chat endpoint; CORS headers on every answer."""
+    """Token, origin and rate limits for every web chat endpoint (CORS headers: channels_web.security)."""
 
     authentication_classes: list[Any] = []  # visitors are anonymous; no CSRF dance for the widget
     permission_classes = [AllowAny]
@@ -76,15 +76,8 @@ class WebchatView(APIView):
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
 
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        origin = request.headers.get("Origin")
-        if origin and security.origin_allowed(origin, request.get_host()):
-            for header, value in security.cors_headers(origin).items():
-                response[header] = value
-        return response
-
     async def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Preflights from allowed origins are answered by the CORS middleware; this is a bare OPTIONS.
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod

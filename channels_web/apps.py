@@ -12,6 +12,12 @@ class ChannelsWebConfig(AppConfig):
 
         declare(*EVENTS)
 
+        from corsheaders.signals import check_request_enabled
+
+        from channels_web.security import cors_origin_allowed
+
+        check_request_enabled.connect(cors_origin_allowed, dispatch_uid="channels_web.cors_origin_allowed")
+
         from conversations.registry import ChannelSpec, channel_specs
 
         # Replies are pulled: the widget gets them over TalIA's socket or the REST API, no provider involved.

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "conversations",
+    "corsheaders",
     "channels_web",
     "channels_whatsapp",
     "channels_voice",
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CORS for the widget API (django-cors-headers); above the error pages so 503s carry it too.
+    "channels_web.security.CorsMiddleware",
     # Outages as 503s naming the part, JSON errors on API paths (also over DEBUG's technical pages).
     "talia.errors.ErrorPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -391,6 +394,14 @@ TALIA_REPLY_WAIT_S = env_float("TALIA_REPLY_WAIT_S", 20.0, minimum=0, maximum=60
 TALIA_WEBCHAT_PUBLIC_TOKEN = env_str("TALIA_WEBCHAT_PUBLIC_TOKEN", "")
 # Sites allowed to embed the widget (scheme://host[:port]); the site's own origin is always allowed.
 TALIA_WEBCHAT_ALLOWED_ORIGINS = [o.rstrip("/") for o in env_list("TALIA_WEBCHAT_ALLOWED_ORIGINS", [])]
+# django-cors-headers, only on the widget API; the site's own origin is added per request
+# (channels_web.security.cors_origin_allowed). Other origins are refused with 403 by the view.
+CORS_URLS_REGEX = r"^/api/webchat/"  # = channels_web.security.WEBCHAT_API_PREFIX
+CORS_ALLOWED_ORIGINS = TALIA_WEBCHAT_ALLOWED_ORIGINS
+CORS_ALLOW_METHODS = ["GET", "POST", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["Content-Type", "X-TalIA-Token"]
+CORS_EXPOSE_HEADERS = ["Retry-After"]
+CORS_PREFLIGHT_MAX_AGE = 600
 TALIA_WEBCHAT_RATE_PER_SESSION = env_rate("TALIA_WEBCHAT_RATE_PER_SESSION", "30/min")
 TALIA_WEBCHAT_RATE_PER_IP = env_rate("TALIA_WEBCHAT_RATE_PER_IP", "120/min")
 # Proxies whose X-Forwarded-For is believed (IPs or CIDR networks), e.g. the load balancer.

@@ -166,6 +166,39 @@ def test_an_allowed_origin_gets_cors_headers_and_a_preflight(client, db):
     assert "X-TalIA-Token" in preflight["Access-Control-Allow-Headers"]
 
 
+@override_settings(TALIA_WEBCHAT_ALLOWED_ORIGINS=["https://shop.example"])
+def test_a_preflight_names_the_widgets_methods_headers_and_max_age(client, db):
+    preflight = client.options(
+        "/api/webchat/messages", HTTP_ORIGIN="https://shop.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    response = say(client, HTTP_ORIGIN="https://shop.example")
+
+    assert preflight["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert {m.strip() for m in preflight["Access-Control-Allow-Methods"].split(",")} == {"GET", "POST", "OPTIONS"}
+    assert "content-type" in preflight["Access-Control-Allow-Headers"].lower()
+    assert preflight["Access-Control-Max-Age"] == "600"
+    assert response["Access-Control-Expose-Headers"] == "Retry-After"
+    assert "origin" in response["Vary"].lower()
+
+
+def test_a_preflight_from_a_foreign_origin_is_refused_without_cors_headers(client, db):
+    preflight = client.options(
+        "/api/webchat/messages", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+
+    assert preflight.status_code == 403
+    assert preflight.json()["error"]["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in preflight
+
+
+def test_the_sites_own_origin_gets_cors_headers_on_the_widget_api_only(client, db):
+    widget = say(client, HTTP_ORIGIN="http://testserver")
+    health = client.get("/health", HTTP_ORIGIN="http://testserver")
+
+    assert widget["Access-Control-Allow-Origin"] == "http://testserver"
+    assert "Access-Control-Allow-Origin" not in health
+
+
 def test_the_sites_own_origin_is_always_allowed(client, db):
     assert say(client, HTTP_ORIGIN="http://testserver").status_code == 202
 

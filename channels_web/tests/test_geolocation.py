@@ -22,6 +22,7 @@ class FakeGeolocation:
     def __init__(self) -> None:
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.status = 200
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +30,7 @@ class FakeGeolocation:
                 fake.paths.append(self.path)
                 fake.headers.append(dict(self.headers))
                 body = json.dumps({"ip": PUBLIC_IP, "country": "ES", "city": "Valencia", "secret": "dropped"}).encode()
-                self.send_response(200)
+                self.send_response(fake.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -79,6 +80,15 @@ def test_private_addresses_are_never_looked_up(db, geo):
 def test_an_unreachable_service_is_shrugged_off(db):
     with override_settings(TALIA_GEOLOCATION_API_URL="http://127.0.0.1:9/{ip}"):
         assert lookup("8.8.8.8") is None
+
+
+def test_an_error_answer_is_no_location_even_with_a_body(db, geo):
+    geo.status = 500
+
+    with override_settings(TALIA_GEOLOCATION_API_URL=geo.url):
+        assert lookup("9.9.9.9") is None  # an address no other test looks up (lookups are cached)
+
+    assert geo.paths == ["/9.9.9.9/json"]
 
 
 def test_the_api_geolocates_after_storing_without_waiting(client, celery_worker, geo, settings):
