@@ -104,12 +104,13 @@ def test_the_core_names_no_tool_of_another_app():
 @pytest.fixture
 def without(request: pytest.FixtureRequest) -> Iterator[None]:
     """Take the tools declaring the given capabilities out of the global registry for one test."""
-    removed = []
-    for capability in request.param:
-        tool = tools.for_capability(capability)
-        assert tool is not None
-        removed.append(tools.unregister(tool.name))
+    removed: list[Tool] = []
     try:
+        for capability in request.param:
+            tool = tools.for_capability(capability)
+            assert tool is not None
+            tools.unregister(tool.name)
+            removed.append(tool)
         yield
     finally:
         for tool in removed:
