@@ -156,3 +156,26 @@ def test_the_engine_uses_whatever_tool_declares_the_capability(db):
         reply.text
     )
     assert [call.name for call in ana.tool_calls()] == ["ask_docs"]
+
+
+# --- Engines --------------------------------------------------------------------------------------------
+
+
+def test_engines_declare_whether_they_write_structured_output():
+    from conversations.assistant.offline import OfflineEngine
+    from conversations.assistant.openai_chat import ChatEngine
+    from conversations.assistant.openai_responses import ResponsesEngine
+
+    assert OfflineEngine.writes_structured is False
+    assert ChatEngine.writes_structured is True
+    assert ResponsesEngine.writes_structured is True
+
+
+def test_no_code_branches_on_an_engine_name():
+    """What an engine can do comes from the engine protocol, not from comparing its name."""
+    root = Path(__file__).resolve().parents[2]
+    for app in ("conversations", "leads", "rag"):
+        for path in (root / app).rglob("*.py"):
+            if "tests" in path.relative_to(root / app).parts:
+                continue
+            assert not re.search(r"engine\.name\s*[!=]=", path.read_text()), f"{path} branches on an engine's name"

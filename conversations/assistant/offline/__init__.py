@@ -138,6 +138,7 @@ class OfflineEngine:
     """The built-in rule-based engine; see the module docstring for what one turn does."""
 
     name = "offline"
+    writes_structured = False
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
         return _Turn(context, call_tool).play()
