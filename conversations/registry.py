@@ -5,17 +5,22 @@ A channel (web chat, WhatsApp, voice) is a `ChannelSpec` registered in `channel_
 `channels`, which is Django Channels): the core validates a conversation's channel against it, takes
 the console's label and icon from it and hands outbound messages to its deliverer. Adding a channel
 needs no edit and no migration in `conversations`.
+
+A tool may declare a capability (conversations/assistant/capabilities.py): the core finds the tool for a
+job by it, never by another app's tool name, and the registry holds at most one tool per capability.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
+
+from conversations.assistant.capabilities import ARGUMENTS
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise
@@ -33,6 +38,8 @@ class Tool:
     description: str
     parameters: dict[str, Any]
     function: ToolFunction
+    # What job the tool does, one of capabilities.ARGUMENTS' keys; None for a tool only models call.
+    capability: str | None = None
 
     def __call__(self, conversation: Conversation, **arguments: Any) -> dict[str, Any]:
         return self.function(conversation, **arguments)
@@ -52,6 +59,24 @@ def check_strict_schema(name: str, schema: dict[str, Any]) -> None:
             check_strict_schema(f"{name}.{prop_name}", prop)
 
 
+def check_capability(tool: Tool) -> None:
+    """A declared capability is a known one, and the tool takes exactly the arguments the core sends for it."""
+    if tool.capability is None:
+        return
+    expected = ARGUMENTS.get(tool.capability)
+    if expected is None:
+        raise ImproperlyConfigured(f"Tool {tool.name}: unknown capability {tool.capability!r}.")
+    if set(tool.parameters.get("properties", {})) != expected:
+        raise ImproperlyConfigured(
+            f"Tool {tool.name}: capability {tool.capability!r} needs the arguments {sorted(expected)}."
+        )
+
+
+def find_capability(candidates: Iterable[Tool], capability: str) -> Tool | None:
+    """The tool among `candidates` that declares `capability`, or None."""
+    return next((tool for tool in candidates if tool.capability == capability), None)
+
+
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
@@ -60,8 +85,22 @@ class ToolRegistry:
         if tool.name in self._tools and self._tools[tool.name] is not tool:
             raise ImproperlyConfigured(f"A tool named {tool.name!r} is already registered.")
         check_strict_schema(tool.name, tool.parameters)
+        check_capability(tool)
+        holder = self.for_capability(tool.capability) if tool.capability else None
+        if holder is not None and holder.name != tool.name:
+            raise ImproperlyConfigured(
+                f"Tool {tool.name}: capability {tool.capability!r} is already declared by {holder.name!r}."
+            )
         self._tools[tool.name] = tool
         return tool
+
+    def unregister(self, name: str) -> Tool | None:
+        """Remove a tool (tests, an app switched off); returns it so it can be registered again."""
+        return self._tools.pop(name, None)
+
+    def for_capability(self, capability: str) -> Tool | None:
+        """The one registered tool that declares `capability`, or None when no installed app provides it."""
+        return find_capability(self._tools.values(), capability)
 
     def tool(self, name: str, description: str, parameters: dict[str, Any]) -> Callable[[ToolFunction], Tool]:
         """Decorator form: `@tools.tool("set_email", "...", {...})`."""

@@ -184,7 +184,7 @@ def written_summary(messages: list[Message]) -> Summary:
     """The configured engine's summary in the team's language; extractive if the model fails."""
     language = settings.LANGUAGE_CODE
     engine = get_engine()
-    if engine.name == "offline":
+    if not engine.writes_structured:
         return extractive_summary(messages, language)
     try:
         raw = engine.structured(

@@ -19,6 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import events, state
+from conversations.assistant.capabilities import (
+    RECORD_CONSENT,
+    REQUEST_HUMAN,
+    SET_COMPANY,
+    SET_EMAIL,
+    SET_FULL_NAME,
+    SET_PHONE,
+)
 from conversations.handoff import queue_outlook
 from conversations.models import Contact, Conversation, ConversationStatus, Event, HandoffRequest
 from conversations.registry import Tool, tools
@@ -184,36 +192,42 @@ CORE_TOOLS = [
             "additionalProperties": False,
         },
         record_consent,
+        capability=RECORD_CONSENT,
     ),
     Tool(
         "set_full_name",
         "Store the contact's full name, as they wrote it.",
         _string_argument("full_name", "The contact's full name."),
         set_full_name,
+        capability=SET_FULL_NAME,
     ),
     Tool(
         "set_email",
         "Store the contact's email address.",
         _string_argument("email", "The email address, exactly as the contact gave it."),
         set_email,
+        capability=SET_EMAIL,
     ),
     Tool(
         "set_phone_number",
         "Store the contact's phone number.",
         _string_argument("phone_number", "The phone number, with country code when the contact gave one."),
         set_phone_number,
+        capability=SET_PHONE,
     ),
     Tool(
         "set_company_name",
         "Store the name of the company the contact works for or represents.",
         _string_argument("company", "The company name."),
         set_company_name,
+        capability=SET_COMPANY,
     ),
     Tool(
         "request_human",
         "Hand the conversation to a human agent: when the contact asks for a person, or when you cannot help.",
         _string_argument("reason", "Why a person is needed, in one short sentence for the agent."),
         request_human,
+        capability=REQUEST_HUMAN,
     ),
 ]
 

@@ -171,7 +171,7 @@ def analyse(conversation: Conversation) -> Outcome:
 
 def _findings(conversation: Conversation, messages: list[Message]) -> Findings:
     engine = get_engine()
-    if engine.name != "offline":
+    if engine.writes_structured:
         try:
             return _model_findings(engine, conversation, messages)
         except (ProviderError, ValueError, KeyError, TypeError) as exc:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import events
+from conversations.assistant import capabilities
 from conversations.models import Conversation, Message, Sender
 from conversations.registry import Tool
 from conversations.tools import ToolError
@@ -195,6 +196,7 @@ CLOSE_LEAD = Tool(
         "additionalProperties": False,
     },
     close_lead,
+    capability=capabilities.CLOSE_LEAD,
 )
 
 SCHEDULE_MEETING = Tool(
@@ -217,4 +219,5 @@ SCHEDULE_MEETING = Tool(
         "additionalProperties": False,
     },
     schedule_meeting,
+    capability=capabilities.BOOK_MEETING,
 )

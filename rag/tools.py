@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conversations.assistant import capabilities
 from conversations.assistant.quoting import QUOTE_CLOSE, QUOTE_OPEN, quoted
 from conversations.models import Conversation
 from conversations.registry import Tool
@@ -67,4 +68,5 @@ SEARCH_KNOWLEDGE = Tool(
         "additionalProperties": False,
     },
     search_knowledge,
+    capability=capabilities.SEARCH_KNOWLEDGE,
 )

@@ -68,7 +68,9 @@ class Summary:
 
 
 class Engine(Protocol):
-    name: str
+    name: str  # recorded on runs and summaries; callers never branch on it
+    # Whether `structured()` can work (a model behind it); callers use their rule-based fallback when not.
+    writes_structured: bool
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult: ...
 

@@ -34,6 +34,7 @@ def chat_tool(tool: Tool) -> dict[str, Any]:
 
 class ChatEngine:
     name = "openai-chat"
+    writes_structured = True
 
     def __init__(self, client: openai.OpenAI | None = None, model: str | None = None) -> None:
         self.client = client or openai_client()

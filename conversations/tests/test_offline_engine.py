@@ -2,7 +2,8 @@
 
 Dialogues go through inbox.receive and turns.run_turn (the engine comes from settings, pinned to
 `offline` for tests) with the real tools on the real database. Only the tools of apps that do not
-register theirs yet (`search_knowledge`, `schedule_meeting`) are stand-ins, in a registry of their own.
+register theirs yet (`search_knowledge`, `schedule_meeting`) are stand-ins declaring the same
+capabilities, in a registry of their own.
 
 Golden transcripts: set TALIA_UPDATE_GOLDEN=1 to rewrite conversations/tests/golden/*.txt instead of
 comparing (see golden/README.md).
@@ -22,6 +23,7 @@ import pytest
 from django.utils import timezone
 
 from conversations import events, inbox, presence, turns
+from conversations.assistant import capabilities
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.offline import OfflineEngine
@@ -316,6 +318,7 @@ def fake_knowledge(results: list[dict[str, str]], queries: list[str]) -> Tool:
             "additionalProperties": False,
         },
         search_knowledge,
+        capability=capabilities.SEARCH_KNOWLEDGE,
     )
 
 
@@ -343,6 +346,7 @@ def fake_scheduler(booked: list[dict[str, str]]) -> Tool:
             "additionalProperties": False,
         },
         schedule_meeting,
+        capability=capabilities.BOOK_MEETING,
     )
 
 
@@ -696,7 +700,7 @@ def test_the_engine_answers_a_tool_error_it_did_not_expect_politely():
         history=[HistoryItem("user", message.text)],
         unseen=[HistoryItem("user", message.text)],
         previous_response_id="",
-        tools=[],
+        tools=list(CORE_TOOLS),  # the engine finds request_human among its tools by capability
         last_reply_metadata={},
     )
     result = OfflineEngine().run(context, failing)

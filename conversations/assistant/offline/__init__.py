@@ -18,17 +18,21 @@ One turn, in order:
    consent is asked for first (the state notes only that data was held back; if the contact then says
    yes, the fields of that previous message are read again from the history and stored). A value a
    tool refuses gets an apology and the question again.
-5. Notice a meeting request with a day and a time (`dateparser` for the day): `schedule_meeting`
-   when that tool is registered, otherwise acknowledge the time and say the team will confirm. A
-   request without a day or a time asks for what is missing.
-6. Answer a question through `search_knowledge` when it is registered, citing the source URL (also
-   in `metadata["citations"]`); with no tool or no result, say so and offer a person.
+5. Notice a meeting request with a day and a time (`dateparser` for the day): book it through the
+   tool declaring BOOK_MEETING when there is one, otherwise acknowledge the time and say the team
+   will confirm. A request without a day or a time asks for what is missing.
+6. Answer a question through the tool declaring SEARCH_KNOWLEDGE when there is one, citing the source
+   URL (also in `metadata["citations"]`); with no tool or no result, say so and offer a person.
 7. Anything else: a field the contact would rather not give is skipped for good; thanks, greetings,
    "¿qué tal?" and goodbyes get a short courtesy; an unclear answer to a question gets "sorry, I did
    not understand" and the question again; other free text goes to the knowledge base like a question.
 8. End with at most one question, the next step of the lead dialogue: consent, then the first missing
    of full name, email, phone and company, one at a time; when all are known (or the contact chose
    to skip some), thanks and an offer of further help. After a handoff or a goodbye nothing is asked.
+
+It knows no other app: every tool, the core's own included, is found among the turn's tools by its
+declared capability (conversations/assistant/capabilities.py) and called with the arguments documented
+there; a capability no tool declares is done without (no lead card without CLOSE_LEAD).
 
 All calls of a turn follow from the message and the stored state, so they count as one tool round,
 as a model's parallel tool calls would. Replies are in the contact's locale and come from `TEXTS`;
@@ -47,6 +51,7 @@ import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 
+from conversations.assistant import capabilities
 from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.offline.understanding import (
@@ -73,16 +78,18 @@ from conversations.assistant.offline.understanding import (
 )
 from conversations.assistant.quoting import unquoted
 from conversations.models import Contact
+from conversations.registry import find_capability
 from conversations.tools import missing_lead_fields
 from talia.text import collapse_whitespace, shorten
 
 MODEL = "offline-v1"
 LEAD_FIELDS = ("full_name", "email", "phone", "company")
+# Each lead field: the capability of the tool that stores it and that tool's argument.
 SET_TOOLS = {
-    "full_name": ("set_full_name", "full_name"),
-    "email": ("set_email", "email"),
-    "phone": ("set_phone_number", "phone_number"),
-    "company": ("set_company_name", "company"),
+    "full_name": (capabilities.SET_FULL_NAME, "full_name"),
+    "email": (capabilities.SET_EMAIL, "email"),
+    "phone": (capabilities.SET_PHONE, "phone_number"),
+    "company": (capabilities.SET_COMPANY, "company"),
 }
 
 
@@ -131,6 +138,7 @@ class OfflineEngine:
     """The built-in rule-based engine; see the module docstring for what one turn does."""
 
     name = "offline"
+    writes_structured = False
 
     def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
         return _Turn(context, call_tool).play()
@@ -157,10 +165,14 @@ class _Turn:
     def say(self, key: str, **values: Any) -> None:
         self.parts.append(TEXTS[self.locale][key].format(**values))
 
-    def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+    def call(self, capability: str, **arguments: Any) -> dict[str, Any]:
+        """Call the tool declaring `capability`; a missing one answers like a tool that refused."""
+        tool = find_capability(self.context.tools, capability)
+        if tool is None:
+            return {"ok": False, "error": f"No tool provides {capability}."}
         self.calls += 1
         invocation = ToolInvocation(
-            call_id=f"offline_{uuid4().hex[:12]}", name=name, arguments=json.dumps(arguments, ensure_ascii=False)
+            call_id=f"offline_{uuid4().hex[:12]}", name=tool.name, arguments=json.dumps(arguments, ensure_ascii=False)
         )
         try:
             output = json.loads(self.call_tool(invocation))
@@ -168,8 +180,8 @@ class _Turn:
             return {"ok": False, "error": "The tool output is not JSON."}
         return output if isinstance(output, dict) else {"ok": False, "error": "Unexpected tool output."}
 
-    def has_tool(self, name: str) -> bool:
-        return any(tool.name == name for tool in self.context.tools)
+    def can(self, capability: str) -> bool:
+        return find_capability(self.context.tools, capability) is not None
 
     def refresh_contact(self) -> Contact:
         self.contact = Contact.objects.get(pk=self.context.contact.pk)
@@ -257,7 +269,7 @@ class _Turn:
 
     def answer_consent(self, granted: bool) -> bool:
         """Record the answer to the consent question; True if consent was given now."""
-        output = self.call("record_consent", granted=granted)
+        output = self.call(capabilities.RECORD_CONSENT, granted=granted)
         if not output.get("ok"):
             self.say("consent_failed")
             return False
@@ -381,11 +393,11 @@ class _Turn:
             self.state.asked = "meeting"
             return True
         when = self.format_when(starts_at)
-        if self.has_tool("schedule_meeting"):
+        if self.can(capabilities.BOOK_MEETING):
             name = self.contact.full_name
             topic = TEXTS[self.locale]["meeting_topic_named"].format(name=name) if name else ""
             output = self.call(
-                "schedule_meeting",
+                capabilities.BOOK_MEETING,
                 title=topic or TEXTS[self.locale]["meeting_topic"],
                 start=starts_at.isoformat(),
                 duration_minutes=None,
@@ -411,8 +423,8 @@ class _Turn:
         return TEXTS[self.locale][key].format(day=self.format_day(moment.date()), time=_clock(moment.time()))
 
     def answer_question(self) -> None:
-        if self.has_tool("search_knowledge"):
-            output = self.call("search_knowledge", query=self.text)
+        if self.can(capabilities.SEARCH_KNOWLEDGE):
+            output = self.call(capabilities.SEARCH_KNOWLEDGE, query=self.text)
             results = output.get("results") if output.get("ok") else None
             best = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else None
             if best and best.get("snippet") and best.get("url"):
@@ -430,7 +442,7 @@ class _Turn:
             reason = TEXTS[self.locale]["handoff_reason_unanswered"].format(question=self.previous.question)
         else:
             reason = TEXTS[self.locale]["handoff_reason"]
-        output = self.call("request_human", reason=reason)
+        output = self.call(capabilities.REQUEST_HUMAN, reason=reason)
         if not output.get("ok"):
             self.say("handoff_failed")
         else:
@@ -458,10 +470,10 @@ class _Turn:
             return
         contact = self.contact
         if stored and contact.full_name and (contact.email or contact.phone):
-            if self.has_tool("close_lead"):  # the card for the team, when the leads app is installed
+            if self.can(capabilities.CLOSE_LEAD):  # the card for the team, when an app provides one
                 who = f"{contact.full_name} ({contact.company})" if contact.company else contact.full_name
                 summary = TEXTS[self.locale]["lead_summary"].format(who=who)
-                self.call("close_lead", summary=summary, stage=None, value=None)
+                self.call(capabilities.CLOSE_LEAD, summary=summary, stage=None, value=None)
             self.say("lead_complete", name=self.first_name())
         self.say("anything_else")
 
