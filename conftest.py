@@ -56,6 +56,21 @@ def fresh_abuse_limits():
 
 
 @pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Every test gets its own instance of the channel layer.
+
+    Channels keeps one layer per process, and channels-redis binds its receive lock to the event loop of
+    the receive in progress. pytest-asyncio gives each test a loop of its own, so a test that ends with a
+    receive still pending (a socket it did not disconnect, a failed assertion) would leave every later
+    test's receives failing with "bound to a different event loop". Production has one loop per process.
+    """
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)
+
+
+@pytest.fixture(autouse=True)
 def redis_breaker_closed():
     """The Redis breaker is per process: a test that trips it must not make the next one skip Redis work."""
     from talia.redis_client import breaker
