@@ -87,6 +87,15 @@ def _record_lead_if_complete(conversation: Conversation, contact: Contact) -> bo
     """Record `lead_captured` once per contact, when a name and a way to reach them are known."""
     if not contact.full_name or not (contact.email or contact.phone):
         return False
+    return record_lead_captured(contact, conversation)
+
+
+def record_lead_captured(contact: Contact, conversation: Conversation | None, **extra: Any) -> bool:
+    """Record `lead_captured` for `contact` unless it already was (once per contact); True if recorded now.
+
+    The core's lead tools call it when the details are complete, leads' pipeline when a card is created
+    (with `card_id` in `extra`); whichever comes first records it.
+    """
     if Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists():
         return False
     events.emit(
@@ -97,6 +106,7 @@ def _record_lead_if_complete(conversation: Conversation, contact: Contact) -> bo
         email=contact.email,
         phone=contact.phone,
         company=contact.company,
+        **extra,
     )
     return True
 

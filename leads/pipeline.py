@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import events
-from conversations.models import Contact, Conversation, Event
+from conversations.models import Contact, Conversation
+from conversations.tools import record_lead_captured
 from leads import events as lead_events
 from leads.models import LeadCard, LeadMovement
 
@@ -57,17 +58,7 @@ def card_for(contact: Contact, conversation: Conversation | None, moved_by: str)
         if created:
             LeadMovement.objects.create(card=card, to_stage=card.stage, moved_by=moved_by, reason="Lead captured")
             # Once per contact: the core lead tools may already have recorded it when the details were complete.
-            if not Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists():
-                events.emit(
-                    events.LEAD_CAPTURED,
-                    conversation=conversation,
-                    contact=contact,
-                    full_name=contact.full_name,
-                    email=contact.email,
-                    phone=contact.phone,
-                    company=contact.company,
-                    card_id=card.pk,
-                )
+            record_lead_captured(contact, conversation, card_id=card.pk)
     return card, created
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from conversations import inbox
-from conversations.models import Channel
+from conversations.models import Channel, Message
+from talia.testing.fake_channels.channels import swap
 
 User = get_user_model()
 
@@ -45,3 +46,22 @@ def people(make_agent: Callable[..., Any], django_user_model: Any) -> dict[str, 
         "agent": make_agent("ana", first_name="Ana"),
         "staff": django_user_model.objects.create_user("boss", first_name="Berta", is_staff=True),
     }
+
+
+class RecordingDeliverer:
+    """A push channel's deliverer, registered the way a channel app does, recording what it sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __call__(self, message: Message) -> str:
+        self.sent.append(message.text)
+        return f"SM-{message.seq}"
+
+
+@pytest.fixture
+def whatsapp() -> Iterator[RecordingDeliverer]:
+    """`whatsapp` as a push channel whose deliverer records each message (the registry is restored after)."""
+    deliverer = RecordingDeliverer()
+    with swap("whatsapp", delivery="push", deliverer=deliverer):
+        yield deliverer

@@ -17,24 +17,7 @@ from conversations import inbox
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
 from conversations.tasks import REQUEUE_HORIZON, claim_unqueued_work, requeue_unanswered_messages
 from talia.redis_client import breaker
-from talia.testing.fake_channels.channels import swap
 from talia.testing.plugin import purge_task_queue, wait_for
-
-
-class Deliverer:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def __call__(self, message: Message) -> str:
-        self.sent.append(message.text)
-        return f"SM-{message.seq}"
-
-
-@pytest.fixture
-def whatsapp():
-    deliverer = Deliverer()
-    with swap("whatsapp", delivery="push", deliverer=deliverer):
-        yield deliverer
 
 
 def redis_fails() -> None:

@@ -33,7 +33,6 @@ from talia.celery import workers_key
 from talia.env import BASE_DIR
 from talia.redis_client import get_redis
 from talia.testing.browser import server_env
-from talia.testing.fake_channels.channels import swap
 from talia.testing.fake_openai import RESPONSES, slow, text
 from talia.testing.plugin import purge_task_queue, running_worker, wait_for
 
@@ -159,24 +158,6 @@ def test_an_execution_that_lost_its_turn_stores_no_reply(transactional_db, model
     assert assistant_replies(received.conversation.pk) == ["Reply from the recovery"]
     stored = AssistantRun.objects.select_related("reply_message").get(pk=recovered.pk)
     assert stored.reply_message is not None and stored.reply_message.text == "Reply from the recovery"
-
-
-class Deliverer:
-    """A WhatsApp deliverer registered the way the channel app does, recording what it sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def __call__(self, message: Message) -> str:
-        self.sent.append(message.text)
-        return f"SM-{message.seq}"
-
-
-@pytest.fixture
-def whatsapp():
-    deliverer = Deliverer()
-    with swap("whatsapp", delivery="push", deliverer=deliverer):
-        yield deliverer
 
 
 def sending(holder: str, *, claimed_seconds_ago: float) -> Message:
