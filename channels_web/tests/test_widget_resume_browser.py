@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import expect
 
-from conversations import inbox
-from conversations.models import Conversation, Sender
+from conversations import inbox, realtime
+from conversations.models import Conversation, ConversationStatus, Sender
 from talia.testing.plugin import wait_for
 from talia.testing.sockets import pushes_lost
 
@@ -79,3 +79,26 @@ def test_silence_while_a_reply_is_pending_makes_the_widget_resume(chatting: tupl
 
     # Nothing more is pushed: only the widget asking after a silence can bring the reply.
     expect(replies(page)).to_have_text(["¡Hola! ¿En qué te ayudo?", "Sí, aquí sigo"], timeout=30_000)
+
+
+def test_a_late_opened_push_does_not_undo_the_wait_for_a_person(server: LiveServer, page: Any) -> None:
+    """The push saying the conversation was opened (status "bot") can arrive after the handoff's HTTP
+    answer put the widget in the queue; it must not hide "Stop waiting"."""
+    page.goto(f"{server.url}/")
+    page.get_by_role("button", name="Abrir el chat").click()
+    page.get_by_role("button", name="Hablar con una persona").first.click()
+    stop = page.get_by_role("button", name="Dejar de esperar")
+    expect(stop).to_be_visible(timeout=20_000)
+
+    conversation = Conversation.objects.get()
+    stale = Conversation.objects.get(pk=conversation.pk)
+    stale.status = ConversationStatus.BOT  # the snapshot taken when the conversation was created
+    with pushes_lost(conversation.group_name):
+        reply = inbox.send(conversation, "Un momento, te paso con alguien.", sender=Sender.ASSISTANT)
+    # On one group, in this order: the stale snapshot, then a push the test can see arrive.
+    contact = realtime.contact_group(conversation.contact_id)
+    realtime.publish([contact], realtime.conversation_changed("conversation.opened", stale))
+    realtime.publish([contact], realtime.message_new(reply))
+
+    expect(replies(page).last).to_have_text("Un momento, te paso con alguien.", timeout=20_000)
+    expect(stop).to_be_visible()

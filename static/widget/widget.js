@@ -464,7 +464,8 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       return add(m, 1);
     }
     if (ty === 'error') return note(v.error && v.error.code === 'rate_limited' ? t('slow') : t('err'));
-    if (c && !secs.has(c)) useConv(c);
+    const fresh = c && !secs.has(c);
+    if (fresh) useConv(c);
     if (c && c !== conv) return;
     if (ty === 'typing') { if (v.sender === 'assistant' || v.sender === 'agent') typing(v.active, v.sender); return; }
     if (ty === 'handoff.requested') { setStatus(v.status || 'queued'); note(t('waiting')); }
@@ -476,7 +477,9 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     else if (ty === 'handoff.expired') setStatus(v.status || 'bot'); // the assistant's message says why
     else if (ty === 'conversation.closed') setStatus('closed');
     else if (ty === 'end.declined') { if (v.agent_name) agentName = v.agent_name; if (v.status) setStatus(v.status); note(t('endNo', { n: agentName || t('agent') })); }
-    else if (ty === 'conversation.opened' && v.status) setStatus(v.status);
+    // "opened" carries the status at creation; it can arrive after a newer state (the handoff's HTTP
+    // answer races the push), so it only sets the status of a conversation the widget did not know yet.
+    else if (ty === 'conversation.opened' && v.status && (fresh || !status)) setStatus(v.status);
   }
   addEventListener('online', () => { if (booted && !ws) { tries = 0; connect(); } });
 
