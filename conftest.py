@@ -31,7 +31,7 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 (pytest
 @pytest.fixture(autouse=True)
 def nobody_online():
     """Agent presence lives in Redis, which outlives a test: every test starts with no console open."""
-    from conversations import presence
+    from conversations.console import presence
     from talia.redis_client import get_redis
 
     get_redis().delete(presence._key())

@@ -39,7 +39,8 @@ def timed(label: str, runs: int, action: Callable[[int], object]) -> None:
 
 def bench_inbox(runs: int) -> None:
     """A visitor's message stored (contact, conversation, message, pending run) and answered offline."""
-    from conversations import inbox, turns
+    from conversations import inbox
+    from conversations.assistant import turns
 
     run = f"{int(time.time())}"  # fresh visitors on every run
     timed("inbox.receive (new visitor)", runs, lambda i: inbox.receive("web", f"bench-{run}-new-{i:06d}", "Hola"))

@@ -20,6 +20,7 @@ from django.utils import timezone
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
 from conversations import endchat, events, inbox, state
+from conversations.assistant.tools import give_consent
 from conversations.models import (
     OPEN_STATUSES,
     Channel,
@@ -30,7 +31,6 @@ from conversations.models import (
     HandoffRequest,
     Message,
 )
-from conversations.tools import give_consent
 from talia import enqueue
 
 logger = logging.getLogger("talia.webchat")

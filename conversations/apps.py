@@ -9,8 +9,8 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         import conversations.checks  # noqa: F401  (registers the system checks)
         from conversations import events
-        from conversations.access import connect_signals
-        from conversations.tools import register_core_tools
+        from conversations.assistant.tools import register_core_tools
+        from conversations.console.access import connect_signals
 
         events.declare(*events.CORE_EVENTS)
         register_core_tools()

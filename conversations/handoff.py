@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from conversations import inbox, presence, state
+from conversations import inbox, state
+from conversations.console import presence
 from conversations.models import Conversation, ConversationStatus, HandoffRequest, Sender
 
 logger = logging.getLogger(__name__)

@@ -132,7 +132,7 @@ class MessageStatus(TypedDict):
 
 
 class AccessRevoked(TypedDict):
-    """The account may have lost a right (conversations/access.py): its staff sockets check again."""
+    """The account may have lost a right (conversations/console/access.py): its staff sockets check again."""
 
     type: Literal["access.revoked"]
 

@@ -12,7 +12,8 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations import delivery, handoff, summaries, turns
+from conversations import delivery, handoff
+from conversations.assistant import summaries, turns
 from conversations.inbox import enqueue_delivery, enqueue_turn
 from conversations.models import AssistantRun, DeliveryStatus, Message
 

@@ -24,14 +24,14 @@ from django.utils import timezone
 
 from conversations.assistant.base import ProviderError
 from conversations.assistant.engines import get_engine
-from conversations.assistant.offline.understanding import extract_email, extract_phone, plain_words
+from conversations.assistant.summaries import topics_of
+from conversations.assistant.tools import missing_lead_fields
 from conversations.models import Conversation, ConversationStatus, HandoffRequest, Message, Sender
-from conversations.summaries import topics_of
-from conversations.tools import missing_lead_fields
 from leads import meetings, pipeline
 from leads.models import ConversationAnalysis, ConversationInsight, LeadMovement
 from leads.tools import book
 from talia.text import collapse_whitespace
+from talia.understanding import extract_email, extract_phone, plain_words
 
 logger = logging.getLogger(__name__)
 

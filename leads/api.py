@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.console.permissions import IsSupervisor
 from conversations.models import Conversation
-from conversations.permissions import IsSupervisor
 from leads import analysis
 
 

@@ -31,8 +31,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.console.permissions import IsSupervisor, supervisor_required
 from conversations.models import AgentAssignment, Conversation, HandoffRequest, channel_label
-from conversations.permissions import IsSupervisor, supervisor_required
 from conversations.registry import channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement

@@ -11,7 +11,9 @@ from datetime import date, datetime, time
 
 from django.utils import timezone
 
-from conversations.assistant.offline.understanding import (
+from conversations.models import Message, Sender
+from talia.text import collapse_whitespace
+from talia.understanding import (
     CALL_WORDS,
     MEETING_WORDS,
     extract_email,
@@ -20,8 +22,6 @@ from conversations.assistant.offline.understanding import (
     parse_yes_no,
     plain_words,
 )
-from conversations.models import Message, Sender
-from talia.text import collapse_whitespace
 
 DEFAULT_TITLES = {"es": "Reunión", "en": "Meeting"}
 MAX_TITLE_WORDS = 8

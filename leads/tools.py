@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.assistant import capabilities
+from conversations.assistant.tools import ToolError
 from conversations.models import Conversation, Message, Sender
 from conversations.registry import Tool
-from conversations.tools import ToolError
 from leads import events as lead_events
 from leads import meetings, pipeline
 from leads.models import ConversationInsight, LeadCard, LeadMovement, ScheduledEvent

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations.permissions import agent_required, is_agent
+from conversations.console.permissions import agent_required, is_agent
 from leads.calendar import calendar_of
 from leads.models import CalendarFeed, ScheduledEvent, new_feed_token
 

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations.permissions import IsSupervisor
+from conversations.console.permissions import IsSupervisor
 from rag import ingest, retrieval
 from rag.models import IngestJob
 from talia.api import ApiError

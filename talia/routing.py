@@ -1,7 +1,7 @@
 """WebSocket routes of every app, gathered in one place (each app adds its own as it lands)."""
 
 from channels_web.routing import websocket_urlpatterns as webchat_routes
-from conversations.routing import websocket_urlpatterns as staff_routes
+from conversations.console.routing import websocket_urlpatterns as staff_routes
 
 # Staff sockets (console, monitor) accept only this site's own origins and carry the session user;
 # the visitor's socket lives on customers' sites and checks origins itself.

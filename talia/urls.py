@@ -7,7 +7,7 @@ from talia.health import health
 
 urlpatterns = [
     path("health", health, name="health"),
-    path("", include("conversations.urls")),
+    path("", include("conversations.console.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -10,7 +10,8 @@ from django.utils.html import escape
 
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
-from conversations import events, inbox, presence, state
+from conversations import events, inbox, state
+from conversations.console import presence
 from conversations.models import Contact, Conversation, ConversationStatus, Event, Message, Sender
 
 SESSION = "visitor-session-0001"

@@ -27,7 +27,7 @@ BOOK_MEETING = "book_meeting"
 # Arguments: summary (str), stage (str | None), value (number | None). Output: {"ok": bool, ...}.
 CLOSE_LEAD = "close_lead"
 
-# The core's own tools (conversations/tools.py). Output of each: {"ok": bool, "error"?: str}.
+# The core's own tools (conversations/assistant/tools.py). Output of each: {"ok": bool, "error"?: str}.
 RECORD_CONSENT = "record_consent"  # granted (bool)
 SET_FULL_NAME = "set_full_name"  # full_name (str)
 SET_EMAIL = "set_email"  # email (str)

@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from conversations.assistant.base import ToolInvocation
+from conversations.assistant.tools import ToolError
 from conversations.models import AssistantRun, Conversation, ToolCall
 from conversations.registry import ToolRegistry, tools
-from conversations.tools import ToolError
 
 logger = logging.getLogger("talia.assistant")
 

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.assistant.base import ProviderError, Summary, TurnContext
+from conversations.assistant.tools import missing_lead_fields
 from conversations.models import Locale, Message, Sender
-from conversations.tools import missing_lead_fields
 from talia.text import collapse_whitespace
 
 # Bump when a prompt file changes meaningfully; every AssistantRun records the version it used.

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.test import override_settings
 
-from conversations import inbox, state, turns
+from conversations import inbox, state
+from conversations.assistant import turns
 from conversations.assistant.prompts import prompt_text
 from conversations.models import AssistantRun, ConversationStatus, Sender, ToolCall
 from conversations.tasks import run_assistant_turn

@@ -15,10 +15,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from conversations.assistant import capabilities
+from conversations.assistant.tools import CORE_TOOLS
 from conversations.models import Conversation, ToolCall
 from conversations.registry import Tool, ToolRegistry, tools
 from conversations.tests.test_offline_engine import Visitor, says
-from conversations.tools import CORE_TOOLS
 from leads.models import ScheduledEvent
 
 QUERY = {

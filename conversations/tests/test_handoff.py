@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
 
-from conversations import inbox, state, turns
+from conversations import inbox, state
+from conversations.assistant import turns
 from conversations.models import AssistantRun, ConversationStatus, ConversationSummary, Message, Sender
 from conversations.tests.console_helpers import HOST, api, console_socket, signed_in
 from talia.asgi import application

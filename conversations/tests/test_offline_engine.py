@@ -22,22 +22,13 @@ from uuid import UUID
 import pytest
 from django.utils import timezone
 
-from conversations import events, inbox, presence, turns
-from conversations.assistant import capabilities
+from conversations import events, inbox
+from conversations.assistant import capabilities, turns
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.offline import OfflineEngine
-from conversations.assistant.offline.understanding import (
-    declines_field,
-    extract_company,
-    extract_email,
-    extract_name,
-    extract_phone,
-    find_meeting_time,
-    is_question,
-    parse_yes_no,
-    wants_person,
-)
+from conversations.assistant.tools import CORE_TOOLS
+from conversations.console import presence
 from conversations.models import (
     AssistantRun,
     Contact,
@@ -50,8 +41,18 @@ from conversations.models import (
     ToolCall,
 )
 from conversations.registry import Tool, ToolRegistry
-from conversations.tools import CORE_TOOLS
 from leads.models import ScheduledEvent
+from talia.understanding import (
+    declines_field,
+    extract_company,
+    extract_email,
+    extract_name,
+    extract_phone,
+    find_meeting_time,
+    is_question,
+    parse_yes_no,
+    wants_person,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

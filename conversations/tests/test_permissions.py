@@ -1,4 +1,4 @@
-"""Who is an agent and who is a supervisor is decided in one place (conversations/permissions.py)."""
+"""Who is an agent and who is a supervisor is decided in one place (conversations/console/permissions.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
 
-from conversations.permissions import AGENTS_GROUP_NAME, is_agent, is_supervisor
+from conversations.console.permissions import AGENTS_GROUP_NAME, is_agent, is_supervisor
 
 User = get_user_model()
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_the_rules():
 
 
 def test_nothing_else_reads_the_staff_flag_or_names_the_group():
-    """A second definition would drift: rights are asked of conversations/permissions.py only."""
+    """A second definition would drift: rights are asked of conversations/console/permissions.py only."""
     offenders = []
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):

@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from conversations import inbox, presence, state
+from conversations import inbox, state
+from conversations.console import presence
 from conversations.models import InternalNote, Sender
 from conversations.tests.console_helpers import (
     HOST,

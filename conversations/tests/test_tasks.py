@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import inbox, state, turns
+from conversations import inbox, state
+from conversations.assistant import turns
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
 from conversations.registry import DeliveryError
 from conversations.tasks import deliver_message, requeue_unanswered_messages

@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from conversations import events, inbox, turns
+from conversations import events, inbox
+from conversations.assistant import turns
 from conversations.assistant.base import ToolInvocation
 from conversations.assistant.executor import ToolExecutor
 from conversations.models import ConversationStatus, Event, HandoffRequest, ToolCall

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from conversations import inbox, turns
+from conversations import inbox
+from conversations.assistant import turns
 from conversations.delivery import release_abandoned_deliveries
 from conversations.models import AssistantRun, DeliveryStatus, Message, Sender
 from conversations.tasks import deliver_message, recover_abandoned_work, run_assistant_turn

@@ -9,10 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from conversations import inbox, turns
+from conversations import inbox
+from conversations.assistant import turns
+from conversations.assistant.tools import ToolError
 from conversations.models import Conversation, Event, ToolCall
 from conversations.registry import tools
-from conversations.tools import ToolError
 from leads import events as lead_events
 from leads import pipeline
 from leads.models import LeadCard, LeadMovement

@@ -12,7 +12,8 @@ from django.test import Client
 from django.utils import timezone
 from icalendar import Calendar
 
-from conversations import events, inbox, turns
+from conversations import events, inbox
+from conversations.assistant import turns
 from conversations.models import Conversation, Event, Message, Sender
 from leads import analysis
 from leads.models import CalendarFeed, ConversationAnalysis, ConversationInsight, LeadCard, ScheduledEvent

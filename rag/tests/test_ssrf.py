@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from conversations import inbox, turns
+from conversations import inbox
+from conversations.assistant import turns
 from rag import ingest
 from rag.crawl import CrawlConfig, PageResult, crawl
 from rag.models import Document, IngestStatus

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from conversations import inbox, turns
+from conversations import inbox
+from conversations.assistant import turns
 from conversations.models import Message
 from conversations.realtime import message_payload
 from rag import ingest

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from channels_web import services as web
 from conversations import events, inbox, state
+from conversations.assistant.tools import record_consent, set_email, set_full_name
 from conversations.models import Event, Sender
-from conversations.tools import record_consent, set_email, set_full_name
 from leads import pipeline
 from leads.models import LeadMovement
 from leads.tools import schedule_meeting

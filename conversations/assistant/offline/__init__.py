@@ -54,7 +54,12 @@ from django.utils import timezone
 from conversations.assistant import capabilities
 from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
-from conversations.assistant.offline.understanding import (
+from conversations.assistant.quoting import unquoted
+from conversations.assistant.tools import missing_lead_fields
+from conversations.models import Contact
+from conversations.registry import find_capability
+from talia.text import collapse_whitespace, shorten
+from talia.understanding import (
     CALL_WORDS,
     HOW_ARE_YOU,
     MEETING_WORDS,
@@ -76,11 +81,6 @@ from conversations.assistant.offline.understanding import (
     plain_words,
     wants_person,
 )
-from conversations.assistant.quoting import unquoted
-from conversations.models import Contact
-from conversations.registry import find_capability
-from conversations.tools import missing_lead_fields
-from talia.text import collapse_whitespace, shorten
 
 MODEL = "offline-v1"
 LEAD_FIELDS = ("full_name", "email", "phone", "company")

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils.crypto import get_random_string
 
 from conversations import inbox, state
+from conversations.console.permissions import AGENTS_GROUP_NAME
 from conversations.models import Channel, ContactIdentity, HandoffRequest, Message, QuickReply, Sender
-from conversations.permissions import AGENTS_GROUP_NAME
 
 LEGACY_DEMO_IDENTITY = "demo-visitor-0001"
 DEMO_SOURCE = "seed_demo"

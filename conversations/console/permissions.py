@@ -5,9 +5,9 @@
   (supervisors may act as agents too).
 
 Pages (`agent_required`, `supervisor_required`), the JSON APIs (`IsAgent`, `IsSupervisor`), the staff
-sockets (conversations/consumers.py, on connect and on every `access.revoked`) and the calendar feed all
+sockets (conversations/console/consumers.py, on connect and on every `access.revoked`) and the calendar feed all
 ask `is_agent` / `is_supervisor`, on every request, so a right taken away ends everywhere at once
-(conversations/access.py). This module imports nothing of the project, so any app may use it.
+(conversations/console/access.py). This module imports nothing of the project, so any app may use it.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from conversations import endchat, inbox, realtime, state
+from conversations.console.permissions import is_supervisor
 from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
-from conversations.permissions import is_supervisor
 from conversations.realtime import agent_name
 
 MAX_TEXT = 4000

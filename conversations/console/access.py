@@ -1,6 +1,6 @@
 """Access ends when the account loses it, open sockets included.
 
-Pages, the console API and the calendar feed check the account on every request (conversations/permissions.py:
+Pages, the console API and the calendar feed check the account on every request (conversations/console/permissions.py:
 `is_agent`, `is_supervisor`). A socket is checked once, when it opens, so every change that can take a right
 away pushes `access.revoked` to the account's `user.<id>` group after the change commits: a user removed
 from a group (any group: rights may hang on more than `agents`), a group emptied, renamed or deleted, an

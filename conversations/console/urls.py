@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import api, views
+from conversations.console import api, views
 
 urlpatterns = [
     path("console/", views.console, name="console"),

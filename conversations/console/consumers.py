@@ -3,7 +3,7 @@ supervisors' monitor (everything, read-only).
 
 Both join their account's `user.<id>` group before checking access, and on `access.revoked` check again:
 close with 4401 when the session no longer signs anyone in, 4403 when the account lost the right
-(conversations/access.py). A console socket stops
+(conversations/console/access.py). A console socket stops
 watching a conversation the agent may no longer open (claimed by someone else, handed back, expired), so
 it receives no more of its messages.
 """
@@ -18,9 +18,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from conversations import console, inbox, presence, realtime
+from conversations import inbox, realtime
+from conversations.console import actions, presence
+from conversations.console.permissions import is_agent, is_supervisor
 from conversations.models import Conversation, Sender, conversation_group
-from conversations.permissions import is_agent, is_supervisor
 from talia import payloads, sockets
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN = 4401, 4403
@@ -127,7 +128,7 @@ class ConsoleConsumer(StaffConsumer):
 
     async def on_watch(self, content: dict[str, Any]) -> None:
         conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
-        if conversation is None or not await database_sync_to_async(console.can_watch)(self.user, conversation):
+        if conversation is None or not await database_sync_to_async(actions.can_watch)(self.user, conversation):
             await self.error("forbidden", "You may not watch this conversation.")
             return
         self.watching.add(str(conversation.id))
@@ -145,7 +146,7 @@ class ConsoleConsumer(StaffConsumer):
             await self.error("invalid", "after must be the seq (a whole number) of the last message seen.")
             return
         conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
-        if conversation is None or not await database_sync_to_async(console.can_watch)(self.user, conversation):
+        if conversation is None or not await database_sync_to_async(actions.can_watch)(self.user, conversation):
             await self.error("forbidden", "You may not watch this conversation.")
             return
         for event in await database_sync_to_async(realtime.missed_messages)(conversation.id, after):
@@ -177,7 +178,7 @@ class ConsoleConsumer(StaffConsumer):
 
     def may_watch(self, conversation_id: str) -> bool:
         conversation = self._conversation(conversation_id)
-        return conversation is not None and console.can_watch(self.user, conversation)
+        return conversation is not None and actions.can_watch(self.user, conversation)
 
     async def typing(self, event: dict[str, Any]) -> None:
         if event.get("sender") != Sender.AGENT:  # an agent's own typing is not echoed to agents

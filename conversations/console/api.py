@@ -10,15 +10,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import console
+from conversations.console import actions
+from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
-from conversations.permissions import IsAgent, IsSupervisor
 from conversations.realtime import message_payload, note_payload
 from talia.api import ApiError
 
 
 class MessageSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=console.MAX_TEXT, trim_whitespace=True)
+    text = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
 
 class AfterSerializer(serializers.Serializer):
@@ -32,7 +32,7 @@ class ConsoleView(APIView):
         """The conversation; reading it needs watch rights, acting on it is checked by the service."""
         queryset = Conversation.objects.select_related("contact", "assigned_agent")
         conversation = get_object_or_404(queryset, pk=conversation_id)
-        if to_read and not console.can_watch(request.user, conversation):
+        if to_read and not actions.can_watch(request.user, conversation):
             raise ApiError(403, "forbidden", "This conversation is not yours to see.")
         return conversation
 
@@ -40,14 +40,14 @@ class ConsoleView(APIView):
     def act(action: Any, *args: Any) -> Any:
         try:
             return action(*args)
-        except console.ConsoleError as exc:
+        except actions.ConsoleError as exc:
             raise ApiError(409, exc.code, str(exc)) from None
 
 
 class ClaimView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = self.act(console.do_claim, request.user, self.conversation(request, conversation_id))
-        return Response({"conversation": console.conversation_payload(conversation)})
+        conversation = self.act(actions.do_claim, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": actions.conversation_payload(conversation)})
 
 
 class MessagesView(ConsoleView):
@@ -64,15 +64,15 @@ class MessagesView(ConsoleView):
         body = MessageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         message = self.act(
-            console.do_send, request.user, self.conversation(request, conversation_id), body.validated_data["text"]
+            actions.do_send, request.user, self.conversation(request, conversation_id), body.validated_data["text"]
         )
         return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
 
 
 class CloseView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = self.act(console.do_close, request.user, self.conversation(request, conversation_id))
-        return Response({"conversation": console.conversation_payload(conversation)})
+        conversation = self.act(actions.do_close, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": actions.conversation_payload(conversation)})
 
 
 class EndAnswerSerializer(serializers.Serializer):
@@ -84,22 +84,22 @@ class EndRequestView(ConsoleView):
         body = EndAnswerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation = self.act(
-            console.do_answer_end,
+            actions.do_answer_end,
             request.user,
             self.conversation(request, conversation_id),
             body.validated_data["accept"],
         )
-        return Response({"conversation": console.conversation_payload(conversation)})
+        return Response({"conversation": actions.conversation_payload(conversation)})
 
 
 class HandBackView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = self.act(console.do_hand_back, request.user, self.conversation(request, conversation_id))
-        return Response({"conversation": console.conversation_payload(conversation)})
+        conversation = self.act(actions.do_hand_back, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": actions.conversation_payload(conversation)})
 
 
 class NoteSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=console.MAX_TEXT, trim_whitespace=True)
+    text = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
 
 class NotesView(ConsoleView):
@@ -114,7 +114,7 @@ class NotesView(ConsoleView):
         body = NoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation = self.conversation(request, conversation_id, to_read=True)
-        note = self.act(console.do_add_note, request.user, conversation, body.validated_data["text"])
+        note = self.act(actions.do_add_note, request.user, conversation, body.validated_data["text"])
         return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)
 
 
@@ -125,5 +125,5 @@ class WhisperView(ConsoleView):
         body = NoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation = self.conversation(request, conversation_id)
-        note = self.act(console.do_whisper, request.user, conversation, body.validated_data["text"])
+        note = self.act(actions.do_whisper, request.user, conversation, body.validated_data["text"])
         return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)

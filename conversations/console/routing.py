@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from conversations.consumers import ConsoleConsumer, MonitorConsumer
+from conversations.console.consumers import ConsoleConsumer, MonitorConsumer
 
 websocket_urlpatterns = [
     path("ws/console/", ConsoleConsumer.as_asgi()),

@@ -7,8 +7,10 @@ from django.db.models import Case, Count, IntegerField, Max, Prefetch, Q, QueryS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from conversations import presence, summaries
-from conversations.console import can_watch, watchable
+from conversations.assistant import summaries
+from conversations.console import presence
+from conversations.console.actions import can_watch, watchable
+from conversations.console.permissions import agent_required, is_supervisor, supervisor_required
 from conversations.models import (
     OPEN_STATUSES,
     Conversation,
@@ -19,7 +21,6 @@ from conversations.models import (
     Message,
     QuickReply,
 )
-from conversations.permissions import agent_required, is_supervisor, supervisor_required
 from conversations.registry import channel_specs
 
 PREVIEW_MESSAGES = 3
