@@ -10,6 +10,7 @@ one is marked as read (`ConversationAnalysis.analysed_seq`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -25,7 +26,13 @@ from django.utils import timezone
 from conversations.assistant.base import ProviderError
 from conversations.assistant.engines import get_engine
 from conversations.assistant.summaries import topics_of
-from conversations.assistant.tools import missing_lead_fields
+from conversations.leadfields import (
+    ConsentRequired,
+    LeadFieldError,
+    missing_lead_fields,
+    normalise,
+    write_lead_fields,
+)
 from conversations.models import Conversation, ConversationStatus, HandoffRequest, Message, Sender
 from leads import meetings, pipeline
 from leads.models import ConversationAnalysis, ConversationInsight, LeadMovement
@@ -253,20 +260,26 @@ def _lead_data(conversation: Conversation, messages: list[Message]) -> list[str]
     """Email and phone the contact wrote but no tool stored; only with consent when consent is required."""
     contact = conversation.contact
     if settings.TALIA_REQUIRE_CONSENT and not contact.has_consented:
-        return []
+        return []  # not even read: the writer would refuse it anyway
     missing = set(missing_lead_fields(contact))
     filled: dict[str, str] = {}
     for message in messages:
         if message.sender != Sender.CONTACT:
             continue
-        if "email" in missing and "email" not in filled and (email := extract_email(message.text)):
-            filled["email"] = email
-        if "phone" in missing and "phone" not in filled:
-            phone = extract_phone(message.text, settings.TALIA_DEFAULT_PHONE_REGION)
-            if phone:
-                filled["phone"] = phone
-    if filled:
-        type(contact).objects.filter(pk=contact.pk).update(**filled)
-        for name, value in filled.items():
-            setattr(contact, name, value)
-    return sorted(filled)
+        found = {
+            "email": extract_email(message.text) if "email" in missing else None,
+            "phone": extract_phone(message.text, settings.TALIA_DEFAULT_PHONE_REGION) if "phone" in missing else None,
+        }
+        for name, value in found.items():
+            if value and name not in filled:
+                with contextlib.suppress(LeadFieldError):  # looked like one, is not one: keep reading
+                    filled[name] = normalise(name, value)
+    if not filled:
+        return []
+    try:
+        written = write_lead_fields(conversation, filled, only_missing=True)
+    except ConsentRequired:  # withdrawn since it was read
+        return []
+    for name, value in written.fields.items():
+        setattr(contact, name, value)
+    return sorted(written.fields)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import events
-from conversations.assistant.tools import record_lead_captured
+from conversations.leadfields import record_lead_captured
 from conversations.models import Contact, Conversation
 from leads import events as lead_events
 from leads.models import LeadCard, LeadMovement

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.assistant.base import ProviderError, Summary, TurnContext
-from conversations.assistant.tools import missing_lead_fields
+from conversations.leadfields import missing_lead_fields
 from conversations.models import Locale, Message, Sender
 from talia.text import collapse_whitespace
 

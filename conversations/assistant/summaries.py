@@ -21,6 +21,7 @@ from conversations import events, realtime
 from conversations.assistant import prompts
 from conversations.assistant.base import ProviderError, Summary
 from conversations.assistant.engines import get_engine
+from conversations.leadfields import lead_details
 from conversations.models import (
     Conversation,
     ConversationSummary,
@@ -216,12 +217,7 @@ def handoff_brief(conversation: Conversation) -> dict[str, object]:
         "summary": summary.text,
         "topics": summary.topics,
         "written_by_model": summary.engine != EXTRACTIVE,
-        "lead": {
-            "full_name": contact.full_name,
-            "email": contact.email,
-            "phone": contact.phone,
-            "company": contact.company,
-        },
+        "lead": lead_details(contact),
     }
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events, state
+from conversations import state
 from conversations.assistant.capabilities import (
     RECORD_CONSENT,
     REQUEST_HUMAN,
@@ -28,11 +25,9 @@ from conversations.assistant.capabilities import (
     SET_PHONE,
 )
 from conversations.handoff import queue_outlook
-from conversations.models import Contact, Conversation, ConversationStatus, Event, HandoffRequest
+from conversations.leadfields import LeadFieldError, missing_lead_fields, write_lead_fields
+from conversations.models import Contact, Conversation, ConversationStatus, HandoffRequest
 from conversations.registry import Tool, tools
-from talia.text import collapse_whitespace
-
-MAX_NAME_LENGTH = 200
 
 
 class ToolError(Exception):
@@ -48,67 +43,15 @@ def _string_argument(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def _locked_contact(conversation: Conversation) -> Contact:
-    return Contact.objects.select_for_update().get(pk=conversation.contact_id)
-
-
-def _require_consent(contact: Contact) -> None:
-    if settings.TALIA_REQUIRE_CONSENT and not contact.has_consented:
-        raise ToolError(
-            "The contact has not consented to storing personal data yet. Ask for consent first and call "
-            "record_consent with their answer."
-        )
-
-
-def _store_lead_field(conversation: Conversation, field: str, value: str) -> dict[str, Any]:
-    with transaction.atomic():
-        contact = _locked_contact(conversation)
-        _require_consent(contact)
-        setattr(contact, field, value)
-        contact.save(update_fields=[field, "updated"])
-        captured = _record_lead_if_complete(conversation, contact)
-    result: dict[str, Any] = {"ok": True, field: value, "missing": missing_lead_fields(contact)}
-    if captured:
+def _store(conversation: Conversation, name: str, value: str) -> dict[str, Any]:
+    try:
+        written = write_lead_fields(conversation, {name: value})
+    except LeadFieldError as exc:
+        raise ToolError(str(exc)) from None
+    result: dict[str, Any] = {"ok": True, name: written.fields[name], "missing": missing_lead_fields(written.contact)}
+    if written.lead_captured:
         result["lead_captured"] = True
     return result
-
-
-def missing_lead_fields(contact: Contact) -> list[str]:
-    fields = {
-        "full_name": contact.full_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "company": contact.company,
-    }
-    return [name for name, value in fields.items() if not value]
-
-
-def _record_lead_if_complete(conversation: Conversation, contact: Contact) -> bool:
-    """Record `lead_captured` once per contact, when a name and a way to reach them are known."""
-    if not contact.full_name or not (contact.email or contact.phone):
-        return False
-    return record_lead_captured(contact, conversation)
-
-
-def record_lead_captured(contact: Contact, conversation: Conversation | None, **extra: Any) -> bool:
-    """Record `lead_captured` for `contact` unless it already was (once per contact); True if recorded now.
-
-    The core's lead tools call it when the details are complete, leads' pipeline when a card is created
-    (with `card_id` in `extra`); whichever comes first records it.
-    """
-    if Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists():
-        return False
-    events.emit(
-        events.LEAD_CAPTURED,
-        conversation=conversation,
-        contact=contact,
-        full_name=contact.full_name,
-        email=contact.email,
-        phone=contact.phone,
-        company=contact.company,
-        **extra,
-    )
-    return True
 
 
 def give_consent(contact_id: UUID | str) -> Contact:
@@ -130,41 +73,19 @@ def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
 
 
 def set_full_name(conversation: Conversation, full_name: str) -> dict[str, Any]:
-    name = collapse_whitespace(full_name)
-    if len(name) < 2 or len(name) > MAX_NAME_LENGTH or not any(ch.isalpha() for ch in name):
-        raise ToolError(f"{full_name!r} does not look like a person's name. Ask the contact for their full name.")
-    return _store_lead_field(conversation, "full_name", name)
+    return _store(conversation, "full_name", full_name)
 
 
 def set_email(conversation: Conversation, email: str) -> dict[str, Any]:
-    address = email.strip()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise ToolError(f"{email!r} is not a valid email address. Ask the contact to check it.") from None
-    local, _, domain = address.rpartition("@")
-    return _store_lead_field(conversation, "email", f"{local}@{domain.lower()}")
+    return _store(conversation, "email", email)
 
 
 def set_phone_number(conversation: Conversation, phone_number: str) -> dict[str, Any]:
-    try:
-        parsed = phonenumbers.parse(phone_number, settings.TALIA_DEFAULT_PHONE_REGION)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
-        raise ToolError(
-            f"{phone_number!r} is not a valid phone number. Ask for it with the country code, like +34 600 123 456."
-        )
-    return _store_lead_field(
-        conversation, "phone", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    )
+    return _store(conversation, "phone", phone_number)
 
 
 def set_company_name(conversation: Conversation, company: str) -> dict[str, Any]:
-    name = collapse_whitespace(company)
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise ToolError(f"{company!r} is not a company name. Ask the contact which company they are with.")
-    return _store_lead_field(conversation, "company", name)
+    return _store(conversation, "company", company)
 
 
 def request_human(conversation: Conversation, reason: str) -> dict[str, Any]:

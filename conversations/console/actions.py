@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from conversations import endchat, inbox, realtime, state
 from conversations.console.permissions import is_supervisor
+from conversations.leadfields import lead_details
 from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
 from conversations.realtime import agent_name
 
@@ -134,9 +135,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "contact": {
             "id": str(contact.id),
             "name": str(contact),
-            "email": contact.email,
-            "phone": contact.phone,
-            "company": contact.company,
+            **lead_details(contact),
         },
         "agent_name": agent_name(conversation.assigned_agent),
         "queued_at": queued_at.isoformat() if queued_at else None,

@@ -55,7 +55,7 @@ from conversations.assistant import capabilities
 from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.quoting import unquoted
-from conversations.assistant.tools import missing_lead_fields
+from conversations.leadfields import LEAD_FIELDS, missing_lead_fields
 from conversations.models import Contact
 from conversations.registry import find_capability
 from talia.text import collapse_whitespace, shorten
@@ -83,7 +83,6 @@ from talia.understanding import (
 )
 
 MODEL = "offline-v1"
-LEAD_FIELDS = ("full_name", "email", "phone", "company")
 # Each lead field: the capability of the tool that stores it and that tool's argument.
 SET_TOOLS = {
     "full_name": (capabilities.SET_FULL_NAME, "full_name"),
