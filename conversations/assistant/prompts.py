@@ -75,15 +75,26 @@ def summary_instructions(language: str) -> str:
     )
 
 
-def transcript(messages: list[Message]) -> str:
-    """The conversation as quoted text, one line per message, with who said it."""
-    speakers: dict[str, str] = {
-        Sender.CONTACT: "Contact",
-        Sender.ASSISTANT: "Assistant",
-        Sender.AGENT: "Agent",
-        Sender.SYSTEM: "System",
-    }
-    lines = [f"{speakers.get(m.sender, m.sender)}: {' '.join(m.text.split())}" for m in messages if m.text.strip()]
+SPEAKERS: dict[str, str] = {
+    Sender.CONTACT: "Contact",
+    Sender.ASSISTANT: "Assistant",
+    Sender.AGENT: "Agent",
+    Sender.SYSTEM: "System",
+}
+
+
+def transcript(messages: list[Message], *, numbered: bool = False) -> str:
+    """The conversation as quoted text for a model, one line per message, with who said it.
+
+    `numbered` prefixes each line with the message's number and local time ("#3 [2026-11-27 10:02
+    Friday]"), for answers that must point at a message or resolve "tomorrow" (leads' analysis).
+    """
+    lines = []
+    for m in messages:
+        if not m.text.strip():
+            continue
+        prefix = f"#{m.seq} [{timezone.localtime(m.created):%Y-%m-%d %H:%M %A}] " if numbered else ""
+        lines.append(f"{prefix}{SPEAKERS.get(m.sender, m.sender)}: {collapse_whitespace(m.text)}")
     return "<<<TRANSCRIPT\n" + "\n".join(lines) + "\nTRANSCRIPT>>>"
 
 
