@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from channels_web import ratelimit, security, services
-from channels_web.serializers import LocaleField
+from channels_web.serializers import LocaleField, MessageFieldsSerializer, ResumeSerializer
 from conversations import inbox, realtime
 from conversations.models import Sender, conversation_group
 from talia import payloads, sockets
@@ -132,19 +132,12 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if wait is not None:
             await self.error("rate_limited", f"Too many messages. Try again in {wait} seconds.")
             return
-        text = content.get("content")
-        if not isinstance(text, str) or not text.strip() or len(text.strip()) > services.MAX_CONTENT:
-            await self.error("invalid", f"content must be 1 to {services.MAX_CONTENT} characters.")
-            return
-        client_message_id = content.get("client_message_id") or ""
-        if client_message_id and not (
-            isinstance(client_message_id, str) and services.SESSION_ID.match(client_message_id)
-        ):
-            await self.error("invalid", "client_message_id must be 8 to 128 characters from A-Z, a-z, 0-9, _ and -.")
+        fields = await self.validated(MessageFieldsSerializer, content)
+        if fields is None:
             return
         try:
             received = await database_sync_to_async(services.post_message)(
-                self.visitor, text.strip(), client_message_id
+                self.visitor, fields["content"], fields.get("client_message_id", "")
             )
         except inbox.InboxError as exc:
             await self.error("invalid", str(exc))
@@ -158,10 +151,10 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         await database_sync_to_async(inbox.typing)(conversation_id, Sender.CONTACT, bool(content.get("active")))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
-        after = content.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self.error("invalid", "after must be the seq (a whole number) of the last message seen.")
+        fields = await self.validated(ResumeSerializer, content)
+        if fields is None:
             return
+        after = fields["after"]
         conversation = await database_sync_to_async(services.latest_conversation)(self.visitor.session_id)
         if conversation is None:
             return

@@ -41,13 +41,27 @@ class SessionSerializer(serializers.Serializer):
     session_id = SessionIdField()
 
 
-class PostMessageSerializer(SessionSerializer):
-    author = serializers.ChoiceField(choices=["user"], help_text='Always "user": the visitor.')
+class MessageFieldsSerializer(serializers.Serializer):
+    """What a visitor's message carries, checked the same way on the REST API and the socket."""
+
     content = serializers.CharField(max_length=MAX_CONTENT, trim_whitespace=True)
-    locale = LocaleField()
     client_message_id = serializers.RegexField(
-        SESSION_ID, required=False, help_text="Optional id making a retried POST idempotent (same rules as session_id)."
+        SESSION_ID,
+        required=False,
+        allow_blank=True,
+        help_text="Optional id making a retried message idempotent (same rules as session_id).",
     )
+
+
+class PostMessageSerializer(SessionSerializer, MessageFieldsSerializer):
+    author = serializers.ChoiceField(choices=["user"], help_text='Always "user": the visitor.')
+    locale = LocaleField()
+
+
+class ResumeSerializer(serializers.Serializer):
+    """A socket's `resume` frame: the seq of the last message it saw (the REST history's `after`)."""
+
+    after = serializers.IntegerField(min_value=0, required=False, default=0)
 
 
 class HistoryQuerySerializer(SessionSerializer):

@@ -66,7 +66,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # not an API exception: Django's 500 handling (and logging) applies
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", "Some fields are invalid.", _plain(fields))
+        response.data = error_body("invalid", "Some fields are invalid.", plain_errors(fields))
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
     if isinstance(exc, ApiError):
@@ -82,10 +82,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _plain(detail: Any) -> Any:
-    """ErrorDetail objects -> plain strings, recursively."""
+def plain_errors(detail: Any) -> Any:
+    """ErrorDetail objects -> plain strings, recursively (a serializer's errors as JSON)."""
     if isinstance(detail, dict):
-        return {key: _plain(value) for key, value in detail.items()}
+        return {key: plain_errors(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        return [_plain(value) for value in detail]
+        return [plain_errors(value) for value in detail]
     return str(detail)

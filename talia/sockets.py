@@ -29,8 +29,10 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from rest_framework.serializers import Serializer
 
 from talia import payloads
+from talia.api import error_body, plain_errors
 from talia.redis_client import breaker, get_redis
 
 logger = logging.getLogger(__name__)
@@ -212,5 +214,14 @@ class GuardedJsonConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("Socket frame handler failed")
             await self.error("server_error", "This frame could not be handled; try again.")
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+    async def error(self, code: str, message: str, fields: dict[str, Any] | None = None) -> None:
+        await self.send_json({"type": "error", **error_body(code, message, fields)})
+
+    async def validated(self, serializer_class: type[Serializer], content: dict[str, Any]) -> dict[str, Any] | None:
+        """The frame checked by the same serializer as its REST counterpart; None (after an `invalid`
+        error frame shaped like the API's 400 body) when it does not pass."""
+        serializer = serializer_class(data=content)
+        if serializer.is_valid():
+            return dict(serializer.validated_data)
+        await self.error("invalid", "Some fields are invalid.", plain_errors(serializer.errors))
+        return None

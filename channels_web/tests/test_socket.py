@@ -192,6 +192,33 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, code):
 
 
 @override_settings(TALIA_WEBCHAT_RATE_PER_SESSION=(1, 60))
+@pytest.mark.parametrize(
+    ("frame", "body"),
+    [
+        (
+            {"type": "message", "content": "   "},
+            {"author": "user", "session_id": "session-0001-abcd", "content": "   "},
+        ),
+        (
+            {"type": "message", "content": "hola", "client_message_id": "no!"},
+            {"author": "user", "session_id": "session-0001-abcd", "content": "hola", "client_message_id": "no!"},
+        ),
+    ],
+)
+async def test_a_bad_frame_is_refused_with_the_fields_the_rest_api_names(async_client, frame, body):
+    """One validation for both doors: the socket's error names the same fields as the API's 400."""
+    socket = connect()
+    await socket.connect()
+    await socket.send_json_to(frame)
+    error = (await socket.receive_json_from(timeout=5))["error"]
+    await socket.disconnect()
+
+    response = await async_client.post("/api/webchat/messages", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert error == response.json()["error"]
+
+
 async def test_socket_messages_share_the_rate_limit():
     socket = connect()
     await socket.connect()
