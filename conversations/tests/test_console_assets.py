@@ -17,6 +17,7 @@ from conversations import inbox, state
 from conversations.models import Channel, QuickReply
 
 SCRIPT = settings.BASE_DIR / "static" / "console" / "console.js"
+KIT = settings.BASE_DIR / "static" / "console" / "kit.js"  # shared with the leads dashboard
 TEMPLATES = settings.BASE_DIR / "templates" / "conversations"
 PAGES = ["console.html", "conversation.html", "monitor.html"]
 ALL_TEMPLATES = [*PAGES, "_conversation_list.html", "_whisper_alert.html"]
@@ -26,19 +27,20 @@ FORBIDDEN = ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "
 
 
 def script() -> str:
-    return SCRIPT.read_text(encoding="utf-8")
+    return SCRIPT.read_text(encoding="utf-8") + KIT.read_text(encoding="utf-8")
 
 
 def template(name: str) -> str:
     return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
-def test_console_script_is_valid_javascript():
+@pytest.mark.parametrize("path", [SCRIPT, KIT], ids=lambda path: path.name)
+def test_console_script_is_valid_javascript(path):
     node = shutil.which("node")
     if node is None:
-        pytest.fail("Node.js is needed to check static/console/console.js: install it (apt-get install nodejs).")
+        pytest.fail(f"Node.js is needed to check {path}: install it (apt-get install nodejs).")
 
-    result = subprocess.run([node, "--check", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, timeout=60)
 
     assert result.returncode == 0, result.stderr
 
@@ -58,7 +60,12 @@ def test_pages_load_the_console_assets(name):
     source = template(name)
 
     assert """<link rel="stylesheet" href="{% static 'console/console.css' %}">""" in source
-    assert """<script src="{% static 'console/console.js' %}" defer></script>""" in source
+    # The shared kit first: console.js takes its helpers from it.
+    assert (
+        """<script src="{% static 'console/kit.js' %}" defer></script>
+<script src="{% static 'console/console.js' %}" defer></script>"""
+        in source
+    )
     assert re.search(r"{%\s*extends\s+\"base.html\"\s*%}", source)
 
 
@@ -198,3 +205,15 @@ def test_conversation_page_shows_notes_escaped_and_a_whisper_form_for_supervisor
     assert "Check &lt;b&gt;invoice&lt;/b&gt;" in for_agent and "<b>invoice" not in for_agent
     assert 'id="note-form"' in for_agent and 'id="whisper-form"' not in for_agent
     assert 'id="whisper-form"' in for_supervisor
+
+
+@pytest.mark.parametrize(
+    "helper",
+    ["const t = ", "const h = ", "const show = ", "const store = ", "function csrfToken", "async function api"],
+)
+def test_staff_pages_share_one_copy_of_each_helper(helper):
+    """console.js and leads' dashboard.js take these from kit.js instead of each keeping a copy."""
+    scripts = {path.name: path.read_text(encoding="utf-8") for path in (settings.BASE_DIR / "static").glob("*/*.js")}
+    scripts.pop("widget.js")  # the visitor's widget is a separate, self-contained script
+
+    assert [name for name, source in scripts.items() if helper in source] == ["kit.js"]

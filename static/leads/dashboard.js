@@ -8,46 +8,19 @@
   const board = document.getElementById('kanban');
   if (!board) return;
 
-  // Translated text comes from the page (#console-strings); {placeholders} are filled in here.
-  const STRINGS = {};
-  for (const el of document.querySelectorAll('#console-strings [data-key]')) STRINGS[el.dataset.key] = el.textContent.trim();
-  const t = (key, vars) => (STRINGS[key] || key).replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] != null ? String(vars[k]) : m));
+  // Shared with the console pages: static/console/kit.js.
+  const { t, show, api } = window.TalIAKit;
 
   const errorBox = document.getElementById('kanban-error');
   const statusBox = document.getElementById('kanban-status');
-  const show = (el, text) => {
-    if (!el) return;
-    el.textContent = text || '';
-    el.hidden = !text;
-  };
   const announce = text => { if (statusBox) statusBox.textContent = text; };
-
-  function csrfToken() {
-    const m = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
-    if (m) return decodeURIComponent(m[1]);
-    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
-    return input ? input.value : '';
-  }
 
   // Resolves to {ok, status, data, error}; `error` is for people, in the page's language.
   async function post(url, body) {
-    let r;
-    try {
-      r = await fetch(url, {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-        body: JSON.stringify(body)
-      });
-    } catch (e) {
-      return { ok: false, status: 0, data: {}, error: t('offline') };
-    }
-    let data = null;
-    try { data = await r.json(); } catch (e) { /* not JSON: a proxy or CSRF error page */ }
-    data = data && typeof data === 'object' ? data : {};
-    if (r.ok) return { ok: true, status: r.status, data, error: '' };
+    const r = await api('POST', url, body);
+    if (r.ok || r.status === 0) return r;
     const reason = { 400: 'invalid', 401: 'forbidden', 403: 'forbidden', 404: 'notFound' }[r.status] || 'failed';
-    return { ok: false, status: r.status, data, error: t(reason) };
+    return { ok: false, status: r.status, data: r.data, error: t(reason) };
   }
 
   const columns = () => Array.from(board.querySelectorAll('.column'));
