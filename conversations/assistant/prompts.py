@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from conversations.assistant import capabilities
 from conversations.assistant.base import ProviderError, Summary, TurnContext
-from conversations.leadfields import missing_lead_fields
+from conversations.leadfields import lead_details, missing_lead_fields
 from conversations.models import Locale, Message, Sender
+from conversations.registry import tools
 from talia.text import collapse_whitespace
 
 # Bump when a prompt file changes meaningfully; every AssistantRun records the version it used.
@@ -20,10 +24,31 @@ PROMPT_VERSION = "2026-11-v2"
 PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 
 
+# The prompt files name tools by capability, `{tool:search_knowledge}`, never by another app's tool name.
+TOOL_PLACEHOLDER = re.compile(r"\{tool:(\w+)\}")
+
+
 @functools.cache
-def prompt_text(locale: str) -> str:
-    code = locale if locale in Locale.values else Locale.SPANISH
+def _prompt_file(code: str) -> str:
     return (PROMPT_DIR / f"{code}.md").read_text(encoding="utf-8").strip()
+
+
+def prompt_text(locale: str) -> str:
+    """The locale's prompt with each `{tool:<capability>}` replaced by the registered tool's name.
+
+    A capability no installed app provides keeps its own name: the prompt says what to do "if the tool
+    exists", and the model sees which tools exist.
+    """
+    code = locale if locale in Locale.values else Locale.SPANISH
+
+    def tool_name(match: re.Match[str]) -> str:
+        capability = match.group(1)
+        if capability not in capabilities.ARGUMENTS:
+            raise ImproperlyConfigured(f"Prompt {code}.md names an unknown capability {capability!r}.")
+        tool = tools.for_capability(capability)
+        return tool.name if tool else capability
+
+    return TOOL_PLACEHOLDER.sub(tool_name, _prompt_file(code))
 
 
 def instructions(context: TurnContext) -> str:
@@ -32,12 +57,7 @@ def instructions(context: TurnContext) -> str:
     Sent on every call: instructions are not carried over by previous_response_id.
     """
     contact = context.contact
-    known = {
-        "full_name": contact.full_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "company": contact.company,
-    }
+    known = lead_details(contact)
     facts = [
         f"You speak for: {settings.TALIA_BUSINESS_NAME}.",
         f"Today is {timezone.localdate().isoformat()}.",

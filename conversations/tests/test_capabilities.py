@@ -80,7 +80,7 @@ def test_the_installed_apps_provide_every_capability():
 
 
 def test_the_core_names_no_tool_of_another_app():
-    """conversations' code finds other apps' tools by capability only (prompts for models aside)."""
+    """conversations' code and prompts find other apps' tools by capability only."""
     core_names = {tool.name for tool in CORE_TOOLS}
     foreign = {tool.name for tool in tools.all()} - core_names
     assert {"search_knowledge", "schedule_meeting", "close_lead"} <= foreign
@@ -92,6 +92,7 @@ def test_the_core_names_no_tool_of_another_app():
         if "tests" not in path.relative_to(root).parts and path != root / "assistant" / "capabilities.py"
     ]
     assert root / "assistant" / "offline" / "__init__.py" in sources
+    sources += sorted((root / "assistant" / "prompts").glob("*.md"))
     for path in sources:
         text = path.read_text()
         for name in foreign:
@@ -156,6 +157,23 @@ def test_the_engine_uses_whatever_tool_declares_the_capability(db):
         reply.text
     )
     assert [call.name for call in ana.tool_calls()] == ["ask_docs"]
+
+
+@pytest.mark.parametrize("without", [[capabilities.SEARCH_KNOWLEDGE]], indirect=True)
+@pytest.mark.parametrize("locale", ["es", "en"])
+def test_the_model_prompt_names_whatever_tool_declares_the_capability(without, locale):
+    from conversations.assistant.prompts import prompt_text
+
+    assert "`search_knowledge`" in prompt_text(locale)  # nobody provides it: the capability's own name
+    tools.register(knowledge_tool("ask_docs"))
+    try:
+        text = prompt_text(locale)
+    finally:
+        tools.unregister("ask_docs")
+
+    assert "`ask_docs`" in text and "search_knowledge" not in text
+    assert "{tool:" not in text
+    assert "`schedule_meeting`" in text  # leads' tool for book_meeting, by its registered name
 
 
 # --- Engines --------------------------------------------------------------------------------------------
