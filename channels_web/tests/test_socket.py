@@ -191,7 +191,6 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, code):
     await socket.disconnect()
 
 
-@override_settings(TALIA_WEBCHAT_RATE_PER_SESSION=(1, 60))
 @pytest.mark.parametrize(
     ("frame", "body"),
     [
@@ -219,6 +218,7 @@ async def test_a_bad_frame_is_refused_with_the_fields_the_rest_api_names(async_c
     assert error == response.json()["error"]
 
 
+@override_settings(TALIA_WEBCHAT_RATE_PER_SESSION=(1, 60))
 async def test_socket_messages_share_the_rate_limit():
     socket = connect()
     await socket.connect()
