@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -59,10 +60,25 @@ class Visitor:
         return data
 
 
+# How often a visitor's session records that they are still around; not on every message.
+SEEN_EVERY = timedelta(seconds=60)
+
+
 def open_session(visitor: Visitor) -> WebchatSession:
-    """The visitor's session row (created with a `webchat_started` event on first contact)."""
-    contact = inbox.ensure_contact(Channel.WEB, visitor.session_id, locale=visitor.locale)
+    """The visitor's session row, with its contact (created with a `webchat_started` event on first contact).
+
+    A known visitor costs one query: the session and its contact together; `last_seen_at` is written at
+    most once every SEEN_EVERY.
+    """
     now = timezone.now()
+    session = WebchatSession.objects.select_related("contact").filter(session_id=visitor.session_id).first()
+    locale = inbox.normalise_locale(visitor.locale)
+    if session is not None and not (locale and session.contact.locale != locale):
+        if session.last_seen_at < now - SEEN_EVERY:
+            WebchatSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+            session.last_seen_at = now
+        return session
+    contact = inbox.ensure_contact(Channel.WEB, visitor.session_id, locale=visitor.locale)
     with transaction.atomic():
         session, created = WebchatSession.objects.get_or_create(
             session_id=visitor.session_id,
@@ -80,11 +96,13 @@ def open_session(visitor: Visitor) -> WebchatSession:
             )
         else:
             WebchatSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+            session.last_seen_at = now
+    session.contact = contact
     return session
 
 
 def post_message(visitor: Visitor, content: str, client_message_id: str = "") -> inbox.Received:
-    open_session(visitor)
+    session = open_session(visitor)
     external_id = f"{visitor.session_id}:{client_message_id}" if client_message_id else ""
     received = inbox.receive(
         Channel.WEB,
@@ -93,6 +111,7 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "") ->
         visitor.metadata,
         external_id,
         locale=visitor.locale,
+        contact=session.contact,
     )
     if not received.duplicate and settings.TALIA_GEOLOCATION_API_URL and visitor.ip:
         # Best effort: while Redis fails the message simply goes without a location.

@@ -94,9 +94,11 @@ def emit(
     if isinstance(event, EventSpec) and event != declared:
         raise ImproperlyConfigured(f"Event {name!r} is emitted with a spec that differs from its declaration.")
     declared.check(payload)
-    if contact is None and conversation is not None:
-        contact = conversation.contact
-    return Event.objects.create(name=name, conversation=conversation, contact=contact, payload=payload)
+    if contact is not None:
+        return Event.objects.create(name=name, conversation=conversation, contact=contact, payload=payload)
+    # By id: reading `conversation.contact` would cost a query for a row the event does not need.
+    contact_id = conversation.contact_id if conversation is not None else None
+    return Event.objects.create(name=name, conversation=conversation, contact_id=contact_id, payload=payload)
 
 
 # --- The core's events --------------------------------------------------------------------------------

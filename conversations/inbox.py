@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -87,12 +88,14 @@ def receive(
     content_type: str = "text",
     locale: str | None = None,
     display_name: str = "",
+    contact: Contact | None = None,
 ) -> Received:
     """Store an inbound message from the contact known on `channel` as `identity`.
 
-    Finds or creates the contact and its open conversation on that channel. A message whose
-    `external_id` was already stored for this channel (a webhook retried by the provider) is returned
-    as it is, with `duplicate=True`. Safe under concurrent callers.
+    Finds or creates the contact and its open conversation on that channel (`contact`: the door already
+    looked that contact up). A message whose `external_id` was already stored for this channel (a webhook
+    retried by the provider) is returned as it is, with `duplicate=True`: the database's unique
+    constraint decides, so concurrent copies store one message. Safe under concurrent callers.
     """
     _check_channel(channel)
     identity = identity.strip()
@@ -100,9 +103,6 @@ def receive(
         raise InboxError(f"The contact identity must be 1 to {MAX_IDENTITY_LENGTH} characters.")
     if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
         raise InboxError(f"The external id must be at most {MAX_EXTERNAL_ID_LENGTH} characters.")
-
-    if external_id and (existing := _stored(channel, external_id)) is not None:
-        return existing
     try:
         with transaction.atomic():
             return _store_inbound(
@@ -114,6 +114,7 @@ def receive(
                 content_type=content_type,
                 locale=normalise_locale(locale),
                 display_name=display_name[:200],
+                known=contact,
             )
     except IntegrityError:
         # Another request stored the same provider message id first.
@@ -178,13 +179,16 @@ def _store_inbound(
     content_type: str,
     locale: str | None,
     display_name: str,
+    known: Contact | None,
 ) -> Received:
-    contact = _contact_for(channel, identity, locale=locale, display_name=display_name)
-    conversation, opened = _open_conversation(contact, channel)
+    contact = _contact_for(channel, identity, locale=locale, display_name=display_name, known=known)
+    now = timezone.now()
+    conversation, opened = _open_conversation(contact, channel, now)
     if locale:
         metadata = {"locale": locale, **metadata}
     message = _append(
         conversation,
+        now,
         direction=Direction.INBOUND,
         sender=Sender.CONTACT,
         text=text,
@@ -208,9 +212,17 @@ def _store_inbound(
     return Received(message, conversation, contact, opened=opened)
 
 
-def _contact_for(channel: str, identity: str, *, locale: str | None, display_name: str) -> Contact:
-    known = ContactIdentity.objects.select_related("contact").filter(channel=channel, value=identity).first()
-    if known is None:
+def _contact_for(
+    channel: str, identity: str, *, locale: str | None, display_name: str, known: Contact | None = None
+) -> Contact:
+    """The contact known on `channel` as `identity` (created if new), with its locale and name updated.
+
+    `known`: the door already read that contact (one identity lookup per message, not two).
+    """
+    if known is not None:
+        return _update_contact(known, locale=locale, display_name=display_name)
+    found = ContactIdentity.objects.select_related("contact").filter(channel=channel, value=identity).first()
+    if found is None:
         try:
             with transaction.atomic():
                 contact = Contact.objects.create(locale=locale or settings.LANGUAGE_CODE, display_name=display_name)
@@ -218,8 +230,11 @@ def _contact_for(channel: str, identity: str, *, locale: str | None, display_nam
             return contact
         except IntegrityError:
             # A concurrent first message from the same person created it; ours rolled back.
-            known = ContactIdentity.objects.select_related("contact").get(channel=channel, value=identity)
-    contact = known.contact
+            found = ContactIdentity.objects.select_related("contact").get(channel=channel, value=identity)
+    return _update_contact(found.contact, locale=locale, display_name=display_name)
+
+
+def _update_contact(contact: Contact, *, locale: str | None, display_name: str) -> Contact:
     changed = []
     if locale and contact.locale != locale:
         contact.locale = locale
@@ -232,28 +247,56 @@ def _contact_for(channel: str, identity: str, *, locale: str | None, display_nam
     return contact
 
 
-def _open_conversation(contact: Contact, channel: str) -> tuple[Conversation, bool]:
-    """The contact's open conversation on `channel`, locked for this transaction, or a new one."""
-    open_for_contact = Conversation.objects.select_for_update().filter(
-        contact=contact, channel=channel, status__in=OPEN_STATUSES
+def _open_conversation(contact: Contact, channel: str, now: datetime | None = None) -> tuple[Conversation, bool]:
+    """The contact's open conversation on `channel`, locked for this transaction, or a new one; and
+    whether it is new.
+
+    With `now` (a message is being stored) the next message number is taken too: `last_seq` is then the
+    new message's, in the same statement that locks the row.
+    """
+    where = "contact_id = %s AND channel = %s AND status = ANY(%s)"
+    params = [contact.pk, channel, list(OPEN_STATUSES)]
+    for attempt in range(2):
+        if now is not None:
+            conversation = _take_next_seq(where, params, now)
+        else:
+            conversation = (
+                Conversation.objects.select_for_update()
+                .filter(contact=contact, channel=channel, status__in=OPEN_STATUSES)
+                .first()
+            )
+        if conversation is not None:
+            conversation.contact = contact
+            return conversation, False
+        if attempt:
+            break
+        numbered = {"last_seq": 1, "last_message_at": now} if now is not None else {}
+        try:
+            with transaction.atomic():
+                conversation = Conversation.objects.create(contact=contact, channel=channel, **numbered)
+            conversation.contact = contact
+            return conversation, True
+        except IntegrityError:
+            continue  # the partial unique constraint lost us the race: use the one the other writer opened
+    raise InboxError(f"No open conversation could be found or opened for contact {contact.pk} on {channel!r}.")
+
+
+def _take_next_seq(where: str, params: list[Any], now: datetime) -> Conversation | None:
+    """Lock the conversation matching `where` and take its next message number, in one statement.
+
+    One UPDATE ... RETURNING instead of SELECT ... FOR UPDATE then UPDATE: the row lock is held until the
+    transaction ends, so numbers are handed out in order and never twice.
+    """
+    table = Conversation._meta.db_table
+    sql = (
+        f"UPDATE {table} SET last_seq = last_seq + 1, last_message_at = %s, updated = %s "  # noqa: S608 (fixed names)
+        f"WHERE {where} RETURNING *"
     )
-    conversation = open_for_contact.first()
-    if conversation is not None:
-        return conversation, False
-    try:
-        with transaction.atomic():
-            return Conversation.objects.create(contact=contact, channel=channel), True
-    except IntegrityError:
-        # The partial unique constraint lost us the race: use the one the other writer opened.
-        return open_for_contact.get(), False
+    return next(iter(Conversation.objects.raw(sql, [now, now, *params])), None)
 
 
-def _append(conversation: Conversation, **fields: Any) -> Message:
-    """Give the message the next number. The caller holds the conversation's row lock (or created it)."""
-    now = timezone.now()
-    conversation.last_seq += 1
-    conversation.last_message_at = now
-    conversation.save(update_fields=["last_seq", "last_message_at", "updated"])
+def _append(conversation: Conversation, now: datetime, **fields: Any) -> Message:
+    """Store the message under the number `_take_next_seq` (or the conversation's creation) gave it."""
     return Message.objects.create(
         conversation=conversation, seq=conversation.last_seq, channel=conversation.channel, created=now, **fields
     )
@@ -276,8 +319,13 @@ def send(
     agent: Any = None,
     content_type: str = "text",
     metadata: dict[str, Any] | None = None,
+    message_id: UUID | None = None,
 ) -> Message:
-    """Store an outbound message (assistant, agent or system) and deliver it after commit."""
+    """Store an outbound message (assistant, agent or system) and deliver it after commit.
+
+    `message_id` lets a caller that records the message's id elsewhere in the same transaction (the
+    assistant's run) choose it first.
+    """
     if sender == Sender.CONTACT:
         raise InboxError("Messages from the contact come in through receive().")
     deliverer = channel_specs.deliverer_for(conversation.channel)
@@ -288,12 +336,17 @@ def send(
     else:
         # Pulled channels (web chat) have no deliverer: the realtime push below is their delivery.
         status = DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT
+    now = timezone.now()
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+        locked = _take_next_seq("id = %s", [conversation.pk], now)
+        if locked is None:
+            raise InboxError(f"Conversation {conversation.pk} does not exist.")
         if not locked.is_open:
-            raise ConversationClosedError("The conversation is closed.")
+            raise ConversationClosedError("The conversation is closed.")  # rolls the number back
         message = _append(
             locked,
+            now,
+            id=message_id or uuid4(),
             direction=Direction.OUTBOUND,
             sender=sender,
             agent=agent,
@@ -302,7 +355,7 @@ def send(
             metadata=metadata or {},
             delivery_status=status,
             delivery_error=undeliverable,
-            delivery_queued_at=timezone.now() if status == DeliveryStatus.PENDING else None,
+            delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
         )
         events.emit(
             events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender

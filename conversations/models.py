@@ -457,6 +457,10 @@ class AssistantRun(TimeStamped):
     error = models.TextField(_("error"), blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
+    # Not stored: set by turns.claim_run when this claim is the run's first (no earlier execution can
+    # have stored tool calls for it).
+    first_claim = False
+
     class Meta:
         verbose_name = _("assistant run")
         verbose_name_plural = _("assistant runs")

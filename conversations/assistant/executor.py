@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from conversations.assistant.base import ToolInvocation
+from conversations.assistant.quoting import unquoted
 from conversations.assistant.tools import ToolError
 from conversations.models import AssistantRun, Conversation, ToolCall
 from conversations.registry import ToolRegistry, tools
@@ -22,14 +23,27 @@ class ToolExecutor:
     turn resumed after a crash) returns its stored output instead of acting twice.
     """
 
-    def __init__(self, run: AssistantRun, registry: ToolRegistry = tools) -> None:
+    def __init__(self, run: AssistantRun, registry: ToolRegistry = tools, *, first_claim: bool = False) -> None:
         self.run = run
         self.registry = registry
+        # The run's first execution: no call of it can be stored yet, so none is looked up.
+        self.first_claim = first_claim
+        self.outputs: list[dict[str, Any]] = []
+        # The conversation as the claim read it, for the first call; later calls read it again, since
+        # an earlier call may have changed it.
+        self._claimed: Conversation | None = run.conversation if first_claim else None
+
+    def citations(self) -> list[dict[str, str]]:
+        """The sources this execution's tools looked up (an output's `citations`), each page once."""
+        return citations_of(self.outputs)
 
     def __call__(self, invocation: ToolInvocation) -> str:
-        done = ToolCall.objects.filter(run=self.run, call_id=invocation.call_id).first()
-        if done is not None:
-            return json.dumps(done.output, ensure_ascii=False)
+        if not self.first_claim:
+            done = ToolCall.objects.filter(run=self.run, call_id=invocation.call_id).first()
+            if done is not None:
+                if done.status == ToolCall.Status.OK and isinstance(done.output, dict):
+                    self.outputs.append(done.output)
+                return json.dumps(done.output, ensure_ascii=False)
         arguments, output = self._execute(invocation)
         status = ToolCall.Status.OK if output.get("ok") else ToolCall.Status.ERROR
         ToolCall.objects.create(
@@ -41,6 +55,8 @@ class ToolExecutor:
             status=status,
         )
         logger.info("Tool %s(%s) -> %s", invocation.name, invocation.call_id, status)
+        if status == ToolCall.Status.OK:
+            self.outputs.append(output)
         return json.dumps(output, ensure_ascii=False)
 
     def _execute(self, invocation: ToolInvocation) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -53,7 +69,9 @@ class ToolExecutor:
         tool = self.registry.get(invocation.name)
         if tool is None:
             return arguments, {"ok": False, "error": f"There is no tool named {invocation.name!r}."}
-        conversation = Conversation.objects.select_related("contact").get(pk=self.run.conversation_id)
+        conversation, self._claimed = self._claimed, None
+        if conversation is None:
+            conversation = Conversation.objects.select_related("contact").get(pk=self.run.conversation_id)
         try:
             output = tool(conversation, **arguments)
         except ToolError as exc:
@@ -64,3 +82,14 @@ class ToolExecutor:
             logger.exception("Tool %s crashed on run %s", tool.name, self.run.pk)
             return arguments, {"ok": False, "error": "The tool failed; tell the contact and offer a person."}
         return arguments, {"ok": True, **output}
+
+
+def citations_of(outputs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The pages named in tool outputs' `citations`, each once, in order; titles unquoted for people."""
+    pages: dict[str, dict[str, str]] = {}
+    for output in outputs:
+        for citation in output.get("citations") or [] if isinstance(output, dict) else []:
+            if isinstance(citation, dict) and isinstance(citation.get("url"), str):
+                title = unquoted(str(citation.get("title") or ""))  # quoted for the model, plain for people
+                pages.setdefault(citation["url"], {"url": citation["url"], "title": title})
+    return list(pages.values())

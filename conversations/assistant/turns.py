@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import transaction
@@ -34,9 +34,8 @@ from django.utils.translation import gettext
 from conversations import inbox, realtime
 from conversations.assistant.base import EngineResult, HistoryItem, ProviderError, ToolRoundsExceeded, TurnContext
 from conversations.assistant.engines import get_engine
-from conversations.assistant.executor import ToolExecutor
+from conversations.assistant.executor import ToolExecutor, citations_of
 from conversations.assistant.prompts import PROMPT_VERSION
-from conversations.assistant.quoting import unquoted
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
 from conversations.registry import tools
 from talia import workers
@@ -66,14 +65,17 @@ def claim_run(message_id: str | UUID) -> AssistantRun | None:
     """Take the turn of `message_id` for this worker; None if there is none or another worker has it."""
     message_id = UUID(str(message_id))
     now = timezone.now()
-    claimed = AssistantRun.objects.filter(claimable_runs(), trigger_message_id=message_id).update(
-        status=AssistantRun.Status.RUNNING, started_at=now, worker=workers.identity(), updated=now
-    )
-    if not claimed:
+    claim = {"status": AssistantRun.Status.RUNNING, "started_at": now, "worker": workers.identity(), "updated": now}
+    runs = AssistantRun.objects.filter(trigger_message_id=message_id)
+    # The usual case first, in one statement: a run never claimed before (no tool call of it can exist).
+    first = bool(runs.filter(status=AssistantRun.Status.PENDING, started_at__isnull=True).update(**claim))
+    if not first and not runs.filter(claimable_runs()).update(**claim):
         return None
-    return AssistantRun.objects.select_related("conversation__contact", "trigger_message").get(
+    run = AssistantRun.objects.select_related("conversation__contact", "trigger_message").get(
         trigger_message_id=message_id
     )
+    run.first_claim = first
+    return run
 
 
 def _held(run: AssistantRun) -> QuerySet[AssistantRun]:
@@ -133,19 +135,21 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     if conversation.status != ConversationStatus.BOT:
         # A person took over between the message and this turn: the assistant stays silent.
         return finish(run, AssistantRun.Status.SKIPPED, f"The conversation is {conversation.status}.")
-    if _newer_inbound(run).exists():
+    recent, newer = recent_messages(run)
+    if newer:
         # The visitor wrote again before we answered: the newest message's turn answers them all.
         return finish(run, AssistantRun.Status.SKIPPED, "A newer message from the contact will be answered.")
 
     engine = get_engine()
-    context = build_context(run)
+    context = build_context(run, recent)
+    # Recorded with the outcome (finish), in the same UPDATE.
     run.engine = engine.name
     run.previous_response_id = context.previous_response_id
     run.prompt_version = PROMPT_VERSION
-    run.save(update_fields=["engine", "previous_response_id", "prompt_version", "updated"])
     realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, True))
+    executor = ToolExecutor(run, first_claim=run.first_claim)
     try:
-        result = engine.run(context, ToolExecutor(run))
+        result = engine.run(context, executor)
     except ProviderError as exc:
         if exc.retryable and attempt + 1 < settings.TALIA_ASSISTANT_MAX_ATTEMPTS:
             countdown = exc.retry_after if exc.retry_after is not None else min(2.0 ** (attempt + 1), MAX_BACKOFF_S)
@@ -162,34 +166,57 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
         realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, False))
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
-    return _reply(run, result)
+    citations = executor.citations() if executor.first_claim else tool_citations(run)
+    return _reply(run, result, citations)
 
 
-def _newer_inbound(run: AssistantRun) -> QuerySet[Message]:
-    return Message.objects.filter(
-        conversation_id=run.conversation_id, sender=Sender.CONTACT, seq__gt=run.trigger_message.seq
-    )
+# Messages read past the history's length, so that what the contact wrote after the trigger is seen in
+# the same query as the history.
+HISTORY_SLACK = 10
 
 
-def build_context(run: AssistantRun) -> TurnContext:
+def recent_messages(run: AssistantRun) -> tuple[list[Message], bool]:
+    """The last TALIA_HISTORY_MESSAGES messages up to the trigger, oldest first, and whether the contact
+    wrote after the trigger. One query, unless more than HISTORY_SLACK messages followed the trigger."""
+    limit = settings.TALIA_HISTORY_MESSAGES
+    trigger_seq = run.trigger_message.seq
+    messages = Message.objects.filter(conversation_id=run.conversation_id).select_related("agent")
+    latest = list(messages.order_by("-seq")[: limit + HISTORY_SLACK])
+    recent = [message for message in latest if message.seq <= trigger_seq][:limit]
+    if recent and (len(recent) == limit or len(latest) < limit + HISTORY_SLACK):
+        # The window reaches the trigger: everything after it is in `latest`, and the history is whole.
+        newer = any(m.sender == Sender.CONTACT for m in latest if m.seq > trigger_seq)
+        return recent[::-1], newer
+    newer = messages.filter(sender=Sender.CONTACT, seq__gt=trigger_seq).exists()
+    return list(messages.filter(seq__lte=trigger_seq).order_by("-seq")[:limit])[::-1], newer
+
+
+def build_context(run: AssistantRun, recent: list[Message] | None = None) -> TurnContext:
+    """What the engine gets for this turn; `recent` as recent_messages() returned it (read when None)."""
     conversation = run.conversation
     message = run.trigger_message
+    if recent is None:
+        recent = recent_messages(run)[0]
     up_to_trigger = Message.objects.filter(conversation=conversation, seq__lte=message.seq).select_related("agent")
-    recent = list(up_to_trigger.order_by("-seq")[: settings.TALIA_HISTORY_MESSAGES])[::-1]
     # Continue the provider's thread only from a response whose reply we stored; the model then needs
     # just what happened after that reply.
     seen_upto = (
-        AssistantRun.objects.filter(
-            conversation=conversation, status=AssistantRun.Status.COMPLETED, reply_message__isnull=False
+        (
+            AssistantRun.objects.filter(
+                conversation=conversation, status=AssistantRun.Status.COMPLETED, reply_message__isnull=False
+            )
+            .filter(response_id=conversation.last_response_id)
+            .values_list("reply_message__seq", flat=True)
+            .first()
         )
-        .exclude(response_id="")
-        .filter(response_id=conversation.last_response_id)
-        .values_list("reply_message__seq", flat=True)
-        .first()
+        if conversation.last_response_id
+        else None
     )
     previous_response_id = conversation.last_response_id if seen_upto is not None else ""
     unseen = list(up_to_trigger.filter(seq__gt=seen_upto or 0).order_by("seq")) if seen_upto is not None else recent
-    last_reply = up_to_trigger.filter(sender=Sender.ASSISTANT).order_by("-seq").first()
+    last_reply = next((m for m in reversed(recent) if m.sender == Sender.ASSISTANT), None)
+    if last_reply is None and len(recent) == settings.TALIA_HISTORY_MESSAGES:
+        last_reply = up_to_trigger.filter(sender=Sender.ASSISTANT).order_by("-seq").first()
     return TurnContext(
         conversation=conversation,
         contact=conversation.contact,
@@ -220,30 +247,47 @@ def _items(messages: list[Message]) -> list[HistoryItem]:
 
 def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
     """The sources the run's tools looked up (a tool output's `citations`), each page once, in order."""
-    pages: dict[str, dict[str, str]] = {}
-    for output in run.tool_calls.filter(status=ToolCall.Status.OK).order_by("created").values_list("output", flat=True):
-        for citation in output.get("citations") or [] if isinstance(output, dict) else []:
-            if isinstance(citation, dict) and isinstance(citation.get("url"), str):
-                title = unquoted(str(citation.get("title") or ""))  # quoted for the model, plain for people
-                pages.setdefault(citation["url"], {"url": citation["url"], "title": title})
-    return list(pages.values())
+    return citations_of(
+        list(run.tool_calls.filter(status=ToolCall.Status.OK).order_by("created").values_list("output", flat=True))
+    )
 
 
-def _reply(run: AssistantRun, result: EngineResult) -> AssistantRun | None:
+def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, str]]) -> AssistantRun | None:
     metadata = {**result.metadata, "run": str(run.pk)}
-    if "citations" not in metadata and (citations := tool_citations(run)):
+    if "citations" not in metadata and citations:
         metadata["citations"] = citations  # a model engine answered from what the tools found
     # The reply and the run's outcome commit together, or neither does: a worker killed in between
-    # leaves a run that a recovery answers once, never a reply without its completed run.
+    # leaves a run that a recovery answers once, never a reply without its completed run. The run is
+    # completed first, naming the reply by the id it is about to get (foreign keys are checked at
+    # commit): that one conditional UPDATE is also the check that this execution still holds the run.
+    reply_id = uuid4()
     with transaction.atomic():
-        if not _still_held(run):
+        if finish(run, AssistantRun.Status.COMPLETED, reply_message_id=reply_id, **_usage(result)) is None:
             return None
         try:
-            reply = inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata)
+            inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata, message_id=reply_id)
         except inbox.ConversationClosedError:
-            return finish(run, AssistantRun.Status.SKIPPED, "The conversation was closed during the turn.")
-        _store_result(run, reply, result)
-        return finish(run, AssistantRun.Status.COMPLETED)
+            # Still ours: this transaction holds the row it just completed.
+            error = "The conversation was closed during the turn."
+            AssistantRun.objects.filter(pk=run.pk).update(
+                status=AssistantRun.Status.SKIPPED, reply_message=None, error=error
+            )
+            run.status, run.reply_message_id, run.error = AssistantRun.Status.SKIPPED, None, error
+            return run
+        if result.response_id:
+            Conversation.objects.filter(pk=run.conversation_id).update(last_response_id=result.response_id)
+    return run
+
+
+def _usage(result: EngineResult) -> dict[str, object]:
+    return {
+        "model": result.model[:100],
+        "response_id": result.response_id,
+        "rounds": result.rounds,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "total_tokens": result.input_tokens + result.output_tokens,
+    }
 
 
 def _still_held(run: AssistantRun) -> bool:
@@ -255,29 +299,6 @@ def _still_held(run: AssistantRun) -> bool:
         run.trigger_message_id,
     )
     return False
-
-
-def _store_result(run: AssistantRun, reply: Message, result: EngineResult) -> None:
-    run.reply_message = reply
-    run.model = result.model[:100]
-    run.response_id = result.response_id
-    run.rounds = result.rounds
-    run.input_tokens = result.input_tokens
-    run.output_tokens = result.output_tokens
-    run.total_tokens = result.input_tokens + result.output_tokens
-    run.save(
-        update_fields=[
-            "reply_message",
-            "model",
-            "response_id",
-            "rounds",
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-        ]
-    )
-    if result.response_id:
-        Conversation.objects.filter(pk=run.conversation_id).update(last_response_id=result.response_id)
 
 
 def fallback_text(locale: str) -> str:
@@ -318,15 +339,30 @@ def _release(run: AssistantRun, error: str) -> None:
     )
 
 
-def finish(run: AssistantRun, status: str, error: str = "") -> AssistantRun | None:
-    """Record the run's outcome, if this execution still holds it (None when it was taken over)."""
+def finish(run: AssistantRun, status: str, error: str = "", **outcome: object) -> AssistantRun | None:
+    """Record the run's outcome, if this execution still holds it (None when it was taken over).
+
+    One UPDATE with the engine, prompt version and `outcome` (the reply, usage) as well.
+    """
     now = timezone.now()
     latency_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
-    if not _held(run).update(status=status, error=error[:2000], finished_at=now, latency_ms=latency_ms, updated=now):
+    fields = {
+        "status": status,
+        "error": error[:2000],
+        "finished_at": now,
+        "latency_ms": latency_ms,
+        "updated": now,
+        "engine": run.engine,
+        "previous_response_id": run.previous_response_id,
+        "prompt_version": run.prompt_version,
+        **outcome,
+    }
+    if not _held(run).update(**fields):
         logger.warning(
             "Turn for message %s was taken over; its outcome %s is not recorded", run.trigger_message_id, status
         )
         return None
-    run.status, run.error, run.finished_at, run.latency_ms, run.updated = status, error[:2000], now, latency_ms, now
+    for name, value in fields.items():
+        setattr(run, name, value)
     logger.info("Turn for message %s finished as %s %s", run.trigger_message_id, status, error)
     return run
