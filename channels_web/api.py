@@ -8,6 +8,7 @@ its origin and the rate limits before anything else; every error is `{"error": {
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from adrf.views import APIView
 from asgiref.sync import sync_to_async
@@ -38,8 +39,8 @@ from channels_web.serializers import (
     SessionSerializer,
 )
 from conversations.handoff import queue_outlook
-from conversations.models import Conversation, ConversationStatus, Message
-from conversations.realtime import message_payload
+from conversations.models import AssistantRun, Conversation, ConversationStatus, Message
+from conversations.realtime import MessagePayload
 from conversations.waiting import wait_for_reply
 from talia.api import ApiError
 
@@ -127,25 +128,37 @@ class MessagesView(WebchatView):
         )
         if reply is None:
             return Response(self._body(None, conversation, message, "pending"), status=status.HTTP_202_ACCEPTED)
-        current = await Conversation.objects.filter(pk=conversation.pk).values_list("status", flat=True).afirst()
-        response_id = await sync_to_async(services.response_id_of)(reply)
-        return Response(self._body(reply, conversation, message, current or conversation.status, response_id))
+        # The status now (a person may have taken over meanwhile) and, when the assistant answered, its
+        # run's response id: one query through the run that stored the reply.
+        found = await (
+            AssistantRun.objects.filter(reply_message_id=UUID(reply["id"]))
+            .values_list("conversation__status", "response_id")
+            .afirst()
+        )
+        if found is None:  # an agent's reply
+            current = await Conversation.objects.filter(pk=conversation.pk).values_list("status", flat=True).afirst()
+            found = (current or conversation.status, "")
+        return Response(self._body(reply, conversation, message, *found))
 
     @staticmethod
     def _body(
-        reply: Message | None, conversation: Conversation, message: Message, status_: str, response_id: str = ""
+        reply: MessagePayload | None,
+        conversation: Conversation,
+        message: Message,
+        status_: str,
+        response_id: str = "",
     ) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "conversation_id": str(conversation.id),
             "last_message_id": str(message.id),
-            "assistant_message_id": str(reply.id) if reply else None,
+            "assistant_message_id": reply["id"] if reply else None,
             "status": status_,
         }
         if reply is not None:
             if response_id:
                 metadata["assistant_response_id"] = response_id
-            metadata["citations"] = message_payload(reply)["citations"]
-        return {"reply": reply.text if reply else None, "metadata": metadata}
+            metadata["citations"] = reply["citations"]
+        return {"reply": reply["text"] if reply else None, "metadata": metadata}
 
     @extend_schema(
         summary="The latest conversation's messages, oldest first, paginated by seq",

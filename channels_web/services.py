@@ -121,15 +121,6 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "") ->
     return received
 
 
-def response_id_of(message: Message) -> str:
-    from conversations.models import AssistantRun
-
-    run_id = message.metadata.get("run")
-    if not run_id:
-        return ""
-    return AssistantRun.objects.filter(pk=run_id).values_list("response_id", flat=True).first() or ""
-
-
 def conversations_of(session_id: str) -> QuerySet[Conversation]:
     return Conversation.objects.filter(
         channel=Channel.WEB, contact__identities__channel=Channel.WEB, contact__identities__value=session_id

@@ -337,39 +337,58 @@ def send(
         # Pulled channels (web chat) have no deliverer: the realtime push below is their delivery.
         status = DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT
     now = timezone.now()
-    with transaction.atomic():
-        locked = _take_next_seq("id = %s", [conversation.pk], now)
-        if locked is None:
-            raise InboxError(f"Conversation {conversation.pk} does not exist.")
-        if not locked.is_open:
-            raise ConversationClosedError("The conversation is closed.")  # rolls the number back
-        message = _append(
-            locked,
-            now,
-            id=message_id or uuid4(),
-            direction=Direction.OUTBOUND,
-            sender=sender,
-            agent=agent,
-            text=text,
-            content_type=content_type,
-            metadata=metadata or {},
-            delivery_status=status,
-            delivery_error=undeliverable,
-            delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
-        )
-        events.emit(
-            events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
-        )
-        realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
-        if status == DeliveryStatus.FAILED:
-            realtime.publish_message_status(message)
-        if status == DeliveryStatus.PENDING:
-            message_id = str(message.id)
-            enqueue.after_commit(
-                DELIVERY_TASK, message_id, what="delivery", if_not_queued=partial(_delivery_not_queued, message_id)
+    # No savepoint of its own inside a caller's transaction (the assistant's reply): nothing is written
+    # before the one check that can refuse, which is raised outside the block, so the caller's
+    # transaction stays usable after a refusal.
+    with transaction.atomic(savepoint=False):
+        locked = _take_next_seq("id = %s AND status = ANY(%s)", [conversation.pk, list(OPEN_STATUSES)], now)
+        if locked is not None:
+            message = _store_outbound(
+                locked, now, text, sender, agent, content_type, metadata, message_id, status, undeliverable
             )
+    if locked is None:
+        raise ConversationClosedError("The conversation is closed.")
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
+    return message
+
+
+def _store_outbound(
+    locked: Conversation,
+    now: datetime,
+    text: str,
+    sender: Sender,
+    agent: Any,
+    content_type: str,
+    metadata: dict[str, Any] | None,
+    message_id: UUID | None,
+    status: DeliveryStatus,
+    undeliverable: str,
+) -> Message:
+    """The outbound message under the number just taken, its event, and its push and delivery after commit."""
+    message = _append(
+        locked,
+        now,
+        id=message_id or uuid4(),
+        direction=Direction.OUTBOUND,
+        sender=sender,
+        agent=agent,
+        text=text,
+        content_type=content_type,
+        metadata=metadata or {},
+        delivery_status=status,
+        delivery_error=undeliverable,
+        delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
+    )
+    events.emit(events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender)
+    realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+    if status == DeliveryStatus.FAILED:
+        realtime.publish_message_status(message)
+    if status == DeliveryStatus.PENDING:
+        queued = str(message.id)
+        enqueue.after_commit(
+            DELIVERY_TASK, queued, what="delivery", if_not_queued=partial(_delivery_not_queued, queued)
+        )
     return message
 
 

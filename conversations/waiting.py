@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Message, Sender
+from conversations.realtime import MessagePayload, message_payload
 from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
@@ -27,18 +28,23 @@ logger = logging.getLogger(__name__)
 REPLY_SENDERS = (Sender.ASSISTANT, Sender.AGENT)
 
 
-def find_reply(conversation_id: UUID | str, after_seq: int) -> Message | None:
-    """The first message the assistant or an agent sent after `after_seq`, if any yet."""
-    return (
+def find_reply(conversation_id: UUID | str, after_seq: int) -> MessagePayload | None:
+    """The first message the assistant or an agent sent after `after_seq`, if any yet (its public shape)."""
+    message = (
         Message.objects.select_related("agent")
         .filter(conversation_id=conversation_id, seq__gt=after_seq, sender__in=REPLY_SENDERS)
         .order_by("seq")
         .first()
     )
+    return message_payload(message) if message is not None else None
 
 
-async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeout: float) -> Message | None:
-    """The first reply after `after_seq`, or None if none is stored within `timeout` seconds."""
+async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeout: float) -> MessagePayload | None:
+    """The first reply after `after_seq`, or None if none is stored within `timeout` seconds.
+
+    The reply is the push that announced it (pushed only after its commit, so it is stored), as
+    realtime.message_payload() shapes it; the database is asked only when no push can tell.
+    """
     lookup = sync_to_async(find_reply)
     if timeout <= 0:
         return await lookup(conversation_id, after_seq)
@@ -74,7 +80,8 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
                 break
             message = event.get("message") if event.get("type") == "message.new" else None
             if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
-                reply = await lookup(conversation_id, after_seq)
+                # The first reply after `after_seq`: pushes of one conversation arrive in seq order.
+                reply = message
         # One last look: a reply whose push was lost (or came as the time ran out) is still an answer.
         return reply or await lookup(conversation_id, after_seq)
     finally:

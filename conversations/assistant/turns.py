@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -279,7 +280,7 @@ def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, st
     return run
 
 
-def _usage(result: EngineResult) -> dict[str, object]:
+def _usage(result: EngineResult) -> dict[str, Any]:
     return {
         "model": result.model[:100],
         "response_id": result.response_id,
@@ -339,7 +340,7 @@ def _release(run: AssistantRun, error: str) -> None:
     )
 
 
-def finish(run: AssistantRun, status: str, error: str = "", **outcome: object) -> AssistantRun | None:
+def finish(run: AssistantRun, status: str, error: str = "", **outcome: Any) -> AssistantRun | None:
     """Record the run's outcome, if this execution still holds it (None when it was taken over).
 
     One UPDATE with the engine, prompt version and `outcome` (the reply, usage) as well.
