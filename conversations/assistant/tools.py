@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from conversations import state
@@ -56,13 +55,12 @@ def _store(conversation: Conversation, name: str, value: str) -> dict[str, Any]:
 
 def give_consent(contact_id: UUID | str) -> Contact:
     """Record that the contact consented to the current consent text (once; the first time counts)."""
-    with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=contact_id)
-        if not contact.has_consented:
-            contact.consent_given_at = timezone.now()
-            contact.consent_text_version = settings.TALIA_CONSENT_VERSION
-            contact.save(update_fields=["consent_given_at", "consent_text_version", "updated"])
-    return contact
+    now = timezone.now()
+    # One conditional UPDATE: of two concurrent answers, the first to land is the one recorded.
+    Contact.objects.filter(pk=contact_id, consent_given_at__isnull=True).update(
+        consent_given_at=now, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now
+    )
+    return Contact.objects.get(pk=contact_id)
 
 
 def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:

@@ -273,7 +273,8 @@ class _Turn:
             self.say("consent_failed")
             return False
         if granted:
-            self.refresh_contact()
+            # What the tool just stored, mirrored here instead of read back: consent changes no lead field.
+            self.contact.consent_given_at = self.contact.consent_given_at or timezone.now()
             self.state.consent_declined = False
             self.say("consent_thanks")
             return True
