@@ -277,9 +277,17 @@ def send(
     content_type: str = "text",
     metadata: dict[str, Any] | None = None,
 ) -> Message:
-    """Store an outbound message (assistant, agent or system) and deliver it after commit."""
+    """Store an outbound message (assistant, agent or system) and deliver it after commit.
+
+    A text longer than the channel's `max_length` is stored as one message per part (ChannelSpec.parts(),
+    each with `metadata["part"] = [n, of]`), so each has its own provider id and status; they are
+    delivered in order (conversations.delivery queues a part once the one before it is sent). Returns the
+    first.
+    """
     if sender == Sender.CONTACT:
         raise InboxError("Messages from the contact come in through receive().")
+    spec = channel_specs.get(conversation.channel)
+    parts = spec.parts(text) if spec is not None else [text]
     deliverer = channel_specs.deliverer_for(conversation.channel)
     undeliverable = undeliverable_reason(conversation.channel)
     if undeliverable:
@@ -288,36 +296,43 @@ def send(
     else:
         # Pulled channels (web chat) have no deliverer: the realtime push below is their delivery.
         status = DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT
+    stored: list[Message] = []
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
         if not locked.is_open:
             raise ConversationClosedError("The conversation is closed.")
-        message = _append(
-            locked,
-            direction=Direction.OUTBOUND,
-            sender=sender,
-            agent=agent,
-            text=text,
-            content_type=content_type,
-            metadata=metadata or {},
-            delivery_status=status,
-            delivery_error=undeliverable,
-            delivery_queued_at=timezone.now() if status == DeliveryStatus.PENDING else None,
-        )
-        events.emit(
-            events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
-        )
-        realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
-        if status == DeliveryStatus.FAILED:
-            realtime.publish_message_status(message)
+        for number, part in enumerate(parts, start=1):
+            part_metadata = dict(metadata or {})
+            if len(parts) > 1:
+                part_metadata["part"] = [number, len(parts)]
+            message = _append(
+                locked,
+                direction=Direction.OUTBOUND,
+                sender=sender,
+                agent=agent,
+                text=part,
+                content_type=content_type,
+                metadata=part_metadata,
+                delivery_status=status,
+                delivery_error=undeliverable,
+                # Later parts count as queued: the part before them queues them once it is sent.
+                delivery_queued_at=timezone.now() if status == DeliveryStatus.PENDING else None,
+            )
+            stored.append(message)
+            events.emit(
+                events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
+            )
+            realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+            if status == DeliveryStatus.FAILED:
+                realtime.publish_message_status(message)
         if status == DeliveryStatus.PENDING:
-            message_id = str(message.id)
+            message_id = str(stored[0].id)
             enqueue.after_commit(
                 DELIVERY_TASK, message_id, what="delivery", if_not_queued=partial(_delivery_not_queued, message_id)
             )
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
-    return message
+    return stored[0]
 
 
 def undeliverable_reason(channel: str) -> str:
