@@ -486,6 +486,8 @@ LOGGING: dict = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pgserver": {"level": "WARNING"},
+        # The twilio SDK logs every request's headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 if LOG_DIR is not None:

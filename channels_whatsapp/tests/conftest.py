@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils.http import urlencode
 
+from conversations.permissions import AGENTS_GROUP_NAME
 from talia.testing.fake_twilio import FakeTwilio, fake_twilio
 
 __all__ = ["fake_twilio"]
@@ -42,7 +44,13 @@ class Twilio:
         self.base = base
 
     def post(
-        self, path: str, params: dict[str, str], *, signature: str | None = None, sign_url: str | None = None, **extra: Any
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = None,
+        sign_url: str | None = None,
+        **extra: Any,
     ) -> Any:
         url = sign_url or f"{self.base}{path}"
         headers = {} if signature == "" else {"HTTP_X_TWILIO_SIGNATURE": signature or self.fake.sign(url, params)}
@@ -58,6 +66,13 @@ class Twilio:
         if error_code:
             params["ErrorCode"] = error_code
         return self.post(STATUS, params, **kwargs)
+
+
+@pytest.fixture
+def agent(db: None, django_user_model: Any) -> Any:
+    user = django_user_model.objects.create_user("ana", first_name="Ana")  # no password: no slow hashing
+    user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP_NAME)[0])
+    return user
 
 
 @pytest.fixture

@@ -186,7 +186,10 @@ def test_media_are_recorded_at_once_and_downloaded_with_the_accounts_credentials
         return attachments if all("stored" in a for a in attachments) else []
 
     attachments = wait_for(stored)
-    with default_storage.open(attachments[0]["stored"]) as first, default_storage.open(attachments[1]["stored"]) as second:
+    with (
+        default_storage.open(attachments[0]["stored"]) as first,
+        default_storage.open(attachments[1]["stored"]) as second,
+    ):
         assert (first.read(), second.read()) == (photo, invoice)
     media_requests = [r for r in twilio.fake.requests if "/Media/" in r.path]
     assert len(media_requests) == 2
