@@ -53,9 +53,9 @@ class Twilio:
         **extra: Any,
     ) -> Any:
         url = sign_url or f"{self.base}{path}"
-        headers = {} if signature == "" else {"HTTP_X_TWILIO_SIGNATURE": signature or self.fake.sign(url, params)}
+        headers = {} if signature == "" else {"X-Twilio-Signature": signature or self.fake.sign(url, params)}
         return self.client.post(
-            path, urlencode(params), content_type="application/x-www-form-urlencoded", **headers, **extra
+            path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers, **extra
         )
 
     def message(self, params: dict[str, str], **kwargs: Any) -> Any:

@@ -250,7 +250,7 @@ class FakeTwilio:
         with self._lock:
             record = {**form, "sid": message_sid}
             self.state.sent.append(record)
-        body = {
+        body: dict[str, Any] = {
             "sid": message_sid,
             "account_sid": self.account_sid,
             "to": form["To"],
