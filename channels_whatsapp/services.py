@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+
+import phonenumbers
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -117,6 +119,7 @@ class Inbound:
     display_name: str
     content_type: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    locale: str | None = None
 
 
 def parse_inbound(params: Any) -> Inbound:
@@ -169,7 +172,29 @@ def parse_inbound(params: Any) -> Inbound:
         display_name=(get("ProfileName") or "").strip()[:200],
         content_type=content_type,
         metadata=metadata,
+        locale=locale_of(wa_id),
     )
+
+
+# Twilio does not say which language a contact speaks; their number's country is the best first guess.
+SPANISH_REGIONS = frozenset(
+    "ES MX AR CO PE VE CL EC GT CU BO DO HN PY SV NI CR PA UY PR GQ".split()
+)  # fmt: skip
+ENGLISH_REGIONS = frozenset("US GB CA AU NZ IE ZA JM TT BS BB BZ GY SG MT GI".split())
+
+
+def locale_of(wa_id: str) -> str | None:
+    """'es' or 'en' from the country of a WhatsApp number, or None when it says nothing TalIA speaks."""
+    try:
+        # By the calling code alone: +44 is the UK even for a number WhatsApp knows and the library does not.
+        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(f"+{wa_id}").country_code)
+    except phonenumbers.NumberParseException:
+        return None
+    if region in SPANISH_REGIONS:
+        return "es"
+    if region in ENGLISH_REGIONS:
+        return "en"
+    return None
 
 
 def _attachments(params: Any, problems: dict[str, str]) -> list[dict[str, Any]]:
@@ -220,6 +245,7 @@ def receive_webhook(params: Any) -> inbox.Received:
         message.metadata,
         message.message_sid,
         content_type=message.content_type,
+        locale=message.locale,
         display_name=message.display_name,
     )
     if not received.duplicate and message.metadata.get("attachments"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,7 @@ from django.test import Client
 from django.utils.http import urlencode
 
 from conversations.permissions import AGENTS_GROUP_NAME
-from talia.testing.fake_twilio import FakeTwilio, fake_twilio
-
-__all__ = ["fake_twilio"]
+from talia.testing.fake_twilio import FakeTwilio
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WEBHOOK = "/api/v1/whatsapp/webhook"
@@ -66,6 +65,20 @@ class Twilio:
         if error_code:
             params["ErrorCode"] = error_code
         return self.post(STATUS, params, **kwargs)
+
+
+@pytest.fixture
+def fake_twilio(settings: Any) -> Iterator[FakeTwilio]:
+    """A started FakeTwilio with TalIA's Twilio settings pointed at it (sender +14155238886)."""
+    with FakeTwilio() as fake:
+        settings.TALIA_TWILIO_API_BASE = fake.base_url
+        settings.TALIA_TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TALIA_TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.TALIA_TWILIO_API_KEY_SID = ""
+        settings.TALIA_TWILIO_API_KEY_SECRET = ""
+        settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
+        settings.TALIA_TWILIO_MESSAGING_SERVICE_SID = ""
+        yield fake
 
 
 @pytest.fixture

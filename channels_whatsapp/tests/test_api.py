@@ -83,21 +83,32 @@ def test_a_conversations_messages_oldest_first(db, client, twilio, agent):
 
 
 @pytest.mark.usefixtures("madrid")
-def test_a_meeting_told_over_four_webhooks_becomes_one_event_and_a_rerun_creates_nothing(db, client, twilio, agent):
-    conversation = said(
-        twilio, "Hola, ¿estás disponible?", "Quiero agendar una reunión", "El viernes a las 10", "Revisión del proyecto"
-    )
+@pytest.mark.parametrize(
+    ("number", "lines", "title"),
+    [
+        ("34600123456",
+         ("Hola, ¿estás disponible?", "Quiero agendar una reunión", "El viernes a las 10", "Revisión del proyecto"),
+         "Revisión del proyecto"),
+        ("447700900123",  # a UK number: the contact is taken to speak English
+         ("Hi, are you available?", "I'd like to set up a meeting", "Friday at 10am", "Project review"),
+         "Project review"),
+    ],
+)  # fmt: skip
+def test_a_meeting_told_over_four_webhooks_becomes_one_event_and_a_rerun_creates_nothing(
+    db, client, twilio, agent, number, lines, title
+):
+    conversation = said(twilio, *lines, wa_id=number)
     client.force_login(agent)
 
     first = client.post(PROCESS).json()
     again = client.post(PROCESS).json()
 
     event = ScheduledEvent.objects.get()
-    assert event.title == "Revisión del proyecto"
+    assert event.title == title
     assert timezone.localtime(event.start) == datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo(MADRID))  # that Friday
     assert (first["events_created"], first["messages_processed"]) == ([str(event.pk)], 4)
     assert (again["events_created"], again["messages_processed"]) == ([], 0)
     listed = client.get(CONVERSATIONS).json()["results"]
     assert [(c["id"], c["events_found"]) for c in listed] == [(str(conversation.pk), 1)]
     ics = client.get(f"/console/meetings/{event.pk}.ics")
-    assert ics.status_code == 200 and "SUMMARY:Revisión del proyecto" in ics.content.decode()
+    assert ics.status_code == 200 and f"SUMMARY:{title}" in ics.content.decode()

@@ -205,3 +205,10 @@ def test_a_message_after_the_conversation_closed_opens_a_new_one(db, twilio: Twi
 
     assert Conversation.objects.count() == 2
     assert Conversation.objects.exclude(pk=first.pk).get().messages.get().text == "Hola de nuevo"
+
+
+@pytest.mark.parametrize(("wa_id", "locale"), [("34600123456", "es"), ("5215512345678", "es"), ("447700900123", "en")])
+def test_the_contacts_language_is_first_guessed_from_their_numbers_country(db, twilio: Twilio, wa_id, locale):
+    twilio.message(text("Hola", wa_id=wa_id))
+
+    assert Contact.objects.get().locale == locale

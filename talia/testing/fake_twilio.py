@@ -1,6 +1,6 @@
 """A fake Twilio REST API on a real local socket, for the tests and the dev phone.
 
-    with FakeTwilio() as fake:                      # or the `fake_twilio` pytest fixture
+    with FakeTwilio() as fake:                      # or the `fake_twilio` fixture of channels_whatsapp's tests
         settings.TALIA_TWILIO_API_BASE = fake.base_url
         ...                                         # the real twilio SDK sends messages to it
         fake.sent                                   # what was sent (form fields, as Twilio got them)
@@ -25,14 +25,12 @@ import secrets
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from twilio.request_validator import RequestValidator
 
 TWILIO_API = "https://api.twilio.com"
@@ -318,16 +316,3 @@ def _basic_auth(header: str) -> tuple[str, str] | None:
         return None
     return user, password
 
-
-@pytest.fixture
-def fake_twilio(settings: Any) -> Iterator[FakeTwilio]:
-    """A started FakeTwilio with TalIA's Twilio settings pointed at it (sender +14155238886)."""
-    with FakeTwilio() as fake:
-        settings.TALIA_TWILIO_API_BASE = fake.base_url
-        settings.TALIA_TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TALIA_TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TALIA_TWILIO_API_KEY_SID = ""
-        settings.TALIA_TWILIO_API_KEY_SECRET = ""
-        settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
-        settings.TALIA_TWILIO_MESSAGING_SERVICE_SID = ""
-        yield fake
