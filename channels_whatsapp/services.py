@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-
-import phonenumbers
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -178,9 +177,11 @@ def parse_inbound(params: Any) -> Inbound:
 
 # Twilio does not say which language a contact speaks; their number's country is the best first guess.
 SPANISH_REGIONS = frozenset(
-    "ES MX AR CO PE VE CL EC GT CU BO DO HN PY SV NI CR PA UY PR GQ".split()
+    ["ES", "MX", "AR", "CO", "PE", "VE", "CL", "EC", "GT", "CU", "BO", "DO", "HN", "PY", "SV", "NI", "CR", "PA", "UY", "PR", "GQ"]
 )  # fmt: skip
-ENGLISH_REGIONS = frozenset("US GB CA AU NZ IE ZA JM TT BS BB BZ GY SG MT GI".split())
+ENGLISH_REGIONS = frozenset(
+    ["US", "GB", "CA", "AU", "NZ", "IE", "ZA", "JM", "TT", "BS", "BB", "BZ", "GY", "SG", "MT", "GI"]
+)
 
 
 def locale_of(wa_id: str) -> str | None:

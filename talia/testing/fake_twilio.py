@@ -315,4 +315,3 @@ def _basic_auth(header: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     return user, password
-
