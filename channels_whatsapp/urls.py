@@ -1,6 +1,6 @@
 from django.urls import path
 
-from channels_whatsapp import api, views
+from channels_whatsapp import api, devphone, views
 
 app_name = "whatsapp"
 
@@ -16,4 +16,8 @@ urlpatterns = [
         api.ProcessConversationsView.as_view(),
         name="process-conversations",
     ),
+    # The dev phone: DEBUG and staff only.
+    path("dev/phone/", devphone.phone, name="dev-phone"),
+    path("dev/phone/send", devphone.send, name="dev-phone-send"),
+    path("dev/phone/messages", devphone.messages, name="dev-phone-messages"),
 ]

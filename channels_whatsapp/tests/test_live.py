@@ -51,3 +51,39 @@ def test_a_message_is_answered_and_the_reply_reported_delivered(live_whatsapp: L
     assert reply.external_id == sent["sid"] and sent["StatusCallback"] == f"{live_whatsapp.url}/api/v1/whatsapp/status"
     assert fake_twilio.state.callback_errors == []
     assert "Traceback" not in live_whatsapp.log()
+
+
+def test_the_dev_phone_plays_a_contact_and_shows_the_reply_and_its_status(
+    live_whatsapp: LiveServer, fake_twilio: FakeTwilio, client, django_user_model, settings
+):
+    settings.DEBUG = True
+    client.force_login(django_user_model.objects.create_user("boss", is_staff=True))
+
+    page = client.get("/dev/phone/")
+    sent = client.post(
+        "/dev/phone/send", {"number": "34600000001", "name": "Lucía", "text": "Hola"}, "application/json"
+    )
+
+    assert page.status_code == 200 and b"data-send-url" in page.content
+    assert sent.status_code == 200 and sent.json()["status"] == 200
+    inbound = Message.objects.get(external_id=sent.json()["message_sid"])
+    assert (inbound.text, inbound.conversation.contact.display_name) == ("Hola", "Lucía")
+
+    def delivered_reply() -> dict[str, Any] | None:
+        listed = client.get("/dev/phone/messages", {"number": "34600000001"}).json()["messages"]
+        return next((m for m in listed if m["status"] == "delivered"), None)
+
+    reply = wait_for(delivered_reply)
+    stored = Message.objects.get(external_id=reply["sid"])
+    assert stored.sender == Sender.ASSISTANT and stored.text == reply["body"]
+    wait_for(lambda: Message.objects.get(pk=stored.pk).delivery_status == DeliveryStatus.DELIVERED)
+
+
+def test_the_dev_phone_is_for_staff_with_debug_on_only(db, client, django_user_model, settings):
+    settings.DEBUG = False
+    client.force_login(django_user_model.objects.create_user("boss", is_staff=True))
+    assert client.get("/dev/phone/").status_code == 404
+    settings.DEBUG = True
+    client.force_login(django_user_model.objects.create_user("customer"))
+    assert client.get("/dev/phone/").status_code == 403
+    assert client.post("/dev/phone/send", {"number": "1", "text": "x"}, "application/json").status_code == 403

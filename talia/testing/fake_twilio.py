@@ -215,6 +215,9 @@ class FakeTwilio:
         messages_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if method == "POST" and path == messages_path:
             return self._create(handler, form)
+        if method == "GET" and path == messages_path:
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query))
+            return self._json(handler, 200, self._list(query.get("To")))
         if method == "GET" and path in self.state.media:
             media = self.state.media[path]
             handler.send_response(200)
@@ -246,7 +249,7 @@ class FakeTwilio:
         message_sid = sid("SM")
         now = format_datetime(datetime.now(UTC))
         with self._lock:
-            record = {**form, "sid": message_sid}
+            record = {**form, "sid": message_sid, "status": "queued", "date_created": now}
             self.state.sent.append(record)
         body: dict[str, Any] = {
             "sid": message_sid,
@@ -277,8 +280,34 @@ class FakeTwilio:
             thread.start()
         return None
 
+    def _list(self, to: str | None) -> dict[str, Any]:
+        """Twilio's message list (newest first), as `client.messages.list(to=...)` reads it."""
+        with self._lock:
+            chosen = [m for m in reversed(self.state.sent) if to is None or m.get("To") == to][:50]
+        messages = [
+            {
+                "sid": m["sid"],
+                "account_sid": self.account_sid,
+                "to": m.get("To"),
+                "from": m.get("From"),
+                "body": m.get("Body") or m.get("ContentVariables", ""),
+                "status": m["status"],
+                "direction": "outbound-api",
+                "date_created": m["date_created"],
+                "date_updated": m["date_created"],
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{m['sid']}.json",
+            }
+            for m in chosen
+        ]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        return {"messages": messages, "page": 0, "page_size": 50, "uri": uri, "first_page_uri": uri,
+                "next_page_uri": None, "previous_page_uri": None}  # fmt: skip
+
     def _report(self, record: dict[str, Any]) -> None:
         for status in ("sent", "delivered"):
+            with self._lock:
+                record["status"] = status
             try:
                 answer = self.post_status(record, status)
             except OSError as exc:
