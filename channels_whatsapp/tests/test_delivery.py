@@ -68,6 +68,18 @@ def test_a_twilio_error_that_a_retry_can_fix_is_retried_then_sent(db, twilio: Tw
     assert len(twilio.fake.sent) == 1 and message.external_id == twilio.fake.sent[0]["sid"]
 
 
+def test_a_send_that_times_out_is_retried(db, twilio: Twilio, agent, settings):
+    settings.TALIA_TWILIO_TIMEOUT_S = 1
+    conversation = conversation_with(twilio)
+    twilio.fake.slow_next(1, seconds=3)
+
+    message = deliver(inbox.send(conversation, "Hola", sender=Sender.AGENT, agent=agent))
+
+    assert message.delivery_status == DeliveryStatus.SENT and message.delivery_attempts == 2
+    # The slow send may have been created at Twilio too (at-least-once, as the core documents).
+    assert message.external_id == twilio.fake.sent[-1]["sid"]
+
+
 @pytest.mark.parametrize(
     ("code", "meaning"),
     [(21211, "The 'To' number is not a valid phone number."), (21610, "The contact has opted out (replied STOP).")],

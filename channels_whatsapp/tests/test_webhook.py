@@ -212,3 +212,23 @@ def test_the_contacts_language_is_first_guessed_from_their_numbers_country(db, t
     twilio.message(text("Hola", wa_id=wa_id))
 
     assert Contact.objects.get().locale == locale
+
+
+def test_a_webhook_is_stored_in_a_bounded_number_of_queries(db, twilio: Twilio, django_assert_max_num_queries):
+    twilio.message(text("Hola"))  # the contact and their conversation exist from here on
+
+    with django_assert_max_num_queries(10):
+        assert twilio.message(text("¿Seguís ahí?")).status_code == 200
+
+
+def test_the_deploy_checks_name_what_is_missing(settings):
+    from channels_whatsapp.checks import whatsapp_configured
+
+    settings.TALIA_TWILIO_ACCOUNT_SID = settings.TALIA_TWILIO_AUTH_TOKEN = settings.TALIA_PUBLIC_BASE_URL = ""
+    settings.TALIA_TWILIO_WHATSAPP_FROM = settings.TALIA_TWILIO_MESSAGING_SERVICE_SID = ""
+    assert [c.id for c in whatsapp_configured()] == [f"channels_whatsapp.W00{n}" for n in (1, 2, 3, 4)]
+
+    settings.TALIA_TWILIO_ACCOUNT_SID, settings.TALIA_TWILIO_AUTH_TOKEN = "AC" + "0" * 32, "token"
+    settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
+    settings.TALIA_PUBLIC_BASE_URL = "https://chat.example.com"
+    assert whatsapp_configured() == []

@@ -11,7 +11,8 @@ It speaks the parts of Twilio's API TalIA uses, with Twilio's shapes:
   Basic auth with the account SID and Auth Token (or an API key it was told about), else 401.
 - GET /2010-04-01/Accounts/{AccountSid}/Messages/{MM}/Media/{ME}: a media file added with `add_media()`.
 - `fail_next(count, status=..., code=...)`: the next `count` sends answer Twilio's error JSON
-  (429, 500, 400 with 21211, 63016...). Every request is recorded (`requests`).
+  (429, 500, 400 with 21211, 63016...); `slow_next(count, seconds=...)` makes them slow (a timeout).
+  Every request is recorded (`requests`).
 - `callbacks=True`: after each send, signed status callbacks (sent, then delivered) are posted to the
   message's StatusCallback from a thread, as Twilio does; `post_status()` posts one on demand.
 - `sign(url, params)`: the X-Twilio-Signature Twilio would send, for the webhooks tests post to TalIA.
@@ -23,6 +24,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -59,6 +61,7 @@ class Recorded:
 class _Failure:
     status: int
     code: int
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -146,6 +149,12 @@ class FakeTwilio:
         with self._lock:
             for _ in range(count):
                 self.state.failures.append(_Failure(status, code or (20429 if status == 429 else 20000 + status)))
+
+    def slow_next(self, count: int = 1, *, seconds: float) -> None:
+        """The next `count` sends answer only after `seconds` (then succeed): a client timeout's test."""
+        with self._lock:
+            for _ in range(count):
+                self.state.failures.append(_Failure(201, 0, seconds))
 
     def add_media(self, content: bytes, content_type: str) -> str:
         """A media file of an inbound message; returns its URL as Twilio gives it (https://api.twilio.com/...)."""
@@ -237,6 +246,9 @@ class FakeTwilio:
     def _create(self, handler: _Handler, form: dict[str, str]) -> None:
         with self._lock:
             failure = self.state.failures.pop(0) if self.state.failures else None
+        if failure is not None and failure.delay_s:
+            time.sleep(failure.delay_s)
+            failure = None
         if failure is not None:
             message = ERROR_MESSAGES.get(failure.code, "Error")
             return self._json(handler, failure.status, _error(failure.code, message, failure.status))
