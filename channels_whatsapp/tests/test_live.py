@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from channels_whatsapp.tests.conftest import WEBHOOK, text
 from conversations.models import DeliveryStatus, Message, Sender
@@ -16,6 +17,11 @@ from talia.testing.fake_twilio import FakeTwilio
 from talia.testing.plugin import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def browser_context_args() -> dict[str, Any]:
+    return {"locale": "en-GB", "viewport": {"width": 1280, "height": 800}}
 
 
 @pytest.fixture
@@ -87,3 +93,42 @@ def test_the_dev_phone_is_for_staff_with_debug_on_only(db, client, django_user_m
     client.force_login(django_user_model.objects.create_user("customer"))
     assert client.get("/dev/phone/").status_code == 403
     assert client.post("/dev/phone/send", {"number": "1", "text": "x"}, "application/json").status_code == 403
+
+
+@pytest.mark.browser
+def test_an_agent_claims_a_whatsapp_conversation_in_the_console_and_replies(
+    live_whatsapp: LiveServer, fake_twilio: FakeTwilio, page: Any, django_user_model: Any
+):
+    from django.contrib.auth.models import Group
+
+    from conversations.models import Conversation, ConversationStatus
+    from talia.testing.sockets import session_cookie
+
+    ana = django_user_model.objects.create_user("ana", first_name="Ana")
+    ana.groups.add(Group.objects.get_or_create(name="agents")[0])
+    name, value = session_cookie(ana).split("=", 1)
+    page.context.add_cookies([{"name": name, "value": value, "url": live_whatsapp.url}])
+    page.goto(f"{live_whatsapp.url}/console/")  # an agent is online: the assistant may hand over
+
+    url = f"{live_whatsapp.url}{WEBHOOK}"
+    for number, line in enumerate(("Hola, tengo una duda con mi factura", "Quiero hablar con una persona"), start=1):
+        params = text(line, ProfileName="Lucía")
+        assert post_form(url, params, fake_twilio.sign(url, params))[0] == 200
+        wait_for(lambda n=number: Message.objects.filter(sender=Sender.ASSISTANT).count() >= n)
+    conversation = wait_for(lambda: Conversation.objects.filter(status=ConversationStatus.QUEUED).first())
+    waiting = page.locator(f"a[href*='/console/conversations/{conversation.pk}/']").first
+    expect(waiting).to_be_visible(timeout=20_000)  # in the queue, live
+    expect(page.get_by_text("WhatsApp").first).to_be_visible()
+    waiting.click()
+    page.locator("#claim-button").click()
+    expect(page.get_by_text("Assigned to Ana")).to_be_visible(timeout=20_000)
+    composer = page.locator("textarea").first
+    composer.fill("Hola Lucía, soy Ana. Cuéntame qué pasa con la factura.")
+    composer.press("Enter")
+
+    reply = wait_for(lambda: Message.objects.filter(sender=Sender.AGENT).first())
+    wait_for(lambda: any(m.get("Body") == reply.text for m in fake_twilio.sent))
+    [sent] = [m for m in fake_twilio.sent if m.get("Body") == reply.text]
+    assert sent["To"] == "whatsapp:+34600123456"
+    shown = page.locator(f"#messages li[data-id='{reply.pk}']")
+    expect(shown.locator(".delivery")).to_have_text("Delivered", timeout=20_000)
