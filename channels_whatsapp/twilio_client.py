@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -89,6 +90,16 @@ def rebase(url: str, base: str) -> str:
     return url
 
 
+def is_twilio_url(url: str) -> bool:
+    """An https URL on a twilio.com host, or one under TALIA_TWILIO_API_BASE."""
+    base = settings.TALIA_TWILIO_API_BASE
+    if base and url.startswith(base + "/"):
+        return True
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
+
+
 def configured() -> bool:
     """Whether TalIA has credentials to call Twilio's REST API."""
     return bool(settings.TALIA_TWILIO_ACCOUNT_SID) and bool(
@@ -135,6 +146,9 @@ def fetch(url: str) -> tuple[bytes, str]:
     whose Response keeps the body only as text. Twilio answers media URLs with a redirect to its storage;
     requests drops the credentials when the redirect leaves Twilio's host.
     """
+    if not is_twilio_url(url):
+        # The account's credentials go only to Twilio (or the configured stand-in for it).
+        raise TwilioError("Not a Twilio media URL; it was not fetched.", permanent=True)
     twilio = client()
     http_client = twilio.http_client
     session = getattr(http_client, "session", None) or requests.Session()

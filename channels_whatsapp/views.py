@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
 from channels_whatsapp import services, twilio_client
+from conversations.inbox import InboxError
 from talia.api import error_body
 
 logger = logging.getLogger("talia.whatsapp")
@@ -75,6 +76,8 @@ def webhook(request: HttpRequest) -> HttpResponse:
         services.receive_webhook(request.POST)
     except services.InvalidWebhook as invalid:
         return error(400, "invalid", "This is not a WhatsApp message TalIA can store.", invalid.fields)
+    except InboxError as refused_by_inbox:
+        return error(400, "invalid", str(refused_by_inbox))
     return twiml(MessagingResponse())
 
 

@@ -196,6 +196,21 @@ def test_media_are_recorded_at_once_and_downloaded_with_the_accounts_credentials
     assert all(r.auth == (twilio.fake.account_sid, twilio.fake.auth_token) for r in media_requests)
 
 
+def test_media_elsewhere_than_twilio_are_not_fetched_with_the_accounts_credentials(db, twilio: Twilio, settings):
+    from channels_whatsapp import services
+
+    params = payload("media", NumMedia="1", MediaUrl0="https://attacker.example/steal", MediaUrl1=None)
+    params.pop("MediaContentType1")
+    assert twilio.message(params).status_code == 200
+    message = Message.objects.get()
+
+    with pytest.raises(services.twilio_client.TwilioError, match="Not a Twilio media URL") as refused:
+        services.download_media(str(message.pk))
+
+    assert refused.value.permanent
+    assert twilio.fake.requests == []
+
+
 def test_a_message_after_the_conversation_closed_opens_a_new_one(db, twilio: Twilio):
     twilio.message(text("Hola"))
     first = Conversation.objects.get()
