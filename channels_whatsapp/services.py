@@ -188,7 +188,7 @@ def locale_of(wa_id: str) -> str | None:
     """'es' or 'en' from the country of a WhatsApp number, or None when it says nothing TalIA speaks."""
     try:
         # By the calling code alone: +44 is the UK even for a number WhatsApp knows and the library does not.
-        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(f"+{wa_id}").country_code)
+        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(f"+{wa_id}").country_code or 0)
     except phonenumbers.NumberParseException:
         return None
     if region in SPANISH_REGIONS:

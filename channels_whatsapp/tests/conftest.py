@@ -21,13 +21,13 @@ WEBHOOK = "/api/v1/whatsapp/webhook"
 STATUS = "/api/v1/whatsapp/status"
 
 
-def payload(name: str, **changes: str) -> dict[str, str]:
+def payload(name: str, **changes: str | None) -> dict[str, str]:
     """A stored Twilio payload (fixtures/<name>.json), with a fresh MessageSid unless given, and changes."""
     data: dict[str, str] = json.loads((FIXTURES / f"{name}.json").read_text())
     fresh = data["MessageSid"][:2] + secrets.token_hex(16)
     data.update(MessageSid=fresh, SmsMessageSid=fresh, SmsSid=fresh)
-    data.update(changes)
-    return {key: value for key, value in data.items() if value is not None}
+    merged: dict[str, str | None] = {**data, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
 
 
 def text(body: str, wa_id: str = "34600123456", **changes: str) -> dict[str, str]:

@@ -114,7 +114,11 @@ def test_an_agent_claims_a_whatsapp_conversation_in_the_console_and_replies(
     for number, line in enumerate(("Hola, tengo una duda con mi factura", "Quiero hablar con una persona"), start=1):
         params = text(line, ProfileName="Lucía")
         assert post_form(url, params, fake_twilio.sign(url, params))[0] == 200
-        wait_for(lambda n=number: Message.objects.filter(sender=Sender.ASSISTANT).count() >= n)
+
+        def answered(count: int = number) -> bool:
+            return Message.objects.filter(sender=Sender.ASSISTANT).count() >= count
+
+        wait_for(answered)
     conversation = wait_for(lambda: Conversation.objects.filter(status=ConversationStatus.QUEUED).first())
     waiting = page.locator(f"a[href*='/console/conversations/{conversation.pk}/']").first
     expect(waiting).to_be_visible(timeout=20_000)  # in the queue, live
