@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -21,6 +22,8 @@ from rest_framework.views import APIView
 from channels_whatsapp.services import CHANNEL
 from conversations.models import ContactIdentity, Conversation, Message
 from conversations.permissions import IsAgent
+
+logger = logging.getLogger("talia.whatsapp")
 
 
 class Pages(PageNumberPagination):
@@ -120,11 +123,23 @@ class ProcessConversationsView(APIView):
         events: list[str] = []
         processed = 0
         conversations = []
+        failed = []
         for conversation in unread[: analysis.BATCH]:
-            outcome = analysis.analyse(conversation)
+            try:
+                outcome = analysis.analyse(conversation)
+            except Exception:
+                # One conversation the analysis cannot read does not stop the others (as the periodic run).
+                logger.exception("Analysis of WhatsApp conversation %s failed", conversation.pk)
+                failed.append(str(conversation.pk))
+                continue
             events.extend(outcome.events_created)
             processed += conversation.last_seq - (conversation.read_up_to or 0)
             conversations.append(outcome.as_dict())
         return Response(
-            {"events_created": events, "messages_processed": processed, "conversations": conversations},
+            {
+                "events_created": events,
+                "messages_processed": processed,
+                "conversations": conversations,
+                "failed": failed,
+            },
         )
