@@ -1,6 +1,7 @@
 """The WhatsApp conversation API for integrators (agents and staff, signed-in session, JSON, paginated).
 
-- GET /api/v1/whatsapp/conversations: contact, number, last message, status, events found.
+- GET /api/v1/whatsapp/conversations: contact, number, last message, status, events found, and when
+  the 24-hour reply window closes.
 - GET /api/v1/whatsapp/conversations/{id}/messages: oldest first.
 - POST /api/v1/whatsapp/process-conversations: the leads' whole-conversation analysis, now, for every
   WhatsApp conversation with messages it has not read; returns the events created and messages read.
@@ -19,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_whatsapp.services import CHANNEL
-from conversations.models import ContactIdentity, Conversation, Message
+from channels_whatsapp.services import CHANNEL, REPLY_WINDOW
+from conversations.models import ContactIdentity, Conversation, Direction, Message
 from conversations.permissions import IsAgent
 
 logger = logging.getLogger("talia.whatsapp")
@@ -51,6 +52,10 @@ def conversation_row(conversation: Any) -> dict[str, Any]:
         else None,
         "messages": conversation.last_seq,
         "events_found": conversation.events_found,
+        # WhatsApp's 24-hour window: free-form replies until then, templates after.
+        "reply_window_closes_at": (conversation.last_inbound_at + REPLY_WINDOW).isoformat()
+        if conversation.last_inbound_at
+        else None,
     }
 
 
@@ -85,6 +90,13 @@ class ConversationsView(APIView):
                 events_found=Count("meetings", distinct=True),
                 wa_id=Subquery(
                     ContactIdentity.objects.filter(contact=OuterRef("contact"), channel=CHANNEL).values("value")[:1]
+                ),
+                last_inbound_at=Subquery(
+                    Message.objects.filter(
+                        conversation__contact=OuterRef("contact"), channel=CHANNEL, direction=Direction.INBOUND
+                    )
+                    .order_by("-created")
+                    .values("created")[:1]
                 ),
             )
             .order_by(F("last_message_at").desc(nulls_last=True), "-opened_at")

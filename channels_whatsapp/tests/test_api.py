@@ -68,6 +68,8 @@ def test_conversations_are_listed_latest_first_with_contact_number_and_last_mess
         {"text": "Buenas", "sender": "contact"},
     )
     assert (older["number"], older["messages"], older["status"], older["events_found"]) == ("+34600111111", 2, "bot", 0)
+    last_wrote = Message.objects.filter(text="¿Abrís el sábado?").get().created
+    assert older["reply_window_closes_at"] == (last_wrote + timedelta(hours=24)).isoformat()
 
 
 def test_a_conversations_messages_oldest_first(db, client, twilio, agent):
