@@ -257,7 +257,71 @@ def bench_sockets(runs: int) -> None:
     print(f"{'daphne log: tracebacks or 1011':<44} {len(trouble)}")
 
 
-BENCHMARKS = {"inbox": bench_inbox, "retrieval": bench_retrieval, "sockets": bench_sockets}
+def bench_whatsapp(runs: int) -> None:
+    """Twilio's webhook over HTTP to one Daphne process: acknowledgement latency and messages/s.
+
+    Each POST is signed as Twilio signs it and stores one message (a new MessageSid); the turns it queues
+    are not run here (no worker), so this times the door alone: signature, inbox.receive, TwiML answer.
+    """
+    import secrets
+    import urllib.parse
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from twilio.request_validator import RequestValidator
+
+    token = secrets.token_hex(16)
+    os.environ["TALIA_TWILIO_AUTH_TOKEN"] = token  # read by the Daphne started below
+    validator = RequestValidator(token)
+    log_path = Path(os.environ["TALIA_VAR_DIR"]) / "bench-whatsapp-daphne.log"
+    process, url = start_daphne(log_path)
+    webhook = f"{url}/api/v1/whatsapp/webhook"
+    stamp = f"{int(time.time()) % 100000:05d}"
+
+    def post(i: int, wa_id: str) -> float:
+        message_sid = "SM" + secrets.token_hex(16)
+        params = {
+            "MessageSid": message_sid,
+            "SmsMessageSid": message_sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"whatsapp:+{wa_id}",
+            "To": "whatsapp:+14155238886",
+            "WaId": wa_id,
+            "ProfileName": "Bench",
+            "Body": f"Hola, mensaje {i}",
+            "NumMedia": "0",
+        }
+        request = urllib.request.Request(  # noqa: S310  (our own http:// URL)
+            webhook,
+            data=urllib.parse.urlencode(params).encode(),
+            headers={"X-Twilio-Signature": validator.compute_signature(webhook, params)},
+        )
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"webhook answered {response.status}")
+        return (time.perf_counter() - start) * 1000
+
+    try:
+        for label, number in (("new contact per message", lambda i: f"3460{stamp}{i:04d}"),
+                              ("one contact, one conversation", lambda i: f"3461{stamp}0000")):  # fmt: skip
+            post(0, number(runs))  # warm up (and open the one conversation)
+            samples = sorted(post(i, number(i)) for i in range(runs))
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+            print(f"{'webhook ack, ' + label:<44} n={runs:<5} {percentiles(samples)}  p99={p99:7.2f} ms")
+        total = runs * 4
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda i: post(i, f"3462{stamp}{i % 50:04d}"), range(total)))
+        elapsed = time.perf_counter() - start
+        print(f"{'webhooks, 8 at a time, 50 contacts':<44} n={total:<5} {total / elapsed:7.1f} messages/s")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+BENCHMARKS = {"inbox": bench_inbox, "retrieval": bench_retrieval, "sockets": bench_sockets, "whatsapp": bench_whatsapp}
 
 
 def main() -> None:

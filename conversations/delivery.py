@@ -17,7 +17,8 @@ message whose sender died before recording it: delivery is at least once, never 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -26,7 +27,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations import realtime
-from conversations.models import DeliveryStatus, Message
+from conversations.inbox import enqueue_delivery
+from conversations.models import Conversation, DeliveryStatus, Direction, Message
 from conversations.registry import DeliveryError, channel_specs
 from talia import workers
 
@@ -48,6 +50,8 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
     message = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING).first()
     if message is None:
         return None
+    if _previous_part_pending(message):
+        return None  # the part before it queues it once sent (a recovery sweep may get here first)
     deliverer = channel_specs.deliverer_for(message.channel)
     if deliverer is None:
         # Never `sent`: nobody took it. The system check (conversations.checks) names the misconfiguration.
@@ -79,6 +83,7 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
                 delivery_status=DeliveryStatus.FAILED, delivery_error=str(error), delivery_worker=""
             )
             _publish(message.pk)
+            _fail_later_parts(message)
             logger.warning("Delivery of message %s failed for good: %s", message_id, error)
             return None
         wait = backoff(attempt)
@@ -95,7 +100,97 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
     # stored here), but a status must never go back.
     Message.objects.filter(pk=message.pk, delivery_status=DeliveryStatus.PENDING).update(**fields)
     _publish(message.pk)
+    if (following := _next_part(message)) is not None:
+        enqueue_delivery(str(following.pk))
     return None
+
+
+# --- Long texts stored as several parts (inbox.send), delivered in order --------------------------------
+
+
+def _part(message: Message) -> tuple[int, int] | None:
+    """(n, of) for a message that is part n of a longer text, else None."""
+    part = message.metadata.get("part") if isinstance(message.metadata, dict) else None
+    if isinstance(part, list) and len(part) == 2 and all(isinstance(x, int) for x in part):
+        return part[0], part[1]
+    return None
+
+
+def _previous_part_pending(message: Message) -> bool:
+    part = _part(message)
+    if part is None or part[0] <= 1:
+        return False
+    # The parts were stored together under the conversation's lock: consecutive numbers.
+    return Message.objects.filter(
+        conversation_id=message.conversation_id, seq=message.seq - 1, delivery_status=DeliveryStatus.PENDING
+    ).exists()
+
+
+def _next_part(message: Message) -> Message | None:
+    part = _part(message)
+    if part is None or part[0] >= part[1]:
+        return None
+    return Message.objects.filter(
+        conversation_id=message.conversation_id, seq=message.seq + 1, delivery_status=DeliveryStatus.PENDING
+    ).first()
+
+
+def _fail_later_parts(message: Message) -> None:
+    """A part that cannot be delivered takes the rest of its text with it: half a reply would mislead."""
+    part = _part(message)
+    if part is None or part[0] >= part[1]:
+        return
+    later = Message.objects.filter(
+        conversation_id=message.conversation_id,
+        seq__gt=message.seq,
+        seq__lte=message.seq + part[1] - part[0],
+        delivery_status=DeliveryStatus.PENDING,
+    )
+    ids = list(later.values_list("pk", flat=True))
+    later.update(
+        delivery_status=DeliveryStatus.FAILED,
+        delivery_error=f"Not sent: part {part[0]} of {part[1]} could not be delivered.",
+        delivery_worker="",
+    )
+    for pk in ids:
+        _publish(pk)
+
+
+# --- Reply windows (ChannelSpec.reply_window) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """When the contact last wrote on the channel, and until when the provider lets us write freely."""
+
+    last_contact_message_at: datetime | None
+    closes_at: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.closes_at is not None and timezone.now() < self.closes_at
+
+
+def reply_window(conversation: Conversation) -> ReplyWindow | None:
+    """The conversation's reply window; None when its channel lets us write at any time.
+
+    Counted from the contact's last message on the channel in any of their conversations (a new
+    conversation opened by a message is inside it; one opened by us is not).
+    """
+    spec = channel_specs.get(conversation.channel)
+    if spec is None or spec.reply_window is None:
+        return None
+    last = (
+        Message.objects.filter(
+            conversation__contact_id=conversation.contact_id,
+            channel=conversation.channel,
+            direction=Direction.INBOUND,
+        )
+        .order_by("-created")
+        .values_list("created", flat=True)
+        .first()
+    )
+    return ReplyWindow(last, last + spec.reply_window if last else None)
 
 
 # How far along each status is. A status may only replace one of lower rank that is not terminal.

@@ -281,18 +281,20 @@ def _open_conversation(contact: Contact, channel: str, now: datetime | None = No
     raise InboxError(f"No open conversation could be found or opened for contact {contact.pk} on {channel!r}.")
 
 
-def _take_next_seq(where: str, params: list[Any], now: datetime) -> Conversation | None:
-    """Lock the conversation matching `where` and take its next message number, in one statement.
+def _take_next_seq(where: str, params: list[Any], now: datetime, *, count: int = 1) -> Conversation | None:
+    """Lock the conversation matching `where` and take its next `count` message numbers, in one statement.
+
+    `last_seq` is then the last number taken.
 
     One UPDATE ... RETURNING instead of SELECT ... FOR UPDATE then UPDATE: the row lock is held until the
     transaction ends, so numbers are handed out in order and never twice.
     """
     table = Conversation._meta.db_table
     sql = (
-        f"UPDATE {table} SET last_seq = last_seq + 1, last_message_at = %s, updated = %s "  # noqa: S608 (fixed names)
+        f"UPDATE {table} SET last_seq = last_seq + %s, last_message_at = %s, updated = %s "  # noqa: S608 (fixed names)
         f"WHERE {where} RETURNING *"
     )
-    return next(iter(Conversation.objects.raw(sql, [now, now, *params])), None)
+    return next(iter(Conversation.objects.raw(sql, [count, now, now, *params])), None)
 
 
 def _append(conversation: Conversation, now: datetime, **fields: Any) -> Message:
@@ -323,11 +325,16 @@ def send(
 ) -> Message:
     """Store an outbound message (assistant, agent or system) and deliver it after commit.
 
-    `message_id` lets a caller that records the message's id elsewhere in the same transaction (the
-    assistant's run) choose it first.
+    A text longer than the channel's `max_length` is stored as one message per part (ChannelSpec.parts(),
+    each with `metadata["part"] = [n, of]`), so each has its own provider id and status; they are
+    delivered in order (conversations.delivery queues a part once the one before it is sent). Returns the
+    first. `message_id` lets a caller that records the message's id elsewhere in the same transaction
+    (the assistant's run) choose the first part's id.
     """
     if sender == Sender.CONTACT:
         raise InboxError("Messages from the contact come in through receive().")
+    spec = channel_specs.get(conversation.channel)
+    parts = spec.parts(text) if spec is not None else [text]
     deliverer = channel_specs.deliverer_for(conversation.channel)
     undeliverable = undeliverable_reason(conversation.channel)
     if undeliverable:
@@ -337,59 +344,53 @@ def send(
         # Pulled channels (web chat) have no deliverer: the realtime push below is their delivery.
         status = DeliveryStatus.PENDING if deliverer else DeliveryStatus.SENT
     now = timezone.now()
+    stored: list[Message] = []
     # No savepoint of its own inside a caller's transaction (the assistant's reply): nothing is written
     # before the one check that can refuse, which is raised outside the block, so the caller's
     # transaction stays usable after a refusal.
     with transaction.atomic(savepoint=False):
-        locked = _take_next_seq("id = %s AND status = ANY(%s)", [conversation.pk, list(OPEN_STATUSES)], now)
+        where = "id = %s AND status = ANY(%s)"
+        locked = _take_next_seq(where, [conversation.pk, list(OPEN_STATUSES)], now, count=len(parts))
         if locked is not None:
-            message = _store_outbound(
-                locked, now, text, sender, agent, content_type, metadata, message_id, status, undeliverable
-            )
+            first_seq = locked.last_seq - len(parts) + 1
+            for number, part in enumerate(parts, start=1):
+                part_metadata = dict(metadata or {})
+                if len(parts) > 1:
+                    part_metadata["part"] = [number, len(parts)]
+                message = Message.objects.create(
+                    id=(message_id if number == 1 and message_id else uuid4()),
+                    conversation=locked,
+                    seq=first_seq + number - 1,
+                    channel=locked.channel,
+                    created=now,
+                    direction=Direction.OUTBOUND,
+                    sender=sender,
+                    agent=agent,
+                    text=part,
+                    content_type=content_type,
+                    metadata=part_metadata,
+                    delivery_status=status,
+                    delivery_error=undeliverable,
+                    # Later parts count as queued: the part before them queues them once it is sent.
+                    delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
+                )
+                stored.append(message)
+                events.emit(
+                    events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
+                )
+                realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+                if status == DeliveryStatus.FAILED:
+                    realtime.publish_message_status(message)
+            if status == DeliveryStatus.PENDING:
+                queued = str(stored[0].id)
+                enqueue.after_commit(
+                    DELIVERY_TASK, queued, what="delivery", if_not_queued=partial(_delivery_not_queued, queued)
+                )
     if locked is None:
         raise ConversationClosedError("The conversation is closed.")
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
-    return message
-
-
-def _store_outbound(
-    locked: Conversation,
-    now: datetime,
-    text: str,
-    sender: Sender,
-    agent: Any,
-    content_type: str,
-    metadata: dict[str, Any] | None,
-    message_id: UUID | None,
-    status: DeliveryStatus,
-    undeliverable: str,
-) -> Message:
-    """The outbound message under the number just taken, its event, and its push and delivery after commit."""
-    message = _append(
-        locked,
-        now,
-        id=message_id or uuid4(),
-        direction=Direction.OUTBOUND,
-        sender=sender,
-        agent=agent,
-        text=text,
-        content_type=content_type,
-        metadata=metadata or {},
-        delivery_status=status,
-        delivery_error=undeliverable,
-        delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
-    )
-    events.emit(events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender)
-    realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
-    if status == DeliveryStatus.FAILED:
-        realtime.publish_message_status(message)
-    if status == DeliveryStatus.PENDING:
-        queued = str(message.id)
-        enqueue.after_commit(
-            DELIVERY_TASK, queued, what="delivery", if_not_queued=partial(_delivery_not_queued, queued)
-        )
-    return message
+    return stored[0]
 
 
 def undeliverable_reason(channel: str) -> str:

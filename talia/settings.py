@@ -414,6 +414,42 @@ TALIA_GEOLOCATION_API_URL = (
 )
 TALIA_GEOLOCATION_API_TOKEN = env_str("TALIA_GEOLOCATION_API_TOKEN", "")
 
+# --- WhatsApp (Twilio) ---------------------------------------------------------------------------------
+# The public URL Twilio calls (scheme://host[:port], no path), when TalIA runs behind a proxy: webhook
+# signatures are computed over it, and status callback URLs are built from it. Unset: the request's own URL.
+TALIA_PUBLIC_BASE_URL = (
+    env_url("TALIA_PUBLIC_BASE_URL", "", schemes=("https", "http")).rstrip("/")
+    if env_str("TALIA_PUBLIC_BASE_URL", "")
+    else ""
+)
+# Credentials: the account SID with its Auth Token, or an API key (SID + secret) of that account. The Auth
+# Token also checks webhook signatures, so it is needed to receive even when an API key sends.
+TALIA_TWILIO_ACCOUNT_SID = env_str("TALIA_TWILIO_ACCOUNT_SID", "")
+TALIA_TWILIO_AUTH_TOKEN = env_str("TALIA_TWILIO_AUTH_TOKEN", "")
+TALIA_TWILIO_API_KEY_SID = env_str("TALIA_TWILIO_API_KEY_SID", "")
+TALIA_TWILIO_API_KEY_SECRET = env_str("TALIA_TWILIO_API_KEY_SECRET", "")
+# Where the Twilio SDK sends its requests instead of https://api.twilio.com (a local fake for tests and
+# the dev phone, a staging proxy).
+TALIA_TWILIO_API_BASE = (
+    env_url("TALIA_TWILIO_API_BASE", "", schemes=("https", "http")).rstrip("/")
+    if env_str("TALIA_TWILIO_API_BASE", "")
+    else ""
+)
+# Deadline of one call to Twilio's REST API (send, media download).
+TALIA_TWILIO_TIMEOUT_S = env_float("TALIA_TWILIO_TIMEOUT_S", 10.0, minimum=1, maximum=60)
+# The sender: a WhatsApp number ("whatsapp:+14155238886" or "+14155238886") or a Messaging Service SID.
+TALIA_TWILIO_WHATSAPP_FROM = env_str("TALIA_TWILIO_WHATSAPP_FROM", "")
+TALIA_TWILIO_MESSAGING_SERVICE_SID = env_str("TALIA_TWILIO_MESSAGING_SERVICE_SID", "")
+# Checking X-Twilio-Signature on the WhatsApp webhooks may be turned off only for local development.
+TALIA_TWILIO_VALIDATE_SIGNATURES = env_bool("TALIA_TWILIO_VALIDATE_SIGNATURES", True)
+if not TALIA_TWILIO_VALIDATE_SIGNATURES and not DEBUG:
+    raise ImproperlyConfigured("TALIA_TWILIO_VALIDATE_SIGNATURES=false is only allowed with DEBUG=true.")
+# An approved WhatsApp template (Content SID, HX...) that carries an agent's message outside the 24-hour
+# window, its text passed as the content variable "1". Unset: such messages are held, and the agent told.
+TALIA_WHATSAPP_TEMPLATE_SID = env_str("TALIA_WHATSAPP_TEMPLATE_SID", "")
+# Where media that contacts send (photos, voice notes, documents) is downloaded to.
+MEDIA_ROOT = Path(env_str("TALIA_MEDIA_DIR", str(VAR_DIR / "media")))
+
 # --- Hostile input and socket limits -------------------------------------------------------------
 # The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).
 TALIA_JSON_MAX_BYTES = env_int("TALIA_JSON_MAX_BYTES", 65536, minimum=1024, maximum=10 * 1024 * 1024)
@@ -450,6 +486,8 @@ LOGGING: dict = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pgserver": {"level": "WARNING"},
+        # The twilio SDK logs every request's headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 if LOG_DIR is not None:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("leads.urls")),
     path("", include("rag.api_urls")),
     path("", include("rag.urls")),  # the demo site under /demo-site/
+    path("", include("channels_whatsapp.urls")),
     path("", include("channels_web.urls")),
 ]
 

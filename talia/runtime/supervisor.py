@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from talia.env import BASE_DIR, env_int, env_str, var_dir
 from talia.runtime.embedded import bootstrap, release
+from talia.testing.fake_twilio import FakeTwilio
 
 STOP_GRACE_S = 20
 COLOURS = {"web": "36", "worker": "35", "worker-bulk": "34", "beat": "33", "setup": "32"}
@@ -107,6 +108,23 @@ def wait_until_serving(url: str, child: Child, timeout: float = 60) -> bool:
     return False
 
 
+def start_fake_twilio(env: dict[str, str], port: int) -> FakeTwilio | None:
+    """Without Twilio credentials, WhatsApp runs against a local fake Twilio (the tests' own) that the
+    dev phone (/dev/phone/) reads replies from; it reports delivery statuses back to this TalIA."""
+    if env.get("TALIA_TWILIO_ACCOUNT_SID"):
+        return None
+    fake = FakeTwilio(callbacks=True).start()
+    env.update(
+        TALIA_TWILIO_API_BASE=fake.base_url,
+        TALIA_TWILIO_ACCOUNT_SID=fake.account_sid,
+        TALIA_TWILIO_AUTH_TOKEN=fake.auth_token,
+        TALIA_TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+    )
+    env.setdefault("TALIA_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    say("setup", f"no Twilio credentials: WhatsApp goes to a local fake Twilio at {fake.base_url}")
+    return fake
+
+
 def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -123,6 +141,7 @@ def main() -> int:
     own_address = f"127.0.0.1:{port}"
     env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
     queue = env_str("TALIA_REDIS_PREFIX", "talia")  # settings.CELERY_TASK_DEFAULT_QUEUE; bulk: "<it>.bulk"
+    fake_twilio = start_fake_twilio(env, port)
     python = sys.executable
     worker = [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO"]
     children = [
@@ -160,6 +179,11 @@ def main() -> int:
                 f"  admin          {base}/admin/",
                 f"  knowledge base {base}/demo-site/ (the site the assistant answers from)",
                 f"  health         {base}/health",
+                *(
+                    [f"  dev phone      {base}/dev/phone/ (WhatsApp through a local fake Twilio)"]
+                    if fake_twilio
+                    else []
+                ),
             ):
                 say("setup", line)
         while not stop.wait(0.5):
@@ -174,6 +198,8 @@ def main() -> int:
             child.stop()
         for child in reversed(children):
             child.wait(STOP_GRACE_S)
+        if fake_twilio is not None:
+            fake_twilio.stop()
         release()
         say("setup", "stopped")
     return exit_code

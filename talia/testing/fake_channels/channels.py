@@ -35,8 +35,7 @@ deliverer = FakeDeliverer()
 
 
 def register() -> None:
-    for name, label in (("whatsapp", "WhatsApp"), ("voice", "Voice")):
-        channel_specs.register(ChannelSpec(name=name, label=label, icon="", delivery="pull"))
+    channel_specs.register(ChannelSpec(name="voice", label="Voice", icon="", delivery="pull"))
 
 
 def fake_spec(**changes: Any) -> ChannelSpec:
