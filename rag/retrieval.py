@@ -3,23 +3,53 @@
 Each side keeps only passages that clear its bar (TALIA_RAG_MIN_COVERAGE of the question's words for
 full text, TALIA_RAG_MIN_SIMILARITY for embeddings), so an empty result means "the site has no answer"
 and the assistant offers a person instead of guessing.
+
+A search is two SQL statements (plus the embeddings request when a provider is configured):
+
+1. `_analyse`: the question's lexemes in each text-search configuration (`spanish`, `english`,
+   `simple`), rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
+   keeps); no table is read.
+2. `_hits_sql`: one statement that finds, ranks, filters and fuses. Each chunk is matched only with the
+   configuration of its own page's language, through the GIN index on `search_vector`:
+   - first with AND semantics (every word of the question);
+   - only when that finds fewer passages than asked for, with OR over the question's rarest words,
+     just enough of them that every passage over the coverage bar holds at least one: a passage that
+     holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. The bar
+     decides what counts, rare words keep the index scan narrow, and nothing over the bar is missed;
+   - coverage (share of the question's lexemes the chunk holds) comes from `ts_delete` on the
+     candidates only; the nearest neighbours come from the HNSW index; reciprocal-rank fusion, the
+     final order and the page of each hit come out of the same statement.
+A question written with websearch operators (quotes, `-word`, `or`) is matched as written instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F
 from pgvector.django import CosineDistance
 
 from rag import embeddings
 from rag.models import Chunk
 from talia.text import collapse_whitespace
+
+__all__ = [
+    "CANDIDATES",
+    "CONFIGS",
+    "MAX_QUERY",
+    "Hit",
+    "CosineDistance",
+    "full_text_candidates",
+    "nearest_chunks",
+    "ranked_hits",
+    "search",
+    "vector_candidates",
+]
 
 logger = logging.getLogger("talia.rag")
 
@@ -27,7 +57,7 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the
 CANDIDATES = 30  # passages each side proposes before fusion
 MAX_QUERY = 500
 SNIPPET = 320
-CONFIGS = ("spanish", "english", "simple")
+CONFIGS = ("spanish", "english", "simple")  # every value Chunk.search_config takes
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 OPERATORS = re.compile(r"\"|(^|\s)-\w|\s(or|OR)\s")
 
@@ -45,109 +75,80 @@ class Hit:
     similarity: float | None  # cosine similarity of the embeddings, when there are embeddings
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The question in one text-search configuration."""
+
+    config: str
+    lexemes: list[str]  # distinct, rarest first
+    websearch: str | None  # the question's own websearch query (tsquery text), when it uses operators
+
+    def all_words(self) -> str:
+        return " | ".join(_quoted(lexeme) for lexeme in self.lexemes)
+
+    def every_word(self) -> str:
+        return " & ".join(_quoted(lexeme) for lexeme in self.lexemes)
+
+    def rare_words(self, min_coverage: float) -> str:
+        """OR over the fewest rarest words one of which every passage over the bar must hold."""
+        n = len(self.lexemes)
+        needed = max(1, math.ceil(min_coverage * n - 1e-9))  # words a passage needs to clear the bar
+        return " | ".join(_quoted(lexeme) for lexeme in self.lexemes[: n - needed + 1])
+
+
 def search(query: str, *, limit: int | None = None) -> list[Hit]:
     """The passages that answer `query`, best first; empty when nothing clears the bar."""
     query = collapse_whitespace(query)[:MAX_QUERY]
     if not WORD.search(query):
         return []
-    limit = limit or settings.TALIA_RAG_RESULTS
-    by_text = full_text_candidates(query)
-    by_vector = vector_candidates(query)
-    scores: dict[int, float] = {}
-    for ranked in (list(by_text), list(by_vector)):
-        for rank, chunk_id in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1 / (RRF_K + rank)
-    best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)[:limit]
-    chunks = Chunk.objects.select_related("document").in_bulk(best)
+    return ranked_hits(query, _embedded(query), limit=limit or settings.TALIA_RAG_RESULTS)
+
+
+def ranked_hits(query: str, embedded: tuple[str, list[float]] | None, *, limit: int) -> list[Hit]:
+    """The fused hits for `query` and its embedding `(space, vector)` (None: full text alone)."""
+    terms = _analyse(query)
+    sql, params = _hits_sql(terms, embedded, limit=limit)
+    if not sql:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [
         Hit(
             chunk_id=chunk_id,
-            url=chunks[chunk_id].document.url,
-            title=chunks[chunk_id].document.title,
-            heading=chunks[chunk_id].heading,
-            text=chunks[chunk_id].text,
-            snippet=_snippet(chunks[chunk_id]),
-            score=round(scores[chunk_id], 6),
-            coverage=round(by_text.get(chunk_id, 0.0), 3),
-            similarity=round(by_vector[chunk_id], 3) if chunk_id in by_vector else None,
+            url=url,
+            title=title,
+            heading=heading,
+            text=text,
+            snippet=_snippet(heading, text),
+            score=round(score, 6),
+            coverage=round(coverage, 3),
+            similarity=round(similarity, 3) if similarity is not None else None,
         )
-        for chunk_id in best
-        if chunk_id in chunks
+        for chunk_id, url, title, heading, text, score, coverage, similarity in rows
     ]
-
-
-def _snippet(chunk: Chunk) -> str:
-    body = chunk.text
-    if chunk.heading and body.startswith(chunk.heading):
-        body = body[len(chunk.heading) :].lstrip()
-    return body if len(body) <= SNIPPET else body[: SNIPPET - 1].rsplit(" ", 1)[0] + "…"
-
-
-def _websearch_text(query: str) -> str:
-    """The question as websearch syntax: kept as is when it uses operators, else any of its words."""
-    if OPERATORS.search(query):
-        return query
-    return " or ".join(WORD.findall(query))
 
 
 def full_text_candidates(query: str) -> dict[int, float]:
     """Chunk id -> coverage of the question's words, best ranked first, only those above the bar."""
-    text = _websearch_text(query)
-    tsquery = SearchQuery(text, search_type="websearch", config=CONFIGS[0])
-    for config in CONFIGS[1:]:
-        tsquery = tsquery | SearchQuery(text, search_type="websearch", config=config)
-    ranked = list(
-        Chunk.objects.filter(search_vector=tsquery)
-        .annotate(rank=SearchRank(F("search_vector"), tsquery, cover_density=True))
-        .order_by("-rank", "id")
-        .values_list("id", "search_config")[:CANDIDATES]
-    )
-    if not ranked:
+    sql, params = _hits_sql(_analyse(collapse_whitespace(query)[:MAX_QUERY]), None, limit=CANDIDATES)
+    if not sql:
         return {}
-    wanted = _query_lexemes(query)
-    held = _chunk_lexemes([chunk_id for chunk_id, _config in ranked])
-    candidates: dict[int, float] = {}
-    for chunk_id, config in ranked:
-        words = wanted.get(config) or set()
-        coverage = len(words & held.get(chunk_id, set())) / len(words) if words else 0.0
-        if coverage >= settings.TALIA_RAG_MIN_COVERAGE:
-            candidates[chunk_id] = coverage
-    return candidates
-
-
-def _query_lexemes(query: str) -> dict[str, set[str]]:
-    """The question's words as each configuration stems them (stop words dropped)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT cfg, array(SELECT lexeme FROM unnest(to_tsvector(cfg::regconfig, %s))) "
-            "FROM unnest(%s::text[]) AS cfg",
-            [query, list(CONFIGS)],
-        )
-        return {config: set(lexemes) for config, lexemes in cursor.fetchall()}
-
-
-def _chunk_lexemes(chunk_ids: list[int]) -> dict[int, set[str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, array(SELECT lexeme FROM unnest(search_vector)) FROM rag_chunk WHERE id = ANY(%s)",
-            [chunk_ids],
-        )
-        return {chunk_id: set(lexemes) for chunk_id, lexemes in cursor.fetchall()}
+        cursor.execute(sql, params)
+        return {row[0]: row[6] for row in cursor.fetchall()}
 
 
 def vector_candidates(query: str) -> dict[int, float]:
     """Chunk id -> cosine similarity, nearest first, only those above the bar (none without embeddings)."""
-    embedder = embeddings.get_embedder()
-    if embedder is None:
+    embedded = _embedded(query)
+    if embedded is None:
         return {}
-    try:
-        vector = embedder.embed([query])[0]
-    except embeddings.EmbeddingError:
-        logger.warning("Could not embed the query; answering from full-text search alone", exc_info=True)
-        return {}
-    nearest = nearest_chunks(embedder.space, vector)
+    space, vector = embedded
     return {
-        chunk_id: 1 - distance for chunk_id, distance in nearest if 1 - distance >= settings.TALIA_RAG_MIN_SIMILARITY
+        chunk_id: 1 - distance
+        for chunk_id, distance in nearest_chunks(space, vector)
+        if 1 - distance >= settings.TALIA_RAG_MIN_SIMILARITY
     }
 
 
@@ -159,3 +160,155 @@ def nearest_chunks(space: str, vector: list[float]) -> list[tuple[int, float]]:
         .order_by("distance")
         .values_list("id", "distance")[:CANDIDATES]
     )
+
+
+def _embedded(query: str) -> tuple[str, list[float]] | None:
+    embedder = embeddings.get_embedder()
+    if embedder is None:
+        return None
+    try:
+        return embedder.space, embedder.embed([query])[0]
+    except embeddings.EmbeddingError:
+        logger.warning("Could not embed the query; answering from full-text search alone", exc_info=True)
+        return None
+
+
+def _snippet(heading: str, text: str) -> str:
+    body = text
+    if heading and body.startswith(heading):
+        body = body[len(heading) :].lstrip()
+    return body if len(body) <= SNIPPET else body[: SNIPPET - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as a tsquery operand, matched exactly (no prefix, no weights)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# The element statistics ANALYZE keeps for rag_chunk.search_vector: lexeme -> share of rows holding it.
+# A lexeme missing from the list is rarer than every listed one.
+_ANALYSE_SQL = """
+WITH common AS (
+    SELECT e.lexeme, e.frequency
+    FROM pg_stats s,
+         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
+    WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
+      AND e.lexeme IS NOT NULL
+)
+SELECT cfg,
+       ARRAY(
+           SELECT word FROM unnest(tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s))) AS word
+           LEFT JOIN common ON common.lexeme = word
+           ORDER BY coalesce(common.frequency, 0), word
+       ),
+       CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END
+FROM unnest(%(configs)s::text[]) AS cfg
+"""
+
+
+def _analyse(query: str) -> list[_Terms]:
+    """The question in each configuration that leaves it some words (statement 1 of a search)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ANALYSE_SQL, {"query": query, "websearch": bool(OPERATORS.search(query)), "configs": list(CONFIGS)}
+        )
+        rows = cursor.fetchall()
+    return [
+        _Terms(config, list(lexemes), websearch or None)
+        for config, lexemes, websearch in rows
+        if lexemes and (websearch is None or websearch)
+    ]
+
+
+# One side of the full-text search: the chunks `match` finds, each with the query of its own
+# configuration (`question` has one row per configuration), ranked by cover density, best CANDIDATES.
+_RANKED = """
+    SELECT c.id,
+           ts_rank_cd(c.search_vector, q.rank_query, 0) AS rank,
+           (length(c.search_vector) - length(ts_delete(c.search_vector, q.lexemes)))::float8
+               / cardinality(q.lexemes) AS coverage
+    FROM rag_chunk c JOIN question q ON q.config = c.search_config
+    WHERE ({match}){gate}
+    ORDER BY rank DESC, c.id
+    LIMIT %(candidates)s
+"""
+
+
+def _match(terms: list[_Terms], name: str, query_of: Any, params: dict[str, Any]) -> str:
+    """`(config = X AND search_vector @@ query) OR ...`: one GIN bitmap scan per configuration."""
+    arms = []
+    for i, term in enumerate(terms):
+        params[f"{name}_{i}"] = query_of(term)
+        arms.append(f"(c.search_config = '{term.config}' AND c.search_vector @@ %({name}_{i})s::tsquery)")
+    return " OR ".join(arms)
+
+
+def _hits_sql(
+    terms: list[_Terms], embedded: tuple[str, list[float]] | None, *, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """The statement that returns the fused hits: (id, url, title, heading, text, score, coverage,
+    similarity), best first. Empty when there is nothing to search with."""
+    params: dict[str, Any] = {
+        "candidates": CANDIDATES,
+        "enough": limit,
+        "min_coverage": settings.TALIA_RAG_MIN_COVERAGE,
+        "min_similarity": settings.TALIA_RAG_MIN_SIMILARITY,
+        "rrf_k": RRF_K,
+        "limit": limit,
+    }
+    ctes = []
+    sides = []
+    if terms:
+        websearch = any(term.websearch for term in terms)
+        values = []
+        for i, term in enumerate(terms):
+            params[f"rank_{i}"] = term.websearch or term.all_words()
+            params[f"lexemes_{i}"] = term.lexemes
+            values.append(f"('{term.config}', %(rank_{i})s::tsquery, %(lexemes_{i})s::text[])")
+        ctes.append(f"question(config, rank_query, lexemes) AS (VALUES {', '.join(values)})")
+        if websearch:
+            match = _match(terms, "websearch", lambda term: term.websearch, params)
+            ctes.append(f"text_ranked AS MATERIALIZED ({_RANKED.format(match=match, gate='')})")
+        else:
+            every = _match(terms, "every", _Terms.every_word, params)
+            rare = _match(terms, "rare", lambda term: term.rare_words(params["min_coverage"]), params)
+            gate = " AND (SELECT count(*) FROM every_word) < %(enough)s"  # a one-time filter: skipped if enough
+            ctes += [
+                f"every_word AS MATERIALIZED ({_RANKED.format(match=every, gate='')})",
+                f"rare_words AS MATERIALIZED ({_RANKED.format(match=rare, gate=gate)})",
+                "text_ranked AS (SELECT * FROM rare_words UNION ALL "
+                "SELECT * FROM every_word WHERE (SELECT count(*) FROM every_word) >= %(enough)s)",
+            ]
+        ctes.append(
+            "text_hits AS (SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS position, coverage, "
+            "NULL::float8 AS similarity FROM text_ranked WHERE coverage >= %(min_coverage)s)"
+        )
+        sides.append("SELECT id, position, coverage, similarity, position AS arrival FROM text_hits")
+    if embedded is not None:
+        params["space"], params["vector"] = embedded[0], "[" + ",".join(str(float(x)) for x in embedded[1]) + "]"
+        ctes.append(
+            "nearest AS MATERIALIZED (SELECT id, embedding <=> %(vector)s::vector AS distance FROM rag_chunk "
+            "WHERE embedding_space = %(space)s ORDER BY distance LIMIT %(candidates)s)"
+        )
+        ctes.append(
+            "vector_hits AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS position, "
+            "1 - distance AS similarity FROM nearest WHERE 1 - distance >= %(min_similarity)s)"
+        )
+        sides.append(
+            "SELECT id, position, NULL::float8, similarity, %(candidates)s + position AS arrival FROM vector_hits"
+        )
+    if not sides:
+        return "", params
+    # Reciprocal-rank fusion; ties go to the full-text side's order, then the vector side's.
+    ctes.append(
+        "fused AS (SELECT id, sum(1.0::float8 / (%(rrf_k)s + position)) AS score, "  # noqa: S608 (fixed fragments)
+        "coalesce(max(coverage), 0) AS coverage, max(similarity) AS similarity, min(arrival) AS arrival "
+        f"FROM ({' UNION ALL '.join(sides)}) AS sides(id, position, coverage, similarity, arrival) "
+        "GROUP BY id ORDER BY score DESC, arrival LIMIT %(limit)s)"
+    )
+    sql = (
+        "WITH " + ",\n".join(ctes) + "\nSELECT f.id, d.url, d.title, c.heading, c.text, f.score, f.coverage, "
+        "f.similarity FROM fused f JOIN rag_chunk c ON c.id = f.id JOIN rag_document d ON d.id = c.document_id "
+        "ORDER BY f.score DESC, f.arrival"
+    )
+    return sql, params
