@@ -14,11 +14,13 @@ A search is two SQL statements (plus the embeddings request when a provider is c
    - first with AND semantics (every word of the question);
    - only when that finds fewer passages than asked for, with OR over the question's rarest words,
      just enough of them that every passage over the coverage bar holds at least one: a passage that
-     holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. The bar
-     decides what counts, rare words keep the index scan narrow, and nothing over the bar is missed;
-   - coverage (share of the question's lexemes the chunk holds) comes from `ts_delete` on the
-     candidates only; the nearest neighbours come from the HNSW index; reciprocal-rank fusion, the
-     final order and the page of each hit come out of the same statement.
+     holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. Words held
+     by more than RARE_ROWS chunks are left out of that OR (unless all are), so the scan stays narrow
+     on a large site; the passages over the bar that hold only such common words are the price;
+   - coverage (share of the question's lexemes the chunk holds, from `ts_delete`) is computed for the
+     matched chunks only and filters them before they are ranked (`ts_rank_cd`, cover density); the
+     nearest neighbours come from the HNSW index; reciprocal-rank fusion, the final order and the
+     page of each hit come out of the same statement.
 A question written with websearch operators (quotes, `-word`, `or`) is matched as written instead.
 """
 
@@ -55,6 +57,10 @@ logger = logging.getLogger("talia.rag")
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very first ranks
 CANDIDATES = 30  # passages each side proposes before fusion
+# A word held by more chunks than this is too common to look passages up by when AND finds too little:
+# the passages over the bar that hold only such words are left out (on a site of up to this many chunks,
+# none is).
+RARE_ROWS = 1000
 MAX_QUERY = 500
 SNIPPET = 320
 CONFIGS = ("spanish", "english", "simple")  # every value Chunk.search_config takes
@@ -81,6 +87,7 @@ class _Terms:
 
     config: str
     lexemes: list[str]  # distinct, rarest first
+    rows: list[float]  # how many chunks hold each lexeme, as the statistics estimate it
     websearch: str | None  # the question's own websearch query (tsquery text), when it uses operators
 
     def all_words(self) -> str:
@@ -90,10 +97,12 @@ class _Terms:
         return " & ".join(_quoted(lexeme) for lexeme in self.lexemes)
 
     def rare_words(self, min_coverage: float) -> str:
-        """OR over the fewest rarest words one of which every passage over the bar must hold."""
+        """OR over the rarest words, as few as every passage over the bar needs (it must hold one of
+        them), leaving out those held by more than RARE_ROWS chunks (but never all of them)."""
         n = len(self.lexemes)
         needed = max(1, math.ceil(min_coverage * n - 1e-9))  # words a passage needs to clear the bar
-        return " | ".join(_quoted(lexeme) for lexeme in self.lexemes[: n - needed + 1])
+        rare = [lexeme for lexeme, rows in zip(self.lexemes, self.rows, strict=True) if rows <= RARE_ROWS]
+        return " | ".join(_quoted(lexeme) for lexeme in (rare or self.lexemes)[: max(1, n - needed + 1)])
 
 
 def search(query: str, *, limit: int | None = None) -> list[Hit]:
@@ -194,15 +203,20 @@ WITH common AS (
          unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
     WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
       AND e.lexeme IS NOT NULL
+),
+words AS (
+    SELECT cfg, word, coalesce(common.frequency, 0) AS frequency
+    FROM unnest(%(configs)s::text[]) AS cfg,
+         unnest(tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s))) AS word
+    LEFT JOIN common ON common.lexeme = word
 )
 SELECT cfg,
-       ARRAY(
-           SELECT word FROM unnest(tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s))) AS word
-           LEFT JOIN common ON common.lexeme = word
-           ORDER BY coalesce(common.frequency, 0), word
-       ),
+       array_agg(word ORDER BY frequency, word),
+       array_agg(frequency * greatest((SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass), 0)
+                 ORDER BY frequency, word),
        CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END
-FROM unnest(%(configs)s::text[]) AS cfg
+FROM words
+GROUP BY cfg
 """
 
 
@@ -214,22 +228,26 @@ def _analyse(query: str) -> list[_Terms]:
         )
         rows = cursor.fetchall()
     return [
-        _Terms(config, list(lexemes), websearch or None)
-        for config, lexemes, websearch in rows
-        if lexemes and (websearch is None or websearch)
+        _Terms(config, list(lexemes), [float(n) for n in rows_holding], websearch or None)
+        for config, lexemes, rows_holding, websearch in sorted(rows, key=lambda row: CONFIGS.index(row[0]))
+        if websearch is None or websearch
     ]
 
 
 # One side of the full-text search: the chunks `match` finds, each with the query of its own
-# configuration (`question` has one row per configuration), ranked by cover density, best CANDIDATES.
+# configuration (`question` has one row per configuration), those over the coverage bar ranked by
+# cover density, the best CANDIDATES.
 _RANKED = """
-    SELECT c.id,
-           ts_rank_cd(c.search_vector, q.rank_query, 0) AS rank,
-           (length(c.search_vector) - length(ts_delete(c.search_vector, q.lexemes)))::float8
-               / cardinality(q.lexemes) AS coverage
-    FROM rag_chunk c JOIN question q ON q.config = c.search_config
-    WHERE ({match}){gate}
-    ORDER BY rank DESC, c.id
+    SELECT id, ts_rank_cd(search_vector, rank_query, 0) AS rank, coverage
+    FROM (
+        SELECT c.id, c.search_vector, q.rank_query,
+               (length(c.search_vector) - length(ts_delete(c.search_vector, q.lexemes)))::float8
+                   / cardinality(q.lexemes) AS coverage
+        FROM rag_chunk c JOIN question q ON q.config = c.search_config
+        WHERE ({match}){gate}
+    ) AS matched
+    WHERE coverage >= %(min_coverage)s
+    ORDER BY rank DESC, id
     LIMIT %(candidates)s
 """
 
@@ -281,7 +299,7 @@ def _hits_sql(
             ]
         ctes.append(
             "text_hits AS (SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS position, coverage, "
-            "NULL::float8 AS similarity FROM text_ranked WHERE coverage >= %(min_coverage)s)"
+            "NULL::float8 AS similarity FROM text_ranked)"
         )
         sides.append("SELECT id, position, coverage, similarity, position AS arrival FROM text_hits")
     if embedded is not None:

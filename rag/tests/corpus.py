@@ -63,6 +63,13 @@ def vocabulary(lang: str) -> tuple[list[str], list[float]]:
     return words, weights
 
 
+def topic_words(lang: str, topic: int) -> list[str]:
+    """The words of a topic's slice of the vocabulary, most frequent first."""
+    words, _weights = vocabulary(lang)
+    size = (len(words) - 1000) // TOPICS
+    return words[1000 + topic * size : 1000 + (topic + 1) * size]
+
+
 @cache
 def _topic_weights(size: int) -> list[float]:
     return list(itertools.accumulate(1 / (rank + 3) for rank in range(size)))
@@ -72,10 +79,9 @@ def _words(rng: random.Random, lang: str, topic: int, count: int) -> list[str]:
     """`count` words: every other one from the whole vocabulary, the rest from the topic's own slice of
     the tail (both Zipf-distributed)."""
     words, weights = vocabulary(lang)
-    slice_size = (len(words) - 1000) // TOPICS
-    start = 1000 + topic * slice_size
+    own_words = topic_words(lang, topic)
     common = rng.choices(words, cum_weights=weights, k=(count + 1) // 2)
-    own = rng.choices(words[start : start + slice_size], cum_weights=_topic_weights(slice_size), k=count // 2)
+    own = rng.choices(own_words, cum_weights=_topic_weights(len(own_words)), k=count // 2)
     return [word for pair in itertools.zip_longest(common, own) for word in pair if word is not None]
 
 
@@ -151,9 +157,7 @@ def questions(count: int, chunks: int, *, seed: int = 7) -> list[Question]:
         lang = ("es", "en", "en")[lang_index]
         words, _weights = vocabulary(lang)
         common = rng.sample(words[:60], 2)
-        slice_size = (len(words) - 1000) // TOPICS
-        start = 1000 + (page % TOPICS) * slice_size
-        rare = rng.sample(words[start : start + 60], rng.randint(2, 4))
+        rare = rng.sample(topic_words(lang, page % TOPICS)[:60], rng.randint(2, 4))
         text = " ".join([common[0], *rare[: len(rare) // 2], common[1], *rare[len(rare) // 2 :]]) + "?"
         drawn.append(Question(text, LANGS[lang_index][1], page))
     return drawn
