@@ -112,7 +112,7 @@ def generate(chunks: int, *, seed: int = 13, embeddings: bool = False, site: str
             "CREATE TEMP TABLE corpus_rows (document_id bigint, position int, heading text, text text, "
             "config text, topic int) ON COMMIT DROP"
         )
-        with cursor.cursor.copy("COPY corpus_rows FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cursor.cursor.copy("COPY corpus_rows FROM STDIN") as copy:
             for i, document in enumerate(documents):
                 lang, config = LANGS[_lang_of(i)]
                 topic = i % TOPICS
