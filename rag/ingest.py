@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from rag import embeddings
+from rag import embeddings, retrieval
 from rag.chunking import chunk_sections
 from rag.crawl import CrawlConfig, CrawlStats, PageResult, crawl, normalize_url
 from rag.extract import ExtractedPage
@@ -275,6 +275,7 @@ def _analyze_chunks() -> None:
     """Refresh the chunk table's statistics, so the planner and retrieval's rare words see the new pages."""
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE rag_chunk")
+    retrieval.forget_statistics()
 
 
 def _index_page(run: _Run, url: str, page: ExtractedPage) -> tuple[str, str]:

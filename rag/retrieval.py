@@ -7,8 +7,9 @@ and the assistant offers a person instead of guessing.
 A search is two SQL statements (plus the embeddings request when a provider is configured):
 
 1. `_analyse`: the question's lexemes in each text-search configuration (`spanish`, `english`,
-   `simple`), rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
-   keeps); no table is read.
+   `simple`), put rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
+   keeps; a process reads them along with the lexemes at most once a minute, or after an ingest's
+   ANALYZE); no table is read.
 2. `_hits_sql`: one statement that finds, ranks, filters and fuses. Each chunk is matched only with the
    configuration of its own page's language, through the GIN index on `search_vector`:
    - first with AND semantics (every word of the question);
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,44 +196,61 @@ def _quoted(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-# The element statistics ANALYZE keeps for rag_chunk.search_vector: lexeme -> share of rows holding it.
-# A lexeme missing from the list is rarer than every listed one.
+# The question's lexemes in each configuration, and (when `_statistics` is stale) one more row with
+# the element statistics ANALYZE keeps for rag_chunk.search_vector (the most common lexemes and the
+# share of rows holding each; any other lexeme is rarer than all of them) and the table's row estimate.
 _ANALYSE_SQL = """
-WITH common AS (
-    SELECT e.lexeme, e.frequency
-    FROM pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
-    WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
-      AND e.lexeme IS NOT NULL
-),
-words AS (
-    SELECT cfg, word, coalesce(common.frequency, 0) AS frequency
-    FROM unnest(%(configs)s::text[]) AS cfg,
-         unnest(tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s))) AS word
-    LEFT JOIN common ON common.lexeme = word
-)
 SELECT cfg,
-       array_agg(word ORDER BY frequency, word),
-       array_agg(frequency * greatest((SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass), 0)
-                 ORDER BY frequency, word),
-       CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END
-FROM words
-GROUP BY cfg
+       tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s)),
+       CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END,
+       NULL::real[],
+       NULL::float8
+FROM unnest(%(configs)s::text[]) AS cfg
 """
+_STATISTICS_SQL = """
+UNION ALL
+SELECT NULL, s.most_common_elems::text::text[], NULL, s.most_common_elem_freqs, greatest(t.reltuples, 0)
+FROM (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) AS t
+LEFT JOIN pg_stats s
+       ON s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
+"""
+STATISTICS_TTL_S = 60.0  # how long a process trusts the statistics it read (an ingest's ANALYZE resets it)
+_statistics: tuple[float, dict[str, float]] | None = None  # (read at, lexeme -> chunks holding it)
+
+
+def forget_statistics() -> None:
+    """Read the chunk table's statistics again at the next search (after an ANALYZE, say)."""
+    global _statistics
+    _statistics = None
 
 
 def _analyse(query: str) -> list[_Terms]:
     """The question in each configuration that leaves it some words (statement 1 of a search)."""
+    global _statistics
+    known = _statistics
+    stale = known is None or time.monotonic() - known[0] > STATISTICS_TTL_S
     with connection.cursor() as cursor:
         cursor.execute(
-            _ANALYSE_SQL, {"query": query, "websearch": bool(OPERATORS.search(query)), "configs": list(CONFIGS)}
+            _ANALYSE_SQL + (_STATISTICS_SQL if stale else ""),
+            {"query": query, "websearch": bool(OPERATORS.search(query)), "configs": list(CONFIGS)},
         )
         rows = cursor.fetchall()
-    return [
-        _Terms(config, list(lexemes), [float(n) for n in rows_holding], websearch or None)
-        for config, lexemes, rows_holding, websearch in sorted(rows, key=lambda row: CONFIGS.index(row[0]))
-        if websearch is None or websearch
-    ]
+    if stale or known is None:
+        statistics: dict[str, float] = {}
+        for config, lexemes, _websearch, frequencies, total in rows:
+            if config is None and lexemes and frequencies:
+                statistics = {lexeme: f * total for lexeme, f in zip(lexemes, frequencies, strict=False)}
+        known = _statistics = (time.monotonic(), statistics)
+    held = known[1]
+    terms = []
+    for config, lexemes, websearch, _frequencies, _total in sorted(
+        rows, key=lambda row: CONFIGS.index(row[0] or "simple")
+    ):
+        if config is None or not lexemes or websearch == "":
+            continue
+        rarest_first = sorted(lexemes, key=lambda lexeme: (held.get(lexeme, 0.0), lexeme))
+        terms.append(_Terms(config, rarest_first, [held.get(lexeme, 0.0) for lexeme in rarest_first], websearch))
+    return terms
 
 
 # One side of the full-text search: the chunks `match` finds, each with the query of its own

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from rag import retrieval
 from rag.demo_site import PAGES
 
 CHUNKS_PER_PAGE = 5
@@ -139,6 +140,7 @@ def generate(chunks: int, *, seed: int = 13, embeddings: bool = False, site: str
         )
         cursor.execute("DROP TABLE corpus_rows, corpus_topics")
         cursor.execute("ANALYZE rag_chunk")
+    retrieval.forget_statistics()
 
 
 def _lang_of(page: int) -> int:
