@@ -5,8 +5,8 @@ commit); `manage.py ingest_site` runs the same pipeline in the foreground. The j
 indexed, skipped, failed, removed) are kept in memory as each page completes and written to its row at
 most once a second (and at the end), so the admin and the API show progress while it runs without a
 write per page. Indexed pages are written in batches (WRITE_BATCH pages, or whatever is pending after a
-second): one upsert of their documents, one DELETE of their old chunks, one INSERT of the new chunks and
-one UPDATE that builds their full-text vectors. At the end the planner's statistics of the chunk table
+second): one upsert of their documents, one DELETE of their old chunks and one INSERT of the new chunks,
+full-text vectors included. At the end the planner's statistics of the chunk table
 are refreshed (ANALYZE), which retrieval also reads to find a question's rare words.
 
 A job is bounded in time: each fetch by TALIA_CRAWL_FETCH_DEADLINE_S, the crawl by
@@ -30,9 +30,7 @@ from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from rag import embeddings, retrieval
@@ -261,14 +259,45 @@ def _write_pending(run: _Run) -> None:
             for page, document in zip(pages, documents, strict=True):
                 for chunk in page.chunks:
                     chunk.document_id = document.pk
-            Chunk.objects.bulk_create([chunk for page in pages for chunk in page.chunks], batch_size=2000)
-            Chunk.objects.filter(document_id__in=ids).update(
-                search_vector=SearchVector("heading", weight="A", config=F("search_config"))
-                + SearchVector("text", weight="B", config=F("search_config"))
-            )
+            _insert_chunks([chunk for page in pages for chunk in page.chunks])
     job = run.job
     IngestJob.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in PROGRESS_FIELDS})
     run.saved_at = time.monotonic()
+
+
+# The chunks of a batch in one statement, their full-text vectors built by Postgres as they are
+# inserted (heading weight A, text weight B, each chunk's configuration), never written twice.
+_INSERT_CHUNKS = """
+INSERT INTO rag_chunk (document_id, position, heading, text, search_config, search_vector, embedding,
+                       embedding_space)
+SELECT document_id, position, heading, text, config,
+       setweight(to_tsvector(config::regconfig, heading), 'A') || setweight(to_tsvector(config::regconfig, text), 'B'),
+       embedding::vector, space
+FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+     AS rows(document_id, position, heading, text, config, embedding, space)
+"""
+
+
+def _insert_chunks(chunks: list[Chunk]) -> None:
+    columns: list[list[Any]] = [[], [], [], [], [], [], []]
+    for chunk in chunks:
+        vector = None if chunk.embedding is None else "[" + ",".join(str(float(x)) for x in chunk.embedding) + "]"
+        for column, value in zip(
+            columns,
+            [
+                chunk.document_id,
+                chunk.position,
+                chunk.heading,
+                chunk.text,
+                chunk.search_config,
+                vector,
+                chunk.embedding_space,
+            ],
+            strict=True,
+        ):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_CHUNKS, columns)
 
 
 def _analyze_chunks() -> None:
