@@ -119,7 +119,7 @@ class _Run:
     hashes: dict[str, str] = field(default_factory=dict)  # content hash -> the URL indexed with it
     stored: dict[str, tuple[str, str]] = field(default_factory=dict)  # URL -> (content hash, space) as stored
     pending: dict[str, _Pending] = field(default_factory=dict)  # URL -> page to write
-    saved_at: float = 0.0  # monotonic time of the last write of the job row
+    saved_at: float = 0.0  # monotonic time of the last write of the job's figures
 
 
 def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
@@ -153,7 +153,7 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
         try:
             stats = crawl(config, lambda result: _on_page(run, result))
         finally:
-            _write_pending(run)  # what was indexed before a failure or the time limit is kept
+            _write_pending(run)  # what was indexed before a failure or the time limit is kept (figures below)
         job.removed = _remove_disappeared(source, run, set(stats.discovered))
         job.status = IngestStatus.COMPLETED
         if stats.refused:
@@ -232,7 +232,7 @@ def _on_page(run: _Run, result: PageResult) -> None:
         job.fetched += 1
     _log(run, url, "indexed" if outcome == "fetched" else outcome, reason)
     if len(run.pending) >= WRITE_BATCH or time.monotonic() - run.saved_at >= PROGRESS_EVERY_S:
-        _write_pending(run)
+        _write_pending(run, progress=time.monotonic() - run.saved_at >= PROGRESS_EVERY_S)
     if run.progress is not None:
         run.progress(job)
 
@@ -242,8 +242,8 @@ def _log(run: _Run, url: str, outcome: str, reason: str) -> None:
     run.job.log = [*run.job.log, {"url": url, "outcome": outcome, "reason": reason}][-LOG_SIZE:]
 
 
-def _write_pending(run: _Run) -> None:
-    """Write the pages waiting in `run.pending` in one transaction, then the job's figures."""
+def _write_pending(run: _Run, *, progress: bool = False) -> None:
+    """Write the pages waiting in `run.pending` in one transaction and, with `progress`, the job's figures."""
     if run.pending:
         pages = list(run.pending.values())
         run.pending.clear()
@@ -260,9 +260,10 @@ def _write_pending(run: _Run) -> None:
                 for chunk in page.chunks:
                     chunk.document_id = document.pk
             _insert_chunks([chunk for page in pages for chunk in page.chunks])
-    job = run.job
-    IngestJob.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in PROGRESS_FIELDS})
-    run.saved_at = time.monotonic()
+    if progress:
+        job = run.job
+        IngestJob.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in PROGRESS_FIELDS})
+        run.saved_at = time.monotonic()
 
 
 # The chunks of a batch in one statement, their full-text vectors built by Postgres as they are
