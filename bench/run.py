@@ -18,13 +18,15 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import Report, Row, latency, ms  # noqa: E402  (after the path is set)
+from bench.report import Report, Row, ms  # noqa: E402  (after the path is set)
+from bench.report import latency as latency_figures  # noqa: E402
 
 REPORT = Report()
 
@@ -43,7 +45,7 @@ def timed(label: str, runs: int, action: Callable[[int], object], scenario: str 
         f"max={samples[-1]:7.2f} ms"
     )
     if scenario:
-        figures = latency(samples)
+        figures = latency_figures(samples)
         REPORT.rows.append(Row(scenario, label, ms(figures), figures=dict(figures)))
     return samples
 
@@ -230,8 +232,8 @@ def bench_sockets(runs: int) -> None:
                 Row(
                     "sockets",
                     f"one push to a group of {fanout} sockets",
-                    ms(latency(samples)),
-                    figures=latency(samples),
+                    ms(latency_figures(samples)),
+                    figures=latency_figures(samples),
                 )
             )
             print(f"{f'  ... until the last of the {fanout} has it':<44} n={len(last):<5} {percentiles(last)}")
@@ -246,7 +248,12 @@ def bench_sockets(runs: int) -> None:
                 singles += [(t - start) * 1000 for (_, _, start), t in zip(sent, got, strict=True) if t is not None]
             print(f"{f'{fanout} pushes, one per socket':<44} n={len(singles):<5} {percentiles(singles)}")
             REPORT.rows.append(
-                Row("sockets", f"{fanout} pushes, one per socket", ms(latency(singles)), figures=latency(singles))
+                Row(
+                    "sockets",
+                    f"{fanout} pushes, one per socket",
+                    ms(latency_figures(singles)),
+                    figures=latency_figures(singles),
+                )
             )
 
     try:
@@ -295,14 +302,22 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    failed = []
     for name in args.names or list(BENCHMARKS):
         print(f"== {name} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
-        BENCHMARKS[name](args.runs)
+        try:
+            BENCHMARKS[name](args.runs)
+        except Exception:  # one broken scenario must not cost the figures of the others
+            traceback.print_exc()
+            failed.append(name)
+            REPORT.rows.append(Row(name, "FAILED (see the traceback above)", ""))
     print()
     print(REPORT.table())
     path = args.json or Path(os.environ["TALIA_VAR_DIR"]) / "latest.json"
     REPORT.write(path)
     print(f"\nwritten to {path}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
