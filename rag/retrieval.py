@@ -100,7 +100,7 @@ class _Terms:
 
     def rare_words(self, min_coverage: float) -> str:
         """OR over the rarest words, as few as every passage over the bar needs (it must hold one of
-        them), leaving out those held by more than RARE_ROWS chunks (but never all of them)."""
+        them), leaving out those held by more than RARE_ROWS chunks unless every word is."""
         n = len(self.lexemes)
         needed = max(1, math.ceil(min_coverage * n - 1e-9))  # words a passage needs to clear the bar
         rare = [lexeme for lexeme, rows in zip(self.lexemes, self.rows, strict=True) if rows <= RARE_ROWS]
