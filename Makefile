@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format typecheck messages install clean
+.PHONY: run test lint format typecheck messages install clean bench
 
 run: $(STAMP)
 	$(PY) -m talia.runtime
@@ -32,6 +32,11 @@ messages: $(STAMP)
 	$(PY) manage.py compilemessages -i .venv
 
 install: $(STAMP)
+
+# Every benchmark scenario on a throwaway embedded stack under var/bench/: a table of TalIA beside its
+# floors, and var/bench/latest.json (see bench/README.md). Not part of `make test`; tests never time.
+bench: $(STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Reinstall whenever a requirements file changes (the stamp name carries their checksum).
 $(STAMP): requirements.txt requirements-dev.txt

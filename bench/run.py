@@ -1,10 +1,13 @@
 """Benchmarks: how fast the hot paths are on the real stack. Never run by the tests (tests do not time).
 
-    .venv/bin/python bench/run.py                 # every benchmark
+    make bench                                    # every scenario (= .venv/bin/python bench/run.py)
     .venv/bin/python bench/run.py retrieval -n 200
 
 Each run uses a throwaway embedded Postgres and Redis under var/bench/ (or DATABASE_URL / REDIS_URL when
-set: point them at a scratch database, the benchmarks write to it) and prints p50 / p95 / max in ms.
+set: point them at a scratch database, the benchmarks write to it and empty its knowledge base). Every
+scenario prints its figures as it goes; at the end a table sets each TalIA figure beside its floor (the
+same work done the barest way, same run) with the ratio and the load average, and the run is written as
+JSON to var/bench/latest.json (or --json PATH).
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import Report, Row, ms  # noqa: E402  (after the path is set)
+from bench.report import latency as latency_figures  # noqa: E402
 
-def timed(label: str, runs: int, action: Callable[[int], object]) -> None:
-    """Run `action(i)` `runs` times and print the latency distribution."""
+REPORT = Report()
+
+
+def timed(label: str, runs: int, action: Callable[[int], object], scenario: str = "") -> list[float]:
+    """Run `action(i)` `runs` times, print the latency distribution and add it to the report."""
     samples = []
     for i in range(runs):
         start = time.perf_counter()
@@ -35,6 +44,10 @@ def timed(label: str, runs: int, action: Callable[[int], object]) -> None:
         f"{label:<44} n={runs:<5} p50={statistics.median(samples):7.2f} ms  p95={p95:7.2f} ms  "
         f"max={samples[-1]:7.2f} ms"
     )
+    if scenario:
+        figures = latency_figures(samples)
+        REPORT.rows.append(Row(scenario, label, ms(figures), figures=dict(figures)))
+    return samples
 
 
 def bench_inbox(runs: int) -> None:
@@ -43,41 +56,24 @@ def bench_inbox(runs: int) -> None:
     from conversations.assistant import turns
 
     run = f"{int(time.time())}"  # fresh visitors on every run
-    timed("inbox.receive (new visitor)", runs, lambda i: inbox.receive("web", f"bench-{run}-new-{i:06d}", "Hola"))
-    timed("inbox.receive (same conversation)", runs, lambda i: inbox.receive("web", f"bench-{run}-one", f"m{i}"))
+    timed(
+        "inbox.receive (new visitor)",
+        runs,
+        lambda i: inbox.receive("web", f"bench-{run}-new-{i:06d}", "Hola"),
+        "inbox",
+    )
+    timed(
+        "inbox.receive (same conversation)",
+        runs,
+        lambda i: inbox.receive("web", f"bench-{run}-one", f"m{i}"),
+        "inbox",
+    )
 
     def turn(i: int) -> None:
         received = inbox.receive("web", f"bench-{run}-turn-{i:06d}", "¿Cuánto cuesta una limpieza?")
         turns.run_turn(received.message.pk)
 
-    timed("receive + offline assistant turn", runs, turn)
-
-
-def bench_retrieval(runs: int) -> None:
-    """search() over the demo site, full text (and vectors when an embedding provider is configured)."""
-    from django.test import Client, override_settings
-
-    from rag import ingest, retrieval
-    from rag.demo_site import PAGES
-    from rag.models import Document, KnowledgeSource
-    from rag.tests.questions import QUESTIONS
-    from rag.tests.site import Response, serve_site
-
-    KnowledgeSource.objects.all().delete()  # the benchmark's own database: start from an empty knowledge base
-    client = Client()
-    routes = {}
-    for path in ["/demo-site/sitemap.xml", *(f"/demo-site/{page}" for page in PAGES)]:
-        response = client.get(path, HTTP_HOST="localhost")
-        body = response.content.decode().replace("http://localhost", "{site}")
-        routes[path] = Response(content_type=response["Content-Type"], body=body)
-    # The local copy of the site is on loopback, which the crawler reads only when allowed to.
-    with serve_site(routes) as site, override_settings(TALIA_CRAWL_ALLOW_HOSTS=[site.host]):
-        start = time.perf_counter()
-        job = ingest.start_ingest(site.url("/demo-site/"), enqueue=False)
-        ingest.run_ingest(str(job.pk))
-        print(f"{'ingest of the demo site (16 pages)':<44} {(time.perf_counter() - start) * 1000:7.0f} ms")
-    print(f"{'documents indexed':<44} {Document.objects.count()}")
-    timed("retrieval.search (hybrid)", runs, lambda i: retrieval.search(QUESTIONS[i % len(QUESTIONS)][0]))
+    timed("receive + offline assistant turn", runs, turn, "inbox")
 
 
 def percentiles(samples: list[float]) -> str:
@@ -233,6 +229,14 @@ def bench_sockets(runs: int) -> None:
                 if len(times) < fanout:
                     print(f"  lost: {fanout - len(times)} of {fanout}")
             print(f"{f'one push to a group of {fanout} sockets':<44} n={len(samples):<5} {percentiles(samples)}")
+            REPORT.rows.append(
+                Row(
+                    "sockets",
+                    f"one push to a group of {fanout} sockets",
+                    ms(latency_figures(samples)),
+                    figures=latency_figures(samples),
+                )
+            )
             print(f"{f'  ... until the last of the {fanout} has it':<44} n={len(last):<5} {percentiles(last)}")
             singles: list[float] = []
             for _ in range(max(1, runs // 10)):
@@ -244,6 +248,14 @@ def bench_sockets(runs: int) -> None:
                 got = await arrivals([socket for socket, _, _ in sent], [message_id for _, message_id, _ in sent])
                 singles += [(t - start) * 1000 for (_, _, start), t in zip(sent, got, strict=True) if t is not None]
             print(f"{f'{fanout} pushes, one per socket':<44} n={len(singles):<5} {percentiles(singles)}")
+            REPORT.rows.append(
+                Row(
+                    "sockets",
+                    f"{fanout} pushes, one per socket",
+                    ms(latency_figures(singles)),
+                    figures=latency_figures(singles),
+                )
+            )
 
     try:
         asyncio.run(idle())
@@ -321,13 +333,32 @@ def bench_whatsapp(runs: int) -> None:
         process.wait(10)
 
 
-BENCHMARKS = {"inbox": bench_inbox, "retrieval": bench_retrieval, "sockets": bench_sockets, "whatsapp": bench_whatsapp}
+def bench_retrieval(runs: int) -> None:
+    from bench.knowledge import bench_retrieval as run
+
+    run(runs, REPORT)
+
+
+def bench_ingest(runs: int) -> None:
+    from bench.knowledge import bench_ingest as run
+
+    run(runs, REPORT)
+
+
+BENCHMARKS = {
+    "inbox": bench_inbox,
+    "retrieval": bench_retrieval,
+    "ingest": bench_ingest,
+    "sockets": bench_sockets,
+    "whatsapp": bench_whatsapp,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="which benchmarks (default: all)")
     parser.add_argument("-n", "--runs", type=int, default=100, help="iterations per measurement")
+    parser.add_argument("--json", type=Path, help="where to write the results (default: var/bench/latest.json)")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
@@ -342,8 +373,22 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    failed = []
     for name in args.names or list(BENCHMARKS):
-        BENCHMARKS[name](args.runs)
+        print(f"== {name} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
+        try:
+            BENCHMARKS[name](args.runs)
+        except Exception:  # one broken scenario must not cost the figures of the others
+            traceback.print_exc()
+            failed.append(name)
+            REPORT.rows.append(Row(name, "FAILED (see the traceback above)", ""))
+    print()
+    print(REPORT.table())
+    path = args.json or Path(os.environ["TALIA_VAR_DIR"]) / "latest.json"
+    REPORT.write(path)
+    print(f"\nwritten to {path}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

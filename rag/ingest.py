@@ -2,8 +2,12 @@
 
 `start_ingest` registers a site and queues one job for it (a Celery task runs `run_ingest` after
 commit); `manage.py ingest_site` runs the same pipeline in the foreground. The job's figures (fetched,
-indexed, skipped, failed, removed) are written as each page completes, so the admin and the API show
-progress while it runs.
+indexed, skipped, failed, removed) are kept in memory as each page completes and written to its row at
+most once a second (and at the end), so the admin and the API show progress while it runs without a
+write per page. Indexed pages are written in batches (WRITE_BATCH pages, or whatever is pending after a
+second): one upsert of their documents, one DELETE of their old chunks and one INSERT of the new chunks,
+full-text vectors included. At the end the planner's statistics of the chunk table
+are refreshed (ANALYZE), which retrieval also reads to find a question's rare words.
 
 A job is bounded in time: each fetch by TALIA_CRAWL_FETCH_DEADLINE_S, the crawl by
 TALIA_INGEST_TIME_LIMIT_S (enforced here, whatever the worker pool), and the Celery task by a soft and
@@ -16,6 +20,7 @@ fails its job.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,12 +30,10 @@ from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
-from rag import embeddings
+from rag import embeddings, retrieval
 from rag.chunking import chunk_sections
 from rag.crawl import CrawlConfig, CrawlStats, PageResult, crawl, normalize_url
 from rag.extract import ExtractedPage
@@ -45,6 +48,8 @@ LOG_SIZE = 50
 # A job still queued or running after this long lost its worker: a new request may start another.
 STALE_AFTER = timedelta(hours=2)
 GONE_STATUSES = frozenset({404, 410})
+WRITE_BATCH = 25  # indexed pages written together
+PROGRESS_EVERY_S = 1.0  # the job row (and pending pages) are written at most this often, and at the end
 
 Progress = Callable[[IngestJob], None]
 
@@ -97,6 +102,14 @@ def _not_queued(job_id: str) -> None:
 
 
 @dataclass
+class _Pending:
+    """An indexed page waiting for the next batch write."""
+
+    document: Document
+    chunks: list[Chunk]
+
+
+@dataclass
 class _Run:
     job: IngestJob
     embedder: embeddings.Embedder | None
@@ -104,6 +117,9 @@ class _Run:
     kept: set[str] = field(default_factory=set)  # documents that stay: indexed or unchanged
     gone: set[str] = field(default_factory=set)  # answered 404/410, or duplicates of another page
     hashes: dict[str, str] = field(default_factory=dict)  # content hash -> the URL indexed with it
+    stored: dict[str, tuple[str, str]] = field(default_factory=dict)  # URL -> (content hash, space) as stored
+    pending: dict[str, _Pending] = field(default_factory=dict)  # URL -> page to write
+    saved_at: float = 0.0  # monotonic time of the last write of the job's figures
 
 
 def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
@@ -118,7 +134,11 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
     KnowledgeSource.objects.filter(pk=source.pk).update(status=IngestStatus.RUNNING)
     logger.info("Ingest %s of %s started (at most %d pages)", job.pk, source.site_url, job.max_pages)
     try:
-        run = _Run(job, _checked_embedder(), progress)
+        run = _Run(job, _checked_embedder(), progress, saved_at=time.monotonic())
+        run.stored = {
+            url: (content_hash, space)
+            for url, content_hash, space in source.documents.values_list("url", "content_hash", "embedding_space")
+        }
         config = CrawlConfig(
             start_url=source.site_url,
             allowed_domain=source.allowed_domain,
@@ -130,7 +150,10 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
             time_limit_s=settings.TALIA_INGEST_TIME_LIMIT_S,
             allow_hosts=tuple(settings.TALIA_CRAWL_ALLOW_HOSTS),
         )
-        stats = crawl(config, lambda result: _on_page(run, result))
+        try:
+            stats = crawl(config, lambda result: _on_page(run, result))
+        finally:
+            _write_pending(run)  # what was indexed before a failure or the time limit is kept (figures below)
         job.removed = _remove_disappeared(source, run, set(stats.discovered))
         job.status = IngestStatus.COMPLETED
         if stats.refused:
@@ -144,9 +167,10 @@ def run_ingest(job_id: str, progress: Progress | None = None) -> IngestJob:
         logger.exception("Ingest %s of %s failed", job.pk, source.site_url)
         job.status, job.error = IngestStatus.FAILED, str(exc)[:2000]
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "removed", "finished_at"])
+    job.save(update_fields=["status", "error", "removed", "finished_at", *PROGRESS_FIELDS])
     KnowledgeSource.objects.filter(pk=source.pk).update(status=job.status)
-    job.refresh_from_db()
+    if job.chunks or job.removed:
+        _analyze_chunks()
     logger.info(
         "Ingest %s finished as %s: %d fetched, %d indexed, %d skipped, %d failed, %d removed",
         job.pk,
@@ -190,6 +214,9 @@ def embedding_column_dimensions() -> int:
     return int(row[0]) if row and row[0] and row[0] > 0 else EMBEDDING_COLUMN_DIMENSIONS
 
 
+PROGRESS_FIELDS = ["fetched", "indexed", "skipped", "failed", "chunks", "log"]
+
+
 def _on_page(run: _Run, result: PageResult) -> None:
     outcome: str = result.outcome
     reason = result.reason
@@ -199,23 +226,90 @@ def _on_page(run: _Run, result: PageResult) -> None:
     elif outcome == "failed" and (result.status in GONE_STATUSES or result.forbidden):
         run.gone.add(result.url)  # a page on a refused address is not answered from, even if indexed before
     counter = {"fetched": "indexed", "skipped": "skipped", "failed": "failed"}[outcome]
-    changes: dict[str, Any] = {counter: F(counter) + 1}
+    job = run.job
+    setattr(job, counter, getattr(job, counter) + 1)
     if result.outcome == "fetched":
-        changes["fetched"] = F("fetched") + 1
-    _record(run, url, "indexed" if outcome == "fetched" else outcome, reason, **changes)
+        job.fetched += 1
+    _log(run, url, "indexed" if outcome == "fetched" else outcome, reason)
+    if len(run.pending) >= WRITE_BATCH or time.monotonic() - run.saved_at >= PROGRESS_EVERY_S:
+        _write_pending(run, progress=time.monotonic() - run.saved_at >= PROGRESS_EVERY_S)
     if run.progress is not None:
-        run.job.refresh_from_db()
-        run.progress(run.job)
+        run.progress(job)
 
 
-def _record(run: _Run, url: str, outcome: str, reason: str, **counters: Any) -> None:
-    """Count a page outcome and add it to the job's log, in the database at once (progress is live)."""
+def _log(run: _Run, url: str, outcome: str, reason: str) -> None:
+    """Add a page outcome to the job's log (in memory: `_write_pending` stores it)."""
     run.job.log = [*run.job.log, {"url": url, "outcome": outcome, "reason": reason}][-LOG_SIZE:]
-    IngestJob.objects.filter(pk=run.job.pk).update(log=run.job.log, **counters)
+
+
+def _write_pending(run: _Run, *, progress: bool = False) -> None:
+    """Write the pages waiting in `run.pending` in one transaction and, with `progress`, the job's figures."""
+    if run.pending:
+        pages = list(run.pending.values())
+        run.pending.clear()
+        with transaction.atomic():
+            documents = Document.objects.bulk_create(
+                [page.document for page in pages],
+                update_conflicts=True,
+                unique_fields=["source", "url"],
+                update_fields=["title", "language", "content_hash", "fetched_at", "embedding_space"],
+            )
+            ids = [document.pk for document in documents]
+            Chunk.objects.filter(document_id__in=ids).delete()
+            for page, document in zip(pages, documents, strict=True):
+                for chunk in page.chunks:
+                    chunk.document_id = document.pk
+            _insert_chunks([chunk for page in pages for chunk in page.chunks])
+    if progress:
+        job = run.job
+        IngestJob.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in PROGRESS_FIELDS})
+        run.saved_at = time.monotonic()
+
+
+# The chunks of a batch in one statement, their full-text vectors built by Postgres as they are
+# inserted (heading weight A, text weight B, each chunk's configuration), never written twice.
+_INSERT_CHUNKS = """
+INSERT INTO rag_chunk (document_id, position, heading, text, search_config, search_vector, embedding,
+                       embedding_space)
+SELECT document_id, position, heading, text, config,
+       setweight(to_tsvector(config::regconfig, heading), 'A') || setweight(to_tsvector(config::regconfig, text), 'B'),
+       embedding::vector, space
+FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+     AS rows(document_id, position, heading, text, config, embedding, space)
+"""
+
+
+def _insert_chunks(chunks: list[Chunk]) -> None:
+    columns: list[list[Any]] = [[], [], [], [], [], [], []]
+    for chunk in chunks:
+        vector = None if chunk.embedding is None else "[" + ",".join(str(float(x)) for x in chunk.embedding) + "]"
+        for column, value in zip(
+            columns,
+            [
+                chunk.document_id,
+                chunk.position,
+                chunk.heading,
+                chunk.text,
+                chunk.search_config,
+                vector,
+                chunk.embedding_space,
+            ],
+            strict=True,
+        ):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_CHUNKS, columns)
+
+
+def _analyze_chunks() -> None:
+    """Refresh the chunk table's statistics, so the planner and retrieval's rare words see the new pages."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE rag_chunk")
+    retrieval.forget_statistics()
 
 
 def _index_page(run: _Run, url: str, page: ExtractedPage) -> tuple[str, str]:
-    """Store one fetched page; returns ("fetched", "") when indexed, else ("skipped"|"failed", why)."""
+    """Queue one fetched page for writing; returns ("fetched", "") when indexed, else ("skipped"|"failed", why)."""
     source = run.job.source
     content_hash = page.content_hash
     duplicate_of = run.hashes.get(content_hash)
@@ -226,12 +320,13 @@ def _index_page(run: _Run, url: str, page: ExtractedPage) -> tuple[str, str]:
             return "skipped", f"same content as {duplicate_of}"
         run.kept.discard(duplicate_of)
         run.gone.add(duplicate_of)
-        reason = f"same content as {url}"
-        _record(run, duplicate_of, "skipped", reason, indexed=F("indexed") - 1, skipped=F("skipped") + 1)
+        run.job.indexed -= 1
+        run.job.skipped += 1
+        _log(run, duplicate_of, "skipped", f"same content as {url}")
     run.hashes[content_hash] = url
     space = run.embedder.space if run.embedder is not None else ""
-    existing = Document.objects.filter(source=source, url=url).first()
-    if existing is not None and existing.content_hash == content_hash and existing.embedding_space == space:
+    stored = run.stored.get(url)
+    if stored is not None and stored == (content_hash, space):
         run.kept.add(url)
         return "skipped", "unchanged"
     pieces = chunk_sections(page.sections)
@@ -244,40 +339,33 @@ def _index_page(run: _Run, url: str, page: ExtractedPage) -> tuple[str, str]:
             else [None] * len(pieces)
         )
     except embeddings.EmbeddingError as exc:
-        if existing is not None:
+        if stored is not None:
             run.kept.add(url)  # keep the old version rather than lose the page
         return "failed", str(exc)[:300]
     config = SEARCH_CONFIGS.get(page.language, "simple")
-    with transaction.atomic():
-        document, _ = Document.objects.update_or_create(
-            source=source,
-            url=url,
-            defaults={
-                "title": page.title[:500],
-                "language": page.language,
-                "content_hash": content_hash,
-                "fetched_at": timezone.now(),
-                "embedding_space": space,
-            },
+    document = Document(
+        source=source,
+        url=url,
+        title=page.title[:500],
+        language=page.language,
+        content_hash=content_hash,
+        fetched_at=timezone.now(),
+        embedding_space=space,
+    )
+    chunks = [
+        Chunk(
+            position=piece.position,
+            heading=piece.heading[:500],
+            text=piece.text,
+            search_config=config,
+            embedding=vector,
+            embedding_space=space if vector is not None else "",
         )
-        document.chunks.all().delete()
-        Chunk.objects.bulk_create(
-            Chunk(
-                document=document,
-                position=piece.position,
-                heading=piece.heading[:500],
-                text=piece.text,
-                search_config=config,
-                embedding=vector,
-                embedding_space=space if vector is not None else "",
-            )
-            for piece, vector in zip(pieces, vectors, strict=True)
-        )
-        document.chunks.update(
-            search_vector=SearchVector("heading", weight="A", config=config)
-            + SearchVector("text", weight="B", config=config)
-        )
-    IngestJob.objects.filter(pk=run.job.pk).update(chunks=F("chunks") + len(pieces))
+        for piece, vector in zip(pieces, vectors, strict=True)
+    ]
+    run.pending[url] = _Pending(document, chunks)
+    run.stored[url] = (content_hash, space)
+    run.job.chunks += len(pieces)
     run.kept.add(url)
     return "fetched", ""
 
@@ -292,9 +380,9 @@ def _remove_disappeared(source: KnowledgeSource, run: _Run, discovered: set[str]
     A page the crawl knew of but did not reach (the page budget ran out, a timeout) is kept.
     """
     stale = [
-        document.pk
-        for document in source.documents.only("pk", "url")
-        if document.url not in run.kept and (document.url not in discovered or document.url in run.gone)
+        pk
+        for pk, url in Document.objects.filter(source=source).values_list("pk", "url")
+        if url not in run.kept and (url not in discovered or url in run.gone)
     ]
     deleted, _ = Document.objects.filter(pk__in=stale).delete()
     return len(stale) if deleted else 0

@@ -121,7 +121,9 @@ class Chunk(models.Model):
         ordering = ["document", "position"]
         constraints = [models.UniqueConstraint(fields=["document", "position"], name="unique_chunk_position")]
         indexes = [
-            GinIndex(fields=["search_vector"], name="chunk_search_vector"),
+            # No pending list: entries go straight into the index, so a search never scans a list of
+            # recent inserts (up to gin_pending_list_limit) and the planner's cost of the index stays low.
+            GinIndex(fields=["search_vector"], name="chunk_search_vector", fastupdate=False),
             HnswIndex(
                 name="chunk_embedding_hnsw",
                 fields=["embedding"],

@@ -3,31 +3,69 @@
 Each side keeps only passages that clear its bar (TALIA_RAG_MIN_COVERAGE of the question's words for
 full text, TALIA_RAG_MIN_SIMILARITY for embeddings), so an empty result means "the site has no answer"
 and the assistant offers a person instead of guessing.
+
+A search is two SQL statements (plus the embeddings request when a provider is configured):
+
+1. `_analyse`: the question's lexemes in each text-search configuration (`spanish`, `english`,
+   `simple`), put rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
+   keeps; a process reads them along with the lexemes at most once a minute, or after an ingest's
+   ANALYZE); no table is read.
+2. `_hits_sql`: one statement that finds, ranks, filters and fuses. Each chunk is matched only with the
+   configuration of its own page's language, through the GIN index on `search_vector`:
+   - first with AND semantics (every word of the question);
+   - only when that finds fewer passages than asked for, with OR over the question's rarest words,
+     just enough of them that every passage over the coverage bar holds at least one: a passage that
+     holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. Words held
+     by more than RARE_ROWS chunks are left out of that OR (unless all are), so the scan stays narrow
+     on a large site; the passages over the bar that hold only such common words are the price;
+   - coverage (share of the question's lexemes the chunk holds, from `ts_delete`) is computed for the
+     matched chunks only and filters them before they are ranked (`ts_rank_cd`, cover density); the
+     nearest neighbours come from the HNSW index; reciprocal-rank fusion, the final order and the
+     page of each hit come out of the same statement.
+A question written with websearch operators (quotes, `-word`, `or`) is matched as written instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F
 from pgvector.django import CosineDistance
 
 from rag import embeddings
 from rag.models import Chunk
 from talia.text import collapse_whitespace
 
+__all__ = [
+    "CANDIDATES",
+    "CONFIGS",
+    "MAX_QUERY",
+    "Hit",
+    "CosineDistance",
+    "full_text_candidates",
+    "nearest_chunks",
+    "ranked_hits",
+    "search",
+    "vector_candidates",
+]
+
 logger = logging.getLogger("talia.rag")
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very first ranks
 CANDIDATES = 30  # passages each side proposes before fusion
+# A word held by more chunks than this is too common to look passages up by when AND finds too little:
+# the passages over the bar that hold only such words are left out (on a site of up to this many chunks,
+# none is).
+RARE_ROWS = 1000
 MAX_QUERY = 500
 SNIPPET = 320
-CONFIGS = ("spanish", "english", "simple")
+CONFIGS = ("spanish", "english", "simple")  # every value Chunk.search_config takes
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 OPERATORS = re.compile(r"\"|(^|\s)-\w|\s(or|OR)\s")
 
@@ -45,109 +83,83 @@ class Hit:
     similarity: float | None  # cosine similarity of the embeddings, when there are embeddings
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The question in one text-search configuration."""
+
+    config: str
+    lexemes: list[str]  # distinct, rarest first
+    rows: list[float]  # how many chunks hold each lexeme, as the statistics estimate it
+    websearch: str | None  # the question's own websearch query (tsquery text), when it uses operators
+
+    def all_words(self) -> str:
+        return " | ".join(_quoted(lexeme) for lexeme in self.lexemes)
+
+    def every_word(self) -> str:
+        return " & ".join(_quoted(lexeme) for lexeme in self.lexemes)
+
+    def rare_words(self, min_coverage: float) -> str:
+        """OR over the rarest words, as few as every passage over the bar needs (it must hold one of
+        them), leaving out those held by more than RARE_ROWS chunks unless every word is."""
+        n = len(self.lexemes)
+        needed = max(1, math.ceil(min_coverage * n - 1e-9))  # words a passage needs to clear the bar
+        rare = [lexeme for lexeme, rows in zip(self.lexemes, self.rows, strict=True) if rows <= RARE_ROWS]
+        return " | ".join(_quoted(lexeme) for lexeme in (rare or self.lexemes)[: max(1, n - needed + 1)])
+
+
 def search(query: str, *, limit: int | None = None) -> list[Hit]:
     """The passages that answer `query`, best first; empty when nothing clears the bar."""
     query = collapse_whitespace(query)[:MAX_QUERY]
     if not WORD.search(query):
         return []
-    limit = limit or settings.TALIA_RAG_RESULTS
-    by_text = full_text_candidates(query)
-    by_vector = vector_candidates(query)
-    scores: dict[int, float] = {}
-    for ranked in (list(by_text), list(by_vector)):
-        for rank, chunk_id in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1 / (RRF_K + rank)
-    best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)[:limit]
-    chunks = Chunk.objects.select_related("document").in_bulk(best)
+    return ranked_hits(query, _embedded(query), limit=limit or settings.TALIA_RAG_RESULTS)
+
+
+def ranked_hits(query: str, embedded: tuple[str, list[float]] | None, *, limit: int) -> list[Hit]:
+    """The fused hits for `query` and its embedding `(space, vector)` (None: full text alone)."""
+    terms = _analyse(query)
+    sql, params = _hits_sql(terms, embedded, limit=limit)
+    if not sql:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [
         Hit(
             chunk_id=chunk_id,
-            url=chunks[chunk_id].document.url,
-            title=chunks[chunk_id].document.title,
-            heading=chunks[chunk_id].heading,
-            text=chunks[chunk_id].text,
-            snippet=_snippet(chunks[chunk_id]),
-            score=round(scores[chunk_id], 6),
-            coverage=round(by_text.get(chunk_id, 0.0), 3),
-            similarity=round(by_vector[chunk_id], 3) if chunk_id in by_vector else None,
+            url=url,
+            title=title,
+            heading=heading,
+            text=text,
+            snippet=_snippet(heading, text),
+            score=round(score, 6),
+            coverage=round(coverage, 3),
+            similarity=round(similarity, 3) if similarity is not None else None,
         )
-        for chunk_id in best
-        if chunk_id in chunks
+        for chunk_id, url, title, heading, text, score, coverage, similarity in rows
     ]
-
-
-def _snippet(chunk: Chunk) -> str:
-    body = chunk.text
-    if chunk.heading and body.startswith(chunk.heading):
-        body = body[len(chunk.heading) :].lstrip()
-    return body if len(body) <= SNIPPET else body[: SNIPPET - 1].rsplit(" ", 1)[0] + "…"
-
-
-def _websearch_text(query: str) -> str:
-    """The question as websearch syntax: kept as is when it uses operators, else any of its words."""
-    if OPERATORS.search(query):
-        return query
-    return " or ".join(WORD.findall(query))
 
 
 def full_text_candidates(query: str) -> dict[int, float]:
     """Chunk id -> coverage of the question's words, best ranked first, only those above the bar."""
-    text = _websearch_text(query)
-    tsquery = SearchQuery(text, search_type="websearch", config=CONFIGS[0])
-    for config in CONFIGS[1:]:
-        tsquery = tsquery | SearchQuery(text, search_type="websearch", config=config)
-    ranked = list(
-        Chunk.objects.filter(search_vector=tsquery)
-        .annotate(rank=SearchRank(F("search_vector"), tsquery, cover_density=True))
-        .order_by("-rank", "id")
-        .values_list("id", "search_config")[:CANDIDATES]
-    )
-    if not ranked:
+    sql, params = _hits_sql(_analyse(collapse_whitespace(query)[:MAX_QUERY]), None, limit=CANDIDATES)
+    if not sql:
         return {}
-    wanted = _query_lexemes(query)
-    held = _chunk_lexemes([chunk_id for chunk_id, _config in ranked])
-    candidates: dict[int, float] = {}
-    for chunk_id, config in ranked:
-        words = wanted.get(config) or set()
-        coverage = len(words & held.get(chunk_id, set())) / len(words) if words else 0.0
-        if coverage >= settings.TALIA_RAG_MIN_COVERAGE:
-            candidates[chunk_id] = coverage
-    return candidates
-
-
-def _query_lexemes(query: str) -> dict[str, set[str]]:
-    """The question's words as each configuration stems them (stop words dropped)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT cfg, array(SELECT lexeme FROM unnest(to_tsvector(cfg::regconfig, %s))) "
-            "FROM unnest(%s::text[]) AS cfg",
-            [query, list(CONFIGS)],
-        )
-        return {config: set(lexemes) for config, lexemes in cursor.fetchall()}
-
-
-def _chunk_lexemes(chunk_ids: list[int]) -> dict[int, set[str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, array(SELECT lexeme FROM unnest(search_vector)) FROM rag_chunk WHERE id = ANY(%s)",
-            [chunk_ids],
-        )
-        return {chunk_id: set(lexemes) for chunk_id, lexemes in cursor.fetchall()}
+        cursor.execute(sql, params)
+        return {row[0]: row[6] for row in cursor.fetchall()}
 
 
 def vector_candidates(query: str) -> dict[int, float]:
     """Chunk id -> cosine similarity, nearest first, only those above the bar (none without embeddings)."""
-    embedder = embeddings.get_embedder()
-    if embedder is None:
+    embedded = _embedded(query)
+    if embedded is None:
         return {}
-    try:
-        vector = embedder.embed([query])[0]
-    except embeddings.EmbeddingError:
-        logger.warning("Could not embed the query; answering from full-text search alone", exc_info=True)
-        return {}
-    nearest = nearest_chunks(embedder.space, vector)
+    space, vector = embedded
     return {
-        chunk_id: 1 - distance for chunk_id, distance in nearest if 1 - distance >= settings.TALIA_RAG_MIN_SIMILARITY
+        chunk_id: 1 - distance
+        for chunk_id, distance in nearest_chunks(space, vector)
+        if 1 - distance >= settings.TALIA_RAG_MIN_SIMILARITY
     }
 
 
@@ -159,3 +171,181 @@ def nearest_chunks(space: str, vector: list[float]) -> list[tuple[int, float]]:
         .order_by("distance")
         .values_list("id", "distance")[:CANDIDATES]
     )
+
+
+def _embedded(query: str) -> tuple[str, list[float]] | None:
+    embedder = embeddings.get_embedder()
+    if embedder is None:
+        return None
+    try:
+        return embedder.space, embedder.embed([query])[0]
+    except embeddings.EmbeddingError:
+        logger.warning("Could not embed the query; answering from full-text search alone", exc_info=True)
+        return None
+
+
+def _snippet(heading: str, text: str) -> str:
+    body = text
+    if heading and body.startswith(heading):
+        body = body[len(heading) :].lstrip()
+    return body if len(body) <= SNIPPET else body[: SNIPPET - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as a tsquery operand, matched exactly (no prefix, no weights)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# The question's lexemes in each configuration, and (when `_statistics` is stale) one more row with
+# the element statistics ANALYZE keeps for rag_chunk.search_vector (the most common lexemes and the
+# share of rows holding each; any other lexeme is rarer than all of them) and the table's row estimate.
+_ANALYSE_SQL = """
+SELECT cfg,
+       tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s)),
+       CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END,
+       NULL::real[],
+       NULL::float8
+FROM unnest(%(configs)s::text[]) AS cfg
+"""
+_STATISTICS_SQL = """
+UNION ALL
+SELECT NULL, s.most_common_elems::text::text[], NULL, s.most_common_elem_freqs, greatest(t.reltuples, 0)
+FROM (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) AS t
+LEFT JOIN pg_stats s
+       ON s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
+"""
+STATISTICS_TTL_S = 60.0  # how long a process trusts the statistics it read (an ingest's ANALYZE resets it)
+_statistics: tuple[float, dict[str, float]] | None = None  # (read at, lexeme -> chunks holding it)
+
+
+def forget_statistics() -> None:
+    """Read the chunk table's statistics again at the next search (after an ANALYZE, say)."""
+    global _statistics
+    _statistics = None
+
+
+def _analyse(query: str) -> list[_Terms]:
+    """The question in each configuration that leaves it some words (statement 1 of a search)."""
+    global _statistics
+    known = _statistics
+    stale = known is None or time.monotonic() - known[0] > STATISTICS_TTL_S
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ANALYSE_SQL + (_STATISTICS_SQL if stale else ""),
+            {"query": query, "websearch": bool(OPERATORS.search(query)), "configs": list(CONFIGS)},
+        )
+        rows = cursor.fetchall()
+    if stale or known is None:
+        statistics: dict[str, float] = {}
+        for config, lexemes, _websearch, frequencies, total in rows:
+            if config is None and lexemes and frequencies:
+                statistics = {lexeme: f * total for lexeme, f in zip(lexemes, frequencies, strict=False)}
+        known = _statistics = (time.monotonic(), statistics)
+    held = known[1]
+    terms = []
+    for config, lexemes, websearch, _frequencies, _total in sorted(
+        rows, key=lambda row: CONFIGS.index(row[0] or "simple")
+    ):
+        if config is None or not lexemes or websearch == "":
+            continue
+        rarest_first = sorted(lexemes, key=lambda lexeme: (held.get(lexeme, 0.0), lexeme))
+        terms.append(_Terms(config, rarest_first, [held.get(lexeme, 0.0) for lexeme in rarest_first], websearch))
+    return terms
+
+
+# One side of the full-text search: the chunks `match` finds, each with the query of its own
+# configuration (`question` has one row per configuration), those over the coverage bar ranked by
+# cover density, the best CANDIDATES.
+_RANKED = """
+    SELECT id, ts_rank_cd(search_vector, rank_query, 0) AS rank, coverage
+    FROM (
+        SELECT c.id, c.search_vector, q.rank_query,
+               (length(c.search_vector) - length(ts_delete(c.search_vector, q.lexemes)))::float8
+                   / cardinality(q.lexemes) AS coverage
+        FROM rag_chunk c JOIN question q ON q.config = c.search_config
+        WHERE ({match}){gate}
+    ) AS matched
+    WHERE coverage >= %(min_coverage)s
+    ORDER BY rank DESC, id
+    LIMIT %(candidates)s
+"""
+
+
+def _match(terms: list[_Terms], name: str, query_of: Any, params: dict[str, Any]) -> str:
+    """`(config = X AND search_vector @@ query) OR ...`: one GIN bitmap scan per configuration."""
+    arms = []
+    for i, term in enumerate(terms):
+        params[f"{name}_{i}"] = query_of(term)
+        arms.append(f"(c.search_config = '{term.config}' AND c.search_vector @@ %({name}_{i})s::tsquery)")
+    return " OR ".join(arms)
+
+
+def _hits_sql(
+    terms: list[_Terms], embedded: tuple[str, list[float]] | None, *, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """The statement that returns the fused hits: (id, url, title, heading, text, score, coverage,
+    similarity), best first. Empty when there is nothing to search with."""
+    params: dict[str, Any] = {
+        "candidates": CANDIDATES,
+        "enough": limit,
+        "min_coverage": settings.TALIA_RAG_MIN_COVERAGE,
+        "min_similarity": settings.TALIA_RAG_MIN_SIMILARITY,
+        "rrf_k": RRF_K,
+        "limit": limit,
+    }
+    ctes = []
+    sides = []
+    if terms:
+        websearch = any(term.websearch for term in terms)
+        values = []
+        for i, term in enumerate(terms):
+            params[f"rank_{i}"] = term.websearch or term.all_words()
+            params[f"lexemes_{i}"] = term.lexemes
+            values.append(f"('{term.config}', %(rank_{i})s::tsquery, %(lexemes_{i})s::text[])")
+        ctes.append(f"question(config, rank_query, lexemes) AS (VALUES {', '.join(values)})")
+        if websearch:
+            match = _match(terms, "websearch", lambda term: term.websearch, params)
+            ctes.append(f"text_ranked AS MATERIALIZED ({_RANKED.format(match=match, gate='')})")
+        else:
+            every = _match(terms, "every", _Terms.every_word, params)
+            rare = _match(terms, "rare", lambda term: term.rare_words(params["min_coverage"]), params)
+            gate = " AND (SELECT count(*) FROM every_word) < %(enough)s"  # a one-time filter: skipped if enough
+            ctes += [
+                f"every_word AS MATERIALIZED ({_RANKED.format(match=every, gate='')})",
+                f"rare_words AS MATERIALIZED ({_RANKED.format(match=rare, gate=gate)})",
+                "text_ranked AS (SELECT * FROM rare_words UNION ALL "
+                "SELECT * FROM every_word WHERE (SELECT count(*) FROM every_word) >= %(enough)s)",
+            ]
+        ctes.append(
+            "text_hits AS (SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS position, coverage, "
+            "NULL::float8 AS similarity FROM text_ranked)"
+        )
+        sides.append("SELECT id, position, coverage, similarity, position AS arrival FROM text_hits")
+    if embedded is not None:
+        params["space"], params["vector"] = embedded[0], "[" + ",".join(str(float(x)) for x in embedded[1]) + "]"
+        ctes.append(
+            "nearest AS MATERIALIZED (SELECT id, embedding <=> %(vector)s::vector AS distance FROM rag_chunk "
+            "WHERE embedding_space = %(space)s ORDER BY distance LIMIT %(candidates)s)"
+        )
+        ctes.append(
+            "vector_hits AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS position, "
+            "1 - distance AS similarity FROM nearest WHERE 1 - distance >= %(min_similarity)s)"
+        )
+        sides.append(
+            "SELECT id, position, NULL::float8, similarity, %(candidates)s + position AS arrival FROM vector_hits"
+        )
+    if not sides:
+        return "", params
+    # Reciprocal-rank fusion; ties go to the full-text side's order, then the vector side's.
+    ctes.append(
+        "fused AS (SELECT id, sum(1.0::float8 / (%(rrf_k)s + position)) AS score, "  # noqa: S608 (fixed fragments)
+        "coalesce(max(coverage), 0) AS coverage, max(similarity) AS similarity, min(arrival) AS arrival "
+        f"FROM ({' UNION ALL '.join(sides)}) AS sides(id, position, coverage, similarity, arrival) "
+        "GROUP BY id ORDER BY score DESC, arrival LIMIT %(limit)s)"
+    )
+    sql = (
+        "WITH " + ",\n".join(ctes) + "\nSELECT f.id, d.url, d.title, c.heading, c.text, f.score, f.coverage, "
+        "f.similarity FROM fused f JOIN rag_chunk c ON c.id = f.id JOIN rag_document d ON d.id = c.document_id "
+        "ORDER BY f.score DESC, f.arrival"
+    )
+    return sql, params

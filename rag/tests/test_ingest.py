@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import re
+import time
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from rag import ingest
 from rag.models import Chunk, Document, IngestJob, IngestStatus, KnowledgeSource
+from rag.tests import many_pages
 from rag.tests.site import Response, page, redirect, robots, serve_site, sitemap
 from talia.testing.plugin import wait_for
 
@@ -195,3 +201,43 @@ def test_an_unknown_job_is_a_404(staff):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+# --- Batched writes -----------------------------------------------------------------------------------
+
+
+def test_statements_per_page_are_bounded(db):
+    pages = 60
+    with serve_site(many_pages.routes(pages)) as site:
+        job = ingest.start_ingest(site.url("/"), max_pages=pages, enqueue=False)
+        started = time.monotonic()
+        with CaptureQueriesContext(connection) as queries:
+            job = ingest.run_ingest(str(job.pk))
+        elapsed = time.monotonic() - started
+
+    assert (job.status, job.indexed, job.chunks) == (IngestStatus.COMPLETED, pages, Chunk.objects.count())
+    assert Document.objects.count() == pages
+    assert not Chunk.objects.filter(search_vector__isnull=True).exists()
+    statements = [query["sql"] for query in queries.captured_queries]
+    # Pages are written in batches: a few statements per batch, not a dozen per page.
+    batches = math.ceil(pages / ingest.WRITE_BATCH) + math.ceil(elapsed / ingest.PROGRESS_EVERY_S)
+    assert len(statements) <= 12 + 7 * batches, statements
+    assert len(statements) < pages  # fewer than one per page
+    # The job's row: its figures once a second at most, plus the start and the end.
+    job_writes = [sql for sql in statements if sql.startswith('UPDATE "rag_ingestjob"')]
+    assert 2 <= len(job_writes) <= 2 + math.floor(elapsed / ingest.PROGRESS_EVERY_S), job_writes
+    chunk_inserts = [sql for sql in statements if re.match(r'\s*INSERT INTO "?rag_chunk"?\s', sql)]
+    assert 1 <= len(chunk_inserts) <= batches
+    assert not [sql for sql in statements if sql.startswith('UPDATE "rag_chunk"')]  # vectors built on insert
+
+
+def test_a_progress_callback_sees_every_page_without_reading_the_job_again(db):
+    seen: list[int] = []
+    with serve_site(many_pages.routes(12)) as site:
+        job = ingest.start_ingest(site.url("/"), max_pages=12, enqueue=False)
+        with CaptureQueriesContext(connection) as queries:
+            job = ingest.run_ingest(str(job.pk), progress=lambda job: seen.append(job.fetched))
+
+    assert seen[:12] == list(range(1, 13)) and job.fetched == 12
+    assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "rag_ingestjob"')][1:]
+    assert IngestJob.objects.get(pk=job.pk).log == job.log and len(job.log) == 12

@@ -17,8 +17,9 @@ from rag.tests.site import Response, serve_site
 # The test sites run on 127.0.0.1, which the crawler refuses unless allowed.
 pytestmark = pytest.mark.usefixtures("allow_local_sites")
 
-# The share of questions whose answering page must be among the first three results.
-HIT_AT_3 = 0.85
+# How many questions must find their answering page among the first three results: never fewer than
+# before the full-text search moved onto the GIN index (16 of the 18; both misses find nothing at all).
+HITS_AT_3 = 16
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def test_the_answer_is_in_the_first_three_results(demo_site):
         if demo_site.url(path) not in urls:
             misses.append((question, path, urls))
 
-    hit_rate = 1 - len(misses) / len(QUESTIONS)
-    assert hit_rate >= HIT_AT_3, f"hit@3 = {hit_rate:.2f}; missed: {misses}"
+    hits = len(QUESTIONS) - len(misses)
+    assert hits >= HITS_AT_3, f"hit@3 = {hits} of {len(QUESTIONS)}; missed: {misses}"
 
 
 @pytest.mark.parametrize(("question", "locale"), UNANSWERABLE)

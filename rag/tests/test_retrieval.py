@@ -78,6 +78,28 @@ def test_a_question_the_site_cannot_answer_finds_nothing(indexed):
     assert retrieval.search("   ¿?  ") == []
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "¿Cuánto cuesta una limpieza? O'Brien \\ 50% C++ 9:00 a:b & | ! <-> ( )",
+        "limpieza'' \\' -",
+        "'''",
+        "%(limit)s %s",
+    ],
+)
+def test_quotes_backslashes_and_tsquery_syntax_in_a_question_are_just_text(indexed, question):
+    hits = retrieval.search(question)
+
+    assert all(hit.url.startswith(indexed.base_url) for hit in hits)
+
+
+def test_a_search_is_two_statements(indexed, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):
+        hits = retrieval.search("¿Cuánto cuesta una limpieza?")
+
+    assert hits and hits[0].url == indexed.url("/prices")
+
+
 def test_websearch_operators_are_honoured(indexed):
     hits = retrieval.search('"limpieza dental" -implante')
 
@@ -165,3 +187,13 @@ def test_a_change_of_dimension_resizes_the_column(openai_embeddings, settings):
     finally:
         settings.TALIA_EMBED_DIM = 384
         call_command("reembed_knowledge", stdout=io.StringIO())  # leave the column as the migration made it
+
+
+@pytest.mark.parametrize("lexeme", ["o'brien", "c:\\dir", "a''b", "\\", "x|y&!z", "a b"])
+def test_a_lexeme_is_quoted_into_a_tsquery_exactly(db, lexeme):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_to_tsvector(ARRAY[%s]) @@ %s::tsquery, array_to_tsvector(ARRAY['other']) @@ %s::tsquery",
+            [lexeme, retrieval._quoted(lexeme), retrieval._quoted(lexeme)],
+        )
+        assert cursor.fetchone() == (True, False)
