@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from conversations.console.permissions import IsAgent
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -22,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_whatsapp.services import CHANNEL, REPLY_WINDOW
+from conversations.console.permissions import IsAgent
 from conversations.models import ContactIdentity, Conversation, Direction, Message
 
 logger = logging.getLogger("talia.whatsapp")

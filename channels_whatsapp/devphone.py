@@ -14,7 +14,6 @@ import secrets
 from typing import Any
 
 import requests
-from conversations.console.permissions import supervisor_required
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from twilio.request_validator import RequestValidator
 
 from channels_whatsapp import services, twilio_client
+from conversations.console.permissions import supervisor_required
 from talia.api import error_body
 
 NUMBER_DEFAULT = "34600000001"

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conversations.console.permissions import AGENTS_GROUP_NAME
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils.http import urlencode
 
+from conversations.console.permissions import AGENTS_GROUP_NAME
 from talia.testing.fake_twilio import FakeTwilio
 
 FIXTURES = Path(__file__).parent / "fixtures"
