@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from channels.layers import get_channel_layer
@@ -42,6 +42,19 @@ class Citation(TypedDict):
     title: str
 
 
+class Attachment(TypedDict):
+    index: int  # its place in the message's attachments: the console's download link names it
+    content_type: str
+    stored: bool  # downloaded from the provider yet
+
+
+class Location(TypedDict):
+    latitude: float
+    longitude: float
+    label: str
+    address: str
+
+
 class MessagePayload(TypedDict):
     id: str
     conversation_id: str
@@ -53,6 +66,9 @@ class MessagePayload(TypedDict):
     content_type: str
     created: str
     citations: list[Citation]
+    # Only on messages that carry them (WhatsApp media and locations): never the provider's URL.
+    attachments: NotRequired[list[Attachment]]
+    location: NotRequired[Location]
 
 
 class MessageNew(TypedDict):
@@ -173,7 +189,7 @@ def agent_name(user: object | None) -> str | None:
 
 def message_payload(message: Message) -> MessagePayload:
     """The public shape of a message: never the internal metadata (IP, user agent...)."""
-    return {
+    payload: MessagePayload = {
         "id": str(message.id),
         "conversation_id": str(message.conversation_id),
         "seq": message.seq,
@@ -185,6 +201,34 @@ def message_payload(message: Message) -> MessagePayload:
         "created": message.created.isoformat(),
         "citations": _citations(message.metadata.get("citations")),
     }
+    if attachments := _attachments(message.metadata.get("attachments")):
+        payload["attachments"] = attachments
+    if (location := _location(message.metadata.get("location"))) is not None:
+        payload["location"] = location
+    return payload
+
+
+def _attachments(value: object) -> list[Attachment]:
+    """What a channel stored of a message's media, without the provider's URL."""
+    return [
+        {"index": index, "content_type": str(item.get("content_type") or "")[:100], "stored": bool(item.get("stored"))}
+        for index, item in enumerate(value if isinstance(value, list) else [])
+        if isinstance(item, dict)
+    ]
+
+
+def _location(value: object) -> Location | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return {
+            "latitude": float(value["latitude"]),
+            "longitude": float(value["longitude"]),
+            "label": str(value.get("label") or "")[:200],
+            "address": str(value.get("address") or "")[:300],
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _citations(value: object) -> list[Citation]:

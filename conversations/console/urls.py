@@ -6,6 +6,11 @@ urlpatterns = [
     path("console/", views.console, name="console"),
     path("console/monitor/", views.monitor, name="console-monitor"),
     path("console/conversations/<uuid:conversation_id>/", views.conversation_page, name="console-conversation"),
+    path(
+        "console/conversations/<uuid:conversation_id>/messages/<uuid:message_id>/attachments/<int:index>",
+        views.attachment,
+        name="console-attachment",
+    ),
     path("console/api/conversations/<uuid:conversation_id>/claim", api.ClaimView.as_view(), name="console-claim"),
     path(
         "console/api/conversations/<uuid:conversation_id>/messages", api.MessagesView.as_view(), name="console-messages"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db.models import Case, Count, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from conversations import delivery
 from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
@@ -85,8 +87,20 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         and conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id not in (None, request.user.pk),
         "closing_summary": ConversationSummary.objects.filter(conversation=conversation).first(),
+        "address": contact_address(conversation),
+        "reply_window": delivery.reply_window(conversation) if conversation.is_open else None,
     }
     return render(request, "conversations/conversation.html", context)
+
+
+def contact_address(conversation: Conversation) -> str:
+    """The contact's number on a phone channel (WhatsApp, voice), as +E.164; "" on others (a web session)."""
+    value = (
+        conversation.contact.identities.filter(channel=conversation.channel).values_list("value", flat=True).first()
+        or ""
+    )
+    digits = value.removeprefix("+")
+    return f"+{digits}" if digits.isdigit() and 6 <= len(digits) <= 15 else ""
 
 
 @supervisor_required
@@ -124,3 +138,29 @@ def monitor(request: HttpRequest) -> HttpResponse:
         "channel_specs": channel_specs.all(),
     }
     return render(request, "conversations/monitor.html", context)
+
+
+@agent_required
+def attachment(request: HttpRequest, conversation_id: str, message_id: str, index: int) -> FileResponse:
+    """One downloaded attachment of a message (a WhatsApp photo, a voice note), for who may watch it.
+
+    Always as a download (Content-Disposition: attachment, nosniff): a file a contact sent never renders
+    as a page of TalIA's origin.
+    """
+    conversation = get_object_or_404(Conversation, pk=conversation_id)
+    if not can_watch(request.user, conversation):
+        raise PermissionDenied
+    message = get_object_or_404(Message, pk=message_id, conversation=conversation)
+    attachments = message.metadata.get("attachments") or []
+    item = attachments[index] if 0 <= index < len(attachments) and isinstance(attachments[index], dict) else None
+    stored = item.get("stored") if item else None
+    if not stored or not default_storage.exists(stored):
+        raise Http404("This attachment has not been downloaded yet.")
+    response = FileResponse(
+        default_storage.open(stored, "rb"),
+        as_attachment=True,
+        filename=stored.rsplit("/", 1)[-1],
+        content_type=str(item.get("content_type") or "application/octet-stream") if item else None,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -302,7 +302,35 @@
       if (!isNaN(d)) formatTime(time);
       return h('li', { class: 'msg msg-' + kind, 'data-id': m.id, 'data-seq': m.seq },
         h('div', { class: 'msg-meta' }, h('span', { class: 'sender' }, senderLabel(m)), ' ', time),
-        h('p', { class: 'text' }, String(m.text ?? '')));
+        h('p', { class: 'text' }, String(m.text ?? '')), attachmentsEl(m), locationEl(m.location));
+    }
+    // Media a contact sent (WhatsApp): a download link once TalIA has fetched it from the provider.
+    function attachmentsEl(m) {
+      const items = Array.isArray(m.attachments) ? m.attachments : [];
+      if (!items.length || !UUID.test(String(m.id))) return null;
+      return h('ul', { class: 'attachments' }, ...items.map(a => {
+        const label = '📎 ' + (String(a.content_type || '') || t('attachment'));
+        const href = '/console/conversations/' + encodeURIComponent(id) + '/messages/' + encodeURIComponent(m.id) + '/attachments/' + Number(a.index);
+        return h('li', {}, a.stored ? h('a', { href }, label) : label, a.stored ? null : ' ', a.stored ? null : h('span', { class: 'muted' }, t('downloading')));
+      }));
+    }
+    function locationEl(place) {
+      if (!place || !Number.isFinite(place.latitude) || !Number.isFinite(place.longitude)) return null;
+      const href = 'https://www.openstreetmap.org/?mlat=' + place.latitude + '&mlon=' + place.longitude;
+      return h('p', { class: 'location' }, h('a', { href, rel: 'noopener noreferrer', target: '_blank' }, '📍 ' + (String(place.label || place.address || '') || t('location'))));
+    }
+    // The provider's reply window (WhatsApp: 24 h after the contact's last message), flipped when it closes.
+    const replyWindow = $('reply-window');
+    if (replyWindow && replyWindow.dataset.closesAt) {
+      const closesAt = Date.parse(replyWindow.dataset.closesAt);
+      const check = () => {
+        if (!(Date.now() >= closesAt)) return;
+        $('reply-window-open').hidden = true;
+        $('reply-window-closed').hidden = false;
+        clearInterval(windowTimer);
+      };
+      const windowTimer = setInterval(check, 30000);
+      check();
     }
     // Render a stored message once (ids dedupe the socket, the catch-up and our own POST), in seq order.
     function add(m) {
