@@ -102,6 +102,13 @@ def test_without_an_auth_token_webhooks_are_refused(db, twilio: Twilio, settings
     assert response.status_code == 403 and response.json()["error"]["code"] == "signature_unverifiable"
 
 
+def test_with_checks_turned_off_for_development_an_unsigned_message_is_taken(db, twilio: Twilio, settings):
+    settings.TALIA_TWILIO_VALIDATE_SIGNATURES = False  # the settings allow it only with DEBUG on
+
+    assert twilio.message(text("Hola"), signature="").status_code == 200
+    assert Message.objects.count() == 1
+
+
 def test_signature_checks_may_be_off_only_with_debug(tmp_path: Path):
     env = {**os.environ, "DEBUG": "false", "TALIA_TWILIO_VALIDATE_SIGNATURES": "false"}
     code = "import django; django.setup()"

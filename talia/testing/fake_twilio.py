@@ -25,6 +25,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -288,6 +289,7 @@ class FakeTwilio:
         self._json(handler, 201, body)
         if self.callbacks and form.get("StatusCallback"):
             thread = threading.Thread(target=self._report, args=(record,), daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()]  # `make run` sends for hours
             self._threads.append(thread)
             thread.start()
         return None
