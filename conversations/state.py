@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from conversations import events, realtime
+from conversations.assistant.engines import engine_class
 from conversations.models import (
     AgentAssignment,
     Conversation,
@@ -94,7 +94,7 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.added", fresh)
         )
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
-        if settings.TALIA_LLM_ENGINE != "offline":  # offline briefs are extractive, built on demand
+        if engine_class().writes_structured:  # otherwise briefs are extractive, built on demand
             handoff_id = str(handoff.pk)
             # If Redis is down the hand-off is stored and the console falls back to an extractive brief.
             enqueue.after_commit("conversations.tasks.write_handoff_brief", handoff_id, what="handoff brief")

@@ -7,18 +7,23 @@ from django.conf import settings
 from conversations.assistant.base import Engine
 
 
-def get_engine(name: str | None = None) -> Engine:
+def engine_class(name: str | None = None) -> type[Engine]:
+    """The configured engine's class: what it can do (`writes_structured`) without building a client."""
     name = name or settings.TALIA_LLM_ENGINE
     if name == "openai":
         from conversations.assistant.openai_responses import ResponsesEngine
 
-        return ResponsesEngine()
+        return ResponsesEngine
     if name == "openai-chat":
         from conversations.assistant.openai_chat import ChatEngine
 
-        return ChatEngine()
+        return ChatEngine
     if name == "offline":
         from conversations.assistant.offline import OfflineEngine
 
-        return OfflineEngine()
+        return OfflineEngine
     raise ValueError(f"Unknown assistant engine {name!r}")
+
+
+def get_engine(name: str | None = None) -> Engine:
+    return engine_class(name)()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.http import FileResponse
 from django.utils import timezone
 
 from conversations import inbox, realtime, state
@@ -64,7 +65,7 @@ def test_an_attachment_is_downloaded_never_rendered(photo: Message, agent: Any) 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert b"".join(response.streaming_content) == b"<script>alert(1)</script>"
+    assert cast(FileResponse, response).getvalue() == b"<script>alert(1)</script>"
 
 
 def test_an_attachment_not_downloaded_yet_or_not_there_is_a_404(photo: Message, agent: Any) -> None:
