@@ -102,6 +102,11 @@ class ConversationChanged(TypedDict):
     agent_name: str | None
 
 
+class QueueAdded(ConversationChanged):
+    # Who is waiting, as the console lists them (name, email, phone, or the channel's "visitor" label).
+    contact_name: str
+
+
 class Typing(TypedDict):
     type: Literal["typing"]
     conversation_id: str
@@ -296,6 +301,12 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
         "status": conversation.status,
         "agent_name": agent_name(conversation.assigned_agent),
     }
+
+
+def queue_added(conversation: Conversation) -> QueueAdded:
+    """A conversation joined the queue: what the console's live row needs to say who is waiting."""
+    changed = conversation_changed("queue.added", conversation)
+    return {**changed, "contact_name": str(conversation.contact)}
 
 
 MISSED_LIMIT = 200

@@ -52,11 +52,14 @@ def test_conversation_group_gets_its_messages_without_private_metadata(listen, a
 
 
 def test_handoff_and_claim_reach_queue_and_visitor(listen, agent):
-    conversation = inbox.receive("web", "session-rt-000004", "Quiero una persona").conversation
+    received = inbox.receive("web", "session-rt-000004", "Quiero una persona", display_name="Marta")
+    conversation = received.conversation
     agents, room = listen(AGENTS_GROUP), listen(conversation.group_name)
 
     state.request_handoff(conversation, requested_by="contact")
-    assert agents.receive()["type"] == "queue.added"
+    added = agents.receive()
+    assert added["type"] == "queue.added"
+    assert added["contact_name"] == "Marta"  # the live queue row says who is waiting
     assert room.receive()["type"] == "handoff.requested"
 
     state.claim_conversation(conversation, agent)

@@ -213,13 +213,14 @@
     });
     notifyUpdate();
 
-    function add(id, channel) {
+    function add(id, channel, name) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
       li.dataset.channel = String(channel || '');
       li.dataset.queuedAt = new Date(now()).toISOString();
       li.querySelector('a').href = conversationUrl(id);
+      if (name) li.querySelector('a').textContent = String(name);
       li.querySelector('.tag').textContent = channelLabel(channel);
       list.append(li);
       refreshCount();
@@ -236,7 +237,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name)) announce(id, v.channel);
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }
