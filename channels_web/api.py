@@ -265,5 +265,10 @@ class ConfigView(WebchatView):
                 "consent_version": settings.TALIA_CONSENT_VERSION,
                 "business_name": settings.TALIA_BUSINESS_NAME,
                 "token_required": bool(settings.TALIA_WEBCHAT_PUBLIC_TOKEN),
+                "whatsapp_url": (
+                    f"https://wa.me/{settings.TALIA_WEBCHAT_WHATSAPP_NUMBER.lstrip('+')}"
+                    if settings.TALIA_WEBCHAT_WHATSAPP_NUMBER
+                    else None
+                ),
             }
         )

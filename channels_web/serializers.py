@@ -155,3 +155,6 @@ class ConfigSerializer(serializers.Serializer):
     consent_version = serializers.CharField()
     business_name = serializers.CharField()
     token_required = serializers.BooleanField()
+    whatsapp_url = serializers.URLField(
+        allow_null=True, help_text="A wa.me link to the business's WhatsApp, offered by the widget; null when off."
+    )

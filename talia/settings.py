@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -447,6 +448,10 @@ if not TALIA_TWILIO_VALIDATE_SIGNATURES and not DEBUG:
 # An approved WhatsApp template (Content SID, HX...) that carries an agent's message outside the 24-hour
 # window, its text passed as the content variable "1". Unset: such messages are held, and the agent told.
 TALIA_WHATSAPP_TEMPLATE_SID = env_str("TALIA_WHATSAPP_TEMPLATE_SID", "")
+# The business's WhatsApp number the web widget offers as "continue on WhatsApp" (a wa.me link); off when empty.
+TALIA_WEBCHAT_WHATSAPP_NUMBER = env_str("TALIA_WEBCHAT_WHATSAPP_NUMBER", "").replace(" ", "").removeprefix("whatsapp:")
+if TALIA_WEBCHAT_WHATSAPP_NUMBER and not re.fullmatch(r"\+?[1-9]\d{5,14}", TALIA_WEBCHAT_WHATSAPP_NUMBER):
+    raise ImproperlyConfigured("TALIA_WEBCHAT_WHATSAPP_NUMBER must be a phone number in E.164, like +34600123456.")
 # Where media that contacts send (photos, voice notes, documents) is downloaded to.
 MEDIA_ROOT = Path(env_str("TALIA_MEDIA_DIR", str(VAR_DIR / "media")))
 

@@ -329,7 +329,14 @@ def test_config_tells_the_widget_what_it_needs(client, db):
         "consent_version": "2026-11",
         "business_name": "TalIA",
         "token_required": False,
+        "whatsapp_url": None,
     }
+
+
+def test_config_offers_whatsapp_when_the_business_names_its_number(client, db, settings):
+    settings.TALIA_WEBCHAT_WHATSAPP_NUMBER = "+34600123456"
+
+    assert client.get("/api/webchat/config").json()["whatsapp_url"] == "https://wa.me/34600123456"
 
 
 @pytest.mark.parametrize("payload", XSS_CORPUS)

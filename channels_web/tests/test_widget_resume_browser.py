@@ -102,3 +102,14 @@ def test_a_late_opened_push_does_not_undo_the_wait_for_a_person(server: LiveServ
 
     expect(replies(page).last).to_have_text("Un momento, te paso con alguien.", timeout=20_000)
     expect(stop).to_be_visible()
+
+
+def test_the_widget_offers_whatsapp_when_configured(monkeypatch: pytest.MonkeyPatch, request: Any, page: Any) -> None:
+    monkeypatch.setenv("TALIA_WEBCHAT_WHATSAPP_NUMBER", "+34 600 123 456")
+    live: LiveServer = request.getfixturevalue("daphne_server")
+    page.goto(f"{live.url}/")
+    page.get_by_role("button", name="Abrir el chat").click()
+
+    link = page.get_by_role("link", name="Seguir por WhatsApp")
+    expect(link).to_be_visible(timeout=20_000)
+    expect(link).to_have_attribute("href", "https://wa.me/34600123456")

@@ -22,7 +22,7 @@
       denied: 'El chat no está disponible en esta página.', reconn: 'Conexión perdida. Reconectando…',
       consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
       ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
-      choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes',
+      choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes', wa: 'Seguir por WhatsApp',
       endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.'
     },
     en: {
@@ -41,7 +41,7 @@
       denied: 'The chat isn’t available on this page.', reconn: 'Connection lost. Reconnecting…',
       consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
       ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
-      choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources',
+      choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources', wa: 'Continue on WhatsApp',
       endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.'
     }
   };
@@ -108,6 +108,7 @@ button:disabled{cursor:default;opacity:.6}
 .bar p{margin:0 0 6px}
 .bt{display:flex;gap:6px;flex-wrap:wrap}
 .b{border:1px solid var(--c);background:#fff;color:#1d1d1f;border-radius:8px;padding:5px 11px;font-size:13px}
+a.b{text-decoration:none;display:inline-block}
 .p{background:var(--c);color:var(--f)}
 .lg{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}
 .lg:focus-visible{box-shadow:inset 0 0 0 2px #1d1d1f}
@@ -158,9 +159,11 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       h('button', { class: 'b', type: 'button', onclick: () => consent(false) }, t('decline'))));
   const net = h('div', { class: 'bar', role: 'status', hidden: true }, t('reconn'));
   const log = h('div', { class: 'lg', role: 'log', 'aria-live': 'polite', 'aria-label': t('log'), tabindex: '0' });
+  // "Continue on WhatsApp": a wa.me link to the business's number, when the server's config names one.
+  const waLink = h('a', { class: 'b', hidden: true, rel: 'noopener noreferrer', target: '_blank' }, t('wa'));
   const choice = h('div', { class: 'bar', hidden: true }, h('p', {}, t('choose')),
     h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => { choice.hidden = true; chosen = 1; ta.focus(); } }, t('withBot')),
-      h('button', { class: 'b', type: 'button', onclick: () => human() }, t('human'))));
+      h('button', { class: 'b', type: 'button', onclick: () => human() }, t('human')), waLink));
   const typTx = h('span');
   const typ = h('div', { class: 'ty', role: 'status', hidden: true }, typTx, h('i'), h('i'), h('i'));
   const ta = h('textarea', { rows: '1', maxlength: '4000', 'aria-label': t('msg'), placeholder: t('ph'), oninput: onInput, onkeydown: e => {
@@ -413,6 +416,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (!r || !r.ok || !r.j) return;
     cfg = r.j;
     if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
+    if (/^https:\/\/wa\.me\/\d{6,15}$/.test(String(cfg.whatsapp_url || ''))) { waLink.href = cfg.whatsapp_url; waLink.hidden = false; }
     const v = String(cfg.consent_version || '');
     if (cfg.require_consent && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
   }
