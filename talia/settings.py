@@ -219,7 +219,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Crawling and analysis may run for minutes: they have a queue of their own, so a turn or a delivery
 # (default queue) never waits behind them. Workers: `-Q <prefix>` and `-Q <prefix>.bulk` (README).
 TALIA_BULK_QUEUE = f"{REDIS_PREFIX}.bulk"
-CELERY_TASK_ROUTES = {"rag.tasks.*": {"queue": TALIA_BULK_QUEUE}, "leads.tasks.*": {"queue": TALIA_BULK_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "rag.tasks.*": {"queue": TALIA_BULK_QUEUE},
+    "leads.tasks.*": {"queue": TALIA_BULK_QUEUE},
+    # Fetching a contact's photos and documents can be slow; it never delays a reply.
+    "channels_whatsapp.tasks.download_media": {"queue": TALIA_BULK_QUEUE},
+}
 # Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
 # pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.
 TALIA_INGEST_TIME_LIMIT_S = env_int("TALIA_INGEST_TIME_LIMIT_S", 1800, minimum=10)

@@ -254,3 +254,11 @@ def test_the_deploy_checks_name_what_is_missing(settings):
     settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
     settings.TALIA_PUBLIC_BASE_URL = "https://chat.example.com"
     assert whatsapp_configured() == []
+
+
+def test_media_downloads_run_on_the_bulk_queue_never_before_a_reply(settings):
+    from talia.celery import app
+
+    route = app.amqp.router.route
+    assert route({}, "channels_whatsapp.tasks.download_media")["queue"].name == settings.TALIA_BULK_QUEUE
+    assert route({}, "channels_whatsapp.tasks.record_status_later")["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
