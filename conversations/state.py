@@ -90,9 +90,7 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
         fresh = _transition(conversation, "request_handoff")
         handoff = HandoffRequest.objects.create(conversation=fresh, requested_by=requested_by, reason=reason)
         events.emit(events.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
-        realtime.publish(
-            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.queue_added(fresh)
-        )
+        realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.queue_added(fresh))
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         if engine_class().writes_structured:  # otherwise briefs are extractive, built on demand
             handoff_id = str(handoff.pk)
