@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Case, Count, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -15,6 +15,7 @@ from conversations.console.actions import can_watch, watchable
 from conversations.console.permissions import agent_required, is_supervisor, supervisor_required
 from conversations.models import (
     OPEN_STATUSES,
+    ContactIdentity,
     Conversation,
     ConversationStatus,
     ConversationSummary,
@@ -24,6 +25,7 @@ from conversations.models import (
     QuickReply,
 )
 from conversations.registry import channel_specs
+from conversations.templatetags.console_tags import phone_address
 
 PREVIEW_MESSAGES = 3
 RECENTLY_CLOSED = 10
@@ -32,10 +34,14 @@ MONITOR_LIMIT = 200
 
 
 def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    """Contact, agent and the last few messages (newest first) of each conversation, in three queries."""
+    """Contact, agent, how the contact is known on the channel (`identity`: a WhatsApp or caller number)
+    and the last few messages (newest first) of each conversation, in three queries."""
     latest = Message.objects.order_by("-seq")[:PREVIEW_MESSAGES]
-    return conversations.select_related("contact", "assigned_agent").prefetch_related(
-        Prefetch("messages", queryset=latest, to_attr="latest_messages")
+    identity = ContactIdentity.objects.filter(contact_id=OuterRef("contact_id"), channel=OuterRef("channel"))
+    return (
+        conversations.select_related("contact", "assigned_agent")
+        .annotate(identity=Subquery(identity.values("value")[:1]))
+        .prefetch_related(Prefetch("messages", queryset=latest, to_attr="latest_messages"))
     )
 
 
@@ -95,12 +101,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
 
 def contact_address(conversation: Conversation) -> str:
     """The contact's number on a phone channel (WhatsApp, voice), as +E.164; "" on others (a web session)."""
-    value = (
-        conversation.contact.identities.filter(channel=conversation.channel).values_list("value", flat=True).first()
-        or ""
-    )
-    digits = value.removeprefix("+")
-    return f"+{digits}" if digits.isdigit() and 6 <= len(digits) <= 15 else ""
+    identities = conversation.contact.identities.filter(channel=conversation.channel)
+    return phone_address(identities.values_list("value", flat=True).first())
 
 
 @supervisor_required

@@ -124,3 +124,25 @@ def test_web_messages_carry_neither(lucia: inbox.Received) -> None:
     payload = realtime.message_payload(lucia.message)
 
     assert "attachments" not in payload and "location" not in payload
+
+
+def test_queue_and_monitor_rows_show_the_number_on_phone_channels_only(
+    photo: Message, lucia: inbox.Received, agent: Any, django_user_model: Any
+) -> None:
+    state.request_handoff(lucia.conversation, requested_by="contact")  # a web visitor waits too
+    boss = django_user_model.objects.create_user("boss", is_staff=True)
+
+    for client, page in ((signed_in(agent), "/console/"), (signed_in(boss), "/console/monitor/")):
+        html = client.get(page).content.decode()
+        assert '<span class="address">+34600123456</span>' in html
+        assert html.count('class="address"') == 1  # the web visitor's session id is no number
+
+
+def test_phone_address_reads_numbers_only() -> None:
+    from conversations.templatetags.console_tags import phone_address
+
+    assert phone_address("34600123456") == "+34600123456"
+    assert phone_address("+14155238886") == "+14155238886"
+    assert phone_address("session-lucia-0001") == ""
+    assert phone_address("12") == ""
+    assert phone_address(None) == ""
