@@ -85,9 +85,14 @@ def locale_for(number: str, country: str = "") -> str:
     """
     region = ""
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None)) or ""
+        parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        region = ""
+        pass
+    else:
+        # The number's own region; for a number libphonenumber cannot place, its country code's main one.
+        region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+            parsed.country_code or 0
+        )
     region = region if region and region != "ZZ" else country.strip().upper()
     if not region:
         return settings.TALIA_VOICE_DEFAULT_LOCALE
