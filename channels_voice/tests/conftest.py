@@ -31,7 +31,7 @@ def parse(response: Any) -> ET.Element:
     """The TwiML of a response, parsed back (and checked to be TwiML)."""
     assert response.status_code == 200, response.content[:2000]
     assert response["Content-Type"].startswith("text/xml")
-    root = ET.fromstring(response.content)
+    root = ET.fromstring(response.content)  # noqa: S314 (TalIA's own answer, in a test)
     assert root.tag == "Response"
     return root
 
@@ -84,7 +84,9 @@ class Caller:
     ) -> Any:
         url = sign_url or f"{self.base}{path}"
         headers = {} if signature == "" else {"X-Twilio-Signature": signature or sign(url, params)}
-        return self.client.post(path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers)
+        return self.client.post(
+            path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers
+        )
 
     def dial(self, **extra: str) -> ET.Element:
         root = parse(self.post(INBOUND, self.params(CallStatus="ringing", **extra)))

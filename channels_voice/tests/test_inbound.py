@@ -123,9 +123,7 @@ def test_behind_a_proxy_the_signature_is_over_the_public_url(caller: Caller, set
     settings.TALIA_PUBLIC_BASE_URL = "https://talia.example.com"
 
     internal = caller.post(INBOUND, caller.params())
-    public = caller.post(
-        INBOUND, caller.params(), sign_url="https://talia.example.com/api/voice/inbound"
-    )
+    public = caller.post(INBOUND, caller.params(), sign_url="https://talia.example.com/api/voice/inbound")
 
     assert internal.status_code == 403
     assert public.status_code == 200
@@ -167,7 +165,12 @@ def test_a_call_without_call_sid_or_caller_is_a_400_naming_the_field(caller: Cal
 
 
 def test_json_instead_of_a_form_is_a_415(client):
-    response = client.post(INBOUND, {"CallSid": "CA1"}, content_type="application/json", headers={"X-Twilio-Signature": sign("http://testserver/api/voice/inbound", {})})
+    response = client.post(
+        INBOUND,
+        {"CallSid": "CA1"},
+        content_type="application/json",
+        headers={"X-Twilio-Signature": sign("http://testserver/api/voice/inbound", {})},
+    )
 
     assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
 

@@ -47,7 +47,9 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
 
     call = {"CallSid": "CA-events-0001", "From": "+34600000009", "To": "+34910000000"}
     voice.start_call(call)
-    voice.apply_status(voice.parse_status({**call, "CallStatus": "completed", "SequenceNumber": "1", "CallDuration": "3"}))
+    voice.apply_status(
+        voice.parse_status({**call, "CallStatus": "completed", "SequenceNumber": "1", "CallDuration": "3"})
+    )
 
     stored = list(Event.objects.all())
     assert {event.name for event in stored} == {declared.name for declared in events.events.all()}
