@@ -117,15 +117,17 @@ def start_call(params: Any) -> Started:
     with transaction.atomic():
         call = VoiceCall.objects.select_related("conversation").filter(call_sid=call_sid).first()
         created = False
-        if call is None or call.conversation is None:
+        if call is not None and call.conversation is not None:
+            conversation = call.conversation
+        else:
             locale = locale_for(from_number, params.get("FromCountry") or "")
             _contact, conversation = inbox.ensure_conversation(CHANNEL, from_number, locale=locale)
             if call is None:
                 call, created = _create(call_sid, from_number, to_number, direction, locale, conversation)
-            elif call.conversation is None:  # its conversation was deleted: the call goes on in a new one
+                conversation = call.conversation or conversation
+            else:  # its conversation was deleted: the call goes on in a new one
                 VoiceCall.objects.filter(pk=call.pk).update(conversation=conversation)
                 call.conversation = conversation
-        conversation = call.conversation
         if created:
             events.emit(
                 CALL_STARTED,
@@ -278,7 +280,9 @@ def apply_status(callback: StatusCallback) -> str:
 
 
 def _finish(call: VoiceCall) -> None:
-    conversation = Conversation.objects.filter(pk=call.conversation_id).first()
+    conversation = (
+        Conversation.objects.filter(pk=call.conversation_id).first() if call.conversation_id is not None else None
+    )
     events.emit(
         CALL_COMPLETED,
         conversation=conversation,

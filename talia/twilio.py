@@ -11,6 +11,7 @@ Turning the check off (TALIA_TWILIO_VALIDATE_SIGNATURES=false) is allowed only w
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -24,7 +25,7 @@ logger = logging.getLogger("talia.twilio")
 FORM = "application/x-www-form-urlencoded"
 
 
-def error(status: int, code: str, message: str, fields: dict[str, object] | None = None) -> JsonResponse:
+def error(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> JsonResponse:
     return JsonResponse(error_body(code, message, fields), status=status)
 
 

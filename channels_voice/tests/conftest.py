@@ -14,7 +14,9 @@ from django.test import Client
 from django.utils.http import urlencode
 from twilio.request_validator import RequestValidator
 
+from channels_voice.models import VoiceCall
 from conversations.console.permissions import AGENTS_GROUP_NAME
+from conversations.models import Conversation
 
 INBOUND = "/api/voice/inbound"
 GATHER = "/api/voice/gather"
@@ -36,6 +38,20 @@ def parse(response: Any) -> ET.Element:
     return root
 
 
+def child(root: ET.Element, tag: str) -> ET.Element:
+    """The first `tag` element of the TwiML, which must be there."""
+    found = root.find(tag)
+    assert found is not None, f"no <{tag}> in {ET.tostring(root, encoding='unicode')}"
+    return found
+
+
+def conversation_of(call_sid: str) -> Conversation:
+    """The conversation of a call, which must have one."""
+    conversation = VoiceCall.objects.select_related("conversation__contact").get(call_sid=call_sid).conversation
+    assert conversation is not None
+    return conversation
+
+
 def says(root: ET.Element) -> list[str]:
     return [element.text or "" for element in root.iter("Say")]
 
@@ -51,6 +67,10 @@ class Heard:
     @property
     def gather(self) -> ET.Element | None:
         return self.last.find("Gather")
+
+    def listening_in(self) -> str:
+        """The language of the Gather that ended the turn."""
+        return child(self.last, "Gather").get("language", "")
 
     @property
     def hung_up(self) -> bool:

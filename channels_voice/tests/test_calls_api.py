@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels_voice.models import VoiceCall
-from channels_voice.tests.conftest import Caller
+from channels_voice.tests.conftest import Caller, conversation_of
 from conversations import inbox
 from conversations.models import Sender
 
@@ -45,7 +44,7 @@ def test_a_call_shows_its_transcript_by_speaker(caller: Caller, agent, client, s
     settings.TALIA_VOICE_TURN_WAIT_S = 0
     caller.dial()
     caller.speak("Hola, quiero información")
-    conversation = VoiceCall.objects.get(call_sid=caller.call_sid).conversation
+    conversation = conversation_of(caller.call_sid)
     inbox.send(conversation, "Claro, ¿sobre qué producto?", sender=Sender.ASSISTANT)
     inbox.send(conversation, "Soy Ana, del equipo.", sender=Sender.AGENT, agent=agent)
     client.force_login(agent)
