@@ -53,6 +53,17 @@ def test_out_of_order_and_repeated_callbacks_never_move_the_status_back(caller: 
     assert Event.objects.filter(name="call_completed").count() == 1
 
 
+def test_an_older_callback_of_the_same_stage_is_ignored(caller: Caller):
+    caller.dial()
+
+    newer = caller.status("in-progress", 2)
+    older = caller.status("in-progress", 1)
+    repeated = caller.status("in-progress", 2)
+
+    assert [r.json()["status"] for r in (newer, older, repeated)] == ["applied", "ignored", "ignored"]
+    assert current(caller).last_sequence_number == 2
+
+
 def test_the_end_arriving_first_wins_over_earlier_progress(caller: Caller):
     caller.dial()
 
