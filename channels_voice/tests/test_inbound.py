@@ -179,3 +179,12 @@ def test_json_instead_of_a_form_is_a_415(client):
 
 def test_get_is_not_allowed(client):
     assert client.get(INBOUND).status_code == 405
+
+
+def test_answering_a_call_costs_a_bounded_number_of_queries(caller: Caller, django_assert_max_num_queries):
+    # Contact, identity, conversation, its event, the call, call_started, the last seq, and savepoints.
+    with django_assert_max_num_queries(20):
+        caller.dial()
+    # A retried webhook only reads: the call (with its conversation) and the last seq, in a transaction.
+    with django_assert_max_num_queries(4):
+        caller.dial()
