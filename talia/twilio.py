@@ -20,8 +20,6 @@ from twilio.request_validator import RequestValidator
 
 from talia.api import error_body
 
-logger = logging.getLogger("talia.twilio")
-
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -44,8 +42,9 @@ def public_url(request: HttpRequest) -> str:
 def refused(request: HttpRequest, area: str = "Twilio") -> JsonResponse | None:
     """The 4xx answer for a request that is not a well-formed, signed Twilio webhook, or None when it is.
 
-    `area` names the webhook in the logs ("Voice", "WhatsApp").
+    `area` names the webhook ("Voice", "WhatsApp"); refusals are logged to its area's log (talia.voice...).
     """
+    logger = logging.getLogger(f"talia.{area.lower()}")
     try:
         params = request.POST
     except RequestDataTooBig:
