@@ -29,6 +29,7 @@ from channels_voice.events import CALL_COMPLETED, CALL_STARTED
 from channels_voice.models import FINAL_STATUSES, CallMode, CallStatus, VoiceCall
 from conversations import events, inbox, state
 from conversations.models import Conversation, ConversationStatus, Message, Sender
+from talia.understanding import plain_words
 
 logger = logging.getLogger("talia.voice")
 
@@ -171,6 +172,40 @@ def find_call(params: Any) -> VoiceCall:
     if call is None or call.conversation is None:
         raise UnknownCall(call_sid)
     return call
+
+
+# What a caller says to change the call's language, whole (folded, without punctuation): the Gather
+# listens in one language, so the caller has to ask.
+LANGUAGE_REQUESTS = {
+    "en": frozenset(
+        {
+            "english", "in english", "english please", "in english please", "speak english", "speak in english",
+            "can we speak english", "can we speak in english", "do you speak english",
+            "ingles", "en ingles", "en ingles por favor", "hablame en ingles", "habla en ingles",
+            "podemos hablar en ingles", "hablas ingles",
+        }
+    ),
+    "es": frozenset(
+        {
+            "spanish", "in spanish", "spanish please", "in spanish please", "speak spanish", "speak in spanish",
+            "can we speak spanish", "can we speak in spanish", "do you speak spanish",
+            "espanol", "en espanol", "en espanol por favor", "hablame en espanol", "habla en espanol",
+            "podemos hablar en espanol", "hablas espanol",
+        }
+    ),
+}  # fmt: skip
+
+
+def requested_locale(speech: str) -> str | None:
+    """'en' or 'es' when the caller asks to speak that language ("English, please"), else None."""
+    said = plain_words(speech)
+    return next((locale for locale, phrases in LANGUAGE_REQUESTS.items() if said in phrases), None)
+
+
+def switch_locale(call: VoiceCall, locale: str) -> None:
+    """Speak and listen in `locale` from now on (the contact's locale follows with the next message)."""
+    VoiceCall.objects.filter(pk=call.pk).update(locale=locale)
+    call.locale = locale
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ async def gather(request: HttpRequest) -> HttpResponse:
     speech = (request.POST.get("SpeechResult") or "").strip()
     if not speech:
         return twiml.render(twiml.silence(call.locale, query["after"], query["silences"] + 1))
+    if (asked := services.requested_locale(speech)) and asked != call.locale:
+        await sync_to_async(services.switch_locale)(call, asked)
     try:
         heard = await sync_to_async(services.hear)(
             call, speech, query["after"], (request.POST.get("Confidence") or "").strip()

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from channels_voice.models import VoiceCall
 from channels_voice.tests.conftest import Caller, child, conversation_of, parse
 from conversations import state
 from conversations.models import ConversationStatus, HandoffRequest, Message, Sender
 from talia.testing.plugin import purge_task_queue, running_worker
+
+
+def locale_of(caller: Caller) -> str:
+    return VoiceCall.objects.get(call_sid=caller.call_sid).locale
 
 
 def spoken(heard) -> str:
@@ -169,6 +174,22 @@ def test_an_english_caller_is_answered_in_english(client, settings):
 
     assert heard.said[0] == "One moment, please." and heard.listening_in() == "en-US"
     assert Message.objects.get(sender=Sender.CONTACT).metadata["locale"] == "en"
+
+
+@pytest.mark.django_db
+def test_a_caller_who_asks_for_english_is_answered_and_heard_in_english(caller: Caller, settings):
+    settings.TALIA_VOICE_TURN_WAIT_S = 0
+    caller.dial()
+
+    heard = caller.speak("English, please.")
+
+    assert heard.said[0] == "One moment, please." and heard.listening_in() == "en-US"
+    assert locale_of(caller) == "en" and conversation_of(caller.call_sid).contact.locale == "en"
+    # A sentence that merely mentions the language changes nothing.
+    caller.speak("Quiero clases de inglés")
+    assert locale_of(caller) == "en"
+    back = caller.speak("En español, por favor")
+    assert back.listening_in() == "es-MX" and locale_of(caller) == "es"
 
 
 @pytest.mark.django_db
