@@ -5,3 +5,25 @@ from django.utils.translation import gettext_lazy as _
 class ChannelsVoiceConfig(AppConfig):
     name = "channels_voice"
     verbose_name = _("Voice")
+
+    def ready(self) -> None:
+        from channels_voice import checks, services
+        from channels_voice.events import EVENTS
+        from conversations.events import declare
+        from conversations.registry import ChannelSpec, channel_specs
+
+        del checks  # imported for its @register()ed system checks
+        declare(*EVENTS)
+        # Replies are spoken in the TwiML answer to the caller's own request (the gather turn waits for
+        # them), so no provider is called to deliver: pulled, like the web chat's REST API.
+        channel_specs.register(
+            ChannelSpec(
+                name=services.CHANNEL,
+                label=_("Voice"),
+                icon="📞",
+                delivery="pull",
+                renders_links=False,
+                renders_markdown=False,
+                waits_for_reply=True,
+            )
+        )

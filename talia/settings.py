@@ -460,6 +460,18 @@ if TALIA_WEBCHAT_WHATSAPP_NUMBER and not re.fullmatch(r"\+?[1-9]\d{5,14}", TALIA
 # Where media that contacts send (photos, voice notes, documents) is downloaded to.
 MEDIA_ROOT = Path(env_str("TALIA_MEDIA_DIR", str(VAR_DIR / "media")))
 
+# --- Voice (Twilio) -----------------------------------------------------------------------------------
+# The language a caller is greeted in when their number says nothing (no country code TalIA knows).
+TALIA_VOICE_DEFAULT_LOCALE = env_choice("TALIA_VOICE_DEFAULT_LOCALE", "es", ["es", "en"])
+# The AI disclosure said first on every call; empty: the built-in text (an AI assistant, not recorded).
+TALIA_VOICE_DISCLOSURE_ES = env_str("TALIA_VOICE_DISCLOSURE_ES", "")
+TALIA_VOICE_DISCLOSURE_EN = env_str("TALIA_VOICE_DISCLOSURE_EN", "")
+# How long one Twilio request waits for the assistant's reply before a holding phrase and a redirect
+# (Twilio gives each request 15 s).
+TALIA_VOICE_TURN_WAIT_S = env_float("TALIA_VOICE_TURN_WAIT_S", 8.0, minimum=0, maximum=12)
+# Where a call handed to a person is transferred (<Dial>); unset: the caller is told a person calls back.
+TALIA_VOICE_TRANSFER_NUMBER = env_str("TALIA_VOICE_TRANSFER_NUMBER", "")
+
 # --- Hostile input and socket limits -------------------------------------------------------------
 # The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).
 TALIA_JSON_MAX_BYTES = env_int("TALIA_JSON_MAX_BYTES", 65536, minimum=1024, maximum=10 * 1024 * 1024)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("rag.urls")),  # the demo site under /demo-site/
     path("", include("channels_whatsapp.urls")),
     path("", include("channels_web.urls")),
+    path("", include("channels_voice.urls")),
 ]
 
 # Error answers: JSON on API paths, templates/<status>.html elsewhere (talia/errors.py).

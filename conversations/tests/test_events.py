@@ -27,7 +27,7 @@ def test_an_undeclared_event_fails_loudly(db):
     before = Event.objects.count()
 
     with pytest.raises(ImproperlyConfigured, match="not declared"):
-        events.emit("call_started", conversation=conversation)
+        events.emit("never_declared", conversation=conversation)
     with pytest.raises(ImproperlyConfigured, match="not declared"):
         events.emit(spec("made_up", "Never declared"), conversation=conversation)
 

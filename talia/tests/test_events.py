@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from channels_voice import services as voice
 from channels_web import services as web
 from conversations import events, inbox, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
@@ -43,6 +44,12 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     card, _ = pipeline.card_for(conversation.contact, conversation, LeadMovement.MovedBy.ASSISTANT)
     pipeline.move_card(card, "won", moved_by=LeadMovement.MovedBy.AGENT, user=agent)
     state.close_conversation(conversation, ended_by="agent", reason="hecho")
+
+    call = {"CallSid": "CA-events-0001", "From": "+34600000009", "To": "+34910000000"}
+    voice.start_call(call)
+    voice.apply_status(
+        voice.parse_status({**call, "CallStatus": "completed", "SequenceNumber": "1", "CallDuration": "3"})
+    )
 
     stored = list(Event.objects.all())
     assert {event.name for event in stored} == {declared.name for declared in events.events.all()}

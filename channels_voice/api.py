@@ -1,0 +1,81 @@
+"""The calls API for agents and staff (signed-in session, JSON, paginated).
+
+- GET /api/voice/calls: newest first; status, times, duration, contact, conversation.
+- GET /api/voice/calls/{call_sid}: the same, with the transcript (speaker caller|assistant|agent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from channels_voice import services
+from channels_voice.models import VoiceCall
+from conversations.console.permissions import IsAgent
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def call_row(call: VoiceCall) -> dict[str, Any]:
+    conversation = call.conversation
+    contact = conversation.contact if conversation is not None else None
+    return {
+        "call_sid": call.call_sid,
+        "from": call.from_number,
+        "to": call.to_number,
+        "direction": call.direction,
+        "status": call.status,
+        "mode": call.mode,
+        "locale": call.locale,
+        "started_at": _time(call.started_at),
+        "answered_at": _time(call.answered_at),
+        "ended_at": _time(call.ended_at),
+        "duration_s": call.duration_s,
+        "conversation": {"id": str(conversation.pk), "status": conversation.status} if conversation else None,
+        "contact": {
+            "id": str(contact.pk),
+            "name": contact.full_name or contact.display_name,
+            "email": contact.email,
+            "phone": contact.phone,
+            "company": contact.company,
+        }
+        if contact is not None
+        else None,
+    }
+
+
+def _calls() -> Any:
+    return VoiceCall.objects.select_related("conversation__contact").order_by("-started_at", "-pk")
+
+
+class CallsView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(summary="Phone calls, newest first (paginated)")
+    def get(self, request: Request) -> Response:
+        pages = Pages()
+        page = pages.paginate_queryset(_calls(), request, view=self)
+        return pages.get_paginated_response([call_row(call) for call in page or []])
+
+
+class CallView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(summary="One phone call with its transcript")
+    def get(self, request: Request, call_sid: str) -> Response:
+        call = get_object_or_404(_calls(), call_sid=call_sid)
+        return Response({**call_row(call), "transcript": services.transcript(call)})

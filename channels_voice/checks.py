@@ -1,0 +1,46 @@
+"""System checks of the voice channel.
+
+channels_voice.E001: TALIA_VOICE_TRANSFER_NUMBER is set but is not a phone number in E.164 form.
+channels_voice.W001 (deploy): no Auth Token, so every Voice webhook is refused (signatures cannot be checked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ValidationError
+
+from conversations.models import validate_e164
+
+
+@checks.register(checks.Tags.compatibility)
+def transfer_number_valid(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    number = settings.TALIA_VOICE_TRANSFER_NUMBER
+    if not number:
+        return []
+    try:
+        validate_e164(number)
+    except ValidationError:
+        return [
+            checks.Error(
+                f"TALIA_VOICE_TRANSFER_NUMBER {number!r} is not a phone number in international format.",
+                hint="Use E.164, like +34910111222, or leave it unset to promise a call back instead.",
+                id="channels_voice.E001",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def voice_webhooks_verifiable(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.TALIA_TWILIO_VALIDATE_SIGNATURES and not settings.TALIA_TWILIO_AUTH_TOKEN:
+        return [
+            checks.Warning(
+                "Without TALIA_TWILIO_AUTH_TOKEN every Voice webhook is refused (its signature cannot be checked).",
+                hint="Set the Twilio account's Auth Token.",
+                id="channels_voice.W001",
+            )
+        ]
+    return []

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from channels_voice import api, views
+
+app_name = "voice"
+
+urlpatterns = [
+    path("api/voice/inbound", views.inbound, name="inbound"),
+    path("api/voice/gather", views.gather, name="gather"),
+    path("api/voice/wait", views.wait, name="wait"),
+    path("api/voice/status", views.status, name="status"),
+    path("api/voice/calls", api.CallsView.as_view(), name="calls"),
+    path("api/voice/calls/<str:call_sid>", api.CallView.as_view(), name="call"),
+]
