@@ -18,7 +18,6 @@ from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
-from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from conversations.registry import DeliveryError
@@ -131,12 +130,6 @@ def _client(account_sid: str, token: str, key_sid: str, key_secret: str, base: s
     if key_sid and key_secret:
         return Client(key_sid, key_secret, account_sid, http_client=http_client)
     return Client(account_sid, token, http_client=http_client)
-
-
-def validator() -> RequestValidator | None:
-    """Checks X-Twilio-Signature with the account's Auth Token; None when no token is configured."""
-    token = settings.TALIA_TWILIO_AUTH_TOKEN
-    return RequestValidator(token) if token else None
 
 
 def fetch(url: str) -> tuple[bytes, str]:
