@@ -76,12 +76,21 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         ]
         if not await self.admit(caps):
             return
-        session = await database_sync_to_async(services.open_session)(self.visitor)
-        self.contact_group = realtime.contact_group(session.contact_id)
-        await self.channel_layer.group_add(self.contact_group, self.channel_name)
-        conversation = await database_sync_to_async(services.open_conversation)(session_id)
-        if conversation is not None:
-            await self._follow(str(conversation.id))
+        # One trip to the database thread (the session and the open conversation), one Redis round trip
+        # to join both groups (talia.sockets.join); what is looked up here is kept for the socket's life.
+        contact_id, conversation_id = await database_sync_to_async(self._open)()
+        self.contact_group = realtime.contact_group(contact_id)
+        groups = [self.contact_group]
+        if conversation_id is not None:
+            self.conversation_group = conversation_group(conversation_id)
+            groups.append(self.conversation_group)
+        await sockets.join(self.channel_layer, self.channel_name, groups)
+
+    def _open(self) -> tuple[str, str | None]:
+        """The visitor's contact id and their open conversation's id (None when none is open)."""
+        session = services.open_session(self.visitor)
+        conversation = services.open_conversation(self.visitor.session_id)
+        return str(session.contact_id), (str(conversation.id) if conversation is not None else None)
 
     async def disconnect(self, code: int) -> None:
         for group in (getattr(self, "contact_group", None), self.conversation_group):
@@ -145,10 +154,11 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         await self._follow(str(received.conversation.id), catch_up=True)
 
     async def on_typing(self, content: dict[str, Any]) -> None:
+        """Relayed from this socket's loop: no database, no thread (the conversation is known already)."""
         if self.conversation_group is None:
             return
         conversation_id = self.conversation_group.removeprefix("conversation.")
-        await database_sync_to_async(inbox.typing)(conversation_id, Sender.CONTACT, bool(content.get("active")))
+        await sockets.relay_typing(self.channel_layer, conversation_id, Sender.CONTACT, bool(content.get("active")))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         fields = await self.validated(ResumeSerializer, content)
