@@ -111,7 +111,7 @@ def redis_round_trips() -> Iterator[list[bytes]]:
 
 async def typing_events(channel: str, count: int) -> list[dict]:
     layer = get_channel_layer()
-    events = []
+    events: list[dict] = []
     while len(events) < count:
         event = await asyncio.wait_for(layer.receive(channel), 5)
         if event["type"] == "typing":
