@@ -24,6 +24,16 @@ RESUME_LIMIT = 200
 RECENTLY_SENT = 500
 
 
+def in_a_thread(function: Any) -> Any:
+    """`function` run in a worker thread with its own database connection, closed after it.
+
+    Not on Channels' default thread (`thread_sensitive`), one per process shared by every socket:
+    there the database calls of hundreds of sockets (connects, a burst of messages) queue behind each
+    other. HTTP requests already run each on a thread of its own (Django's ThreadSensitiveContext).
+    """
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
 class WebchatConsumer(sockets.GuardedJsonConsumer):
     """Joins the visitor's contact group (new conversations) and their open conversation's group.
 
@@ -78,7 +88,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
             return
         # One trip to the database thread (the session and the open conversation), one Redis round trip
         # to join both groups (talia.sockets.join); what is looked up here is kept for the socket's life.
-        contact_id, conversation_id = await database_sync_to_async(self._open)()
+        contact_id, conversation_id = await in_a_thread(self._open)()
         self.contact_group = realtime.contact_group(contact_id)
         groups = [self.contact_group]
         if conversation_id is not None:
@@ -111,7 +121,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         self.conversation_group = group
         await self.channel_layer.group_add(group, self.channel_name)
         if catch_up:
-            for event in await database_sync_to_async(realtime.missed_messages)(conversation_id, 0, RESUME_LIMIT):
+            for event in await in_a_thread(realtime.missed_messages)(conversation_id, 0, RESUME_LIMIT):
                 await self._send_message(event)
 
     async def _send_message(self, event: realtime.MessageNew | dict[str, Any]) -> None:
@@ -137,7 +147,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         await handler(content)
 
     async def on_message(self, content: dict[str, Any]) -> None:
-        wait = await database_sync_to_async(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)
+        wait = await in_a_thread(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)
         if wait is not None:
             await self.error("rate_limited", f"Too many messages. Try again in {wait} seconds.")
             return
@@ -145,7 +155,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if fields is None:
             return
         try:
-            received = await database_sync_to_async(services.post_message)(
+            received = await in_a_thread(services.post_message)(
                 self.visitor, fields["content"], fields.get("client_message_id", "")
             )
         except inbox.InboxError as exc:
@@ -165,10 +175,10 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if fields is None:
             return
         after = fields["after"]
-        conversation = await database_sync_to_async(services.latest_conversation)(self.visitor.session_id)
+        conversation = await in_a_thread(services.latest_conversation)(self.visitor.session_id)
         if conversation is None:
             return
-        for event in await database_sync_to_async(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
+        for event in await in_a_thread(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
             # A resume is an explicit request: send even what this socket already sent.
             self.sent.append(event["message"]["id"])
             await self.send_json(event)

@@ -8,8 +8,8 @@
   session with its contact, the open conversation) and two Redis round trips (the socket caps, then both
   groups joined in one pipeline).
 
-Statements are counted on the database thread's own connection (Channels runs every
-`database_sync_to_async` call on one thread); Redis round trips are counted at the wire, as the calls
+Statements are counted where Django hands each one to the driver, on any connection in any thread; Redis
+round trips are counted at the wire, as the calls
 that write packed commands to a Redis socket (one per command, or one per pipeline).
 """
 
@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio.connection
@@ -28,8 +29,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.db.backends.utils import CursorWrapper
 
 from channels_web import services
 from conversations import inbox, state
@@ -60,22 +60,27 @@ async def ready(socket: WebsocketCommunicator) -> WebsocketCommunicator:
 
 
 class Statements:
-    """SQL statements run on the database thread (where `database_sync_to_async` runs) while inside."""
+    """SQL statements run while inside, on any connection in any thread (the visitor's socket runs its
+    database calls in worker threads): counted where Django hands each statement to its driver."""
 
     def __init__(self) -> None:
-        self.capture = CaptureQueriesContext(connection)
-        self.count = -1
+        self.count = 0
+        self.lock = threading.Lock()
+        self.patch = pytest.MonkeyPatch()
 
     async def __aenter__(self) -> Statements:
-        await database_sync_to_async(self.capture.__enter__)()
+        execute = CursorWrapper._execute_with_wrappers
+
+        def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.count += 1
+            return execute(cursor, *args, **kwargs)
+
+        self.patch.setattr(CursorWrapper, "_execute_with_wrappers", counted)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        def finish() -> int:
-            self.capture.__exit__(None, None, None)
-            return len(self.capture)
-
-        self.count = await database_sync_to_async(finish)()
+        self.patch.undo()
 
 
 @contextlib.contextmanager
