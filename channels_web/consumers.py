@@ -86,7 +86,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         ]
         if not await self.admit(caps):
             return
-        # One trip to the database thread (the session and the open conversation), one Redis round trip
+        # One database call (the session and the open conversation), one Redis round trip
         # to join both groups (talia.sockets.join); what is looked up here is kept for the socket's life.
         contact_id, conversation_id = await in_a_thread(self._open)()
         self.contact_group = realtime.contact_group(contact_id)

@@ -4,7 +4,7 @@
   a console socket remembers each conversation's assignee after reading it once (until a change of
   assignee is pushed to it). They are relayed from the socket's own loop, so a database thread that is
   busy (or stuck on a slow query) does not hold them up.
-- Connecting a known visitor's socket takes one trip to the database thread (two statements: the
+- Connecting a known visitor's socket takes one database call (two statements: the
   session with its contact, the open conversation) and two Redis round trips (the socket caps, then both
   groups joined in one pipeline).
 
