@@ -69,7 +69,7 @@ class Statements:
         self.patch = pytest.MonkeyPatch()
 
     async def __aenter__(self) -> Statements:
-        execute = CursorWrapper._execute_with_wrappers
+        execute = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]  # not in the stubs
 
         def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
             with self.lock:
