@@ -90,7 +90,7 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def start_daphne(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_daphne(log_path: Path, app: str = "talia.asgi:application") -> tuple[subprocess.Popen[bytes], str]:
     """One Daphne process on this benchmark's database and Redis, as `make run` starts it."""
     import socket
     import urllib.error
@@ -109,7 +109,7 @@ def start_daphne(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"],
+            [sys.executable, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), app],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -263,10 +263,252 @@ def bench_sockets(runs: int) -> None:
     finally:
         process.terminate()
         process.wait(10)
+    bench_sockets_against_floor(runs, run)
     trouble = [
         line for line in log_path.read_text(errors="replace").splitlines() if "Traceback" in line or "1011" in line
     ]
     print(f"{'daphne log: tracebacks or 1011':<44} {len(trouble)}")
+
+
+def bench_sockets_against_floor(runs: int, run: str) -> None:
+    """TalIA's visitor socket beside a bare consumer (bench/bare_asgi.py) on a fresh Daphne each, same run.
+
+    - connect 200 sockets at once (open, ping, pong: the consumer has joined its groups): first-time
+      visitors (contact and session created), then the same visitors again; floor: the bare consumer;
+    - typing relay: a frame on a socket until it reaches a listener in the conversation's group; floor:
+      the bare consumer's group_send of the frame;
+    - agent message -> visitor, with 200 live sockets: from the agent's send (console.actions.do_send:
+      stored, committed, published) until the visitor's socket has it; floor: group_send -> socket;
+    - burst: 200 sockets send a message at the same moment, until each has its own message pushed back;
+      floor: 200 bare sockets each relaying a frame to their group and back.
+    """
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+    from django.contrib.auth.models import Group, User
+
+    from channels_web import services
+    from conversations import state
+    from conversations.console import actions
+    from conversations.models import Conversation
+    from talia.testing.sockets import LiveSocket, SocketPool
+
+    count = 200
+    runs = max(runs, 400)  # latency samples: enough for a p99
+    var = Path(os.environ["TALIA_VAR_DIR"])
+
+    def name(i: int) -> str:
+        return f"bench-{run}-s{i:04d}"
+
+    async def connect_all(url: str, path_of: Callable[[int], str]) -> tuple[list[float], float, list[LiveSocket]]:
+        pool = SocketPool(url)
+        await pool.__aenter__()
+
+        async def one(i: int) -> tuple[float, LiveSocket]:
+            start = time.perf_counter()
+            socket = await pool.open_ready(f"s{i}", path_of(i), timeout=60)
+            return (time.perf_counter() - start) * 1000, socket
+
+        start = time.perf_counter()
+        done = await asyncio.gather(*(one(i) for i in range(count)))
+        wall = (time.perf_counter() - start) * 1000
+        sockets = [socket for _, socket in done]
+        sockets_pools[id(sockets)] = pool
+        return [latency for latency, _ in done], wall, sockets
+
+    sockets_pools: dict[int, SocketPool] = {}
+
+    async def close_all(sockets: list[LiveSocket]) -> None:
+        await sockets_pools.pop(id(sockets)).__aexit__(None, None, None)
+
+    def connect_row(work: str, talia: tuple[list[float], float], floor: tuple[list[float], float]) -> None:
+        (samples, wall), (floor_samples, floor_wall) = talia, floor
+        t, f = latency_figures(samples), latency_figures(floor_samples)
+        REPORT.add(
+            Row(
+                "sockets",
+                work,
+                f"all in {wall:.0f} ms ({ms(t)})",
+                f"bare consumer: all in {floor_wall:.0f} ms ({ms(f)})",
+                wall / floor_wall,
+                {"talia_wall_ms": round(wall, 1), "floor_wall_ms": round(floor_wall, 1), "talia": t, "floor": f},
+            )
+        )
+
+    def latency_row(work: str, samples: list[float], floor_samples: list[float], floor_label: str) -> None:
+        t, f = latency_figures(samples), latency_figures(floor_samples)
+        # The ratio of the medians: a p99 of a few hundred samples on a shared machine is mostly noise.
+        REPORT.add(
+            Row("sockets", work, ms(t), f"{floor_label}: {ms(f)}", t["p50_ms"] / f["p50_ms"], {"talia": t, "floor": f})
+        )
+
+    async def typing_latencies(
+        sockets: list[LiveSocket], groups: list[str], frame: Callable[[int], dict]
+    ) -> list[float]:
+        """Sequential: a typing frame on socket i until a listener in groups[i] receives it."""
+        layer = get_channel_layer()
+        listener = await layer.new_channel()
+        samples = []
+        for n in range(runs):
+            i = n % len(sockets)
+            await layer.group_add(groups[i], listener)
+            start = time.perf_counter()
+            await sockets[i].send(frame(n))
+            while (await asyncio.wait_for(layer.receive(listener), 10)).get("type") != "typing":
+                pass
+            samples.append((time.perf_counter() - start) * 1000)
+            await layer.group_discard(groups[i], listener)
+        return samples
+
+    async def burst(
+        sockets: list[LiveSocket], frame: Callable[[int], dict], mine: Callable[[int], Callable[[dict], bool]]
+    ) -> tuple[float, int, int]:
+        """All send at once; ms until the last has its own push back, pushes missing, error frames."""
+        await asyncio.sleep(1)
+        seen = [len(socket.frames) for socket in sockets]
+        start = time.perf_counter()
+        await asyncio.gather(*(socket.send(frame(i)) for i, socket in enumerate(sockets)))
+        await asyncio.gather(*(socket.wait_for(mine(i), 60) for i, socket in enumerate(sockets)))
+        last, missing = start, 0
+        for i, socket in enumerate(sockets):
+            hits = [at for f, at in zip(socket.frames, socket.arrivals, strict=False) if mine(i)(f)]
+            if hits:
+                last = max(last, hits[0])
+            else:
+                missing += 1
+        errors = [
+            f for socket, n in zip(sockets, seen, strict=True) for f in socket.frames[n:] if f.get("type") == "error"
+        ]
+        for code in sorted({f["error"]["code"] for f in errors}):
+            print(
+                f"  burst: {sum(1 for f in errors if f['error']['code'] == code)} error frames {code!r}, e.g. {errors[0]}"
+            )
+        return (last - start) * 1000, missing, len(errors)
+
+    def prepare_agent_conversations() -> tuple[User, list[Conversation]]:
+        agent = User.objects.create_user(f"bench-agent-{run}")
+        agent.groups.add(Group.objects.get_or_create(name="agents")[0])
+        conversations = []
+        for i in range(count):
+            conversation = services.post_message(services.Visitor(session_id=name(i)), "Hola").conversation
+            state.request_handoff(conversation, requested_by="contact")
+            conversations.append(actions.do_claim(agent, Conversation.objects.get(pk=conversation.pk)))
+        return agent, conversations
+
+    # --- The floor: the bare consumer ----------------------------------------------------------------
+    bare_log = var / f"daphne-bench-bare-{run}.log"
+    process, url = start_daphne(bare_log, "bench.bare_asgi:application")
+    try:
+        layer = get_channel_layer()
+
+        async def floor() -> dict[str, object]:
+            results: dict[str, object] = {}
+            samples, wall, sockets = await connect_all(url, lambda i: f"/ws/bare/?name=b{run}{i}")
+            results["connect"] = (samples, wall)
+            results["typing"] = await typing_latencies(
+                sockets, [f"bare.b{run}{i}" for i in range(count)], lambda n: {"type": "typing", "active": n % 2 == 0}
+            )
+            pushes: list[float] = []
+            for n in range(runs):
+                i = n % count
+                message_id = f"floor-{n}"
+                start = time.perf_counter()
+                await layer.group_send(f"bare.b{run}{i}", {"type": "message.new", "message": {"id": message_id}})
+                while message_id not in sockets[i].message_arrivals:
+                    await asyncio.sleep(0.0005)
+                pushes.append((sockets[i].message_arrivals[message_id] - start) * 1000)
+            results["push"] = pushes
+            results["burst"] = await burst(
+                sockets,
+                lambda i: {"type": "message.new", "message": {"id": f"burst-{i}", "text": f"burst {i}"}},
+                lambda i: lambda f: f.get("type") == "message.new" and f["message"].get("text") == f"burst {i}",
+            )
+            await close_all(sockets)
+            return results
+
+        floor_results = asyncio.run(floor())
+    finally:
+        process.terminate()
+        process.wait(10)
+
+    # --- TalIA's visitor socket -----------------------------------------------------------------------
+    talia_log = var / f"daphne-bench-visitors-{run}.log"
+    process, url = start_daphne(talia_log)
+    try:
+
+        async def talia() -> dict[str, object]:
+            results: dict[str, object] = {}
+            samples, wall, sockets = await connect_all(url, lambda i: f"/ws/webchat/?session_id={name(i)}")
+            results["connect_new"] = (samples, wall)
+            await close_all(sockets)
+            agent, conversations = await sync_to_async(prepare_agent_conversations)()
+            await asyncio.sleep(1)
+            samples, wall, sockets = await connect_all(url, lambda i: f"/ws/webchat/?session_id={name(i)}")
+            results["connect_known"] = (samples, wall)
+            results["typing"] = await typing_latencies(
+                sockets, [c.group_name for c in conversations], lambda n: {"type": "typing", "active": n % 2 == 0}
+            )
+            pushes: list[float] = []
+            for n in range(runs):
+                i = n % count
+                start = time.perf_counter()
+                message = await asyncio.to_thread(actions.do_send, agent, conversations[i], f"agent {n}")
+                message_id = str(message.pk)
+                deadline = time.monotonic() + 10
+                while message_id not in sockets[i].message_arrivals and time.monotonic() < deadline:
+                    await asyncio.sleep(0.0005)
+                if message_id in sockets[i].message_arrivals:
+                    pushes.append((sockets[i].message_arrivals[message_id] - start) * 1000)
+            results["push"] = pushes
+            results["push_lost"] = runs - len(pushes)
+            results["burst"] = await burst(
+                sockets,
+                lambda i: {
+                    "type": "message",
+                    "content": f"burst {run} {i}",
+                    "client_message_id": f"bench-burst-{i:04d}",
+                },
+                lambda i: lambda f: f.get("type") == "message.new" and f["message"].get("text") == f"burst {run} {i}",
+            )
+            results["closed"] = sum(1 for socket in sockets if socket.closed)
+            await close_all(sockets)
+            return results
+
+        talia_results = asyncio.run(talia())
+    finally:
+        process.terminate()
+        process.wait(10)
+
+    floor_connect = floor_results["connect"]
+    connect_row(f"connect {count} sockets at once, first-time visitors", talia_results["connect_new"], floor_connect)  # type: ignore[arg-type]
+    connect_row(f"connect {count} sockets at once, returning visitors", talia_results["connect_known"], floor_connect)  # type: ignore[arg-type]
+    latency_row(
+        "typing relay (socket -> group listener)", talia_results["typing"], floor_results["typing"], "bare relay"
+    )  # type: ignore[arg-type]
+    latency_row(
+        f"agent message -> visitor, {count} live sockets (lost: {talia_results['push_lost']})",
+        talia_results["push"],  # type: ignore[arg-type]
+        floor_results["push"],  # type: ignore[arg-type]
+        "group_send -> socket",
+    )
+    (t_ms, t_missing, t_errors), (f_ms, f_missing, _) = talia_results["burst"], floor_results["burst"]  # type: ignore[misc]
+    REPORT.add(
+        Row(
+            "sockets",
+            f"burst: {count} sockets send at once, each pushed back",
+            f"{t_ms:.0f} ms, {count * 1000 / t_ms:.0f} msg/s, {t_missing} missing, {t_errors} errors, "
+            f"{talia_results['closed']} closed",
+            f"bare relay: {f_ms:.0f} ms, {count * 1000 / f_ms:.0f} msg/s, {f_missing} missing",
+            t_ms / f_ms,
+            {"talia_ms": t_ms, "missing": t_missing, "errors": t_errors, "floor_ms": f_ms, "floor_missing": f_missing},
+        )
+    )
+    for log in (bare_log, talia_log):
+        trouble = [
+            line for line in log.read_text(errors="replace").splitlines() if "Traceback" in line or "1011" in line
+        ]
+        print(f"{log.name + ': tracebacks or 1011':<44} {len(trouble)}")
 
 
 def bench_whatsapp(runs: int) -> None:

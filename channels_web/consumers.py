@@ -24,6 +24,16 @@ RESUME_LIMIT = 200
 RECENTLY_SENT = 500
 
 
+def in_a_thread(function: Any) -> Any:
+    """`function` run in a worker thread with its own database connection, closed after it.
+
+    Not on Channels' default thread (`thread_sensitive`), one per process shared by every socket:
+    there the database calls of hundreds of sockets (connects, a burst of messages) queue behind each
+    other. HTTP requests already run each on a thread of its own (Django's ThreadSensitiveContext).
+    """
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
 class WebchatConsumer(sockets.GuardedJsonConsumer):
     """Joins the visitor's contact group (new conversations) and their open conversation's group.
 
@@ -76,12 +86,21 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         ]
         if not await self.admit(caps):
             return
-        session = await database_sync_to_async(services.open_session)(self.visitor)
-        self.contact_group = realtime.contact_group(session.contact_id)
-        await self.channel_layer.group_add(self.contact_group, self.channel_name)
-        conversation = await database_sync_to_async(services.open_conversation)(session_id)
-        if conversation is not None:
-            await self._follow(str(conversation.id))
+        # One database call (the session and the open conversation), one Redis round trip
+        # to join both groups (talia.sockets.join); what is looked up here is kept for the socket's life.
+        contact_id, conversation_id = await in_a_thread(self._open)()
+        self.contact_group = realtime.contact_group(contact_id)
+        groups = [self.contact_group]
+        if conversation_id is not None:
+            self.conversation_group = conversation_group(conversation_id)
+            groups.append(self.conversation_group)
+        await sockets.join(self.channel_layer, self.channel_name, groups)
+
+    def _open(self) -> tuple[str, str | None]:
+        """The visitor's contact id and their open conversation's id (None when none is open)."""
+        session = services.open_session(self.visitor)
+        conversation = services.open_conversation(self.visitor.session_id)
+        return str(session.contact_id), (str(conversation.id) if conversation is not None else None)
 
     async def disconnect(self, code: int) -> None:
         for group in (getattr(self, "contact_group", None), self.conversation_group):
@@ -102,7 +121,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         self.conversation_group = group
         await self.channel_layer.group_add(group, self.channel_name)
         if catch_up:
-            for event in await database_sync_to_async(realtime.missed_messages)(conversation_id, 0, RESUME_LIMIT):
+            for event in await in_a_thread(realtime.missed_messages)(conversation_id, 0, RESUME_LIMIT):
                 await self._send_message(event)
 
     async def _send_message(self, event: realtime.MessageNew | dict[str, Any]) -> None:
@@ -128,7 +147,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         await handler(content)
 
     async def on_message(self, content: dict[str, Any]) -> None:
-        wait = await database_sync_to_async(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)
+        wait = await in_a_thread(ratelimit.check_visitor)(self.visitor.session_id, self.visitor.ip)
         if wait is not None:
             await self.error("rate_limited", f"Too many messages. Try again in {wait} seconds.")
             return
@@ -136,7 +155,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if fields is None:
             return
         try:
-            received = await database_sync_to_async(services.post_message)(
+            received = await in_a_thread(services.post_message)(
                 self.visitor, fields["content"], fields.get("client_message_id", "")
             )
         except inbox.InboxError as exc:
@@ -145,20 +164,21 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         await self._follow(str(received.conversation.id), catch_up=True)
 
     async def on_typing(self, content: dict[str, Any]) -> None:
+        """Relayed from this socket's loop: no database, no thread (the conversation is known already)."""
         if self.conversation_group is None:
             return
         conversation_id = self.conversation_group.removeprefix("conversation.")
-        await database_sync_to_async(inbox.typing)(conversation_id, Sender.CONTACT, bool(content.get("active")))
+        await sockets.relay_typing(self.channel_layer, conversation_id, Sender.CONTACT, bool(content.get("active")))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         fields = await self.validated(ResumeSerializer, content)
         if fields is None:
             return
         after = fields["after"]
-        conversation = await database_sync_to_async(services.latest_conversation)(self.visitor.session_id)
+        conversation = await in_a_thread(services.latest_conversation)(self.visitor.session_id)
         if conversation is None:
             return
-        for event in await database_sync_to_async(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
+        for event in await in_a_thread(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
             # A resume is an explicit request: send even what this socket already sent.
             self.sent.append(event["message"]["id"])
             await self.send_json(event)

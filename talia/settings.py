@@ -124,6 +124,20 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # statement_timeout: migrations and batch analysis legitimately run long statements.
 TALIA_DATABASE_CONNECT_TIMEOUT_S = env_int("TALIA_DATABASE_CONNECT_TIMEOUT_S", 5, minimum=1, maximum=60)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", TALIA_DATABASE_CONNECT_TIMEOUT_S)
+# Off by default: with psycopg's pool (Django 5.2, `OPTIONS["pool"]`) each process keeps its connections
+# open and a thread borrows one per `database_sync_to_async` call or request instead of connecting anew
+# (the pool's `timeout`, the connect timeout, bounds the wait for one: a stopped Postgres still fails a
+# request with 503 database_unavailable). But a Postgres that hangs (accepts, never answers) holds every
+# pooled connection's next query forever, as libpq has no read deadline; without the pool each request
+# connects, so its connect deadline bounds even that (talia/tests/test_faults.py, "hang").
+TALIA_DATABASE_POOL = env_bool("TALIA_DATABASE_POOL", False)
+TALIA_DATABASE_POOL_MAX = env_int("TALIA_DATABASE_POOL_MAX", 10, minimum=1, maximum=500)
+if TALIA_DATABASE_POOL:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": TALIA_DATABASE_POOL_MAX,
+        "timeout": TALIA_DATABASE_CONNECT_TIMEOUT_S,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))

@@ -15,6 +15,16 @@
   A process that dies leaves slots that expire after SLOT_TTL_S. When Redis cannot be reached the cap
   is not enforced (fail open, like the message rate limits): an outage must not lock visitors out. While
   the Redis breaker (talia.redis_client) is open, slots are not even tried, so a hung Redis costs no wait.
+- Typing indicators store nothing, so there is no commit to wait for: `relay_typing` sends them from the
+  socket's own event loop (no thread hop, no database), skipped while the Redis breaker is open, like
+  every push of conversations.realtime.publish. Everything that stores data still goes through
+  conversations' services and realtime.publish.
+- `join` adds a socket to several groups in one Redis round trip (talia.channel_layer).
+- No hop to the database thread per message: Channels' `AsyncConsumer.dispatch` runs
+  `close_old_connections` on the database thread (one thread for every socket of the process) before
+  each frame and each push, so a push or a typing frame waited behind every query of every socket.
+  Our consumers reach the database only through `database_sync_to_async`, which closes old connections
+  itself around each call, so `dispatch` here goes straight to the handler.
 """
 
 from __future__ import annotations
@@ -26,11 +36,14 @@ from typing import Any, Literal
 
 import redis
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework.serializers import Serializer
 
+from conversations import realtime
+from conversations.models import conversation_group
 from talia import payloads
 from talia.api import error_body, plain_errors
 from talia.redis_client import breaker, get_redis
@@ -134,6 +147,34 @@ def release_slots(member: str, keys: list[SlotKey]) -> None:
     breaker.record_success()
 
 
+async def join(layer: Any, channel: str, groups: list[str]) -> None:
+    """Add `channel` to `groups`: one pipelined round trip on TalIA's layer, one per group on another."""
+    if hasattr(layer, "group_add_many"):
+        await layer.group_add_many(groups, channel)
+    else:
+        for group in groups:
+            await layer.group_add(group, channel)
+
+
+async def relay_typing(layer: Any, conversation_id: str, sender: str, active: bool) -> None:
+    """Tell the conversation's group that `sender` started or stopped typing, from the caller's loop.
+
+    The same event as conversations.inbox.typing (realtime.typing), without its thread hop: nothing is
+    stored, so nothing waits for a commit, and the socket's loop already holds the layer's connections.
+    A failure is recorded on the Redis breaker and the indicator is lost (it is only a hint).
+    """
+    if layer is None or breaker.is_open():
+        return
+    event = realtime.typing(conversation_id, sender, active)
+    try:
+        await layer.group_send(conversation_group(conversation_id), dict(event))
+    except Exception as exc:
+        if not breaker.record_failure(exc, "typing relay"):
+            logger.warning("Typing indicator for %s not relayed", conversation_id, exc_info=True)
+        return
+    breaker.record_success()
+
+
 @dataclass
 class FrameWindow:
     """Frames counted in fixed windows of `period` seconds: ok, refuse (past `allowed`), close (past `hard`)."""
@@ -161,6 +202,13 @@ class GuardedJsonConsumer(AsyncJsonWebsocketConsumer):
     slots: list[SlotKey]
     frames: FrameWindow
     slots_renewed_at = 0.0
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its `aclose_old_connections()` hop (see the module's docstring)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def admit(self, keys: list[SlotKey]) -> bool:
         """Take this socket's slots; False (after closing with 4409) when a cap is reached."""

@@ -6,6 +6,10 @@ close with 4401 when the session no longer signs anyone in, 4403 when the accoun
 (conversations/console/access.py). A console socket stops
 watching a conversation the agent may no longer open (claimed by someone else, handed back, expired), so
 it receives no more of its messages.
+
+A console socket remembers who is assigned each conversation its agent typed in (`assignees`), so typing
+frames cost no database work: every change of assignee (claim, hand back, close, expiry) is pushed to the
+`agents` group or the conversation's group, which this socket is in, and forgets that entry first.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from conversations import inbox, realtime
+from conversations import realtime
 from conversations.console import actions, presence
 from conversations.console.permissions import is_agent, is_supervisor
 from conversations.models import Conversation, Sender, conversation_group
@@ -83,16 +87,23 @@ class StaffConsumer(sockets.GuardedJsonConsumer):
         await database_sync_to_async(presence.announce)()
 
 
+# Conversations whose assignee a console socket remembers; past this, it starts again from empty.
+ASSIGNEES_CACHED = 500
+
+
 class ConsoleConsumer(StaffConsumer):
     watching: set[str]
+    assignees: dict[str, int | None]
 
     def allowed(self, user: Any) -> bool:
         return is_agent(user)
 
     async def joined(self) -> None:
         self.watching = set()
-        await self.channel_layer.group_add(realtime.AGENTS_GROUP, self.channel_name)
-        await self.channel_layer.group_add(realtime.agent_group(self.user.pk), self.channel_name)
+        self.assignees = {}
+        await sockets.join(
+            self.channel_layer, self.channel_name, [realtime.AGENTS_GROUP, realtime.agent_group(self.user.pk)]
+        )
         await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
         await self.tell_monitor_who_is_online()
 
@@ -132,8 +143,9 @@ class ConsoleConsumer(StaffConsumer):
             await self.error("forbidden", "You may not watch this conversation.")
             return
         self.watching.add(str(conversation.id))
-        await self.channel_layer.group_add(conversation.group_name, self.channel_name)
-        await self.channel_layer.group_add(realtime.staff_group(conversation.id), self.channel_name)
+        await sockets.join(
+            self.channel_layer, self.channel_name, [conversation.group_name, realtime.staff_group(conversation.id)]
+        )
         await self.send_json({"type": "watching", "conversation_id": str(conversation.id)})
 
     async def on_resume(self, content: dict[str, Any]) -> None:
@@ -153,19 +165,37 @@ class ConsoleConsumer(StaffConsumer):
             await self.send_json(event)
 
     async def on_typing(self, content: dict[str, Any]) -> None:
-        conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
-        if conversation is None or conversation.assigned_agent_id != self.user.pk:
+        """Relayed from this socket's loop; the database is read once per conversation (see `assignees`)."""
+        conversation_id = str(content.get("conversation_id"))
+        if conversation_id not in self.assignees:
+            conversation = await database_sync_to_async(self._conversation)(conversation_id)
+            if conversation is None:
+                await self.error("forbidden", "You can only type in your own conversations.")
+                return
+            if len(self.assignees) >= ASSIGNEES_CACHED:
+                self.assignees.clear()
+            conversation_id = str(conversation.id)
+            self.assignees[conversation_id] = conversation.assigned_agent_id
+        if self.assignees[conversation_id] != self.user.pk:
             await self.error("forbidden", "You can only type in your own conversations.")
             return
-        await database_sync_to_async(inbox.typing)(conversation.id, Sender.AGENT, bool(content.get("active")))
+        await sockets.relay_typing(self.channel_layer, conversation_id, Sender.AGENT, bool(content.get("active")))
 
     # --- From the channel layer ----------------------------------------------------------------------
 
-    queue_added = queue_removed = handoff_requested = message_new = StaffConsumer.forward
+    handoff_requested = message_new = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = StaffConsumer.forward
+
+    async def forward_and_forget(self, event: dict[str, Any]) -> None:
+        """Forward a change of the queue; the conversation's assignee may have changed with it."""
+        self.assignees.pop(str(event.get("conversation_id")), None)
+        await self.send_json(event)
+
+    queue_added = queue_removed = forward_and_forget
 
     async def forward_and_recheck(self, event: dict[str, Any]) -> None:
         """Forward a change of status, then stop watching the conversation if the agent may no longer open it."""
+        self.assignees.pop(str(event.get("conversation_id")), None)
         await self.send_json(event)
         conversation_id = str(event.get("conversation_id"))
         if conversation_id in self.watching and not await database_sync_to_async(self.may_watch)(conversation_id):

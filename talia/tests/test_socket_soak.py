@@ -6,7 +6,10 @@ Both tests run a real Daphne (a child process) and talk to it over TCP with aioh
   keepalive ping), then delivers one push to each and expects all of them, no socket closed and a
   clean server log;
 - the load test has 50 visitors send 5 messages each over their sockets to a real Celery worker and
-  expects every one of the 250 replies pushed live on the sockets, not only stored.
+  expects every one of the 250 replies pushed live on the sockets, not only stored;
+- the burst test has 200 visitor sockets of one Daphne process send a message at the same moment and
+  expects all 200 stored and each pushed back to its socket exactly once (the channel layer's pool,
+  capacity and expiry are sized for this in talia/channel_layer.py), no socket closed, a clean log.
 """
 
 from __future__ import annotations
@@ -183,4 +186,62 @@ def test_every_reply_of_50_visitors_sending_5_messages_is_pushed_live(generous_l
     assert len(stored) == VISITORS * len(QUESTIONS)
     assert not closed
     assert len(stored & live) == len(stored), f"{len(stored & live)} of {len(stored)} replies pushed live"
+    assert not no_trouble_in(server.log_path.read_text(errors="replace"))
+
+
+BURST = 200
+BURST_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def burst_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 sockets and 200 messages from one IP at once is this test's load, not abuse."""
+    monkeypatch.setenv("TALIA_WEBCHAT_RATE_PER_IP", "10000/min")
+    monkeypatch.setenv("TALIA_WS_MAX_PER_IP", str(BURST * 2))
+
+
+@pytest.mark.timeout(240)
+def test_200_sockets_sending_at_once_all_get_their_push(burst_limits, request):
+    server = request.getfixturevalue("daphne_server")  # after burst_limits: Daphne reads them at start
+    for i in range(BURST):  # open conversations, so each socket joins its conversation's group at connect
+        services.post_message(services.Visitor(session_id=f"burst-visitor-{i:04d}"), "Hola")
+
+    def mine(i: int) -> Callable[[dict[str, Any]], bool]:
+        return lambda f: f.get("type") == "message.new" and f["message"]["text"] == f"burst {i}"
+
+    async def scenario() -> tuple[list[LiveSocket], list[Any], dict[str, int | None]]:
+        async with SocketPool(server.url) as pool:
+            gate = asyncio.Semaphore(50)
+
+            async def open_one(i: int) -> LiveSocket:
+                async with gate:
+                    name = f"burst-visitor-{i:04d}"
+                    return await pool.open_ready(name, f"/ws/webchat/?session_id={name}", timeout=60)
+
+            sockets = await asyncio.gather(*(open_one(i) for i in range(BURST)))
+            await asyncio.gather(
+                *(
+                    socket.send({"type": "message", "content": f"burst {i}", "client_message_id": f"burst-{i:04d}"})
+                    for i, socket in enumerate(sockets)
+                )
+            )
+            arrived = await asyncio.gather(
+                *(socket.wait_for(mine(i), BURST_TIMEOUT_S) for i, socket in enumerate(sockets))
+            )
+            await asyncio.sleep(1)  # a duplicate push would arrive right behind the first
+            closed = {socket.name: socket.close_code for socket in sockets if socket.closed}
+            return sockets, arrived, closed
+
+    sockets, arrived, closed = asyncio.run(scenario())
+    stored = Message.objects.filter(
+        sender=Sender.CONTACT, text__startswith="burst ", conversation__contact__identities__value__startswith="burst-"
+    ).count()
+    assert stored == BURST
+    missing = [socket.name for socket, frame in zip(sockets, arrived, strict=True) if frame is None]
+    assert not missing, f"{len(missing)} of {BURST} pushes never arrived: {missing[:10]}"
+    pushed = [len(socket.find(mine(i))) for i, socket in enumerate(sockets)]
+    assert pushed == [1] * BURST
+    errors = [f for socket in sockets for f in socket.frames if f.get("type") == "error"]
+    assert not errors, errors[:5]
+    assert not closed, f"sockets closed: {closed}"
     assert not no_trouble_in(server.log_path.read_text(errors="replace"))
