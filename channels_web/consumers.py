@@ -168,7 +168,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if self.conversation_group is None:
             return
         conversation_id = self.conversation_group.removeprefix("conversation.")
-        await sockets.relay_typing(self.channel_layer, conversation_id, Sender.CONTACT, bool(content.get("active")))
+        await realtime.relay_typing(self.channel_layer, conversation_id, Sender.CONTACT, bool(content.get("active")))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         fields = await self.validated(ResumeSerializer, content)

@@ -22,13 +22,13 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from conversations.models import Conversation, InternalNote, Message
+from conversations.models import Conversation, InternalNote, Message, conversation_group
 from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
@@ -381,3 +381,22 @@ class _Publisher:
 
 
 _publisher = _Publisher()
+
+
+async def relay_typing(layer: Any, conversation_id: str, sender: str, active: bool) -> None:
+    """Tell the conversation's group that `sender` started or stopped typing, from the caller's loop.
+
+    The same event as conversations.inbox.typing (`typing()`), without its thread hop: nothing is
+    stored, so nothing waits for a commit, and the socket's loop already holds the layer's connections.
+    A failure is recorded on the Redis breaker and the indicator is lost (it is only a hint).
+    """
+    if layer is None or breaker.is_open():
+        return
+    event = typing(conversation_id, sender, active)
+    try:
+        await layer.group_send(conversation_group(conversation_id), dict(event))
+    except Exception as exc:
+        if not breaker.record_failure(exc, "typing relay"):
+            logger.warning("Typing indicator for %s not relayed", conversation_id, exc_info=True)
+        return
+    breaker.record_success()

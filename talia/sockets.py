@@ -15,10 +15,8 @@
   A process that dies leaves slots that expire after SLOT_TTL_S. When Redis cannot be reached the cap
   is not enforced (fail open, like the message rate limits): an outage must not lock visitors out. While
   the Redis breaker (talia.redis_client) is open, slots are not even tried, so a hung Redis costs no wait.
-- Typing indicators store nothing, so there is no commit to wait for: `relay_typing` sends them from the
-  socket's own event loop (no thread hop, no database), skipped while the Redis breaker is open, like
-  every push of conversations.realtime.publish. Everything that stores data still goes through
-  conversations' services and realtime.publish.
+- Typing indicators store nothing, so there is no commit to wait for: sockets relay them with
+  conversations.realtime.relay_typing from their own event loop (no thread hop, no database).
 - `join` adds a socket to several groups in one Redis round trip (talia.channel_layer).
 - No hop to the database thread per message: Channels' `AsyncConsumer.dispatch` runs
   `close_old_connections` on the database thread (one thread for every socket of the process) before
@@ -42,8 +40,6 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework.serializers import Serializer
 
-from conversations import realtime
-from conversations.models import conversation_group
 from talia import payloads
 from talia.api import error_body, plain_errors
 from talia.redis_client import breaker, get_redis
@@ -154,25 +150,6 @@ async def join(layer: Any, channel: str, groups: list[str]) -> None:
     else:
         for group in groups:
             await layer.group_add(group, channel)
-
-
-async def relay_typing(layer: Any, conversation_id: str, sender: str, active: bool) -> None:
-    """Tell the conversation's group that `sender` started or stopped typing, from the caller's loop.
-
-    The same event as conversations.inbox.typing (realtime.typing), without its thread hop: nothing is
-    stored, so nothing waits for a commit, and the socket's loop already holds the layer's connections.
-    A failure is recorded on the Redis breaker and the indicator is lost (it is only a hint).
-    """
-    if layer is None or breaker.is_open():
-        return
-    event = realtime.typing(conversation_id, sender, active)
-    try:
-        await layer.group_send(conversation_group(conversation_id), dict(event))
-    except Exception as exc:
-        if not breaker.record_failure(exc, "typing relay"):
-            logger.warning("Typing indicator for %s not relayed", conversation_id, exc_info=True)
-        return
-    breaker.record_success()
 
 
 @dataclass

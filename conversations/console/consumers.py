@@ -179,7 +179,7 @@ class ConsoleConsumer(StaffConsumer):
         if self.assignees[conversation_id] != self.user.pk:
             await self.error("forbidden", "You can only type in your own conversations.")
             return
-        await sockets.relay_typing(self.channel_layer, conversation_id, Sender.AGENT, bool(content.get("active")))
+        await realtime.relay_typing(self.channel_layer, conversation_id, Sender.AGENT, bool(content.get("active")))
 
     # --- From the channel layer ----------------------------------------------------------------------
 
