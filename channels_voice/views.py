@@ -82,17 +82,10 @@ def inbound(request: HttpRequest) -> HttpResponse:
 @require_POST
 async def gather(request: HttpRequest) -> HttpResponse:
     """POST /api/voice/gather?after=&silences=: what the caller said (SpeechResult), or silence."""
-    if (refusal := twilio.refused(request, "Voice")) is not None:
-        return refusal
-    try:
-        query = _numbers(request, "after", "silences")
-        call = await sync_to_async(services.find_call)(request.POST)
-    except BadQuery as bad:
-        return _invalid(bad.fields)
-    except services.InvalidWebhook as invalid:
-        return _invalid(invalid.fields)
-    except services.UnknownCall as unknown:
-        return _unknown(str(unknown))
+    found = await _call_turn(request, "after", "silences")
+    if isinstance(found, HttpResponse):
+        return found
+    call, query = found
     speech = (request.POST.get("SpeechResult") or "").strip()
     if not speech:
         return twiml.render(twiml.silence(call.locale, query["after"], query["silences"] + 1))
@@ -115,10 +108,20 @@ async def gather(request: HttpRequest) -> HttpResponse:
 @require_POST
 async def wait(request: HttpRequest) -> HttpResponse:
     """POST /api/voice/wait?after=&waits=: wait again for the reply to the caller's message `after`."""
+    found = await _call_turn(request, "after", "waits")
+    if isinstance(found, HttpResponse):
+        return found
+    call, query = found
+    return await _answer(call, call.conversation_id, query["after"], waits=query["waits"])
+
+
+async def _call_turn(request: HttpRequest, *numbers: str) -> tuple[VoiceCall, dict[str, int]] | HttpResponse:
+    """A turn of a known call: its VoiceCall and the numbers the TwiML put in the action's query string,
+    or the 4xx answer (unsigned, malformed, or a CallSid TalIA never saw)."""
     if (refusal := twilio.refused(request, "Voice")) is not None:
         return refusal
     try:
-        query = _numbers(request, "after", "waits")
+        query = _numbers(request, *numbers)
         call = await sync_to_async(services.find_call)(request.POST)
     except BadQuery as bad:
         return _invalid(bad.fields)
@@ -126,7 +129,7 @@ async def wait(request: HttpRequest) -> HttpResponse:
         return _invalid(invalid.fields)
     except services.UnknownCall as unknown:
         return _unknown(str(unknown))
-    return await _answer(call, call.conversation_id, query["after"], waits=query["waits"])
+    return call, query
 
 
 async def _answer(call: VoiceCall, conversation_id: UUID | Any, after: int, *, waits: int) -> HttpResponse:
