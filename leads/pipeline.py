@@ -57,6 +57,14 @@ def card_for(contact: Contact, conversation: Conversation | None, moved_by: str)
         )
         if created:
             LeadMovement.objects.create(card=card, to_stage=card.stage, moved_by=moved_by, reason="Lead captured")
+            events.emit(
+                lead_events.LEAD_CREATED,
+                conversation=conversation,
+                contact=contact,
+                card_id=card.pk,
+                channel=card.channel,
+                stage=card.stage,
+            )
             # Once per contact: the core lead tools may already have recorded it when the details were complete.
             record_lead_captured(contact, conversation, card_id=card.pk)
     return card, created
