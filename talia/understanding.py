@@ -60,7 +60,24 @@ _PERSON_PATTERNS = [
         r"\b(?:person|human|agent|someone|somebody|representative|rep|operator|staff)\b"
     ),
     re.compile(r"\b(?:real person|human being|a human|live agent|live person|actual person)\b"),
-    re.compile(r"^\W*(?:humano|agente|persona|operador|human|agent|person|operator|representative)\W*$"),
+    re.compile(
+        r"^\W*(?:humano|agente|persona|operador|asesor|human|agent|person|operator|representative)"
+        r"(?:\W+(?:por favor|please|pls|now|ya|ahora))?\W*$"
+    ),
+    # "¿Me puede atender un asesor?", "que me atienda una persona".
+    re.compile(
+        r"\b(?:atender|atenderme|atienda|atiende|atiendan|atenderia)\b[^.?!]*"
+        r"\b(?:persona|humano|humana|agente|operador|operadora|asesor|asesora|alguien|comercial)\b"
+    ),
+    # "Quiero un humano", "necesito un asesor", "I need an agent", "get me a human".
+    re.compile(
+        r"\b(?:quiero|necesito|prefiero|quisiera|busco)\s+(?:a\s+)?(?:un|una|el|la|al)?\s*"
+        r"(?:humano|humana|persona|agente|asesor|asesora|operador|operadora)\b(?!\s+de\b)"
+    ),
+    re.compile(
+        r"\b(?:i want|i need|i'd like|get me|give me|can i get|can i have)\s+(?:to\s+\w+\s+(?:to|with)\s+)?"
+        r"(?:a|an|the|some)?\s*(?:human|person|agent|operator|representative|real person)\b"
+    ),
 ]
 
 
@@ -227,12 +244,43 @@ def extract_name(text: str) -> str | None:
     return found[0] if found else None
 
 
+# Words that make what follows "de" a business, not a surname: "Luis de Textiles Gómez".
+_BUSINESS_WORDS = frozenset(
+    {
+        "asesores", "asesoria", "asociados", "consultores", "consultoria", "consulting", "corp", "digital",
+        "distribuciones", "group", "grupo", "inc", "industrias", "ingenieria", "inmobiliaria", "labs", "ltd",
+        "sa", "servicios", "sistemas", "sl", "soluciones", "solutions", "systems", "tech", "tecnologia",
+        "textil", "textiles", "transportes",
+    }
+)  # fmt: skip
+_DE_SPLIT = re.compile(r"\s(?:de|del)\s(?!(?:la|las|los|el)\s)")
+
+
+def _company_in_name(name: str) -> tuple[str, str | None]:
+    """Split 'Luis Gómez de Textiles Gómez' into the person and the company the name swallowed.
+
+    What follows a "de" is a company when it names a business ("de Soluciones Norte") or, after a given
+    name and a surname, is two words or more ("Luis Gómez de Textiles Gómez"); one word after a surname is
+    a compound surname ("Ana Pérez de León"), and "de la", "del" start one ("María de la Fuente").
+    """
+    for split in _DE_SPLIT.finditer(name):
+        person, tail = name[: split.start()], name[split.end() :]
+        tail_words = [fold(word).strip(".") for word in tail.split()]
+        business = any(word.replace(".", "") in _BUSINESS_WORDS for word in tail_words)
+        if business or (len(person.split()) >= 2 and len(tail_words) >= 2):
+            return person, tail
+    return name, None
+
+
 def _name_with_rest(text: str) -> tuple[str, str] | None:
+    """The name the contact introduces and the text after it; a company the name swallowed ("soy Luis
+    Gómez de Textiles Gómez") goes back into that text as "de la empresa <company>"."""
     for cues, capitalised in ((_EXPLICIT_NAME_CUES, False), (_SOFT_NAME_CUES, True)):
         for cue in cues.finditer(text):
             found = _name_from(text[cue.end() :], capitalised=capitalised)
             if found:
-                return found
+                person, company = _company_in_name(found[0])
+                return (person, f" de la empresa {company}{found[1]}") if company else found
     return None
 
 

@@ -79,6 +79,11 @@ def an_agent_online(agent: Any) -> Any:
         ("My name is John Smith", "John Smith"),
         ("Hi, I'm John Smith from Acme Corp", "John Smith"),
         ("this is Sarah O'Neill", "Sarah O'Neill"),
+        # The company a name would swallow stays out of it; compound surnames stay in.
+        ("Soy Luis Gómez de Textiles Gómez", "Luis Gómez"),
+        ("Soy Luis de Soluciones Norte y quiero una demo", "Luis"),
+        ("Soy Ana Pérez de León", "Ana Pérez de León"),
+        ("Soy María de la Fuente", "María de la Fuente"),
         # Not names: a place, a role, an adjective, a nationality.
         ("Soy de Madrid", None),
         ("soy el CEO de Acme", None),
@@ -104,6 +109,10 @@ def test_extract_name(text, name):
         ("I work at Globex and I'd like a demo", "Globex"),
         ("My company is Initech.", "Initech"),
         ("Hi, I'm John Smith from Acme Corp", "Acme Corp"),
+        ("Soy Luis Gómez de Textiles Gómez", "Textiles Gómez"),
+        ("Soy Luis de Soluciones Norte y quiero una demo", "Soluciones Norte"),
+        ("Soy Ana Pérez de León", None),
+        ("Me llamo Ana Pérez de la Fuente", None),
         # Conservative: lower case after a cue is a description, 'from' alone a place.
         ("mi empresa es pequeña", None),
         ("I work for a bank", None),
@@ -177,6 +186,14 @@ def test_parse_yes_no(text, answer):
         ("I want to talk to a person", True),
         ("Can I speak to a human, please?", True),
         ("real person please", True),
+        ("¿Me puede atender un asesor?", True),
+        ("quiero un humano", True),
+        ("necesito un asesor", True),
+        ("operator please", True),
+        ("agent, please", True),
+        ("I need an agent", True),
+        ("necesito un agente de viajes", False),
+        ("¿Los asesores trabajan los sábados?", False),
         ("¿Qué es un agente de IA?", False),
         ("I talked to someone yesterday", False),
         ("Me llamo Ana", False),
@@ -791,3 +808,27 @@ def test_with_nobody_online_the_handoff_says_so_honestly(db):
     assert "ahora mismo no hay nadie conectado" in reply.text
     assert visitor.conversation.status == ConversationStatus.QUEUED
     assert visitor.tool_calls("request_human")[0].output["agents_online"] == 0
+
+
+def test_a_name_given_with_the_company_is_stored_as_both_and_neither_is_asked_again(db):
+    luis = Visitor("session-offline-es-luis", "es")
+    says(luis, "Hola")
+    says(luis, "vale")
+
+    reply = says(luis, "Soy Luis Gómez de Textiles Gómez")
+
+    contact = luis.contact
+    assert (contact.full_name, contact.company) == ("Luis Gómez", "Textiles Gómez")
+    # What is still missing is asked for, never the name or the company again.
+    assert reply.metadata["offline"]["asked"] == "email"
+    says(luis, "luis@textilesgomez.es")
+    assert says(luis, "600123456").metadata["offline"]["asked"] is None
+
+
+def test_asking_for_an_advisor_is_a_handoff(db, an_agent_online):
+    ana = Visitor("session-offline-es-asesor", "es")
+    says(ana, "Hola")
+
+    says(ana, "¿Me puede atender un asesor?")
+
+    assert Conversation.objects.get(pk=ana.conversation.pk).status == ConversationStatus.QUEUED

@@ -65,7 +65,7 @@ def test_turn_is_silent_when_a_person_took_over_before_it_ran(db, agent):
 
 
 def test_messages_to_an_agent_are_never_answered_by_the_assistant_later(db, agent):
-    conversation = inbox.receive("web", "session-task-0006", "Quiero una persona").conversation
+    conversation = inbox.receive("web", "session-task-0006", "Hola, tengo una duda con un pedido").conversation
     turns.run_turn(str(conversation.messages.get().pk))
     state.request_handoff(conversation, requested_by="contact")
     state.claim_conversation(conversation, agent)
