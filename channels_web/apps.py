@@ -29,6 +29,7 @@ class ChannelsWebConfig(AppConfig):
                 delivery="pull",
                 renders_links=True,
                 renders_markdown=False,
+                shows_citations=True,
                 waits_for_reply=True,
             )
         )

@@ -162,6 +162,9 @@ class ChannelSpec:
     split: Splitter = split_words
     renders_links: bool = True
     renders_markdown: bool = False
+    # The door shows a message's citations as source links under it (the widget), so the text need not
+    # carry their addresses.
+    shows_citations: bool = False
     # The door holds its request open for the assistant's reply (web REST API, voice gather).
     waits_for_reply: bool = False
 

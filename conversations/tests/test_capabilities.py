@@ -153,9 +153,8 @@ def test_the_engine_uses_whatever_tool_declares_the_capability(db):
 
     reply = says(ana, "¿Tenéis integración con SAP?")
 
-    assert "Esto es lo que he encontrado: Sí: conectamos con SAP Business One.\nFuente: https://example.com/sap" in (
-        reply.text
-    )
+    assert "Esto es lo que he encontrado: Sí: conectamos con SAP Business One." in reply.text
+    assert reply.metadata["citations"] == [{"url": "https://example.com/sap", "title": "SAP"}]
     assert [call.name for call in ana.tool_calls()] == ["ask_docs"]
 
 

@@ -273,14 +273,15 @@ class Visitor:
     registry of the core tools plus those, since the global registry is not ours to change in a test.
     """
 
-    def __init__(self, session: str, locale: str, *extra_tools: Tool) -> None:
+    def __init__(self, session: str, locale: str, *extra_tools: Tool, channel: str = "web") -> None:
         self.session = session
         self.locale = locale
+        self.channel = channel
         self.registry = registry_with(*extra_tools) if extra_tools else None
 
     def says(self, text: str) -> Message | None:
         """Send `text`; the assistant's reply, or None when the assistant stays silent."""
-        received = inbox.receive("web", self.session, text, locale=self.locale)
+        received = inbox.receive(self.channel, self.session, text, locale=self.locale)
         if self.registry is None:
             run = turns.run_turn(received.message.pk)
         else:
@@ -289,11 +290,11 @@ class Visitor:
 
     @property
     def contact(self) -> Contact:
-        return Contact.objects.get(identities__channel="web", identities__value=self.session)
+        return Contact.objects.get(identities__channel=self.channel, identities__value=self.session)
 
     @property
     def conversation(self) -> Conversation:
-        return Conversation.objects.get(contact=self.contact, channel="web")
+        return Conversation.objects.get(contact=self.contact, channel=self.channel)
 
     def tool_calls(self, name: str | None = None) -> list[ToolCall]:
         calls = ToolCall.objects.filter(run__conversation=self.conversation).order_by("created", "id")
@@ -589,20 +590,67 @@ def test_a_question_is_answered_from_the_knowledge_base_with_its_source(db):
     source = {
         "url": "https://example.com/precios",
         "title": "Precios",
-        "snippet": "El plan Empresa cuesta 49 € al mes por agente e incluye WhatsApp.",
+        "snippet": "El plan Básico cuesta 19 € al mes. El plan Empresa cuesta 49 € al mes por agente…",
+        "content": "Precios\nEl plan Básico cuesta 19 € al mes. El plan Empresa cuesta 49 € al mes por agente e "
+        "incluye WhatsApp. Los precios no incluyen IVA.",
     }
     ana = Visitor("session-offline-es-8", "es", fake_knowledge([source], queries))
 
     reply = says(ana, "Hola, ¿cuánto cuesta el plan para empresas?")
 
     assert queries == ["Hola, ¿cuánto cuesta el plan para empresas?"]
+    # The sentence that answers, whole, figures intact; the source is a link under the message.
     assert reply.text.startswith(
-        "¡Hola! Soy el asistente virtual de TalIA. Esto es lo que he encontrado: El plan Empresa"
+        "¡Hola! Soy el asistente virtual de TalIA. Esto es lo que he encontrado: "
+        "El plan Empresa cuesta 49 € al mes por agente e incluye WhatsApp. Para que el equipo pueda ayudarte"
     )
-    assert "\nFuente: https://example.com/precios\nPara que el equipo pueda ayudarte" in reply.text
+    assert "https://" not in reply.text
     assert reply.metadata["citations"] == [{"url": "https://example.com/precios", "title": "Precios"}]
     # After the answer, the lead dialogue goes on.
     assert reply.metadata["offline"]["asked"] == "consent"
+
+
+@pytest.mark.parametrize(
+    ("channel", "identity", "source_line"),
+    [("whatsapp", "+34600000321", "\nFuente: https://example.com/horario\n"), ("voice", "+34600000322", None)],
+)
+def test_a_door_without_source_links_gets_the_address_in_the_text_unless_it_cannot_show_links(
+    db, channel, identity, source_line
+):
+    source = {
+        "url": "https://example.com/horario",
+        "title": "Horario",
+        "content": "Horario: de lunes a viernes de 9:30 a 18:00. Los sábados abrimos de 10 a 14 h. "
+        "El domingo cerramos.",
+    }
+    ana = Visitor(identity, "es", fake_knowledge([source], []), channel=channel)
+
+    reply = says(ana, "¿Abren el domingo?")
+
+    assert "Esto es lo que he encontrado: El domingo cerramos." in reply.text
+    if source_line:
+        assert source_line in reply.text
+    else:  # spoken: no address read out
+        assert "https://" not in reply.text and "Fuente" not in reply.text
+    assert reply.metadata["citations"] == [{"url": "https://example.com/horario", "title": "Horario"}]
+
+
+def test_a_passage_found_by_meaning_alone_is_quoted_from_its_first_whole_sentences(db):
+    long_sentence = "Nuestro equipo de odontología infantil " + "trabaja con mucho cuidado " * 20 + "cada día."
+    source = {
+        "url": "https://example.com/ninos",
+        "title": "Niños",
+        "content": f"Odontopediatría\n{long_sentence} Segunda frase que no cabe.",
+    }
+    ana = Visitor("session-offline-es-meaning", "es", fake_knowledge([source], []))
+
+    reply = says(ana, "¿Atienden a críos pequeños?")
+
+    answer = reply.text.split("Esto es lo que he encontrado: ", 1)[1].split(" Para que el equipo", 1)[0]
+    # No word in common: the opening sentence, cut at a word boundary because it alone is too long.
+    assert answer.startswith("Nuestro equipo de odontología infantil trabaja") and answer.endswith("…")
+    assert answer[:-1].split()[-1] in {"trabaja", "con", "mucho", "cuidado"}
+    assert "Odontopediatría" not in answer
 
 
 def test_a_question_the_knowledge_base_cannot_answer_offers_a_person(db, an_agent_online):

@@ -21,8 +21,11 @@ One turn, in order:
 5. Notice a meeting request with a day and a time (`dateparser` for the day): book it through the
    tool declaring BOOK_MEETING when there is one, otherwise acknowledge the time and say the team
    will confirm. A request without a day or a time asks for what is missing.
-6. Answer a question through the tool declaring SEARCH_KNOWLEDGE when there is one, citing the source
-   URL (also in `metadata["citations"]`); with no tool or no result, say so and offer a person.
+6. Answer a question through the tool declaring SEARCH_KNOWLEDGE when there is one, with the whole
+   sentences of the top passages that best match it (`passages.py`) and one citation in
+   `metadata["citations"]`, shown as a source link by a door that shows citations (the widget) and
+   written as "Fuente: <url>" by one that does not but renders links (WhatsApp); with no tool or no
+   result, say so and offer a person.
 7. Anything else: a field the contact would rather not give is skipped for good; thanks, greetings,
    "¿qué tal?" and goodbyes get a short courtesy; an unclear answer to a question gets "sorry, I did
    not understand" and the question again; other free text goes to the knowledge base like a question.
@@ -53,11 +56,12 @@ from django.utils import timezone
 
 from conversations.assistant import capabilities
 from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
+from conversations.assistant.offline.passages import Passage, best_sentences, opening
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.quoting import unquoted
 from conversations.leadfields import LEAD_FIELDS, missing_lead_fields
 from conversations.models import Contact
-from conversations.registry import find_capability
+from conversations.registry import channel_specs, find_capability
 from talia.text import collapse_whitespace, shorten
 from talia.understanding import (
     CALL_WORDS,
@@ -90,6 +94,17 @@ SET_TOOLS = {
     "phone": (capabilities.SET_PHONE, "phone_number"),
     "company": (capabilities.SET_COMPANY, "company"),
 }
+
+
+# The passages, best first, an answer is looked for in.
+MAX_PASSAGES = 3
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    url: str
+    title: str
 
 
 @dataclass
@@ -426,16 +441,32 @@ class _Turn:
         if self.can(capabilities.SEARCH_KNOWLEDGE):
             output = self.call(capabilities.SEARCH_KNOWLEDGE, query=self.text)
             results = output.get("results") if output.get("ok") else None
-            best = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else None
-            if best and best.get("snippet") and best.get("url"):
-                # Page text arrives quoted for models; this engine shows it to the contact as it is.
-                self.say("answer", snippet=_shorten(unquoted(str(best["snippet"]))), url=best["url"])
-                self.citations.append({"url": str(best["url"]), "title": unquoted(str(best.get("title", "")))})
+            found = [hit for hit in results if isinstance(hit, dict) and hit.get("url")] if isinstance(results, list) else []
+            if found and (answer := self.best_answer(found)):
+                self.say("answer", snippet=answer.text)
+                spec = channel_specs.get(self.context.conversation.channel)
+                if spec is None or (spec.renders_links and not spec.shows_citations):
+                    # No source link under the message: the address goes in the text.
+                    self.parts[-1] += "\n" + TEXTS[self.locale]["answer_source"].format(url=answer.url)
+                self.citations.append({"url": answer.url, "title": answer.title})
                 return
         self.say("dont_know")
         self.say("offer_human")
         self.state.asked = "human"
         self.state.question = self.text[:300]
+
+    def best_answer(self, hits: list[dict[str, Any]]) -> _Answer | None:
+        """The best sentences of the found passages and the page they come from (page text arrives quoted
+        for models; this engine shows it to the contact as it is)."""
+        texts = [unquoted(str(hit.get("content") or hit.get("snippet") or "")) for hit in hits[:MAX_PASSAGES]]
+        passages = [Passage(text, rank) for rank, text in enumerate(texts) if text]
+        if not passages:
+            return None
+        text, rank = best_sentences(self.text, passages)
+        if not text:  # found by meaning, not by its words: the opening of the best passage
+            text, rank = opening(passages[0].text), 0
+        hit = hits[rank]
+        return _Answer(text, str(hit["url"]), unquoted(str(hit.get("title", ""))))
 
     def hand_off(self) -> None:
         if self.previous.asked == "human" and self.previous.question and not wants_person(self.text):
