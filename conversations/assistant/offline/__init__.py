@@ -441,7 +441,11 @@ class _Turn:
         if self.can(capabilities.SEARCH_KNOWLEDGE):
             output = self.call(capabilities.SEARCH_KNOWLEDGE, query=self.text)
             results = output.get("results") if output.get("ok") else None
-            found = [hit for hit in results if isinstance(hit, dict) and hit.get("url")] if isinstance(results, list) else []
+            found = (
+                [hit for hit in results if isinstance(hit, dict) and hit.get("url")]
+                if isinstance(results, list)
+                else []
+            )
             if found and (answer := self.best_answer(found)):
                 self.say("answer", snippet=answer.text)
                 spec = channel_specs.get(self.context.conversation.channel)
