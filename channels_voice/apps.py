@@ -7,7 +7,7 @@ class ChannelsVoiceConfig(AppConfig):
     verbose_name = _("Voice")
 
     def ready(self) -> None:
-        from channels_voice import checks, services
+        from channels_voice import checks, details, kpis, services
         from channels_voice.events import EVENTS
         from conversations.events import declare
         from conversations.registry import ChannelSpec, channel_specs
@@ -19,11 +19,13 @@ class ChannelsVoiceConfig(AppConfig):
         channel_specs.register(
             ChannelSpec(
                 name=services.CHANNEL,
-                label=_("Voice"),
+                label=_("Call"),
                 icon="📞",
                 delivery="pull",
                 renders_links=False,
                 renders_markdown=False,
                 waits_for_reply=True,
+                figures=kpis.figures,
+                details=details.call_details,
             )
         )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from channels_voice import api, views
+from channels_voice import api, devphone, views
 
 app_name = "voice"
 
@@ -11,4 +11,9 @@ urlpatterns = [
     path("api/voice/status", views.status, name="status"),
     path("api/voice/calls", api.CallsView.as_view(), name="calls"),
     path("api/voice/calls/<str:call_sid>", api.CallView.as_view(), name="call"),
+    # The dev phone's call tab (DEBUG, staff): the WhatsApp tab is /dev/phone/.
+    path("dev/phone/call/", devphone.page, name="dev-call"),
+    path("dev/phone/call/start", devphone.start, name="dev-call-start"),
+    path("dev/phone/call/say", devphone.say, name="dev-call-say"),
+    path("dev/phone/call/hangup", devphone.hangup, name="dev-call-hangup"),
 ]

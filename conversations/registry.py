@@ -3,8 +3,9 @@
 `conversations` defines them and imports no other app; each app fills them in its AppConfig.ready().
 A channel (web chat, WhatsApp, voice) is a `ChannelSpec` registered in `channel_specs` (not called
 `channels`, which is Django Channels): the core validates a conversation's channel against it, takes
-the console's label and icon from it and hands outbound messages to its deliverer. Adding a channel
-needs no edit and no migration in `conversations`.
+the console's label and icon from it and hands outbound messages to its deliverer; a channel may add
+its own key figures to the staff dashboard (`figures`) and facts about a conversation to the console
+(`details`). Adding a channel needs no edit and no migration in `conversations`.
 
 A tool may declare a capability (conversations/assistant/capabilities.py): the core finds the tool for a
 job by it, never by another app's tool name, and the registry holds at most one tool per capability.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
@@ -128,6 +129,25 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One key figure a channel adds to the staff dashboard; `value` None when there is nothing to measure.
+
+    unit: "count" (a whole number), "decimal" (one decimal, e.g. an average per day), "seconds" (a
+    duration) or "rate" (a share between 0 and 1).
+    """
+
+    label: _StrOrPromise
+    value: float | None
+    unit: Literal["count", "decimal", "seconds", "rate"]
+
+
+# A channel's own key figures for what happened in [since, until), counted by the database.
+FigureSource = Callable[[datetime, datetime], list[Figure]]
+# What a channel knows about one conversation that the console shows beside it (a call's status,
+# duration): (label, value) pairs, already formatted for people.
+DetailSource = Callable[["Conversation"], list[tuple["_StrOrPromise", str]]]
+
 # Sends one stored outbound message through its channel; returns the provider's id for it, if any.
 Deliverer = Callable[["Message"], "str | None"]
 # Cuts a text into parts of at most `max_length` characters, in order.
@@ -167,6 +187,9 @@ class ChannelSpec:
     shows_citations: bool = False
     # The door holds its request open for the assistant's reply (web REST API, voice gather).
     waits_for_reply: bool = False
+    # The channel's own figures on the staff dashboard, and its facts about a conversation in the console.
+    figures: FigureSource | None = None
+    details: DetailSource | None = None
 
     def parts(self, text: str) -> list[str]:
         """`text` cut to this channel's maximum message length (one part when it has none)."""

@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 
 from conversations.console.permissions import IsSupervisor, supervisor_required
 from conversations.models import AgentAssignment, Conversation, HandoffRequest, channel_label
-from conversations.registry import channel_specs
+from conversations.registry import Figure, channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
 from leads.pipeline import StageError, check_stage, move_card, stages
@@ -118,6 +118,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "range_errors": [error for errors in form.errors.values() for error in errors],
         "query": _query(period),
         "tiles": _tiles(report.total),
+        "channel_figures": _channel_figures(period),
         "charts": _charts(report),
         "channel_rows": [(_channel_name(row.channel), _row(row.figures)) for row in report.channels],
         "day_rows": [(row.day, _row(row.figures)) for row in report.days],
@@ -139,6 +140,29 @@ def _tiles(figures: kpis.Figures) -> list[Tile]:
         Tile(_("Queue wait (median)"), _duration(figures.queue_wait_s)),
         Tile(_("Meetings scheduled"), _count(figures.meetings)),
     ]
+
+
+def _channel_figures(period: kpis.Period) -> list[tuple[str, list[Tile]]]:
+    """Each channel's own figures for the period (a channel spec's `figures`, e.g. voice's calls), by channel."""
+    sections = []
+    for spec in channel_specs.all():
+        if spec.figures is None or period.channel not in (None, spec.name):
+            continue
+        tiles = [Tile(str(figure.label), _figure(figure)) for figure in spec.figures(period.since, period.until)]
+        sections.append((f"{spec.icon} {spec.label}".strip(), tiles))
+    return sections
+
+
+def _figure(figure: Figure) -> str:
+    if figure.value is None:
+        return "—"
+    if figure.unit == "rate":
+        return _percent(figure.value)
+    if figure.unit == "seconds":
+        return _duration(figure.value)
+    if figure.unit == "decimal":
+        return formats.number_format(figure.value, 1)
+    return _count(int(figure.value))
 
 
 def _row(figures: kpis.Figures) -> list[str]:

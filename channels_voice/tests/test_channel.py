@@ -14,9 +14,9 @@ def test_voice_is_a_pulled_channel_that_waits_for_the_reply():
     assert spec is not None
     assert (spec.delivery, spec.deliverer, spec.waits_for_reply, spec.renders_links) == ("pull", None, True, False)
     with translation.override("es"):
-        assert str(spec.label) == "Voz"
+        assert str(spec.label) == "Llamada"
     with translation.override("en"):
-        assert str(spec.label) == "Voice"
+        assert str(spec.label) == "Call"
 
 
 def test_a_transfer_number_that_is_not_e164_is_an_error(settings):

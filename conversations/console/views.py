@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
@@ -95,8 +97,15 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "closing_summary": ConversationSummary.objects.filter(conversation=conversation).first(),
         "address": contact_address(conversation),
         "reply_window": delivery.reply_window(conversation) if conversation.is_open else None,
+        "channel_details": channel_details(conversation),
     }
     return render(request, "conversations/conversation.html", context)
+
+
+def channel_details(conversation: Conversation) -> list[tuple[Any, str]]:
+    """What the conversation's channel knows about it (a call's status and duration), from its spec."""
+    spec = channel_specs.get(conversation.channel)
+    return spec.details(conversation) if spec is not None and spec.details is not None else []
 
 
 def contact_address(conversation: Conversation) -> str:

@@ -184,6 +184,7 @@ def main() -> int:
                     if fake_twilio
                     else []
                 ),
+                f"  dev phone call {base}/dev/phone/call/ (call TalIA without Twilio; or manage.py simulate_call)",
             ):
                 say("setup", line)
         while not stop.wait(0.5):

@@ -204,8 +204,15 @@ def static_files() -> Path:
 
 
 @pytest.fixture
+def daphne_debug() -> bool:
+    """Whether the Daphne under test runs with DEBUG on (off, as in production); a test module that needs
+    a DEBUG-only page (the dev phone) overrides this fixture to return True."""
+    return False
+
+
+@pytest.fixture
 def daphne_server(
-    transactional_db: None, static_files: Path, tmp_path: Path, request: pytest.FixtureRequest
+    transactional_db: None, static_files: Path, tmp_path: Path, request: pytest.FixtureRequest, daphne_debug: bool
 ) -> Iterator[LiveServer]:
     """A real Daphne serving talia.asgi on the test database; stopped (SIGTERM, then SIGKILL) afterwards."""
     from django.conf import settings
@@ -213,12 +220,15 @@ def daphne_server(
 
     port = free_port()
     log_path = tmp_path / "daphne.log"
+    env = server_env(settings, connection.settings_dict)
+    if daphne_debug:
+        env["DEBUG"] = "true"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             # As `make run` starts it: Daphne with its access log masked.
             [sys.executable, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"],
             cwd=BASE_DIR,
-            env=server_env(settings, connection.settings_dict),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
