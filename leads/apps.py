@@ -10,8 +10,9 @@ class LeadsConfig(AppConfig):
         from conversations.events import declare
         from conversations.registry import tools
         from leads.events import EVENTS
-        from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING
+        from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING, UPDATE_MEETING
 
         tools.register(CLOSE_LEAD)
         tools.register(SCHEDULE_MEETING)
+        tools.register(UPDATE_MEETING)
         declare(*EVENTS)

@@ -12,5 +12,6 @@ from conversations.events import spec
 LEAD_CREATED = spec("lead_created", "Lead card created", "card_id", "channel", "stage")
 LEAD_CLOSED = spec("lead_closed", "Lead closed", "card_id", "stage")
 MEETING_SCHEDULED = spec("meeting_scheduled", "Meeting scheduled", "event_id", "start", "created_by")
+MEETING_UPDATED = spec("meeting_updated", "Meeting updated", "event_id", "title", "start", "status", "updated_by")
 
-EVENTS = (LEAD_CREATED, LEAD_CLOSED, MEETING_SCHEDULED)
+EVENTS = (LEAD_CREATED, LEAD_CLOSED, MEETING_SCHEDULED, MEETING_UPDATED)

@@ -11,20 +11,26 @@ from datetime import date, datetime, time
 
 from django.utils import timezone
 
-from conversations.models import Message, Sender
+from conversations.assistant.offline.texts import TEXTS
+from conversations.models import Contact, Message, Sender
 from talia.text import collapse_whitespace
 from talia.understanding import (
     CALL_WORDS,
     MEETING_WORDS,
-    extract_email,
     find_meeting_time,
-    is_question,
-    parse_yes_no,
+    is_topic,
     plain_words,
 )
 
 DEFAULT_TITLES = {"es": "Reunión", "en": "Meeting"}
-MAX_TITLE_WORDS = 8
+
+
+def is_placeholder(title: str, contact: Contact) -> bool:
+    """A title that names no topic: the analysis's default, or the offline engine's ("Reunión pedida en
+    el chat", "Reunión con Ana Pérez")."""
+    named = {text["meeting_topic_named"].format(name=contact.full_name) for text in TEXTS.values()}
+    generic = {*DEFAULT_TITLES.values(), *(text["meeting_topic"] for text in TEXTS.values())}
+    return title in generic or bool(contact.full_name and title in named)
 
 
 def resolve_start(value: str, locale: str, reference: datetime) -> datetime | None:
@@ -90,21 +96,9 @@ def meetings_in(messages: list[Message], locale: str) -> list[MeetingFinding]:
             day, at = proposed.day or day, proposed.at or at
             if day and at:
                 completed_by = message
-        elif not asks and day and at and _is_topic(message.text):
+        elif not asks and day and at and is_topic(message.text):
             title = collapse_whitespace(message.text.strip().rstrip(".!"))
             emit()
     if wanted:
         emit()
     return found
-
-
-def _is_topic(text: str) -> bool:
-    """A short statement that could name a meeting: not a question, a yes/no, or contact details."""
-    words = text.split()
-    return (
-        0 < len(words) <= MAX_TITLE_WORDS
-        and not is_question(text)
-        and parse_yes_no(text) is None
-        and extract_email(text) is None
-        and not any(character.isdigit() for character in text)
-    )

@@ -1,4 +1,11 @@
-"""The tools leads registers for the assistant: `close_lead` and `schedule_meeting` (both engines).
+"""The tools leads registers for the assistant: `close_lead`, `schedule_meeting` and `update_meeting` (both
+engines), and the one place meetings are booked and changed (`book`, `change_meeting`), by the assistant,
+the analysis or an agent.
+
+A meeting is proposed when booked; the assistant says the day, time and topic back to the contact, and the
+contact's yes confirms it (`update_meeting`), as an agent's Confirm does in the console. A topic that
+arrives after the day and time replaces the placeholder title the meeting was booked with, in the live
+turn (`update_meeting`) and in the analysis (`book` on the same start), never a title someone chose.
 
 What a contact says can steer the model, so the tools hold the line themselves: `close_lead` may record a
 lead and qualify it, never win or lose it (the closing stages are a person's call, enforced again in
@@ -144,6 +151,9 @@ def book(
             )
     except IntegrityError:  # a concurrent booking of the same start won
         return ScheduledEvent.objects.get(conversation=conversation, start=start), False
+    if not created and meetings.is_placeholder(event.title, contact) and not meetings.is_placeholder(title, contact):
+        # The topic came after the day and time: it names the meeting booked with a placeholder.
+        event = change_meeting(event, title=title, changed_by=created_by)
     if created:
         events.emit(
             lead_events.MEETING_SCHEDULED,
@@ -163,6 +173,66 @@ def book(
         ):
             pipeline.move_card(card, meeting_stage, moved_by=created_by, reason=f"Meeting: {event.title}")
     return event, created
+
+
+def change_meeting(
+    event: ScheduledEvent,
+    *,
+    title: str | None = None,
+    status: str | None = None,
+    start: datetime | None = None,
+    changed_by: str,
+) -> ScheduledEvent:
+    """Retitle, confirm, cancel or move a meeting, recording `meeting_updated` when anything changed."""
+    changes: dict[str, Any] = {}
+    if title is not None and (title := collapse_whitespace(title)[:MAX_TITLE]) and title != event.title:
+        changes["title"] = title
+    if status is not None and status != event.status:
+        changes["status"] = ScheduledEvent.Status(status)
+    if start is not None and start != event.start:
+        changes["start"] = start
+    if not changes:
+        return event
+    with transaction.atomic():
+        ScheduledEvent.objects.filter(pk=event.pk).update(**changes)
+        event.refresh_from_db()
+        events.emit(
+            lead_events.MEETING_UPDATED,
+            conversation=event.conversation,
+            contact=event.contact,
+            event_id=str(event.pk),
+            title=event.title,
+            start=event.start.isoformat(),
+            status=event.status,
+            updated_by=changed_by,
+        )
+    return event
+
+
+DECISIONS = {"confirm": ScheduledEvent.Status.CONFIRMED, "cancel": ScheduledEvent.Status.CANCELLED}
+
+
+def update_meeting(conversation: Conversation, title: str | None, decision: str | None) -> dict[str, Any]:
+    """The assistant's change to the meeting it proposed last in this conversation."""
+    event = conversation.meetings.filter(status=ScheduledEvent.Status.PROPOSED).order_by("-created").first()
+    if event is None:
+        raise ToolError("There is no proposed meeting in this conversation: book one with the day and time first.")
+    if decision is not None and decision not in DECISIONS:
+        raise ToolError("decision must be 'confirm', 'cancel' or null.")
+    if not (title and title.strip()) and decision is None:
+        raise ToolError("Give the meeting's topic as its title, or a decision.")
+    event = change_meeting(
+        event,
+        title=title or None,
+        status=DECISIONS[decision] if decision else None,
+        changed_by=LeadMovement.MovedBy.ASSISTANT,
+    )
+    return {
+        "event_id": str(event.pk),
+        "title": event.title,
+        "start": timezone.localtime(event.start).isoformat(),
+        "status": event.status,
+    }
 
 
 def _last_contact_message(conversation: Conversation) -> Message | None:
@@ -220,4 +290,27 @@ SCHEDULE_MEETING = Tool(
     },
     schedule_meeting,
     capability=capabilities.BOOK_MEETING,
+)
+
+UPDATE_MEETING = Tool(
+    "update_meeting",
+    "Change the meeting you proposed last in this conversation: give it its topic when the contact says what it "
+    "is about (title), and after saying the day, time and topic back to the contact, confirm it when they agree "
+    "or cancel it when they do not (decision).",
+    {
+        "type": "object",
+        "properties": {
+            "title": {"type": ["string", "null"], "description": "The meeting's topic, e.g. 'Revisión del proyecto'."},
+            "decision": {
+                "type": ["string", "null"],
+                "enum": ["confirm", "cancel", None],
+                "description": "'confirm' when the contact agreed to the day and time, 'cancel' when they did not, "
+                "or null.",
+            },
+        },
+        "required": ["title", "decision"],
+        "additionalProperties": False,
+    },
+    update_meeting,
+    capability=capabilities.UPDATE_MEETING,
 )

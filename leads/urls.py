@@ -6,6 +6,8 @@ urlpatterns = [
     path("console/meetings/", views.meetings, name="meetings"),
     path("console/meetings/new-feed-url", views.new_feed_url, name="meetings-new-feed-url"),
     path("console/meetings/<uuid:event_id>.ics", views.event_ics, name="meeting-ics"),
+    path("console/meetings/<uuid:event_id>/confirm", views.confirm_meeting, name="meeting-confirm"),
+    path("console/meetings/<uuid:event_id>/reschedule", views.reschedule_meeting, name="meeting-reschedule"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
     path("api/v1/conversations/analyze", api.AnalyzeView.as_view(), name="conversations-analyze"),
     path("", include("leads.dashboard_urls")),

@@ -1,17 +1,22 @@
-"""Meetings for agents: the upcoming list, one `.ics` per meeting, and each user's private calendar feed."""
+"""Meetings for agents: the upcoming list (confirm or reschedule each one there), one `.ics` per meeting,
+and each user's private calendar feed."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.console.permissions import agent_required, is_agent
 from leads.calendar import calendar_of
-from leads.models import CalendarFeed, ScheduledEvent, new_feed_token
+from leads.models import CalendarFeed, LeadMovement, ScheduledEvent, new_feed_token
+from leads.tools import change_meeting
 
 FEED_PAST_DAYS = 30
 UPCOMING_LIMIT = 200
@@ -33,6 +38,57 @@ def meetings(request: HttpRequest) -> HttpResponse:
     )
     feed_url = request.build_absolute_uri(f"/calendar/{feed.token}.ics")
     return render(request, "leads/meetings.html", {"meetings": upcoming, "feed_url": feed_url})
+
+
+class RescheduleForm(forms.Form):
+    start = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M"])
+
+    def clean_start(self) -> object:
+        start = self.cleaned_data["start"]
+        if start <= timezone.now():
+            raise forms.ValidationError(_("Choose a moment in the future."))
+        return start
+
+
+@agent_required
+@require_POST
+def confirm_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
+    """An agent confirms a proposed meeting (the contact agreed by other means, or the team accepts it)."""
+    event = get_object_or_404(ScheduledEvent, pk=event_id)
+    if event.status == ScheduledEvent.Status.CANCELLED:
+        messages.error(request, _("A cancelled meeting cannot be confirmed; reschedule it instead."))
+    else:
+        change_meeting(event, status=ScheduledEvent.Status.CONFIRMED, changed_by=LeadMovement.MovedBy.AGENT)
+        messages.success(request, _("Meeting “%(title)s” confirmed.") % {"title": event.title})
+    return redirect("meetings")
+
+
+@agent_required
+@require_POST
+def reschedule_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
+    """An agent moves a meeting to another day and time; it is confirmed at the new time."""
+    event = get_object_or_404(ScheduledEvent, pk=event_id)
+    form = RescheduleForm(request.POST)
+    if not form.is_valid():
+        problem = " ".join(error for errors in form.errors.values() for error in errors)
+        messages.error(request, _("The meeting was not moved: %(problem)s") % {"problem": problem})
+        return redirect("meetings")
+    taken = (
+        ScheduledEvent.objects.filter(conversation=event.conversation, start=form.cleaned_data["start"])
+        .exclude(pk=event.pk)
+        .exists()
+    )
+    if taken:
+        messages.error(request, _("This conversation already has a meeting at that time."))
+        return redirect("meetings")
+    change_meeting(
+        event,
+        start=form.cleaned_data["start"],
+        status=ScheduledEvent.Status.CONFIRMED,
+        changed_by=LeadMovement.MovedBy.AGENT,
+    )
+    messages.success(request, _("Meeting “%(title)s” moved.") % {"title": event.title})
+    return redirect("meetings")
 
 
 @agent_required

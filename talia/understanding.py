@@ -438,3 +438,35 @@ def find_meeting_time(text: str, locale: str, now: datetime | None = None) -> Me
                 day = moment.date()
                 break
     return MeetingTime(day, at)
+
+
+# Meeting topics --------------------------------------------------------------------------------------------
+
+MAX_TOPIC_WORDS = 8
+_TOPIC_CUE = re.compile(
+    r"(?i)\b(?:para hablar (?:de|sobre)|para tratar|para|sobre|acerca de|to talk about|to discuss|about|regarding)\s+"
+)
+
+
+def is_topic(text: str) -> bool:
+    """A short statement that could name a meeting: not a question, a yes/no, a date or contact details."""
+    words = text.split()
+    return (
+        0 < len(words) <= MAX_TOPIC_WORDS
+        and not is_question(text)
+        and parse_yes_no(text) is None
+        and extract_email(text) is None
+        and not any(character.isdigit() for character in text)
+    )
+
+
+def meeting_topic(text: str, locale: str) -> str:
+    """The topic a meeting request names ("… el viernes a las 10 para revisar el proyecto"), or ''."""
+    for cue in _TOPIC_CUE.finditer(text):
+        rest = text[cue.end() :].strip(" .!?¿¡,;")
+        if not is_topic(rest):
+            continue
+        when = find_meeting_time(rest, locale)
+        if not (when.day or when.at):
+            return rest[0].upper() + rest[1:]
+    return ""

@@ -23,6 +23,11 @@ SEARCH_KNOWLEDGE = "search_knowledge"
 # duration_minutes (int | None), notes (str | None). Output: {"ok": bool, ...}.
 BOOK_MEETING = "book_meeting"
 
+# Change the meeting proposed last in the conversation: give it its topic, confirm it or cancel it.
+# Arguments: title (str | None, the topic), decision ("confirm" | "cancel" | None). Output: {"ok": bool,
+# "title": str, "start": str, "status": "proposed" | "confirmed" | "cancelled", ...}.
+UPDATE_MEETING = "update_meeting"
+
 # Record the lead for the team once the contact's data is known.
 # Arguments: summary (str), stage (str | None), value (number | None). Output: {"ok": bool, ...}.
 CLOSE_LEAD = "close_lead"
@@ -39,6 +44,7 @@ REQUEST_HUMAN = "request_human"  # reason (str); output also has "agents_online"
 ARGUMENTS: dict[str, frozenset[str]] = {
     SEARCH_KNOWLEDGE: frozenset({"query"}),
     BOOK_MEETING: frozenset({"title", "start", "duration_minutes", "notes"}),
+    UPDATE_MEETING: frozenset({"title", "decision"}),
     CLOSE_LEAD: frozenset({"summary", "stage", "value"}),
     RECORD_CONSENT: frozenset({"granted"}),
     SET_FULL_NAME: frozenset({"full_name"}),

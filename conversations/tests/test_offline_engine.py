@@ -732,9 +732,41 @@ def test_a_meeting_request_without_a_time_asks_for_it(db):
     assert reply.metadata["offline"]["asked"] == "meeting"
 
     reply = says(ana, "a las 11:30")
-    assert "a las 11:30; el equipo te la confirmará." in reply.text
+    assert reply.text.endswith("a las 11:30. ¿De qué tema quieres hablar?")
     event = ScheduledEvent.objects.get(conversation=ana.conversation)  # booked as proposed by the real tool
     assert (timezone.localtime(event.start).time(), event.status) == (time(11, 30), "proposed")
+    assert event.title == "Reunión pedida en el chat"
+
+    # The topic comes after the day and time: it becomes the meeting's title, said back to be confirmed.
+    reply = says(ana, "Revisión del proyecto")
+    assert reply.text.startswith("Te confirmo: reunión el ")
+    assert reply.text.endswith("a las 11:30 sobre «Revisión del proyecto». ¿Es correcto?")
+    event.refresh_from_db()
+    assert (event.title, event.status) == ("Revisión del proyecto", "proposed")
+
+    reply = says(ana, "Sí, perfecto")
+    assert reply.text.startswith("¡Perfecto! Reunión confirmada el ")
+    event.refresh_from_db()
+    assert event.status == "confirmed"
+    assert [e.payload["status"] for e in Event.objects.filter(name="meeting_updated").order_by("created")] == [
+        "proposed",
+        "confirmed",
+    ]
+
+
+def test_a_meeting_with_its_topic_is_said_back_and_a_no_cancels_it(db):
+    john = Visitor("session-offline-en-meeting", "en")
+    says(john, "Hi")
+
+    reply = says(john, "Can we have a meeting tomorrow at 10am to discuss the pricing?")
+    assert reply.text.endswith("at 10:00 about “The pricing”. Is that right?")
+    event = ScheduledEvent.objects.get(conversation=john.conversation)
+    assert (event.title, event.status) == ("The pricing", "proposed")
+
+    reply = says(john, "No")
+    assert reply.text == "All right, I've cancelled it. What other day and time suit you?"
+    event.refresh_from_db()
+    assert event.status == "cancelled"
 
 
 def test_a_contact_who_consented_in_the_widget_is_asked_for_the_first_missing_field(db):

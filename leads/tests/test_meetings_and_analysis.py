@@ -120,6 +120,35 @@ def test_the_live_tool_and_the_analysis_agree_on_one_event(db):
     assert [str(e.pk) for e in ScheduledEvent.objects.all()] == [live["event_id"]]
 
 
+@pytest.mark.parametrize("live_title", ["Reunión pedida en el chat", "Reunión"])
+def test_the_analysis_names_a_meeting_the_live_turn_booked_with_a_placeholder(db, live_title):
+    conversation = conversation_said("analysis-live-0002", *SPANISH, at=timezone.now() - timedelta(hours=1))
+    friday = analysis.analyse(conversation).findings.meetings[0].start
+    ScheduledEvent.objects.all().delete()
+    from leads.tools import schedule_meeting
+
+    live = schedule_meeting(conversation, live_title, friday.isoformat(), None, None)
+    analysis.analyse(conversation)
+
+    event = ScheduledEvent.objects.get()
+    assert (str(event.pk), event.title) == (live["event_id"], "Revisión del proyecto")
+    updated = Event.objects.get(name="meeting_updated")
+    assert (updated.payload["title"], updated.payload["updated_by"]) == ("Revisión del proyecto", "analysis")
+
+
+def test_the_analysis_never_renames_a_meeting_someone_titled(db):
+    conversation = conversation_said("analysis-live-0003", *SPANISH, at=timezone.now() - timedelta(hours=1))
+    friday = analysis.analyse(conversation).findings.meetings[0].start
+    ScheduledEvent.objects.all().delete()
+    from leads.tools import schedule_meeting
+
+    schedule_meeting(conversation, "Demo para el equipo de ventas", friday.isoformat(), None, None)
+    analysis.analyse(conversation)
+
+    assert ScheduledEvent.objects.get().title == "Demo para el equipo de ventas"
+    assert not Event.objects.filter(name="meeting_updated").exists()
+
+
 def test_the_analysis_api_is_for_staff_and_says_what_it_found(db, django_user_model):
     conversation = conversation_said("analysis-api-0001", *SPANISH)
     staff, agent = Client(), Client()
@@ -325,3 +354,62 @@ def test_the_feed_ends_when_its_owner_stops_being_an_agent(db, django_user_model
         user.delete()
 
     assert Client().get(f"/calendar/{token}.ics").status_code == 404
+
+
+def test_an_agent_confirms_and_reschedules_a_meeting_from_the_console(db, django_user_model):
+    conversation = conversation_said("console-meeting-0001", *SPANISH, at=timezone.now() - timedelta(hours=1))
+    analysis.analyse(conversation)
+    event = ScheduledEvent.objects.get()
+    agent = Client()
+    agent.force_login(django_user_model.objects.create_user("ana", is_staff=True))
+    page = agent.get("/console/meetings/")
+    assert f"/console/meetings/{event.pk}/confirm" in page.content.decode()
+
+    confirmed = agent.post(f"/console/meetings/{event.pk}/confirm", follow=True)
+
+    event.refresh_from_db()
+    assert event.status == "confirmed"
+    assert "Reunión «Revisión del proyecto» confirmada." in confirmed.content.decode() or (
+        "Meeting “Revisión del proyecto” confirmed." in confirmed.content.decode()
+    )
+
+    later = timezone.localtime(event.start + timedelta(days=3)).replace(hour=16, minute=30)
+    moved = agent.post(f"/console/meetings/{event.pk}/reschedule", {"start": later.strftime("%Y-%m-%dT%H:%M")})
+    assert moved.status_code == 302
+    event.refresh_from_db()
+    assert (event.start, event.status) == (later, "confirmed")
+    updates = Event.objects.filter(name="meeting_updated").order_by("created")
+    assert [(e.payload["status"], e.payload["updated_by"]) for e in updates] == [
+        ("confirmed", "agent"),
+        ("confirmed", "agent"),
+    ]
+    assert datetime.fromisoformat(updates.last().payload["start"]) == later
+
+
+@pytest.mark.parametrize("start", ["", "mañana", "2020-01-01T10:00"])
+def test_a_reschedule_to_no_time_or_the_past_moves_nothing_and_says_why(db, django_user_model, start):
+    conversation = conversation_said("console-meeting-0002", *SPANISH, at=timezone.now() - timedelta(hours=1))
+    analysis.analyse(conversation)
+    event = ScheduledEvent.objects.get()
+    agent = Client()
+    agent.force_login(django_user_model.objects.create_user("ana", is_staff=True))
+
+    page = agent.post(f"/console/meetings/{event.pk}/reschedule", {"start": start}, follow=True)
+
+    assert ScheduledEvent.objects.get().start == event.start
+    assert not Event.objects.filter(name="meeting_updated").exists()
+    body = page.content.decode()
+    assert "The meeting was not moved" in body or "No se ha movido la reunión" in body
+
+
+def test_meeting_actions_need_an_agent(db, django_user_model):
+    conversation = conversation_said("console-meeting-0003", *SPANISH, at=timezone.now() - timedelta(hours=1))
+    analysis.analyse(conversation)
+    event = ScheduledEvent.objects.get()
+    visitor = Client()
+    visitor.force_login(django_user_model.objects.create_user("mallory"))
+
+    assert Client().post(f"/console/meetings/{event.pk}/confirm").status_code == 302  # to the login page
+    assert visitor.post(f"/console/meetings/{event.pk}/confirm").status_code == 403
+    assert visitor.get(f"/console/meetings/{event.pk}/confirm").status_code in (403, 405)
+    assert ScheduledEvent.objects.get().status == "proposed"

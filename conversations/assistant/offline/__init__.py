@@ -20,7 +20,9 @@ One turn, in order:
    tool refuses gets an apology and the question again.
 5. Notice a meeting request with a day and a time (`dateparser` for the day): book it through the
    tool declaring BOOK_MEETING when there is one, otherwise acknowledge the time and say the team
-   will confirm. A request without a day or a time asks for what is missing.
+   will confirm. A request without a day or a time asks for what is missing. A booked meeting gets its
+   topic (from the request, "… para revisar el proyecto", or asked for next) through UPDATE_MEETING,
+   is said back (day, time, topic), and the contact's yes confirms it (a no cancels it and asks again).
 6. Answer a question through the tool declaring SEARCH_KNOWLEDGE when there is one, with the whole
    sentences of the top passages that best match it (`passages.py`) and one citation in
    `metadata["citations"]`, shown as a source link by a door that shows citations (the widget) and
@@ -80,6 +82,8 @@ from talia.understanding import (
     is_question,
     is_small_talk,
     is_thanks,
+    is_topic,
+    meeting_topic,
     parse_yes_no,
     phone_attempt,
     plain_words,
@@ -111,12 +115,14 @@ class _Answer:
 class DialogueState:
     """What the offline engine remembers between turns, stored in the reply's metadata."""
 
-    asked: str | None = None  # consent | full_name | email | phone | company | human | meeting
+    # consent | full_name | email | phone | company | human | meeting | meeting_topic | meeting_confirm
+    asked: str | None = None
     consent_declined: bool = False
     skipped: list[str] = field(default_factory=list)  # lead fields the contact chose not to give
     question: str = ""  # the question it could not answer, for the handoff reason
     meeting_day: str = ""  # ISO date of a meeting still missing its time
     meeting_time: str = ""  # HH:MM of a meeting still missing its day
+    meeting_when: str = ""  # the proposed meeting's day and time in words, to say back to the contact
     held_data: bool = False  # the last message had lead data, not stored for lack of consent
 
     @classmethod
@@ -131,6 +137,7 @@ class DialogueState:
             question=str(stored.get("question", "")),
             meeting_day=str(stored.get("meeting_day", "")),
             meeting_time=str(stored.get("meeting_time", "")),
+            meeting_when=str(stored.get("meeting_when", "")),
             held_data=bool(stored.get("held_data")),
         )
 
@@ -142,7 +149,7 @@ class DialogueState:
             stored["skipped"] = self.skipped
         if self.held_data:
             stored["held_data"] = True
-        for name in ("question", "meeting_day", "meeting_time"):
+        for name in ("question", "meeting_day", "meeting_time", "meeting_when"):
             if getattr(self, name):
                 stored[name] = getattr(self, name)
         return stored
@@ -224,7 +231,7 @@ class _Turn:
         handoff = wants_person(self.text) or (asked == "human" and answer is True)
 
         found, stored, needs_consent = self.store_lead_fields(asked, answer=answer, granted_now=granted_now)
-        meeting = not handoff and self.handle_meeting(asked)
+        meeting = not handoff and (self.follow_up_meeting(asked) or self.handle_meeting(asked))
         question = (
             not (handoff or meeting) and answer is None and is_question(self.text) and not is_small_talk(self.text)
         )
@@ -409,23 +416,69 @@ class _Turn:
             return True
         when = self.format_when(starts_at)
         if self.can(capabilities.BOOK_MEETING):
+            topic = meeting_topic(self.text, self.locale)
             name = self.contact.full_name
-            topic = TEXTS[self.locale]["meeting_topic_named"].format(name=name) if name else ""
+            placeholder = TEXTS[self.locale]["meeting_topic_named"].format(name=name) if name else ""
             output = self.call(
                 capabilities.BOOK_MEETING,
-                title=topic or TEXTS[self.locale]["meeting_topic"],
+                title=topic or placeholder or TEXTS[self.locale]["meeting_topic"],
                 start=starts_at.isoformat(),
                 duration_minutes=None,
                 notes=None,
             )
-            if output.get("ok"):
-                self.say("meeting_booked", when=when)
-            else:
+            if not output.get("ok"):
                 self.say("meeting_failed")
                 self.state.asked = "meeting"
+            elif not self.can(capabilities.UPDATE_MEETING):
+                self.say("meeting_booked", when=when)
+            elif topic:
+                self.confirm_back(when, topic)
+            else:
+                self.say("meeting_booked_ask_topic", when=when)
+                self.state.asked = "meeting_topic"
+                self.state.meeting_when = when
         else:
             self.say("meeting_noted", when=when)
         return True
+
+    def follow_up_meeting(self, asked: str | None) -> bool:
+        """The answer to "what about?" or to "is that right?" for the meeting just proposed; True if it was."""
+        when = self.previous.meeting_when
+        if asked == "meeting_topic":
+            if find_meeting_time(self.text, self.locale).day or find_meeting_time(self.text, self.locale).at:
+                return False  # another day or time: a new request
+            if is_topic(self.text) and not declines_field(self.text):
+                topic = self.text.strip().rstrip(".!")
+                topic = topic[0].upper() + topic[1:]
+                if self.call(capabilities.UPDATE_MEETING, title=topic, decision=None).get("ok"):
+                    self.confirm_back(when, topic)
+                    return True
+            self.confirm_back(when, "")
+            return True
+        if asked == "meeting_confirm":
+            agreed = parse_yes_no(self.text)
+            if agreed is None:
+                return False
+            output = self.call(capabilities.UPDATE_MEETING, title=None, decision="confirm" if agreed else "cancel")
+            if not output.get("ok"):
+                self.say("meeting_failed")
+                self.state.asked = "meeting"
+            elif agreed:
+                self.say("meeting_confirmed", when=when)
+            else:
+                self.say("meeting_cancelled")
+                self.state.asked = "meeting"
+            return True
+        return False
+
+    def confirm_back(self, when: str, topic: str) -> None:
+        """Say the proposed meeting back to the contact and ask them to confirm it."""
+        if topic:
+            self.say("meeting_confirm_question", when=when, topic=topic)
+        else:
+            self.say("meeting_confirm_question_untitled", when=when)
+        self.state.asked = "meeting_confirm"
+        self.state.meeting_when = when
 
     def format_day(self, day: date) -> str:
         texts = TEXTS[self.locale]
