@@ -419,3 +419,17 @@ def test_the_admin_shows_the_state_and_a_play_link(client: Client, stored: Voice
     for page in (calls, recordings_page):
         assert page.status_code == 200
         assert f'href="/voice/recordings/{stored.recording_sid}"' in page.content.decode()
+
+
+def test_the_calls_api_shows_the_recording_and_a_play_url_to_staff_only(
+    client: Client, stored: VoiceRecording, agent: Any, django_user_model: Any
+):
+    path = f"/api/voice/calls/{stored.call.call_sid}"
+    client.force_login(agent)
+    for_agent = client.get(path).json()["recording"]
+    client.force_login(django_user_model.objects.create_user("boss", is_staff=True))
+    for_staff = client.get(path).json()["recording"]
+
+    assert for_agent == {"state": "stored", "duration_s": 1, "play_url": None}
+    assert for_staff == {**for_agent, "play_url": f"/voice/recordings/{stored.recording_sid}"}
+    assert client.get(for_staff["play_url"]).status_code == 200
