@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from channels_voice import recordings
 from channels_voice.models import RecordingState, VoiceCall, VoiceNumber, VoiceRecording
 
 
@@ -64,6 +65,9 @@ class VoiceCallAdmin(_ReadOnly):
 
 @admin.register(VoiceRecording)
 class VoiceRecordingAdmin(_ReadOnly):
+    """The recordings, read-only; a deletion (with the delete permission) removes the encrypted file too."""
+
+    actions = ["download_again"]
     list_display = ("recording_sid", "call", "state", "duration_s", "created", "remote_deleted_at", "play")
     list_filter = ("state",)
     search_fields = ("recording_sid", "call__call_sid", "call__from_number")
@@ -74,6 +78,14 @@ class VoiceRecordingAdmin(_ReadOnly):
     @admin.display(description=_("play"))
     def play(self, obj: VoiceRecording) -> str:
         return _play_link(obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+    @admin.action(description=_("Download the failed recordings again"))
+    def download_again(self, request: HttpRequest, queryset: Any) -> None:
+        queued = recordings.retry(queryset)
+        self.message_user(request, _("%(count)d recording(s) queued for download.") % {"count": queued})
 
 
 @admin.register(VoiceNumber)

@@ -303,6 +303,26 @@ def failed(recording_id: int, error: str) -> None:
     logger.warning("Recording %s could not be stored: %s", recording_id, error)
 
 
+def retry(recordings: Any) -> int:
+    """Queue the download again for failed recordings Twilio completed (a staff action); returns how many."""
+    queued = 0
+    for recording in recordings:
+        with transaction.atomic():
+            changed = VoiceRecording.objects.filter(
+                pk=recording.pk, state=RecordingState.FAILED, twilio_status="completed"
+            ).update(state=RecordingState.PENDING, error="")
+            if changed:
+                enqueue.after_commit(TASK, recording.pk, what="call recording download")
+                queued += 1
+    return queued
+
+
+def remove_file(sender: Any, instance: VoiceRecording, **kwargs: Any) -> None:
+    """post_delete: a deleted recording takes its encrypted file with it."""
+    if instance.stored_name:
+        path_of(instance).unlink(missing_ok=True)
+
+
 def audio(recording: VoiceRecording) -> bytes:
     """The recording's audio in clear, decrypted in memory. Raises RecordingError when it cannot be."""
     if recording.state != RecordingState.STORED or not recording.stored_name:

@@ -433,3 +433,36 @@ def test_the_calls_api_shows_the_recording_and_a_play_url_to_staff_only(
     assert for_agent == {"state": "stored", "duration_s": 1, "play_url": None}
     assert for_staff == {**for_agent, "play_url": f"/voice/recordings/{stored.recording_sid}"}
     assert client.get(for_staff["play_url"]).status_code == 200
+
+
+def test_a_failed_download_can_be_queued_again_from_the_admin(
+    client: Client,
+    caller: Caller,
+    fake: FakeTwilio,
+    wav: bytes,
+    django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+):
+    recording = completed(caller, fake, wav)
+    fake.fail_next(1, status=404)
+    assert store_recording.apply(args=(recording.pk,)).get() == "failed"
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        response = client.post(
+            "/admin/channels_voice/voicerecording/", {"action": "download_again", "_selected_action": [recording.pk]}
+        )
+
+    assert response.status_code == 302 and len(enqueued) == 1
+    recording.refresh_from_db()
+    assert recording.state == RecordingState.PENDING and recording.error == ""
+    assert recordings.store(recording.pk) == "stored" and recordings.audio(recording.__class__.objects.get()) == wav
+
+
+def test_deleting_a_recording_removes_its_encrypted_file(stored: VoiceRecording):
+    path = recordings.path_of(stored)
+    assert path.exists()
+
+    stored.call.delete()
+
+    assert not VoiceRecording.objects.exists() and not path.exists()
