@@ -1,6 +1,7 @@
 """The calls API for agents and staff (signed-in session, JSON, paginated).
 
-- GET /api/voice/calls: newest first; status, times, duration, contact, conversation.
+- GET /api/voice/calls: newest first; status, times, duration, contact, conversation, recording (its
+  state; `play_url` only for staff, and only once it is stored).
 - GET /api/voice/calls/{call_sid}: the same, with the transcript (speaker caller|assistant|agent).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -16,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_voice import services
-from channels_voice.models import VoiceCall
+from channels_voice.models import RecordingState, VoiceCall
 from conversations.console.permissions import IsAgent
 
 
@@ -30,7 +32,19 @@ def _time(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-def call_row(call: VoiceCall) -> dict[str, Any]:
+def recording_row(call: VoiceCall, staff: bool) -> dict[str, Any] | None:
+    recording = call.recording
+    if recording is None:
+        return None
+    playable = staff and recording.state == RecordingState.STORED
+    return {
+        "state": recording.state,
+        "duration_s": recording.duration_s,
+        "play_url": reverse("voice:play-recording", args=[recording.recording_sid]) if playable else None,
+    }
+
+
+def call_row(call: VoiceCall, staff: bool = False) -> dict[str, Any]:
     conversation = call.conversation
     contact = conversation.contact if conversation is not None else None
     return {
@@ -55,11 +69,16 @@ def call_row(call: VoiceCall) -> dict[str, Any]:
         }
         if contact is not None
         else None,
+        "recording": recording_row(call, staff),
     }
 
 
 def _calls() -> Any:
-    return VoiceCall.objects.select_related("conversation__contact").order_by("-started_at", "-pk")
+    return (
+        VoiceCall.objects.select_related("conversation__contact")
+        .prefetch_related("recordings")
+        .order_by("-started_at", "-pk")
+    )
 
 
 class CallsView(APIView):
@@ -69,7 +88,7 @@ class CallsView(APIView):
     def get(self, request: Request) -> Response:
         pages = Pages()
         page = pages.paginate_queryset(_calls(), request, view=self)
-        return pages.get_paginated_response([call_row(call) for call in page or []])
+        return pages.get_paginated_response([call_row(call, request.user.is_staff) for call in page or []])
 
 
 class CallView(APIView):
@@ -78,4 +97,4 @@ class CallView(APIView):
     @extend_schema(summary="One phone call with its transcript")
     def get(self, request: Request, call_sid: str) -> Response:
         call = get_object_or_404(_calls(), call_sid=call_sid)
-        return Response({**call_row(call), "transcript": services.transcript(call)})
+        return Response({**call_row(call, request.user.is_staff), "transcript": services.transcript(call)})

@@ -7,12 +7,16 @@ class ChannelsVoiceConfig(AppConfig):
     verbose_name = _("Voice")
 
     def ready(self) -> None:
-        from channels_voice import checks, details, kpis, services
+        from django.db.models.signals import post_delete
+
+        from channels_voice import checks, details, kpis, recordings, services
         from channels_voice.events import EVENTS
+        from channels_voice.models import VoiceRecording
         from conversations.events import declare
         from conversations.registry import ChannelSpec, channel_specs
 
         del checks  # imported for its @register()ed system checks
+        post_delete.connect(recordings.remove_file, sender=VoiceRecording, dispatch_uid="voice-recording-file")
         declare(*EVENTS)
         # Replies are spoken in the TwiML answer to the caller's own request (the gather turn waits for
         # them), so no provider is called to deliver: pulled, like the web chat's REST API.

@@ -1,6 +1,8 @@
 """System checks of the voice channel.
 
 channels_voice.E001: TALIA_VOICE_TRANSFER_NUMBER is set but is not a phone number in E.164 form.
+channels_voice.E002: TALIA_VOICE_RECORD is on without a valid TALIA_RECORDING_KEY (nothing would be
+recorded, and the recordings could not be kept encrypted); or a key is set that is not a Fernet key.
 channels_voice.W001 (deploy): no Auth Token, so every Voice webhook is refused (signatures cannot be checked).
 """
 
@@ -44,3 +46,20 @@ def voice_webhooks_verifiable(app_configs: Any = None, **kwargs: Any) -> list[ch
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def recording_key_valid(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from channels_voice.recordings import key_problem
+
+    problem = key_problem()
+    if problem is None or not (settings.TALIA_VOICE_RECORD or settings.TALIA_RECORDING_KEY.strip()):
+        return []
+    return [
+        checks.Error(
+            f"Call recordings need a valid encryption key: {problem}",
+            hint='Generate one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"; or turn TALIA_VOICE_RECORD off.',
+            id="channels_voice.E002",
+        )
+    ]

@@ -1,6 +1,8 @@
 """The voice channel's service functions: calls start, speech turns enter the inbox, statuses move on.
 
 Invariants:
+- A caller is greeted in the language of the number they called (VoiceNumber) when it has one, else in
+  their own country's (locale_for).
 - One VoiceCall per Twilio CallSid (unique); a retried inbound webhook finds the call it created and
   records `call_started` once.
 - What the caller says enters the conversation only through `conversations.inbox.receive`, with an
@@ -26,7 +28,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from channels_voice.events import CALL_COMPLETED, CALL_STARTED
-from channels_voice.models import FINAL_STATUSES, CallMode, CallStatus, VoiceCall
+from channels_voice.models import FINAL_STATUSES, CallMode, CallStatus, VoiceCall, VoiceNumber
 from conversations import events, inbox, state
 from conversations.models import Conversation, ConversationStatus, Message, Sender
 from talia.understanding import plain_words
@@ -100,6 +102,13 @@ def locale_for(number: str, country: str = "") -> str:
     return "es" if region in SPANISH_SPEAKING else "en"
 
 
+def number_locale(called: str) -> str | None:
+    """The language configured for the business's number that was called (a VoiceNumber), or None."""
+    if not called:
+        return None
+    return VoiceNumber.objects.filter(number=called.strip()).values_list("locale", flat=True).first()
+
+
 @dataclass(frozen=True)
 class Started:
     call: VoiceCall
@@ -121,7 +130,7 @@ def start_call(params: Any) -> Started:
         if call is not None and call.conversation is not None:
             conversation = call.conversation
         else:
-            locale = locale_for(from_number, params.get("FromCountry") or "")
+            locale = number_locale(to_number) or locale_for(from_number, params.get("FromCountry") or "")
             _contact, conversation = inbox.ensure_conversation(CHANNEL, from_number, locale=locale)
             if call is None:
                 call, created = _create(call_sid, from_number, to_number, direction, locale, conversation)

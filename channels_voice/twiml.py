@@ -29,6 +29,10 @@ PHRASES = {
             "Hola, gracias por llamar. Te atiende un asistente de inteligencia artificial de TalIA."
             " Esta llamada no se graba. ¿En qué puedo ayudarte?"
         ),
+        "disclosure_recorded": (
+            "Hola, gracias por llamar. Te atiende un asistente de inteligencia artificial de TalIA."
+            " Esta llamada se graba. ¿En qué puedo ayudarte?"
+        ),
         "holding": "Un momento, por favor.",
         "slow": "Perdona, estoy tardando más de lo normal. ¿Me lo puedes repetir?",
         "still_there": "¿Sigues ahí? Dime en qué puedo ayudarte.",
@@ -41,6 +45,10 @@ PHRASES = {
         "disclosure": (
             "Hello, thanks for calling. You are speaking with an artificial intelligence assistant from TalIA."
             " This call is not recorded. How can I help you?"
+        ),
+        "disclosure_recorded": (
+            "Hello, thanks for calling. You are speaking with an artificial intelligence assistant from TalIA."
+            " This call is recorded. How can I help you?"
         ),
         "holding": "One moment, please.",
         "slow": "Sorry, this is taking longer than usual. Could you say that again?",
@@ -61,9 +69,10 @@ def phrase(locale: str, name: str) -> str:
     return PHRASES[_locale(locale)][name]
 
 
-def disclosure(locale: str) -> str:
+def disclosure(locale: str, recorded: bool = False) -> str:
+    """The configured disclosure, or the built-in one, which says whether the call is `recorded`."""
     configured = settings.TALIA_VOICE_DISCLOSURE_EN if _locale(locale) == "en" else settings.TALIA_VOICE_DISCLOSURE_ES
-    return configured or phrase(locale, "disclosure")
+    return configured or phrase(locale, "disclosure_recorded" if recorded else "disclosure")
 
 
 def _url(path: str, **query: int) -> str:
@@ -86,10 +95,24 @@ def gather(response: VoiceResponse, locale: str, after: int, silences: int = 0) 
     )
 
 
-def greeting(locale: str, after: int) -> VoiceResponse:
-    """The answer to a new call: the AI disclosure first, then listen."""
+def start_recording(response: VoiceResponse, status_callback: str) -> None:
+    """Twilio records the call from here on (`<Start><Recording>`), both legs in one file, and posts the
+    recording's status to `status_callback` (an absolute URL) when it completes or has no audio."""
+    response.start().recording(
+        recording_status_callback=status_callback,
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed absent",
+        track="both",
+    )
+
+
+def greeting(locale: str, after: int, recording_callback: str | None = None) -> VoiceResponse:
+    """The answer to a new call: the AI disclosure first; then, when `recording_callback` is given, the
+    recording starts (after the caller was told); then listen."""
     response = VoiceResponse()
-    say(response, locale, disclosure(locale))
+    say(response, locale, disclosure(locale, recorded=recording_callback is not None))
+    if recording_callback is not None:
+        start_recording(response, recording_callback)
     gather(response, locale, after)
     return response
 

@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/voice/gather", views.gather, name="gather"),
     path("api/voice/wait", views.wait, name="wait"),
     path("api/voice/status", views.status, name="status"),
+    path("api/voice/recording", views.recording, name="recording"),
+    path("voice/recordings/<str:recording_sid>", views.play_recording, name="play-recording"),
     path("api/voice/calls", api.CallsView.as_view(), name="calls"),
     path("api/voice/calls/<str:call_sid>", api.CallView.as_view(), name="call"),
     # The dev phone's call tab (DEBUG, staff): the WhatsApp tab is /dev/phone/.

@@ -1,4 +1,5 @@
-"""Twilio's Voice webhooks: the inbound call, each speech turn (gather), the reply wait, call statuses.
+"""Twilio's Voice webhooks: the inbound call, each speech turn (gather), the reply wait, call statuses,
+recording statuses; and the staff-only playback of a recording.
 
 All are form-encoded POSTs signed with X-Twilio-Signature (talia.twilio.refused: missing or forged →
 403 JSON, nothing stored). The turn views are async: while the assistant's turn runs in Celery they wait
@@ -15,12 +16,14 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from channels_voice import services, twiml
-from channels_voice.models import VoiceCall
+from channels_voice import recordings, services, twiml
+from channels_voice.models import VoiceCall, VoiceRecording
 from conversations.inbox import InboxError
 from conversations.models import conversation_group
 from conversations.waiting import wait_for_reply
@@ -75,7 +78,8 @@ def inbound(request: HttpRequest) -> HttpResponse:
         return _invalid(invalid.fields)
     except InboxError as refused_by_inbox:
         return _invalid({"From": str(refused_by_inbox)})
-    return twiml.render(twiml.greeting(started.call.locale, started.last_seq))
+    callback = _public(request, recordings.CALLBACK_PATH) if recordings.active() else None
+    return twiml.render(twiml.greeting(started.call.locale, started.last_seq, recording_callback=callback))
 
 
 @csrf_exempt
@@ -162,3 +166,45 @@ def status(request: HttpRequest) -> HttpResponse:
     except services.UnknownCall as unknown:
         return _unknown(str(unknown))
     return JsonResponse({"status": result})
+
+
+def _public(request: HttpRequest, path: str) -> str:
+    """The absolute URL Twilio reaches `path` at (TALIA_PUBLIC_BASE_URL behind a proxy)."""
+    base = settings.TALIA_PUBLIC_BASE_URL
+    return f"{base}{path}" if base else request.build_absolute_uri(path)
+
+
+@csrf_exempt
+@require_POST
+def recording(request: HttpRequest) -> HttpResponse:
+    """POST /api/voice/recording: a recording's status; `completed` queues its encrypted download."""
+    if (refusal := twilio.refused(request, "Voice")) is not None:
+        return refusal
+    try:
+        callback = recordings.parse_callback(request.POST)
+        result = recordings.apply_callback(callback)
+    except services.InvalidWebhook as invalid:
+        return _invalid(invalid.fields)
+    except services.UnknownCall as unknown:
+        return _unknown(str(unknown))
+    return JsonResponse({"status": result})
+
+
+@login_required
+@require_GET
+def play_recording(request: HttpRequest, recording_sid: str) -> HttpResponse:
+    """GET /voice/recordings/<sid>: the recording's audio, decrypted in memory, for staff only."""
+    if not request.user.is_staff:
+        return error(403, "forbidden", "Only staff may play call recordings.")
+    stored = get_object_or_404(VoiceRecording, recording_sid=recording_sid)
+    try:
+        audio = recordings.audio(stored)
+    except recordings.RecordingError as problem:
+        logger.warning("Recording %s could not be played: %s", recording_sid, problem)
+        return error(409, "not_playable", str(problem))
+    logger.info("Recording %s played by %s", recording_sid, request.user.get_username())
+    content_type = stored.content_type if stored.content_type.startswith("audio/") else "audio/wav"
+    response = HttpResponse(audio, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = f'inline; filename="{stored.recording_sid}.wav"'
+    return response

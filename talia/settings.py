@@ -238,6 +238,7 @@ CELERY_TASK_ROUTES = {
     "leads.tasks.*": {"queue": TALIA_BULK_QUEUE},
     # Fetching a contact's photos and documents can be slow; it never delays a reply.
     "channels_whatsapp.tasks.download_media": {"queue": TALIA_BULK_QUEUE},
+    "channels_voice.tasks.store_recording": {"queue": TALIA_BULK_QUEUE},
 }
 # Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
 # pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.
@@ -477,7 +478,8 @@ MEDIA_ROOT = Path(env_str("TALIA_MEDIA_DIR", str(VAR_DIR / "media")))
 # --- Voice (Twilio) -----------------------------------------------------------------------------------
 # The language a caller is greeted in when their number says nothing (no country code TalIA knows).
 TALIA_VOICE_DEFAULT_LOCALE = env_choice("TALIA_VOICE_DEFAULT_LOCALE", "es", ["es", "en"])
-# The AI disclosure said first on every call; empty: the built-in text (an AI assistant, not recorded).
+# The AI disclosure said first on every call; empty: the built-in text (an AI assistant; whether the call
+# is recorded follows TALIA_VOICE_RECORD).
 TALIA_VOICE_DISCLOSURE_ES = env_str("TALIA_VOICE_DISCLOSURE_ES", "")
 TALIA_VOICE_DISCLOSURE_EN = env_str("TALIA_VOICE_DISCLOSURE_EN", "")
 # How long one Twilio request waits for the assistant's reply before a holding phrase and a redirect
@@ -485,6 +487,15 @@ TALIA_VOICE_DISCLOSURE_EN = env_str("TALIA_VOICE_DISCLOSURE_EN", "")
 TALIA_VOICE_TURN_WAIT_S = env_float("TALIA_VOICE_TURN_WAIT_S", 8.0, minimum=0, maximum=12)
 # Where a call handed to a person is transferred (<Dial>); unset: the caller is told a person calls back.
 TALIA_VOICE_TRANSFER_NUMBER = env_str("TALIA_VOICE_TRANSFER_NUMBER", "")
+# Call recordings (off by default). On: the disclosure says the call is recorded, Twilio records it, and
+# each recording is downloaded and kept encrypted with TALIA_RECORDING_KEY (a Fernet key; several,
+# comma-separated, to rotate: the first encrypts, any decrypts). Without a valid key nothing is recorded.
+TALIA_VOICE_RECORD = env_bool("TALIA_VOICE_RECORD", False)
+TALIA_RECORDING_KEY = env_str("TALIA_RECORDING_KEY", "")
+# Delete each recording from Twilio once TalIA holds its encrypted copy.
+TALIA_VOICE_DELETE_REMOTE = env_bool("TALIA_VOICE_DELETE_REMOTE", False)
+# Where the encrypted recordings are kept (not under MEDIA_ROOT: only the staff playback view reads them).
+TALIA_RECORDINGS_DIR = Path(env_str("TALIA_RECORDINGS_DIR", str(VAR_DIR / "recordings")))
 
 # --- Hostile input and socket limits -------------------------------------------------------------
 # The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).

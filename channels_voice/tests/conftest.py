@@ -153,6 +153,9 @@ def twilio_settings(settings: Any) -> None:
     settings.TALIA_VOICE_TRANSFER_NUMBER = ""
     settings.TALIA_VOICE_DISCLOSURE_ES = ""
     settings.TALIA_VOICE_DISCLOSURE_EN = ""
+    settings.TALIA_VOICE_RECORD = False
+    settings.TALIA_RECORDING_KEY = ""
+    settings.TALIA_VOICE_DELETE_REMOTE = False
 
 
 @pytest.fixture

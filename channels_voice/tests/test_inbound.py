@@ -182,8 +182,9 @@ def test_get_is_not_allowed(client):
 
 
 def test_answering_a_call_costs_a_bounded_number_of_queries(caller: Caller, django_assert_max_num_queries):
-    # Contact, identity, conversation, its event, the call, call_started, the last seq, and savepoints.
-    with django_assert_max_num_queries(20):
+    # The called number's language, contact, identity, conversation, its event, the call, call_started,
+    # the last seq, and savepoints.
+    with django_assert_max_num_queries(21):
         caller.dial()
     # A retried webhook only reads: the call (with its conversation) and the last seq, in a transaction.
     with django_assert_max_num_queries(4):

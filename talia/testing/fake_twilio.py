@@ -10,6 +10,9 @@ It speaks the parts of Twilio's API TalIA uses, with Twilio's shapes:
   ContentSid + ContentVariables, StatusCallback) -> 201 and the message resource with a fresh SM sid;
   Basic auth with the account SID and Auth Token (or an API key it was told about), else 401.
 - GET /2010-04-01/Accounts/{AccountSid}/Messages/{MM}/Media/{ME}: a media file added with `add_media()`.
+- GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RE}[.wav]: a call recording added with
+  `add_recording()` (404 once deleted); DELETE .../Recordings/{RE}.json -> 204 (404 when unknown), and
+  `recordings_deleted` lists what was deleted. `fail_next` also fails the next recording download.
 - `fail_next(count, status=..., code=...)`: the next `count` sends answer Twilio's error JSON
   (429, 500, 400 with 21211, 63016...); `slow_next(count, seconds=...)` makes them slow (a timeout).
   Every request is recorded (`requests`).
@@ -77,6 +80,8 @@ class _State:
     sent: list[dict[str, Any]] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
     media: dict[str, _Media] = field(default_factory=dict)
+    recordings: dict[str, _Media] = field(default_factory=dict)
+    recordings_deleted: list[str] = field(default_factory=list)
     callback_errors: list[str] = field(default_factory=list)
 
 
@@ -92,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.fake.serve(self, "POST")
 
+    def do_DELETE(self) -> None:
+        self.server.fake.serve(self, "DELETE")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -102,9 +110,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeTwilio:
-    def __init__(self, *, callbacks: bool = False) -> None:
-        self.account_sid = sid("AC")
-        self.auth_token = secrets.token_hex(16)
+    def __init__(self, *, callbacks: bool = False, account_sid: str = "", auth_token: str = "") -> None:
+        self.account_sid = account_sid or sid("AC")
+        self.auth_token = auth_token or secrets.token_hex(16)
         self.api_keys: dict[str, str] = {}
         self.callbacks = callbacks
         self.state = _State()
@@ -163,6 +171,22 @@ class FakeTwilio:
         with self._lock:
             self.state.media[path] = _Media(content, content_type)
         return TWILIO_API + path
+
+    def add_recording(self, content: bytes, content_type: str = "audio/x-wav") -> tuple[str, str]:
+        """A call recording Twilio holds: (RecordingSid, RecordingUrl as Twilio's callback gives it)."""
+        recording_sid = sid("RE")
+        with self._lock:
+            self.state.recordings[recording_sid] = _Media(content, content_type)
+        return recording_sid, f"{TWILIO_API}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+
+    def has_recording(self, recording_sid: str) -> bool:
+        with self._lock:
+            return recording_sid in self.state.recordings
+
+    @property
+    def recordings_deleted(self) -> list[str]:
+        with self._lock:
+            return list(self.state.recordings_deleted)
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -228,6 +252,9 @@ class FakeTwilio:
         if method == "GET" and path == messages_path:
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query))
             return self._json(handler, 200, self._list(query.get("To")))
+        recordings_prefix = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/"
+        if path.startswith(recordings_prefix):
+            return self._recording(handler, method, path[len(recordings_prefix) :])
         if method == "GET" and path in self.state.media:
             media = self.state.media[path]
             handler.send_response(200)
@@ -237,6 +264,32 @@ class FakeTwilio:
             handler.wfile.write(media.content)
             return None
         return self._json(handler, 404, _error(20404, f"The requested resource {path} was not found", 404))
+
+    def _recording(self, handler: _Handler, method: str, name: str) -> None:
+        """A recording's audio (GET RE..., RE....wav) or its deletion (DELETE RE....json)."""
+        recording_sid, _, extension = name.partition(".")
+        with self._lock:
+            recording = self.state.recordings.get(recording_sid)
+            failure = self.state.failures.pop(0) if method == "GET" and self.state.failures else None
+            if method == "DELETE" and extension == "json" and recording is not None:
+                del self.state.recordings[recording_sid]
+                self.state.recordings_deleted.append(recording_sid)
+        if recording is None or (method, extension) not in {("GET", ""), ("GET", "wav"), ("DELETE", "json")}:
+            return self._json(handler, 404, _error(20404, f"The requested resource {handler.path} was not found", 404))
+        if failure is not None and failure.delay_s:
+            time.sleep(failure.delay_s)
+        elif failure is not None:
+            return self._json(handler, failure.status, _error(failure.code, "Error", failure.status))
+        if method == "DELETE":
+            handler.send_response(204)
+            handler.end_headers()
+            return None
+        handler.send_response(200)
+        handler.send_header("Content-Type", recording.content_type)
+        handler.send_header("Content-Length", str(len(recording.content)))
+        handler.end_headers()
+        handler.wfile.write(recording.content)
+        return None
 
     def _authorised(self, auth: tuple[str, str] | None) -> bool:
         if auth is None:
