@@ -70,7 +70,7 @@ def reschedule_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
     event = get_object_or_404(ScheduledEvent, pk=event_id)
     form = RescheduleForm(request.POST)
     if not form.is_valid():
-        problem = " ".join(error for errors in form.errors.values() for error in errors)
+        problem = " ".join(str(error) for errors in form.errors.values() for error in errors)
         messages.error(request, _("The meeting was not moved: %(problem)s") % {"problem": problem})
         return redirect("meetings")
     taken = (
