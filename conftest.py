@@ -78,3 +78,13 @@ def redis_breaker_closed():
     breaker.reset()
     yield breaker
     breaker.reset()
+
+
+@pytest.fixture(autouse=True)
+def no_cached_profile():
+    """The assistant profile is cached in Redis, which outlives a test's rolled-back rows."""
+    from django.core.cache import cache
+
+    from conversations.profile import CACHE_KEY
+
+    cache.delete(CACHE_KEY)

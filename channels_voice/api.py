@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from channels_voice import services
 from channels_voice.models import RecordingState, VoiceCall
-from conversations.console.permissions import IsAgent
+from conversations.console.permissions import IsAgent, is_supervisor
 
 
 class Pages(PageNumberPagination):
@@ -88,7 +88,7 @@ class CallsView(APIView):
     def get(self, request: Request) -> Response:
         pages = Pages()
         page = pages.paginate_queryset(_calls(), request, view=self)
-        return pages.get_paginated_response([call_row(call, request.user.is_staff) for call in page or []])
+        return pages.get_paginated_response([call_row(call, is_supervisor(request.user)) for call in page or []])
 
 
 class CallView(APIView):
@@ -97,4 +97,4 @@ class CallView(APIView):
     @extend_schema(summary="One phone call with its transcript")
     def get(self, request: Request, call_sid: str) -> Response:
         call = get_object_or_404(_calls(), call_sid=call_sid)
-        return Response({**call_row(call, request.user.is_staff), "transcript": services.transcript(call)})
+        return Response({**call_row(call, is_supervisor(request.user)), "transcript": services.transcript(call)})

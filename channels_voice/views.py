@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_voice import recordings, services, twiml
 from channels_voice.models import VoiceCall, VoiceRecording
+from conversations.console.permissions import is_supervisor
 from conversations.inbox import InboxError
 from conversations.models import conversation_group
 from conversations.waiting import wait_for_reply
@@ -194,7 +195,7 @@ def recording(request: HttpRequest) -> HttpResponse:
 @require_GET
 def play_recording(request: HttpRequest, recording_sid: str) -> HttpResponse:
     """GET /voice/recordings/<sid>: the recording's audio, decrypted in memory, for staff only."""
-    if not request.user.is_staff:
+    if not is_supervisor(request.user):
         return error(403, "forbidden", "Only staff may play call recordings.")
     stored = get_object_or_404(VoiceRecording, recording_sid=recording_sid)
     try:

@@ -38,6 +38,7 @@ from channels_web.serializers import (
     SessionIdField,
     SessionSerializer,
 )
+from conversations import profile
 from conversations.handoff import queue_outlook
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message
 from conversations.realtime import MessagePayload
@@ -259,15 +260,18 @@ class ConfigView(WebchatView):
         summary="What the widget needs to know before the first message", responses={200: ConfigSerializer, **ERRORS}
     )
     async def get(self, request: Request) -> Response:
+        business = await sync_to_async(profile.current, thread_sensitive=False)()
         return Response(
             {
                 "require_consent": settings.TALIA_REQUIRE_CONSENT,
                 "consent_version": settings.TALIA_CONSENT_VERSION,
-                "business_name": settings.TALIA_BUSINESS_NAME,
+                "business_name": business.business_name,
+                "assistant_name": business.assistant_name,
+                "open_now": business.is_open(),
                 "token_required": bool(settings.TALIA_WEBCHAT_PUBLIC_TOKEN),
                 "whatsapp_url": (
                     f"https://wa.me/{settings.TALIA_WEBCHAT_WHATSAPP_NUMBER.lstrip('+')}"
-                    if settings.TALIA_WEBCHAT_WHATSAPP_NUMBER
+                    if settings.TALIA_WEBCHAT_WHATSAPP_NUMBER and business.offer_whatsapp
                     else None
                 ),
             }

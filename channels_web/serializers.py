@@ -154,6 +154,8 @@ class ConfigSerializer(serializers.Serializer):
     require_consent = serializers.BooleanField()
     consent_version = serializers.CharField()
     business_name = serializers.CharField()
+    assistant_name = serializers.CharField(help_text="The assistant's own name from the profile; '' when unnamed.")
+    open_now = serializers.BooleanField(help_text="Whether the team is within its business hours now.")
     token_required = serializers.BooleanField()
     whatsapp_url = serializers.URLField(
         allow_null=True, help_text="A wa.me link to the business's WhatsApp, offered by the widget; null when off."

@@ -18,6 +18,7 @@ from conversations import state
 from conversations.events import events
 from conversations.models import (
     AgentAssignment,
+    AssistantProfile,
     AssistantRun,
     Contact,
     ContactIdentity,
@@ -168,8 +169,8 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(HandoffRequest)
 class HandoffRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["conversation", "requested_by", "reason", "status", "created", "resolved_at"]
-    list_filter = ["status", "requested_by", "conversation__channel", "created"]
+    list_display = ["conversation", "requested_by", "reason", "status", "out_of_hours", "created", "resolved_at"]
+    list_filter = ["status", "requested_by", "out_of_hours", "conversation__channel", "created"]
     search_fields = ["reason", "conversation__id"]
     list_select_related = ["conversation__contact"]
 
@@ -245,3 +246,21 @@ class QuickReplyAdmin(admin.ModelAdmin):
     list_display = ["shortcut", "locale", "text", "updated"]
     list_filter = ["locale"]
     search_fields = ["shortcut", "text"]
+
+
+@admin.register(AssistantProfile)
+class AssistantProfileAdmin(admin.ModelAdmin):
+    """The one profile of the business's assistant: added once, then edited; deleting it restores the defaults."""
+
+    list_display = ["__str__", "business_name", "assistant_name", "updated"]
+    fieldsets = [
+        (_("Who speaks"), {"fields": ["business_name", "assistant_name", "greeting_es", "greeting_en"]}),
+        (_("How it speaks"), {"fields": ["instructions_es", "instructions_en", "lead_fields", "offer_whatsapp"]}),
+        (
+            _("Business hours"),
+            {"fields": ["time_zone", "business_hours", "holidays", "out_of_hours_es", "out_of_hours_en"]},
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not AssistantProfile.objects.exists()

@@ -8,6 +8,7 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         import conversations.checks  # noqa: F401  (registers the system checks)
+        import conversations.profile  # noqa: F401  (drops the cached profile when it changes)
         from conversations import events
         from conversations.assistant.tools import register_core_tools
         from conversations.console.access import connect_signals

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from conversations import events
+from conversations import events, profile
 from conversations.models import Contact, Conversation, Event
 from talia.text import collapse_whitespace
 
@@ -95,6 +95,13 @@ def lead_details(contact: Contact) -> dict[str, str]:
 
 def missing_lead_fields(contact: Contact) -> list[str]:
     return [name for name, value in lead_details(contact).items() if not value]
+
+
+def fields_to_ask(contact: Contact) -> list[str]:
+    """The details the assistant still asks this contact for: the profile's list, in its order (all of
+    LEAD_FIELDS when the profile names none), without those already known."""
+    missing = set(missing_lead_fields(contact))
+    return [name for name in profile.current().lead_fields or LEAD_FIELDS if name in missing]
 
 
 @dataclass

@@ -286,6 +286,8 @@ class HandoffRequest(TimeStamped):
     reason = models.TextField(_("reason"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # Asked for outside the assistant profile's business hours: it waits for the team to be back.
+    out_of_hours = models.BooleanField(_("out of hours"), default=False)
     # The conversation so far, written for the agent by the model engine after the request is stored
     # (empty until then, and with the offline engine, whose brief is extractive and built on demand).
     brief_summary = models.TextField(_("brief summary"), blank=True)
@@ -530,3 +532,83 @@ class QuickReply(TimeStamped):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class AssistantProfile(TimeStamped):
+    """The business's own assistant, edited in the admin: its name, words, instructions and opening hours.
+
+    There is one profile (the business this TalIA serves); every field left blank falls back to the
+    defaults (`TALIA_BUSINESS_NAME`, the built-in greeting and prompts), so an empty profile changes
+    nothing. Read it through `conversations.profile.current()`, which caches it.
+    """
+
+    business_name = models.CharField(
+        _("business name"), max_length=120, blank=True, help_text=_("Blank: TALIA_BUSINESS_NAME.")
+    )
+    assistant_name = models.CharField(
+        _("assistant's name"),
+        max_length=60,
+        blank=True,
+        help_text=_("How the assistant introduces itself, e.g. Sofía."),
+    )
+    greeting_es = models.TextField(
+        _("greeting (Spanish)"), blank=True, help_text=_("The first words to a visitor. Blank: the built-in greeting.")
+    )
+    greeting_en = models.TextField(_("greeting (English)"), blank=True)
+    instructions_es = models.TextField(
+        _("instructions (Spanish)"),
+        blank=True,
+        help_text=_("Added to the model's instructions: tone, what to offer, what never to say."),
+    )
+    instructions_en = models.TextField(_("instructions (English)"), blank=True)
+    lead_fields = models.JSONField(
+        _("details to ask for"),
+        default=list,
+        blank=True,
+        help_text=_('In order, from "full_name", "email", "phone", "company". Empty: all of them, in that order.'),
+    )
+    offer_whatsapp = models.BooleanField(
+        _("offer WhatsApp"), default=True, help_text=_("Offer to continue on WhatsApp when a number is configured.")
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, help_text=_("Blank: TALIA_TIME_ZONE."))
+    business_hours = models.JSONField(
+        _("business hours"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Per weekday, opening and closing times: {"mon": [["09:00", "14:00"], ["16:00", "19:00"]], …}. '
+            "Empty: always open."
+        ),
+    )
+    holidays = models.JSONField(
+        _("holidays"), default=list, blank=True, help_text=_('Closed days: ["2026-12-25", "2027-01-01"].')
+    )
+    out_of_hours_es = models.TextField(
+        _("out-of-hours message (Spanish)"),
+        blank=True,
+        help_text=_("Said when a visitor asks for a person while the team is away. Blank: the built-in one."),
+    )
+    out_of_hours_en = models.TextField(_("out-of-hours message (English)"), blank=True)
+
+    class Meta:
+        verbose_name = _("assistant profile")
+        verbose_name_plural = _("assistant profile")
+
+    def __str__(self) -> str:
+        return str(self.assistant_name or self.business_name or _("Assistant profile"))
+
+    def clean(self) -> None:
+        from conversations.leadfields import LEAD_FIELDS
+        from conversations.profile import hours_problems
+
+        problems: dict[str, str] = {}
+        if not isinstance(self.lead_fields, list) or any(field not in LEAD_FIELDS for field in self.lead_fields):
+            problems["lead_fields"] = gettext("A list of: %(fields)s.") % {"fields": ", ".join(LEAD_FIELDS)}
+        elif len(set(self.lead_fields)) != len(self.lead_fields):
+            problems["lead_fields"] = gettext("Each detail at most once.")
+        problems.update(hours_problems(self.time_zone, self.business_hours, self.holidays))
+        if problems:
+            raise ValidationError(problems)

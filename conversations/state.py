@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events, realtime
+from conversations import events, profile, realtime
 from conversations.assistant.engines import engine_class
 from conversations.models import (
     AgentAssignment,
@@ -88,7 +88,12 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
     """Queue the conversation for a human agent; the assistant falls silent."""
     with transaction.atomic():
         fresh = _transition(conversation, "request_handoff")
-        handoff = HandoffRequest.objects.create(conversation=fresh, requested_by=requested_by, reason=reason)
+        handoff = HandoffRequest.objects.create(
+            conversation=fresh,
+            requested_by=requested_by,
+            reason=reason,
+            out_of_hours=not profile.current().is_open(),
+        )
         events.emit(events.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.queue_added(fresh))
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))

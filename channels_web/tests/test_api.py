@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from django.utils.html import escape
 
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
 from conversations import events, inbox, state
 from conversations.console import presence
-from conversations.models import Contact, Conversation, ConversationStatus, Event, Message, Sender
+from conversations.models import (
+    WEEKDAYS,
+    AssistantProfile,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Event,
+    Message,
+    Sender,
+)
 
 SESSION = "visitor-session-0001"
 XSS_CORPUS = [
@@ -328,9 +339,33 @@ def test_config_tells_the_widget_what_it_needs(client, db):
         "require_consent": True,
         "consent_version": "2026-11",
         "business_name": "TalIA",
+        "assistant_name": "",
+        "open_now": True,
         "token_required": False,
         "whatsapp_url": None,
     }
+
+
+def test_config_follows_the_assistant_profile(client, transactional_db, settings):
+    settings.TALIA_WEBCHAT_WHATSAPP_NUMBER = "+34600123456"
+    client.get("/api/webchat/config")  # the defaults, now cached
+    AssistantProfile.objects.create(
+        business_name="Clínica Dental Sonrisa",
+        assistant_name="Sofía",
+        offer_whatsapp=False,
+        business_hours={day: [["09:00", "18:00"]] for day in WEEKDAYS},
+        # Closed all this week, whenever the test runs.
+        holidays=[(timezone.localdate() + timedelta(days=offset)).isoformat() for offset in range(-1, 8)],
+    )
+
+    body = client.get("/api/webchat/config").json()
+
+    assert (body["business_name"], body["assistant_name"], body["whatsapp_url"]) == (
+        "Clínica Dental Sonrisa",
+        "Sofía",
+        None,
+    )
+    assert body["open_now"] is False
 
 
 def test_config_offers_whatsapp_when_the_business_names_its_number(client, db, settings):

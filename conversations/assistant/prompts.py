@@ -12,9 +12,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from conversations import profile
 from conversations.assistant import capabilities
 from conversations.assistant.base import ProviderError, Summary, TurnContext
-from conversations.leadfields import lead_details, missing_lead_fields
+from conversations.leadfields import fields_to_ask, lead_details
 from conversations.models import Locale, Message, Sender
 from conversations.registry import tools
 from talia.text import collapse_whitespace
@@ -58,15 +59,27 @@ def instructions(context: TurnContext) -> str:
     """
     contact = context.contact
     known = lead_details(contact)
+    business = profile.current()
     facts = [
-        f"You speak for: {settings.TALIA_BUSINESS_NAME}.",
+        f"You speak for: {business.business_name}.",
+        *([f"Your name: {business.assistant_name}."] if business.assistant_name else []),
         f"Today is {timezone.localdate().isoformat()}.",
         f"Channel: {context.conversation.channel}. Contact locale: {context.locale}.",
         "Consent to store personal data: " + ("given." if contact.has_consented else "not given yet."),
         "Known contact details: " + (", ".join(f"{k}={v}" for k, v in known.items() if v) or "none") + ".",
-        "Missing contact details: " + (", ".join(missing_lead_fields(contact)) or "none") + ".",
+        "Missing contact details: " + (", ".join(fields_to_ask(contact)) or "none") + ".",
     ]
-    return prompt_text(context.locale) + "\n\n## Context\n" + "\n".join(f"- {fact}" for fact in facts)
+    if not business.is_open():
+        opening = business.next_opening()
+        facts.append(
+            "The team is out of hours now"
+            + (f"; it is back at {opening.isoformat(timespec='minutes')}." if opening else ".")
+        )
+    text = prompt_text(context.locale) + "\n\n## Context\n" + "\n".join(f"- {fact}" for fact in facts)
+    own = business.instructions.get(context.locale) or business.instructions.get("es") or ""
+    if own:
+        text += "\n\n## The business's own instructions\n" + own.strip()
+    return text
 
 
 # --- Summaries ---------------------------------------------------------------------------------------

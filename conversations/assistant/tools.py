@@ -14,7 +14,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from conversations import state
+from conversations import profile, state
 from conversations.assistant.capabilities import (
     RECORD_CONSENT,
     REQUEST_HUMAN,
@@ -24,7 +24,7 @@ from conversations.assistant.capabilities import (
     SET_PHONE,
 )
 from conversations.handoff import queue_outlook
-from conversations.leadfields import LeadFieldError, missing_lead_fields, write_lead_fields
+from conversations.leadfields import LeadFieldError, fields_to_ask, write_lead_fields
 from conversations.models import Contact, Conversation, ConversationStatus, HandoffRequest
 from conversations.registry import Tool, tools
 
@@ -47,7 +47,7 @@ def _store(conversation: Conversation, name: str, value: str) -> dict[str, Any]:
         written = write_lead_fields(conversation, {name: value})
     except LeadFieldError as exc:
         raise ToolError(str(exc)) from None
-    result: dict[str, Any] = {"ok": True, name: written.fields[name], "missing": missing_lead_fields(written.contact)}
+    result: dict[str, Any] = {"ok": True, name: written.fields[name], "missing": fields_to_ask(written.contact)}
     if written.lead_captured:
         result["lead_captured"] = True
     return result
@@ -67,7 +67,7 @@ def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
     if not granted:
         return {"ok": True, "consent": "declined", "note": "Do not ask for or store personal data."}
     contact = give_consent(conversation.contact_id)
-    return {"ok": True, "consent": "granted", "missing": missing_lead_fields(contact)}
+    return {"ok": True, "consent": "granted", "missing": fields_to_ask(contact)}
 
 
 def set_full_name(conversation: Conversation, full_name: str) -> dict[str, Any]:
@@ -91,9 +91,22 @@ def request_human(conversation: Conversation, reason: str) -> dict[str, Any]:
     if current.status != ConversationStatus.BOT:
         raise ToolError(f"The conversation is already {current.status}: a person has been asked for.")
     try:
-        state.request_handoff(current, requested_by=HandoffRequest.RequestedBy.ASSISTANT, reason=reason.strip()[:500])
+        handoff = state.request_handoff(
+            current, requested_by=HandoffRequest.RequestedBy.ASSISTANT, reason=reason.strip()[:500]
+        )
     except state.TransitionError as exc:
         raise ToolError(str(exc)) from None
+    if handoff.out_of_hours:
+        opening = profile.current().next_opening()
+        back = f" The team is back at {opening.isoformat(timespec='minutes')}." if opening else ""
+        return {
+            "ok": True,
+            "status": "queued",
+            "out_of_hours": True,
+            "back_at": opening.isoformat() if opening else None,
+            "note": "The team is out of hours: tell the contact their request is queued and when a person will "
+            f"answer, and offer to take an email or phone so the team can get back to them.{back}",
+        }
     outlook = queue_outlook()
     if outlook["agents_online"] == 0:
         note = (

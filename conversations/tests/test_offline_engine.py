@@ -779,7 +779,7 @@ def test_a_contact_who_consented_in_the_widget_is_asked_for_the_first_missing_fi
     assert run.reply_message.text == "¡Hola! Soy el asistente virtual de TalIA. ¿Cuál es tu correo electrónico?"
 
 
-def test_the_engine_answers_a_tool_error_it_did_not_expect_politely():
+def test_the_engine_answers_a_tool_error_it_did_not_expect_politely(db):
     """Unit level: a call_tool that returns an error for everything still yields a sensible reply."""
     contact = Contact(locale="en")
     conversation = Conversation(contact=contact, channel="web")

@@ -60,3 +60,17 @@ def test_a_demo_seeded_with_the_old_fixed_id_gets_a_random_one(db, capsys):
     [session_id] = demo_session_ids()
     assert session_id != LEGACY_DEMO_IDENTITY and SESSION_ID.match(session_id)
     assert Conversation.objects.count() == 1
+
+
+def test_the_demo_assistant_speaks_for_the_demo_business_and_a_changed_profile_stays(db, capsys):
+    from conversations import profile
+    from conversations.models import AssistantProfile
+
+    call_command("seed_demo")
+    demo = profile.current()
+    assert (demo.business_name, demo.assistant_name, demo.time_zone) == ("Clínica Sonrisas", "Sofía", "Europe/Madrid")
+    AssistantProfile.objects.update(assistant_name="Lucía")
+
+    call_command("seed_demo")
+
+    assert AssistantProfile.objects.get().assistant_name == "Lucía"

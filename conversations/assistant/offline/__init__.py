@@ -56,12 +56,13 @@ import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 
+from conversations import profile
 from conversations.assistant import capabilities
 from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
 from conversations.assistant.offline.passages import Passage, best_sentences, opening
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.quoting import unquoted
-from conversations.leadfields import LEAD_FIELDS, missing_lead_fields
+from conversations.leadfields import LEAD_FIELDS, fields_to_ask
 from conversations.models import Contact
 from conversations.registry import channel_specs, find_capability
 from talia.text import collapse_whitespace, shorten
@@ -180,6 +181,7 @@ class _Turn:
         self.calls = 0
         self.citations: list[dict[str, str]] = []
         self.contact = context.contact
+        self.business = profile.current()
 
     # Helpers
 
@@ -220,7 +222,7 @@ class _Turn:
             item.role == "assistant" for item in self.context.history
         )
         if first_turn:
-            self.say("greeting", business=settings.TALIA_BUSINESS_NAME)
+            self.greet()
 
         answer = parse_yes_no(self.text) if asked in {"consent", "human"} else None
         granted_now = False
@@ -379,7 +381,7 @@ class _Turn:
 
     def missing(self) -> list[str]:
         """The lead fields still unknown, leaving out those the contact chose not to give."""
-        return [name for name in missing_lead_fields(self.contact) if name not in self.state.skipped]
+        return [name for name in fields_to_ask(self.contact) if name not in self.state.skipped]
 
     def first_name(self) -> str:
         return self.contact.full_name.split()[0] if self.contact.full_name else ""
@@ -533,9 +535,29 @@ class _Turn:
         output = self.call(capabilities.REQUEST_HUMAN, reason=reason)
         if not output.get("ok"):
             self.say("handoff_failed")
+        elif output.get("out_of_hours"):
+            back = self.business.next_opening()
+            self.parts.append(
+                self.business.out_of_hours.get(self.locale)
+                or TEXTS[self.locale]["out_of_hours"].format(
+                    back=TEXTS[self.locale]["back_at"].format(when=self.format_when(back))
+                    if back
+                    else TEXTS[self.locale]["back_later"]
+                )
+            )
         else:
             self.say("handoff_nobody_online" if output.get("agents_online") == 0 else "handoff")
         self.state.asked = None
+
+    def greet(self) -> None:
+        """The profile's own greeting in the contact's language, or the built-in one with its names."""
+        own = self.business.greetings.get(self.locale)
+        if own:
+            self.parts.append(own)
+        elif self.business.assistant_name:
+            self.say("greeting_named", name=self.business.assistant_name, business=self.business.business_name)
+        else:
+            self.say("greeting", business=self.business.business_name)
 
     def next_step(self, *, stored: bool, needs_consent: bool) -> None:
         """End with the next question of the lead dialogue."""

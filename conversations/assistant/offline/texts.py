@@ -5,6 +5,13 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     "es": {
         "greeting": "¡Hola! Soy el asistente virtual de {business}.",
+        "greeting_named": "¡Hola! Soy {name}, el asistente virtual de {business}.",
+        "out_of_hours": (
+            "Ahora mismo el equipo está fuera de horario. Tu conversación queda en cola y una persona te "
+            "responderá {back}. Si quieres, déjame tu correo o tu teléfono y te contactamos."
+        ),
+        "back_at": "el {when}",
+        "back_later": "en cuanto vuelva",
         "consent": (
             "Para que el equipo pueda ayudarte y contactarte después, me gustaría guardar tu nombre, tu correo "
             "electrónico, tu teléfono y tu empresa. Solo los usaremos para responder a tu consulta. "
@@ -77,6 +84,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "greeting": "Hi! I'm the virtual assistant of {business}.",
+        "greeting_named": "Hi! I'm {name}, the virtual assistant of {business}.",
+        "out_of_hours": (
+            "Our team is out of hours right now. Your conversation is queued and a person will answer you "
+            "{back}. If you like, leave me your email or phone and we'll get in touch."
+        ),
+        "back_at": "on {when}",
+        "back_later": "as soon as they are back",
         "consent": (
             "So that our team can help you and get back to you, I'd like to store your name, email address, "
             "phone number and company. We'll only use them to follow up on your request. Is that OK with you?"

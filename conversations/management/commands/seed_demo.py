@@ -1,4 +1,6 @@
-"""Seed a demo: an admin, an agent, quick replies and a demo conversation. Safe to run again.
+"""Seed a demo: an admin, an agent, quick replies, the demo business's assistant profile (Clínica Sonrisas,
+whose website is the bundled demo site) and a demo conversation. Safe to run again: a profile someone
+already has is left as it is.
 
 The demo visitor's session id is random: a session id is the key to a web conversation's history, so a
 fixed one would let anybody read the demo chat (and anything an agent adds to it). A database seeded
@@ -18,7 +20,15 @@ from django.utils.crypto import get_random_string
 
 from conversations import inbox, state
 from conversations.console.permissions import AGENTS_GROUP_NAME
-from conversations.models import Channel, ContactIdentity, HandoffRequest, Message, QuickReply, Sender
+from conversations.models import (
+    AssistantProfile,
+    Channel,
+    ContactIdentity,
+    HandoffRequest,
+    Message,
+    QuickReply,
+    Sender,
+)
 
 LEGACY_DEMO_IDENTITY = "demo-visitor-0001"
 DEMO_SOURCE = "seed_demo"
@@ -28,6 +38,26 @@ QUICK_REPLIES = [
     ("gracias", "es", "Gracias por escribirnos. ¿Hay algo más en lo que pueda ayudarte?"),
     ("thanks", "en", "Thanks for reaching out. Is there anything else I can help with?"),
 ]
+
+
+# The demo site's own opening hours (templates/rag/demo_site/es_horario_y_ubicacion.html).
+DEMO_PROFILE = {
+    "business_name": "Clínica Sonrisas",
+    "assistant_name": "Sofía",
+    "instructions_es": (
+        "Trata al paciente de usted. Ante fiebre alta con la cara hinchada, o dificultad para tragar o respirar, "
+        "di que vaya a urgencias del hospital o llame al 112."
+    ),
+    "instructions_en": (
+        "Be warm and formal. With a high fever and a swollen face, or trouble swallowing or breathing, tell them "
+        "to go to the hospital's emergency department or call 112."
+    ),
+    "time_zone": "Europe/Madrid",
+    "business_hours": {
+        **{day: [["09:00", "20:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+        "sat": [["10:00", "14:00"]],
+    },
+}
 
 
 class Command(BaseCommand):
@@ -41,6 +71,8 @@ class Command(BaseCommand):
             agent_password = self._user("agent", staff=False, superuser=False, first_name="Ana", group=agents)
             for shortcut, locale, text in QUICK_REPLIES:
                 QuickReply.objects.get_or_create(shortcut=shortcut, locale=locale, defaults={"text": text})
+            if not AssistantProfile.objects.exists():
+                AssistantProfile.objects.create(**DEMO_PROFILE)
         for username, password in (("admin", admin_password), ("agent", agent_password)):
             if password:
                 created.append((username, password))
