@@ -10,6 +10,7 @@ holding phrase and a `<Redirect>` to the wait view, which waits again.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_voice import services, twiml
-from channels_voice.models import VoiceCall
+from channels_voice import services, tokens, twiml
+from channels_voice.models import CallMode, VoiceCall
 from conversations.inbox import InboxError
 from conversations.models import conversation_group
 from conversations.waiting import wait_for_reply
@@ -32,6 +33,7 @@ logger = logging.getLogger("talia.voice")
 # Holding phrases before TalIA gives up on a slow reply and asks the caller to say it again.
 MAX_WAITS = 3
 MAX_QUERY_NUMBER = 10**9
+STREAM_PATH = "/api/voice/stream"
 
 
 class BadQuery(ValueError):
@@ -66,16 +68,34 @@ def _unknown(call_sid: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def inbound(request: HttpRequest) -> HttpResponse:
-    """POST /api/voice/inbound: a call arrives; the AI disclosure, then the first Gather."""
+    """POST /api/voice/inbound: a call arrives; the AI disclosure, then the first Gather (gather mode) or
+    the media stream to the realtime bridge (TALIA_VOICE_MODE=realtime)."""
     if (refusal := twilio.refused(request, "Voice")) is not None:
         return refusal
+    realtime = settings.TALIA_VOICE_MODE == CallMode.REALTIME
     try:
-        started = services.start_call(request.POST)
+        started = services.start_call(request.POST, mode=CallMode.REALTIME if realtime else CallMode.GATHER)
     except services.InvalidWebhook as invalid:
         return _invalid(invalid.fields)
     except InboxError as refused_by_inbox:
         return _invalid({"From": str(refused_by_inbox)})
+    if started.call.mode == CallMode.REALTIME:
+        return twiml.render(_stream_greeting(request, started))
     return twiml.render(twiml.greeting(started.call.locale, started.last_seq))
+
+
+def _stream_greeting(request: HttpRequest, started: services.Started) -> Any:
+    """The disclosure, then the call's audio bridged to WS /api/voice/stream (wss behind https)."""
+    base = settings.TALIA_PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    call = started.call
+    conversation_id = str(started.conversation.pk)
+    parameters = {
+        "call_sid": call.call_sid,
+        "conversation_id": conversation_id,
+        "token": tokens.issue(call.call_sid, conversation_id),
+    }
+    stream_url = re.sub(r"^http", "ws", base) + STREAM_PATH
+    return twiml.stream_greeting(call.locale, stream_url, parameters, started.last_seq)
 
 
 @csrf_exempt
