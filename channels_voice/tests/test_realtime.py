@@ -23,7 +23,7 @@ from django.core import signing
 from channels_voice import tokens
 from channels_voice.models import CallMode, VoiceCall
 from channels_voice.tests.conftest import ACCOUNT_SID, AUTH_TOKEN, Caller, child, new_call_sid, says, sign
-from conversations.models import AssistantRun, Event, Message, Sender
+from conversations.models import AssistantRun, ConversationStatus, Event, Message, Sender
 from talia.testing.browser import LiveServer
 from talia.testing.fake_realtime import FakeRealtime, Turn
 from talia.testing.fake_twilio import FakeTwilio
@@ -31,6 +31,7 @@ from talia.testing.media_streams import MediaStreamClient, speech
 from talia.testing.plugin import wait_for
 
 API_KEY = "sk-realtime-test"
+TRANSFER_NUMBER = "+34910111222"
 PACE = 4.0  # the phone plays and speaks four times faster than real time: only the wall clock changes
 ANSWER_MS = 1000
 
@@ -142,6 +143,7 @@ def rig(monkeypatch: pytest.MonkeyPatch, settings: Any, request: pytest.FixtureR
         monkeypatch.setenv("TALIA_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         monkeypatch.setenv("TALIA_TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         monkeypatch.setenv("TALIA_TWILIO_API_BASE", twilio.base_url)
+        monkeypatch.setenv("TALIA_VOICE_TRANSFER_NUMBER", TRANSFER_NUMBER)
         server: LiveServer = request.getfixturevalue("daphne_server")
         yield Rig(server, realtime, twilio)
 
@@ -322,3 +324,28 @@ def test_the_realtime_socket_dropping_twice_falls_back_to_gather(rig: Rig, voice
     assert VoiceCall.objects.get(call_sid=call_sid).mode == CallMode.GATHER
     assert phone.close_code is not None
     assert [sender for sender, _ in messages] == [Sender.CONTACT, Sender.ASSISTANT] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asking_for_a_person_on_a_realtime_call_transfers_it(rig: Rig, voices: dict[str, bytes]):
+    rig.realtime.turns = [
+        Turn("Quiero hablar con una persona.", calls=[("request_human", {"reason": "Pide una persona"})])
+    ]
+    call_sid, url, parameters = rig.dial()
+
+    async def call() -> None:
+        async with MediaStreamClient(url, call_sid, parameters, pace=PACE) as phone:
+            await phone.say(voices["interrupt"])
+            assert await phone.wait_closed(), "the bridge did not end the stream"
+
+    asyncio.run(call())
+
+    [output] = rig.realtime.function_outputs
+    [update] = rig.twilio.call_updates
+    root = ET.fromstring(update["Twiml"])  # noqa: S314 (what TalIA sent Twilio, in a test)
+    assert '"ok": true' in output["output"]
+    assert child(root, "Dial").text == TRANSFER_NUMBER
+    conversation = VoiceCall.objects.select_related("conversation").get(call_sid=call_sid).conversation
+    assert conversation is not None and conversation.status == ConversationStatus.QUEUED
+    # The model was not asked to go on speaking: the call is a person's now.
+    assert not any(event["type"] == "response.create" for event in rig.realtime.connections[0].received)
