@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from openai import AsyncOpenAI
@@ -98,7 +99,7 @@ class Bridge:
         self.to_store: asyncio.Queue[Segment | None] = asyncio.Queue()
         self.writer: asyncio.Task[None] | None = None
         self.response_called_tools = False
-        self.truncations: list[dict[str, Any]] = []
+        self.responding = False  # a response was created and is not done yet
 
     # --- Lifecycle -----------------------------------------------------------------------------------
 
@@ -208,6 +209,10 @@ class Bridge:
                 logger.exception("Call %s: reconnecting to the Realtime API failed", self.call.call_sid)
             else:
                 logger.info("Call %s: reconnected to the Realtime API", self.call.call_sid)
+                if self.responding or (self.history and self.history[-1][0] == CALLER):
+                    # The caller was waiting for an answer when the socket dropped: no dead air.
+                    self.responding = False
+                    await self._send_openai({"type": "response.create"})
                 return True
         await self._fall_back()
         return False
@@ -231,14 +236,16 @@ class Bridge:
             await asyncio.wait_for(self.to_store.join(), DRAIN_TIMEOUT_S)
         except TimeoutError:
             logger.error("Call %s: transcript segments still unsaved at the fallback", self.call.call_sid)
-        await database_sync_to_async(streaming.fall_back_to_gather)(self.call)
+        document = await database_sync_to_async(streaming.fallback_twiml)(self.call)
+        await sync_to_async(streaming.redirect, thread_sensitive=False)(self.call, document, "fallback to gather")
         await self.close_twilio()
 
     async def _hand_over(self) -> None:
         logger.info("Call %s: a person has the conversation; handing the call over", self.call.call_sid)
         self.ending = True
         await self._close_openai()
-        await database_sync_to_async(streaming.hand_over)(self.call)
+        document = await database_sync_to_async(streaming.handover_twiml)(self.call)
+        await sync_to_async(streaming.redirect, thread_sensitive=False)(self.call, document, "hand-over")
         await self.close_twilio()
 
     async def _on_event(self, event: dict[str, Any]) -> None:
@@ -261,7 +268,11 @@ class Bridge:
             self._settle(ASSISTANT, str(event.get("item_id", "")), str(event.get("transcript", "")))
         elif kind == "response.function_call_arguments.done":
             await self._call_tool(str(event.get("call_id", "")), str(event.get("name", "")), event.get("arguments"))
+        elif kind == "response.created":
+            self.responding = True
         elif kind == "response.done":
+            self.responding = False
+            self._settle_response(event.get("response") or {})
             await self._response_done()
         elif kind == "error":
             logger.warning("Call %s: Realtime error %s", self.call.call_sid, event.get("error"))
@@ -294,7 +305,6 @@ class Bridge:
             "content_index": 0,
             "audio_end_ms": heard_ms,
         }
-        self.truncations.append(truncate)
         await self._send_openai(truncate)
         logger.info("Call %s: barge-in, assistant item cut at %s ms", self.call.call_sid, heard_ms)
 
@@ -340,6 +350,17 @@ class Bridge:
             head = self.segments.pop(0)
             if not head.dropped:
                 self._stored(head)
+
+    def _settle_response(self, response: dict[str, Any]) -> None:
+        """A finished (or cancelled) response settles its messages: with the transcript it reports, or
+        dropped when it has none (so a cut answer never holds back the segments after it)."""
+        for item in response.get("output") or []:
+            if not isinstance(item, dict) or item.get("type") != "message":
+                continue
+            pending = next((s for s in self.segments if s.item_id == item.get("id") and not s.settled), None)
+            if pending is not None:
+                parts = [part.get("transcript") for part in item.get("content") or [] if isinstance(part, dict)]
+                self._settle(ASSISTANT, pending.item_id, next((t for t in parts if isinstance(t, str) and t), None))
 
     def _stored(self, segment: Segment) -> None:
         assert segment.text is not None

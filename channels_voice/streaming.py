@@ -178,20 +178,22 @@ def _last_seq(conversation_id: str) -> int:
     return Message.objects.filter(conversation_id=conversation_id).aggregate(last=Max("seq"))["last"] or 0
 
 
-def fall_back_to_gather(call: LiveCall) -> bool:
-    """Go on with speech turns: the call's TwiML replaced by an apology and a <Gather>. False when
-    Twilio could not be told (the stream's closing then runs the <Gather> after <Connect> instead)."""
+def fallback_twiml(call: LiveCall) -> str:
+    """The call goes on in speech turns (mode gather): an apology and a <Gather> after the last message."""
     VoiceCall.objects.filter(call_sid=call.call_sid).update(mode=CallMode.GATHER)
-    return _update(call, str(twiml.fallback(call.locale, _last_seq(call.conversation_id))), "fallback to gather")
+    return str(twiml.fallback(call.locale, _last_seq(call.conversation_id)))
 
 
-def hand_over(call: LiveCall) -> bool:
+def handover_twiml(call: LiveCall) -> str:
     """A person has the conversation: transfer the call (TALIA_VOICE_TRANSFER_NUMBER) or say a person
     calls back, as in gather mode."""
-    return _update(call, str(twiml.handed_over(call.locale)), "hand-over")
+    return str(twiml.handed_over(call.locale))
 
 
-def _update(call: LiveCall, document: str, what: str) -> bool:
+def redirect(call: LiveCall, document: str, what: str) -> bool:
+    """Replace the live call's TwiML over Twilio's REST API (no database: run it off the database
+    thread). False when Twilio could not be told: the stream's closing then runs what follows
+    <Connect> in the inbound TwiML (speech turns) instead."""
     try:
         rest.update_call(call.call_sid, document)
     except Exception:

@@ -20,7 +20,7 @@ It speaks the GA Realtime protocol (../shared/PROTOCOLS.md §2) the way the serv
   (`response.output_item.added` of a `function_call`, `response.function_call_arguments.done`,
   `response.done`), each waiting for the client's `function_call_output` item and `response.create`;
   then the spoken answer: `response.output_item.added` (a `message`), `response.output_audio.delta`s of
-  base64 μ-law (a tone of `audio_ms`, in DELTA_BYTES chunks), `response.output_audio.done`,
+  base64 μ-law (a tone of `audio_ms`, in `delta_bytes` chunks), `response.output_audio.done`,
   `response.output_audio_transcript.done {item_id, transcript}`, `response.done`.
 - `conversation.item.truncate` past the item's audio is an `error`, as on the real server; otherwise it
   is answered with `conversation.item.truncated`. `conversation.item.create` items are recorded.
@@ -91,6 +91,7 @@ class Turn:
     audio_ms: int = 1000
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     drop_after: bool = False
+    delta_bytes: int = DELTA_BYTES
 
 
 @dataclass
@@ -104,6 +105,10 @@ class Connection:
     truncations: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # error events sent
     audio_bytes_in: int = 0
+    # When each input_audio_buffer.append arrived and each audio delta was sent (time.monotonic(), one
+    # clock for every process on the machine): the bench's overhead figures.
+    arrivals: list[float] = field(default_factory=list)
+    delta_times: list[float] = field(default_factory=list)
     dropped: bool = False
     closed: bool = False
 
@@ -125,6 +130,7 @@ class FakeRealtime:
         self.function_outputs: list[dict[str, Any]] = []
         self.next_turn = 0
         self.refused_handshakes = 0
+        self._sessions: list[_Session] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -180,6 +186,12 @@ class FakeRealtime:
             time.sleep(0.02)
         return None
 
+    def speak(self, index: int, turn: Turn) -> None:
+        """Make connection `index` answer with `turn` now, unprompted (the bench's outbound audio)."""
+        assert self._loop is not None
+        session = self._sessions[index]
+        asyncio.run_coroutine_threadsafe(session.answer(turn), self._loop).result(30)
+
     # --- Serving ---
 
     def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -197,6 +209,7 @@ class FakeRealtime:
         conn = Connection(model=model)
         self.connections.append(conn)
         state = _Session(self, ws, conn)
+        self._sessions.append(state)
         await state.send({"type": "session.created", "session": {"type": "realtime", "model": model}})
         try:
             async for raw in ws:
@@ -239,6 +252,7 @@ class _Session:
         if kind == "session.update":
             await self.session_update(event.get("session") or {})
         elif kind == "input_audio_buffer.append":
+            self.conn.arrivals.append(time.monotonic())
             if self.conn.session is None:
                 await self.error("Configure the session (audio formats) before sending audio.")
                 return
@@ -364,8 +378,9 @@ class _Session:
         await self.send(
             {"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": item}
         )
-        for start in range(0, len(audio), DELTA_BYTES):
-            chunk = base64.b64encode(audio[start : start + DELTA_BYTES]).decode()
+        for start in range(0, len(audio), turn.delta_bytes):
+            chunk = base64.b64encode(audio[start : start + turn.delta_bytes]).decode()
+            self.conn.delta_times.append(time.monotonic())
             await self.send(
                 {
                     "type": "response.output_audio.delta",

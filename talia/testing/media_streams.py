@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 FRAME_BYTES = 160
 FRAME_S = 0.02
@@ -75,6 +76,9 @@ class MediaStreamClient:
     marks: list[Mark] = field(default_factory=list)
     clears: list[int] = field(default_factory=list)  # `acknowledged` when each clear arrived
     close_code: int | None = None
+    # time.monotonic() of each media frame sent and each outbound media received (the bench's figures).
+    sent_times: list[float] = field(default_factory=list)
+    media_arrivals: list[float] = field(default_factory=list)
     ws: ClientConnection | None = None
     held: bool = False
     _sequence: int = 0
@@ -122,9 +126,10 @@ class MediaStreamClient:
         audio = audio + SILENCE * (trailing_silence_ms * 8)
         audio += SILENCE * (-len(audio) % FRAME_BYTES)
         for start in range(0, len(audio), FRAME_BYTES):
-            if self.closed:
-                return
-            await self.frame(audio[start : start + FRAME_BYTES])
+            try:
+                await self.frame(audio[start : start + FRAME_BYTES])
+            except ConnectionClosed:
+                return  # TalIA ended the stream (a hand-over, a fallback): the caller stops talking into it
             await asyncio.sleep(FRAME_S / self.pace)
 
     async def silence(self, ms: int) -> None:
@@ -133,6 +138,7 @@ class MediaStreamClient:
     async def frame(self, payload: bytes) -> None:
         self._chunk += 1
         timestamp = str(self._chunk * 20 - 20)
+        self.sent_times.append(time.monotonic())
         await self._send(
             {
                 "event": "media",
@@ -185,6 +191,7 @@ class MediaStreamClient:
                 self.received.append(message)
                 event = message.get("event")
                 if event == "media":
+                    self.media_arrivals.append(time.monotonic())
                     size = len(base64.b64decode(message["media"]["payload"]))
                     self.received_bytes += size
                     self.queued += size
