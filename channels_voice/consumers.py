@@ -34,6 +34,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "voice-media-stream (no layer)"
     bridge: Bridge | None = None
     refused = False
+    gone = False  # the socket is closed: nothing more is sent on it
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` hop (see talia.sockets)."""
@@ -95,6 +96,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.bridge.start()
 
     async def _to_twilio(self, message: dict[str, Any]) -> None:
+        if self.gone:
+            return  # Twilio hung up: what the model still says has nobody to hear it
         await self.send(text_data=json.dumps(message))
 
     async def _refuse(self, why: str) -> None:
@@ -103,5 +106,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code: int) -> None:
+        self.gone = True
         if self.bridge is not None:
             await self.bridge.stop()

@@ -92,6 +92,9 @@ class Turn:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     drop_after: bool = False
     delta_bytes: int = DELTA_BYTES
+    # Seconds between audio deltas: 0 sends them in one burst (as the real server often does); the
+    # bench paces them at 0.02 to stream at real-time pace.
+    delta_interval_s: float = 0.0
 
 
 @dataclass
@@ -186,11 +189,14 @@ class FakeRealtime:
             time.sleep(0.02)
         return None
 
-    def speak(self, index: int, turn: Turn) -> None:
-        """Make connection `index` answer with `turn` now, unprompted (the bench's outbound audio)."""
+    def speak(self, index: int, turn: Turn, *, wait: bool = True) -> None:
+        """Make connection `index` answer with `turn` now, unprompted (the bench's outbound audio);
+        with `wait`, return once the whole answer is sent."""
         assert self._loop is not None
         session = self._sessions[index]
-        asyncio.run_coroutine_threadsafe(session.answer(turn), self._loop).result(30)
+        future = asyncio.run_coroutine_threadsafe(session.answer(turn), self._loop)
+        if wait:
+            future.result(60)
 
     # --- Serving ---
 
@@ -380,6 +386,8 @@ class _Session:
         )
         for start in range(0, len(audio), turn.delta_bytes):
             chunk = base64.b64encode(audio[start : start + turn.delta_bytes]).decode()
+            if turn.delta_interval_s and start:
+                await asyncio.sleep(turn.delta_interval_s)
             self.conn.delta_times.append(time.monotonic())
             await self.send(
                 {
