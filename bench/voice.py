@@ -104,10 +104,11 @@ async def _direct(frames: int, fake: Any, turn: Any) -> tuple[list[float], list[
 
 def bench_voice(runs: int, report: Report) -> None:
     from bench.run import start_daphne
-    from talia.testing.fake_realtime import FakeRealtime, Turn
+    from talia.testing.fake_realtime import FakeRealtime, Turn, tone
     from talia.testing.media_streams import MediaStreamClient
 
     token = secrets.token_hex(16)
+    tone(STREAM_SECONDS * 1000)  # the answers' audio, made before any clock runs
     with FakeRealtime(api_key=API_KEY) as fake:
         os.environ.update(
             TALIA_TWILIO_AUTH_TOKEN=token,
@@ -141,7 +142,9 @@ def _overhead(runs: int, report: Report, fake: Any, url: str, token: str, client
             connection = fake.connections[-1]
             await asyncio.to_thread(fake.wait_for, lambda: len(connection.arrivals) >= frames, 20)
             await asyncio.to_thread(
-                fake.speak, len(fake.connections) - 1, turn("", audio_ms=frames * 20, delta_bytes=160)
+                fake.speak,
+                len(fake.connections) - 1,
+                turn("", audio_ms=frames * 20, delta_bytes=160, delta_interval_s=FRAME_S),
             )
             await phone.until(lambda: len(phone.media_arrivals) >= frames)
             return phone, connection

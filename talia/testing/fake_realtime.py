@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import math
 import secrets
@@ -76,8 +77,10 @@ def rms(frame: bytes) -> float:
     return math.sqrt(sum(_LINEAR[b] ** 2 for b in frame) / len(frame))
 
 
+@functools.lru_cache(maxsize=16)
 def tone(ms: int, hz: float = 440.0, level: int = 6000) -> bytes:
-    """`ms` of a sine tone as 8 kHz μ-law: the fake assistant's voice."""
+    """`ms` of a sine tone as 8 kHz μ-law: the fake assistant's voice (made once per length: a few
+    seconds of it cost the fake's loop tens of ms)."""
     count = ms * 8
     return bytes(linear_to_ulaw(int(level * math.sin(2 * math.pi * hz * n / 8000))) for n in range(count))
 
