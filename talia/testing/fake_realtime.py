@@ -98,6 +98,9 @@ class Turn:
     # Seconds between audio deltas: 0 sends them in one burst (as the real server often does); the
     # bench paces them at 0.02 to stream at real-time pace.
     delta_interval_s: float = 0.0
+    # False: no `response.output_audio_transcript.done`; the transcript is only in `response.done`'s
+    # output, as when a response ends before its transcript event.
+    transcript_event: bool = True
 
 
 @dataclass
@@ -404,7 +407,8 @@ class _Session:
             )
         common = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         await self.send({"type": "response.output_audio.done", **common})
-        await self.send({"type": "response.output_audio_transcript.done", **common, "transcript": turn.say})
+        if turn.transcript_event:
+            await self.send({"type": "response.output_audio_transcript.done", **common, "transcript": turn.say})
         done = {**item, "status": "completed", "content": [{"type": "output_audio", "transcript": turn.say}]}
         await self.send(
             {"type": "response.done", "response": {"id": response_id, "status": "completed", "output": [done]}}
