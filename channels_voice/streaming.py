@@ -98,7 +98,8 @@ def session_config(call: LiveCall) -> dict[str, Any]:
                     "create_response": True,
                     "interrupt_response": True,
                 },
-                "transcription": {"model": TRANSCRIPTION_MODEL, "language": call.locale},
+                # No language forced: a caller may switch between Spanish and English mid-call.
+                "transcription": {"model": TRANSCRIPTION_MODEL},
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": settings.TALIA_OPENAI_REALTIME_VOICE},
         },
