@@ -587,12 +587,19 @@ def bench_ingest(runs: int) -> None:
     run(runs, REPORT)
 
 
+def bench_voice(runs: int) -> None:
+    from bench.voice import bench_voice as run
+
+    run(runs, REPORT)
+
+
 BENCHMARKS = {
     "inbox": bench_inbox,
     "retrieval": bench_retrieval,
     "ingest": bench_ingest,
     "sockets": bench_sockets,
     "whatsapp": bench_whatsapp,
+    "voice": bench_voice,
 }
 
 

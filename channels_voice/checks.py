@@ -4,6 +4,8 @@ channels_voice.E001: TALIA_VOICE_TRANSFER_NUMBER is set but is not a phone numbe
 channels_voice.E002: TALIA_VOICE_RECORD is on without a valid TALIA_RECORDING_KEY (nothing would be
 recorded, and the recordings could not be kept encrypted); or a key is set that is not a Fernet key.
 channels_voice.W001 (deploy): no Auth Token, so every Voice webhook is refused (signatures cannot be checked).
+channels_voice.W002 (deploy): realtime mode without Twilio REST credentials, so a failed bridge or a
+transfer cannot replace the call's TwiML (the call still goes on in speech turns after the stream).
 """
 
 from __future__ import annotations
@@ -63,3 +65,19 @@ def recording_key_valid(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="channels_voice.E002",
         )
     ]
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def realtime_can_redirect_calls(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    has_secret = settings.TALIA_TWILIO_AUTH_TOKEN or (
+        settings.TALIA_TWILIO_API_KEY_SID and settings.TALIA_TWILIO_API_KEY_SECRET
+    )
+    if settings.TALIA_VOICE_MODE == "realtime" and not (settings.TALIA_TWILIO_ACCOUNT_SID and has_secret):
+        return [
+            checks.Warning(
+                "Realtime calls cannot be redirected over Twilio's REST API (fallback to speech turns, transfers).",
+                hint="Set TALIA_TWILIO_ACCOUNT_SID and TALIA_TWILIO_AUTH_TOKEN (or an API key).",
+                id="channels_voice.W002",
+            )
+        ]
+    return []

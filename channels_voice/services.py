@@ -118,8 +118,9 @@ class Started:
     created: bool
 
 
-def start_call(params: Any) -> Started:
-    """The VoiceCall of Twilio's inbound call request, created with its conversation on the first one."""
+def start_call(params: Any, mode: str = CallMode.GATHER) -> Started:
+    """The VoiceCall of Twilio's inbound call request, created (answered in `mode`) with its conversation
+    on the first one."""
     call_sid = _required(params, "CallSid")
     from_number = _required(params, "From")
     to_number = (params.get("To") or "")[:MAX_SID_LENGTH]
@@ -133,7 +134,7 @@ def start_call(params: Any) -> Started:
             locale = number_locale(to_number) or locale_for(from_number, params.get("FromCountry") or "")
             _contact, conversation = inbox.ensure_conversation(CHANNEL, from_number, locale=locale)
             if call is None:
-                call, created = _create(call_sid, from_number, to_number, direction, locale, conversation)
+                call, created = _create(call_sid, from_number, to_number, direction, locale, conversation, mode)
                 conversation = call.conversation or conversation
             else:  # its conversation was deleted: the call goes on in a new one
                 VoiceCall.objects.filter(pk=call.pk).update(conversation=conversation)
@@ -153,7 +154,13 @@ def start_call(params: Any) -> Started:
 
 
 def _create(
-    call_sid: str, from_number: str, to_number: str, direction: str, locale: str, conversation: Conversation
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+    direction: str,
+    locale: str,
+    conversation: Conversation,
+    mode: str = CallMode.GATHER,
 ) -> tuple[VoiceCall, bool]:
     now = timezone.now()
     try:
@@ -166,7 +173,7 @@ def _create(
                 status=CallStatus.IN_PROGRESS,  # answered by the TwiML we are about to return
                 started_at=now,
                 answered_at=now,
-                mode=CallMode.GATHER,
+                mode=mode,
                 locale=locale,
                 conversation=conversation,
             )

@@ -40,6 +40,7 @@ PHRASES = {
         "callback": "Una persona del equipo te devolverá la llamada en este número lo antes posible. ¡Gracias por llamar!",
         "transfer": "Te paso con una persona del equipo. Un momento, por favor.",
         "transfer_failed": "Ahora no ha sido posible. Una persona del equipo te llamará lo antes posible. ¡Adiós!",
+        "fallback": "Perdona, se ha cortado la conexión. Sigo aquí: dime, ¿en qué puedo ayudarte?",
     },
     "en": {
         "disclosure": (
@@ -57,6 +58,7 @@ PHRASES = {
         "callback": "A person from our team will call you back on this number as soon as possible. Thanks for calling!",
         "transfer": "I'm putting you through to a person from our team. One moment, please.",
         "transfer_failed": "That wasn't possible right now. A person from our team will call you back soon. Goodbye!",
+        "fallback": "Sorry, the connection dropped. I'm still here: how can I help you?",
     },
 }
 
@@ -115,6 +117,40 @@ def greeting(locale: str, after: int, recording_callback: str | None = None) -> 
         start_recording(response, recording_callback)
     gather(response, locale, after)
     return response
+
+
+def stream_greeting(
+    locale: str, stream_url: str, parameters: dict[str, str], after: int, recording_callback: str | None = None
+) -> VoiceResponse:
+    """The answer to a new call in realtime mode: the AI disclosure first (and the recording started after
+    it, as in `greeting`), then the call's audio bridged over `<Connect><Stream>` (no query string on its
+    URL: what the bridge needs goes in `<Parameter>`s).
+
+    Twilio runs what follows `<Connect>` only once the bridge closes the stream without having replaced
+    the call's TwiML (Twilio's REST API failing too): then the call goes on in speech turns, never silent.
+    """
+    response = VoiceResponse()
+    say(response, locale, disclosure(locale, recorded=recording_callback is not None))
+    if recording_callback is not None:
+        start_recording(response, recording_callback)
+    connect = response.connect()
+    stream = connect.stream(url=stream_url)
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    _fall_back(response, locale, after)
+    return response
+
+
+def fallback(locale: str, after: int) -> VoiceResponse:
+    """The realtime bridge failed: apologise and go on with speech turns (gather mode)."""
+    response = VoiceResponse()
+    _fall_back(response, locale, after)
+    return response
+
+
+def _fall_back(response: VoiceResponse, locale: str, after: int) -> None:
+    say(response, locale, phrase(locale, "fallback"))
+    gather(response, locale, after)
 
 
 def reply(locale: str, text: str, after: int) -> VoiceResponse:

@@ -11,6 +11,7 @@ holding phrase and a `<Redirect>` to the wait view, which waits again.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from uuid import UUID
 
@@ -22,8 +23,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from channels_voice import recordings, services, twiml
-from channels_voice.models import VoiceCall, VoiceRecording
+from channels_voice import recordings, services, tokens, twiml
+from channels_voice.models import CallMode, VoiceCall, VoiceRecording
 from conversations.console.permissions import is_supervisor
 from conversations.inbox import InboxError
 from conversations.models import conversation_group
@@ -36,6 +37,7 @@ logger = logging.getLogger("talia.voice")
 # Holding phrases before TalIA gives up on a slow reply and asks the caller to say it again.
 MAX_WAITS = 3
 MAX_QUERY_NUMBER = 10**9
+STREAM_PATH = "/api/voice/stream"
 
 
 class BadQuery(ValueError):
@@ -70,17 +72,35 @@ def _unknown(call_sid: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def inbound(request: HttpRequest) -> HttpResponse:
-    """POST /api/voice/inbound: a call arrives; the AI disclosure, then the first Gather."""
+    """POST /api/voice/inbound: a call arrives; the AI disclosure, then the first Gather (gather mode) or
+    the media stream to the realtime bridge (TALIA_VOICE_MODE=realtime)."""
     if (refusal := twilio.refused(request, "Voice")) is not None:
         return refusal
+    realtime = settings.TALIA_VOICE_MODE == CallMode.REALTIME
     try:
-        started = services.start_call(request.POST)
+        started = services.start_call(request.POST, mode=CallMode.REALTIME if realtime else CallMode.GATHER)
     except services.InvalidWebhook as invalid:
         return _invalid(invalid.fields)
     except InboxError as refused_by_inbox:
         return _invalid({"From": str(refused_by_inbox)})
     callback = _public(request, recordings.CALLBACK_PATH) if recordings.active() else None
+    if started.call.mode == CallMode.REALTIME:
+        return twiml.render(_stream_greeting(request, started, callback))
     return twiml.render(twiml.greeting(started.call.locale, started.last_seq, recording_callback=callback))
+
+
+def _stream_greeting(request: HttpRequest, started: services.Started, recording_callback: str | None) -> Any:
+    """The disclosure, then the call's audio bridged to WS /api/voice/stream (wss behind https)."""
+    base = settings.TALIA_PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    call = started.call
+    conversation_id = str(started.conversation.pk)
+    parameters = {
+        "call_sid": call.call_sid,
+        "conversation_id": conversation_id,
+        "token": tokens.issue(call.call_sid, conversation_id),
+    }
+    stream_url = re.sub(r"^http", "ws", base) + STREAM_PATH
+    return twiml.stream_greeting(call.locale, stream_url, parameters, started.last_seq, recording_callback)
 
 
 @csrf_exempt

@@ -89,8 +89,12 @@ def receive(
     locale: str | None = None,
     display_name: str = "",
     contact: Contact | None = None,
+    assistant_turn: bool = True,
 ) -> Received:
     """Store an inbound message from the contact known on `channel` as `identity`.
+
+    `assistant_turn=False`: the door's own model already answers it (the voice channel's realtime
+    bridge), so no turn of the text assistant is recorded or queued for this message.
 
     Finds or creates the contact and its open conversation on that channel (`contact`: the door already
     looked that contact up). A message whose `external_id` was already stored for this channel (a webhook
@@ -115,6 +119,7 @@ def receive(
                 locale=normalise_locale(locale),
                 display_name=display_name[:200],
                 known=contact,
+                assistant_turn=assistant_turn,
             )
     except IntegrityError:
         # Another request stored the same provider message id first.
@@ -180,6 +185,7 @@ def _store_inbound(
     locale: str | None,
     display_name: str,
     known: Contact | None,
+    assistant_turn: bool = True,
 ) -> Received:
     contact = _contact_for(channel, identity, locale=locale, display_name=display_name, known=known)
     now = timezone.now()
@@ -202,7 +208,7 @@ def _store_inbound(
         _publish_opened(conversation)
     events.emit(events.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
-    if conversation.status == ConversationStatus.BOT:
+    if assistant_turn and conversation.status == ConversationStatus.BOT:
         # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
         AssistantRun.objects.create(conversation=conversation, trigger_message=message)
         message_id = str(message.id)

@@ -16,7 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from talia.routing import staff_routes, webchat_routes  # noqa: E402
+from talia.routing import staff_routes, voice_routes, webchat_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -24,6 +24,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(
             [
                 *webchat_routes,
+                *voice_routes,
                 re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_routes)))),
             ]
         ),

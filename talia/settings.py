@@ -496,6 +496,29 @@ TALIA_RECORDING_KEY = env_str("TALIA_RECORDING_KEY", "")
 TALIA_VOICE_DELETE_REMOTE = env_bool("TALIA_VOICE_DELETE_REMOTE", False)
 # Where the encrypted recordings are kept (not under MEDIA_ROOT: only the staff playback view reads them).
 TALIA_RECORDINGS_DIR = Path(env_str("TALIA_RECORDINGS_DIR", str(VAR_DIR / "recordings")))
+# How calls are answered: `realtime` bridges the call's audio (Twilio Media Streams) to the OpenAI
+# Realtime API; `gather` takes speech turns with <Gather> and the text assistant (any engine).
+TALIA_VOICE_MODE = env_choice(
+    "TALIA_VOICE_MODE",
+    "realtime" if OPENAI_API_KEY and TALIA_LLM_ENGINE == "openai" else "gather",
+    ["realtime", "gather"],
+)
+if TALIA_VOICE_MODE == "realtime" and not OPENAI_API_KEY:
+    raise ImproperlyConfigured("TALIA_VOICE_MODE=realtime needs OPENAI_API_KEY or TALIA_OPENAI_API_KEY.")
+# The Realtime API's WebSocket base (the SDK adds /realtime?model=...): by default OPENAI_BASE_URL with
+# http -> ws and https -> wss, else OpenAI's own.
+TALIA_OPENAI_REALTIME_URL = (
+    env_url("TALIA_OPENAI_REALTIME_URL", "", schemes=("wss", "ws")).rstrip("/")
+    if env_str("TALIA_OPENAI_REALTIME_URL", "")
+    else re.sub(r"^http", "ws", OPENAI_BASE_URL or "https://api.openai.com/v1").rstrip("/")
+)
+TALIA_OPENAI_REALTIME_MODEL = env_str("TALIA_OPENAI_REALTIME_MODEL", "gpt-realtime")
+TALIA_OPENAI_REALTIME_VOICE = env_str("TALIA_OPENAI_REALTIME_VOICE", "marin")
+# Signs the short-lived token a call's media stream presents (django.core.signing, salted); unset: a key
+# derived from SECRET_KEY by the same signing (a distinct salt), so rotating SECRET_KEY rotates it too.
+TALIA_VOICE_WEBHOOK_SECRET = env_str("TALIA_VOICE_WEBHOOK_SECRET", "")
+# How long after the inbound webhook the stream token is accepted (Twilio connects within seconds).
+TALIA_VOICE_STREAM_TOKEN_TTL_S = env_int("TALIA_VOICE_STREAM_TOKEN_TTL_S", 60, minimum=5, maximum=3600)
 
 # --- Hostile input and socket limits -------------------------------------------------------------
 # The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).

@@ -18,6 +18,9 @@ It speaks the parts of Twilio's API TalIA uses, with Twilio's shapes:
   Every request is recorded (`requests`).
 - `callbacks=True`: after each send, signed status callbacks (sent, then delivered) are posted to the
   message's StatusCallback from a thread, as Twilio does; `post_status()` posts one on demand.
+- POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json (form: Twiml, or Url, or Status) -> 200
+  and the call resource, as `client.calls(sid).update(twiml=...)` expects; recorded in `call_updates`.
+  TwiML over 4000 characters is refused with Twilio's 400 (code 21220, as Twilio limits `Twiml`).
 - `sign(url, params)`: the X-Twilio-Signature Twilio would send, for the webhooks tests post to TalIA.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import threading
 import time
@@ -83,6 +87,7 @@ class _State:
     recordings: dict[str, _Media] = field(default_factory=dict)
     recordings_deleted: list[str] = field(default_factory=list)
     callback_errors: list[str] = field(default_factory=list)
+    call_updates: list[dict[str, str]] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -195,6 +200,12 @@ class FakeTwilio:
             return list(self.state.sent)
 
     @property
+    def call_updates(self) -> list[dict[str, str]]:
+        """The live-call updates received, oldest first: the form fields as posted, plus `sid`."""
+        with self._lock:
+            return list(self.state.call_updates)
+
+    @property
     def requests(self) -> list[Recorded]:
         with self._lock:
             return list(self.state.requests)
@@ -255,6 +266,9 @@ class FakeTwilio:
         recordings_prefix = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/"
         if path.startswith(recordings_prefix):
             return self._recording(handler, method, path[len(recordings_prefix) :])
+        call = re.fullmatch(rf"/2010-04-01/Accounts/{self.account_sid}/Calls/(CA[0-9a-f]{{32}})\.json", path)
+        if method == "POST" and call is not None:
+            return self._update_call(handler, call.group(1), form)
         if method == "GET" and path in self.state.media:
             media = self.state.media[path]
             handler.send_response(200)
@@ -346,6 +360,27 @@ class FakeTwilio:
             self._threads.append(thread)
             thread.start()
         return None
+
+    def _update_call(self, handler: _Handler, call_sid: str, form: dict[str, str]) -> None:
+        if not (form.get("Twiml") or form.get("Url") or form.get("Status")):
+            return self._json(handler, 400, _error(21218, "One of Twiml, Url or Status is required.", 400))
+        if len(form.get("Twiml", "")) > 4000:
+            return self._json(handler, 400, _error(21220, "Twiml is longer than 4000 characters.", 400))
+        with self._lock:
+            self.state.call_updates.append({**form, "sid": call_sid})
+        now = format_datetime(datetime.now(UTC))
+        body = {
+            "sid": call_sid,
+            "account_sid": self.account_sid,
+            "status": form.get("Status") or "in-progress",
+            "direction": "inbound",
+            "api_version": "2010-04-01",
+            "date_created": now,
+            "date_updated": now,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call_sid}.json",
+            "subresource_uris": {},
+        }
+        return self._json(handler, 200, body)
 
     def _list(self, to: str | None) -> dict[str, Any]:
         """Twilio's message list (newest first), as `client.messages.list(to=...)` reads it."""

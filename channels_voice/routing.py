@@ -1,0 +1,8 @@
+"""Twilio's media streams. Not behind the hosts-only origin validator or the session middleware:
+Twilio's servers send no browser Origin, and the consumer checks the stream token itself."""
+
+from django.urls import path
+
+from channels_voice.consumers import MediaStreamConsumer
+
+websocket_urlpatterns = [path("api/voice/stream", MediaStreamConsumer.as_asgi())]

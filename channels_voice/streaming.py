@@ -1,0 +1,204 @@
+"""What the realtime bridge (channels_voice.bridge) asks of the database and of Twilio's REST API.
+
+Invariants:
+- The Realtime session gets the text assistant's instructions (the locale's prompt and the contact's
+  facts) and every tool of the same registry (conversations.registry.tools), in the Realtime API's flat
+  function shape; a tool runs with the same rules as in a text turn (consent is checked by the lead
+  tools themselves), and a refusal comes back to the model as `{"ok": false, "error": …}`.
+- Transcript segments enter the conversation through the inbox only: the caller's through
+  `inbox.receive` (external id `<CallSid>/rt/<item id>`, so a segment is stored once, and with
+  `assistant_turn=False`: the realtime model answers it, not a text turn), the assistant's through
+  `inbox.send`. Each is recorded as a `transcript_segment` event in the same transaction.
+- When the bridge cannot go on, the call is never left silent: its TwiML is replaced over Twilio's REST
+  API with speech turns (gather mode), or with the hand-over when a person has the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from channels_voice import rest, services, twiml
+from channels_voice.events import TRANSCRIPT_SEGMENT
+from channels_voice.models import CallMode, VoiceCall
+from conversations import events, inbox
+from conversations.assistant.base import TurnContext
+from conversations.assistant.prompts import instructions
+from conversations.assistant.tools import ToolError
+from conversations.models import Conversation, Message, Sender
+from conversations.registry import tools
+
+logger = logging.getLogger("talia.voice")
+
+CALLER = "caller"
+ASSISTANT = "assistant"
+VOICE_RULES = (
+    "\n\n## Phone call\nYou are speaking with the contact on a phone call. Answer in short spoken sentences, "
+    "without lists, links, emoji or formatting. What the caller says reaches you as audio; names, emails and "
+    "numbers may be misheard, so repeat them back to confirm before you store them."
+)
+TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    call_sid: str
+    conversation_id: str
+    locale: str
+    from_number: str
+
+
+def live_call(call_sid: str, conversation_id: str) -> LiveCall | None:
+    """The call a stream token was issued for, while it is still on in realtime mode; None otherwise."""
+    call = VoiceCall.objects.filter(call_sid=call_sid, conversation_id=conversation_id).first()
+    if call is None or call.finished or call.mode != CallMode.REALTIME:
+        return None
+    return LiveCall(call.call_sid, conversation_id, call.locale, call.from_number)
+
+
+def session_config(call: LiveCall) -> dict[str, Any]:
+    """The Realtime `session.update` session: μ-law both ways, server VAD, transcription, the assistant's
+    instructions and tools."""
+    conversation = Conversation.objects.select_related("contact").get(pk=call.conversation_id)
+    context = TurnContext(
+        conversation=conversation,
+        contact=conversation.contact,
+        message=Message(conversation=conversation, text=""),
+        locale=call.locale,
+        history=[],
+        unseen=[],
+        previous_response_id="",
+        tools=tools.all(),
+        last_reply_metadata={},
+    )
+    return {
+        "type": "realtime",
+        "model": settings.TALIA_OPENAI_REALTIME_MODEL,
+        "output_modalities": ["audio"],
+        "instructions": instructions(context) + VOICE_RULES,
+        "tools": [
+            {"type": "function", "name": tool.name, "description": tool.description, "parameters": tool.parameters}
+            for tool in context.tools
+        ],
+        "tool_choice": "auto",
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcmu"},
+                "turn_detection": {
+                    "type": "server_vad",
+                    "threshold": 0.5,
+                    "prefix_padding_ms": 300,
+                    "silence_duration_ms": 500,
+                    "create_response": True,
+                    "interrupt_response": True,
+                },
+                # No language forced: a caller may switch between Spanish and English mid-call.
+                "transcription": {"model": TRANSCRIPTION_MODEL},
+            },
+            "output": {"format": {"type": "audio/pcmu"}, "voice": settings.TALIA_OPENAI_REALTIME_VOICE},
+        },
+    }
+
+
+def run_tool(conversation_id: str, name: str, raw_arguments: str) -> dict[str, Any]:
+    """Run one function call of the model, as the text assistant's executor would; never raises."""
+    try:
+        arguments = json.loads(raw_arguments or "{}")
+    except json.JSONDecodeError:
+        return {"ok": False, "error": "The arguments are not valid JSON."}
+    if not isinstance(arguments, dict):
+        return {"ok": False, "error": "The arguments must be a JSON object."}
+    tool = tools.get(name)
+    if tool is None:
+        return {"ok": False, "error": f"There is no tool named {name!r}."}
+    conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
+    try:
+        output = tool(conversation, **arguments)
+    except ToolError as exc:
+        return {"ok": False, "error": str(exc)}
+    except TypeError as exc:
+        return {"ok": False, "error": f"Wrong arguments for {tool.name}: {exc}."}
+    except Exception:
+        logger.exception("Tool %s crashed on a realtime call of conversation %s", name, conversation_id)
+        return {"ok": False, "error": "The tool failed; tell the caller and offer a person."}
+    logger.info("Realtime tool %s on conversation %s", name, conversation_id)
+    return {"ok": True, **output}
+
+
+def handed_over(conversation_id: str) -> bool:
+    return services.handed_over(conversation_id)
+
+
+def store_segment(call: LiveCall, speaker: str, text: str, item_id: str, metadata: dict[str, Any]) -> Message | None:
+    """Store one finished transcript segment as a Message of the call's conversation, with its event."""
+    text = text.strip()[: services.MAX_SPEECH_LENGTH]
+    if not text:
+        return None
+    details = {"call_sid": call.call_sid, "item_id": item_id, "realtime": True, **metadata}
+    with transaction.atomic():
+        if speaker == CALLER:
+            received = inbox.receive(
+                services.CHANNEL,
+                call.from_number,
+                text,
+                details,
+                external_id=f"{call.call_sid}/rt/{item_id}"[: inbox.MAX_EXTERNAL_ID_LENGTH],
+                locale=call.locale,
+                assistant_turn=False,
+            )
+            if received.duplicate:
+                return received.message
+            message, conversation = received.message, received.conversation
+            if str(conversation.pk) != call.conversation_id:
+                VoiceCall.objects.filter(call_sid=call.call_sid).update(conversation=conversation)
+        else:
+            conversation = Conversation.objects.get(pk=call.conversation_id)
+            try:
+                message = inbox.send(conversation, text, sender=Sender.ASSISTANT, metadata=details)
+            except inbox.ConversationClosedError:
+                logger.warning("Call %s: the assistant's words were not stored (conversation closed)", call.call_sid)
+                return None
+        events.emit(
+            TRANSCRIPT_SEGMENT,
+            conversation=conversation,
+            call_sid=call.call_sid,
+            speaker=speaker,
+            message_id=str(message.id),
+            seq=message.seq,
+        )
+    return message
+
+
+def _last_seq(conversation_id: str) -> int:
+    return Message.objects.filter(conversation_id=conversation_id).aggregate(last=Max("seq"))["last"] or 0
+
+
+def fallback_twiml(call: LiveCall) -> str:
+    """The call goes on in speech turns (mode gather): an apology and a <Gather> after the last message."""
+    VoiceCall.objects.filter(call_sid=call.call_sid).update(mode=CallMode.GATHER)
+    return str(twiml.fallback(call.locale, _last_seq(call.conversation_id)))
+
+
+def handover_twiml(call: LiveCall) -> str:
+    """A person has the conversation: transfer the call (TALIA_VOICE_TRANSFER_NUMBER) or say a person
+    calls back, as in gather mode."""
+    return str(twiml.handed_over(call.locale))
+
+
+def redirect(call: LiveCall, document: str, what: str) -> bool:
+    """Replace the live call's TwiML over Twilio's REST API (no database: run it off the database
+    thread). False when Twilio could not be told: the stream's closing then runs what follows
+    <Connect> in the inbound TwiML (speech turns) instead."""
+    try:
+        rest.update_call(call.call_sid, document)
+    except Exception:
+        logger.exception("Call %s: Twilio could not be told about the %s", call.call_sid, what)
+        return False
+    logger.info("Call %s: TwiML replaced (%s)", call.call_sid, what)
+    return True
