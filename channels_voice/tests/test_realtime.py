@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core import signing
 
 from channels_voice import tokens
@@ -67,6 +68,21 @@ def test_a_signed_call_in_realtime_mode_hears_the_disclosure_then_streams(caller
     assert call.mode == CallMode.REALTIME
     # After the stream, only reached if the bridge closes it without replacing the TwiML: speech turns.
     assert verbs[2:] == ["Say", "Gather"]
+
+
+@pytest.mark.django_db
+def test_a_recorded_realtime_call_is_told_then_recording_starts_before_the_stream(
+    caller: Caller, realtime_mode: None, settings: Any
+):
+    settings.TALIA_VOICE_RECORD = True
+    settings.TALIA_RECORDING_KEY = Fernet.generate_key().decode()
+
+    root = caller.dial()
+
+    assert [element.tag for element in root][:3] == ["Say", "Start", "Connect"]
+    assert "se graba" in says(root)[0] and "no se graba" not in says(root)[0]
+    recording = child(root, "Start/Recording")
+    assert recording.get("recordingStatusCallback", "").endswith("/api/voice/recording")
 
 
 @pytest.mark.django_db
