@@ -10,6 +10,9 @@ process on the machine.
   client. Both
   include the two loopback hops (client ↔ Daphne ↔ fake); the floor is the same frames between a bare
   websockets client and the fake directly (same process, same threads: what the harness itself costs).
+- Inbound answer: a signed inbound call webhook → TalIA's TwiML (VoiceCall, conversation and events
+  stored, the stream token signed), one call after another; the floor is the same request with a
+  forged signature, refused at the signature check (the HTTP, Daphne and Django cost alone).
 - Concurrent streams at real-time pace: N calls at once, each sending a 20 ms frame every 20 ms while
   the fake streams an answer to each, one 20 ms delta every 20 ms; N is held when every frame arrives and the p99 lag of the caller's
   frames stays under HELD_P99_MS. Steps up through STREAM_STEPS and reports the largest N held.
@@ -23,6 +26,7 @@ import json
 import os
 import secrets
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -119,6 +123,7 @@ def bench_voice(runs: int, report: Report) -> None:
         log_path = Path(os.environ["TALIA_VAR_DIR"]) / f"daphne-bench-voice-{int(time.time())}.log"
         process, url = start_daphne(log_path)
         try:
+            _inbound(runs, report, url, token)
             _overhead(runs, report, fake, url, token, MediaStreamClient, Turn)
             _concurrency(report, fake, url, token, MediaStreamClient, Turn)
         finally:
@@ -126,6 +131,37 @@ def bench_voice(runs: int, report: Report) -> None:
             process.wait(10)
             for name in ("TALIA_VOICE_MODE", "OPENAI_API_KEY", "TALIA_OPENAI_REALTIME_URL"):
                 os.environ.pop(name, None)
+
+
+def _inbound(runs: int, report: Report, url: str, token: str) -> None:
+    calls = max(runs, 50) * 2
+    answered: list[float] = []
+    refused: list[float] = []
+    for _ in range(calls):
+        started = time.monotonic()
+        _dial(url, token)
+        answered.append((time.monotonic() - started) * 1000)
+        started = time.monotonic()
+        try:
+            _dial(url, "not-" + token)
+        except urllib.error.HTTPError as refusal:
+            if refusal.code != 403:
+                raise
+        else:
+            raise RuntimeError("a forged inbound webhook was answered")
+        refused.append((time.monotonic() - started) * 1000)
+    figures, floor = latency(answered), latency(refused)
+    ratio = figures["p50_ms"] / floor["p50_ms"] if floor["p50_ms"] else None
+    report.add(
+        Row(
+            "voice",
+            "inbound call → TwiML (signed, stored)",
+            ms(figures),
+            ms(floor),
+            ratio,
+            figures={**figures, "floor": floor},
+        )
+    )
 
 
 def _overhead(runs: int, report: Report, fake: Any, url: str, token: str, client: Any, turn: Any) -> None:
