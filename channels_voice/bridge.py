@@ -39,7 +39,7 @@ from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
 from channels_voice import streaming
-from channels_voice.streaming import ASSISTANT, CALLER, LiveCall
+from channels_voice.streaming import ASSISTANT, CALLER, TOOL, LiveCall
 
 logger = logging.getLogger("talia.voice")
 
@@ -310,7 +310,12 @@ class Bridge:
 
     async def _call_tool(self, call_id: str, name: str, arguments: Any) -> None:
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
-        output = await database_sync_to_async(streaming.run_tool)(self.call.conversation_id, name, raw)
+        parsed, output = await database_sync_to_async(streaming.run_tool)(self.call.conversation_id, name, raw, call_id)
+        # Stored by the writer after the caller's words it answers (their transcript may still be coming).
+        self.segments.append(
+            Segment(TOOL, call_id, text="", metadata={"name": name, "arguments": parsed, "output": output})
+        )
+        self._drain()
         item = {"type": "function_call_output", "call_id": call_id, "output": json.dumps(output, ensure_ascii=False)}
         await self._send_openai({"type": "conversation.item.create", "item": item})
         self.response_called_tools = True
@@ -346,6 +351,10 @@ class Bridge:
             segment.dropped = True
         else:
             segment.text = text
+        self._drain()
+
+    def _drain(self) -> None:
+        """Hand the settled segments at the head of the line to the writer, in order."""
         while self.segments and self.segments[0].settled:
             head = self.segments.pop(0)
             if not head.dropped:
@@ -364,14 +373,26 @@ class Bridge:
 
     def _stored(self, segment: Segment) -> None:
         assert segment.text is not None
-        self.history.append((segment.speaker, segment.text))
+        if segment.speaker != TOOL:
+            self.history.append((segment.speaker, segment.text))
         self.to_store.put_nowait(segment)
 
     async def _write(self) -> None:
         store = database_sync_to_async(streaming.store_segment)
+        record = database_sync_to_async(streaming.record_tool_call)
         while (segment := await self.to_store.get()) is not None:
             try:
-                await store(self.call, segment.speaker, segment.text or "", segment.item_id, segment.metadata)
+                if segment.speaker == TOOL:
+                    details = segment.metadata
+                    await record(
+                        self.call.conversation_id,
+                        segment.item_id,
+                        details["name"],
+                        details["arguments"],
+                        details["output"],
+                    )
+                else:
+                    await store(self.call, segment.speaker, segment.text or "", segment.item_id, segment.metadata)
             except Exception:
                 logger.exception("Call %s: a transcript segment was not stored", self.call.call_sid)
             finally:

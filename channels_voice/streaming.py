@@ -19,10 +19,12 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from channels_voice import rest, services, twiml
 from channels_voice.events import TRANSCRIPT_SEGMENT
@@ -31,13 +33,14 @@ from conversations import events, inbox
 from conversations.assistant.base import TurnContext
 from conversations.assistant.prompts import instructions
 from conversations.assistant.tools import ToolError
-from conversations.models import Conversation, Message, Sender
+from conversations.models import AssistantRun, Conversation, Message, Sender, ToolCall
 from conversations.registry import tools
 
 logger = logging.getLogger("talia.voice")
 
 CALLER = "caller"
 ASSISTANT = "assistant"
+TOOL = "tool"  # not a speaker: a tool call, stored in line with the transcript
 VOICE_RULES = (
     "\n\n## Phone call\nYou are speaking with the contact on a phone call. Answer in short spoken sentences, "
     "without lists, links, emoji or formatting. What the caller says reaches you as audio; names, emails and "
@@ -106,29 +109,83 @@ def session_config(call: LiveCall) -> dict[str, Any]:
     }
 
 
-def run_tool(conversation_id: str, name: str, raw_arguments: str) -> dict[str, Any]:
-    """Run one function call of the model, as the text assistant's executor would; never raises."""
+def run_tool(
+    conversation_id: str, name: str, raw_arguments: str, call_id: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one function call of the model, as the text assistant's executor would: its arguments and
+    output; never raises. A call id already stored in this conversation (the model's event delivered
+    again after a reconnect) gets its stored output back instead of running twice."""
+    if call_id and (done := ToolCall.objects.filter(run__conversation_id=conversation_id, call_id=call_id).first()):
+        return dict(done.arguments), dict(done.output)
+    return _execute(conversation_id, name, raw_arguments)
+
+
+def record_tool_call(
+    conversation_id: str, call_id: str, name: str, arguments: dict[str, Any], output: dict[str, Any]
+) -> ToolCall | None:
+    """Store a realtime call's tool call, as a text turn's executor does, under a `realtime` AssistantRun
+    on the caller message it answered (the bridge stores it after that message, in spoken order)."""
+    run = _realtime_run(conversation_id)
+    if run is None:
+        logger.warning("Realtime tool %s on conversation %s not stored: no caller message", name, conversation_id)
+        return None
+    tool_call, _ = ToolCall.objects.get_or_create(
+        run=run,
+        call_id=call_id or f"realtime_{uuid4().hex[:12]}",
+        defaults={
+            "name": name[:100],
+            "arguments": arguments,
+            "output": output,
+            "status": ToolCall.Status.OK if output.get("ok") else ToolCall.Status.ERROR,
+        },
+    )
+    return tool_call
+
+
+def _execute(conversation_id: str, name: str, raw_arguments: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         arguments = json.loads(raw_arguments or "{}")
     except json.JSONDecodeError:
-        return {"ok": False, "error": "The arguments are not valid JSON."}
+        return {}, {"ok": False, "error": "The arguments are not valid JSON."}
     if not isinstance(arguments, dict):
-        return {"ok": False, "error": "The arguments must be a JSON object."}
+        return {}, {"ok": False, "error": "The arguments must be a JSON object."}
     tool = tools.get(name)
     if tool is None:
-        return {"ok": False, "error": f"There is no tool named {name!r}."}
+        return arguments, {"ok": False, "error": f"There is no tool named {name!r}."}
     conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
     try:
         output = tool(conversation, **arguments)
     except ToolError as exc:
-        return {"ok": False, "error": str(exc)}
+        return arguments, {"ok": False, "error": str(exc)}
     except TypeError as exc:
-        return {"ok": False, "error": f"Wrong arguments for {tool.name}: {exc}."}
+        return arguments, {"ok": False, "error": f"Wrong arguments for {tool.name}: {exc}."}
     except Exception:
         logger.exception("Tool %s crashed on a realtime call of conversation %s", name, conversation_id)
-        return {"ok": False, "error": "The tool failed; tell the caller and offer a person."}
+        return arguments, {"ok": False, "error": "The tool failed; tell the caller and offer a person."}
     logger.info("Realtime tool %s on conversation %s", name, conversation_id)
-    return {"ok": True, **output}
+    return arguments, {"ok": True, **output}
+
+
+def _realtime_run(conversation_id: str) -> AssistantRun | None:
+    """The run a realtime call's tool calls are stored under: the one of the caller's latest message
+    (created, already completed, on first use: the realtime model answers, no text turn runs)."""
+    latest = Message.objects.filter(conversation_id=conversation_id, sender=Sender.CONTACT).order_by("-seq").first()
+    if latest is None:
+        return None
+    now = timezone.now()
+    run, _ = AssistantRun.objects.get_or_create(
+        trigger_message=latest,
+        defaults={
+            "conversation_id": conversation_id,
+            "engine": "realtime",
+            "model": settings.TALIA_OPENAI_REALTIME_MODEL[:100],
+            "status": AssistantRun.Status.COMPLETED,
+            "queued_at": None,
+            "started_at": now,
+            "finished_at": now,
+        },
+    )
+    return run
 
 
 def handed_over(conversation_id: str) -> bool:

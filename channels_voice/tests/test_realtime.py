@@ -21,10 +21,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core import signing
 
-from channels_voice import tokens
+from channels_voice import streaming, tokens
 from channels_voice.models import CallMode, VoiceCall
 from channels_voice.tests.conftest import ACCOUNT_SID, AUTH_TOKEN, Caller, child, new_call_sid, says, sign
-from conversations.models import AssistantRun, ConversationStatus, Event, Message, Sender
+from conversations import inbox
+from conversations.models import AssistantRun, ConversationStatus, Event, Message, Sender, ToolCall
 from talia.testing.browser import LiveServer
 from talia.testing.fake_realtime import FakeRealtime, Turn
 from talia.testing.fake_twilio import FakeTwilio
@@ -252,7 +253,14 @@ def test_a_realtime_call_with_a_tool_call_and_a_barge_in(rig: Rig, voices: dict[
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     voice_call = VoiceCall.objects.select_related("conversation__contact").get(call_sid=call_sid)
     assert voice_call.conversation is not None and voice_call.conversation.contact.full_name == "Ana García"
-    assert not AssistantRun.objects.filter(conversation=voice_call.conversation).exists()
+    # No text turn ran: the only runs are the realtime model's, holding its tool calls like a text turn's.
+    runs = AssistantRun.objects.filter(conversation=voice_call.conversation)
+    assert {(run.engine, run.status) for run in runs} == {("realtime", "completed")}
+    stored = ToolCall.objects.filter(run__conversation=voice_call.conversation).order_by("created")
+    assert [(c.name, c.arguments, c.status) for c in stored] == [
+        ("record_consent", {"granted": True}, "ok"),
+        ("set_full_name", {"full_name": "Ana García"}, "ok"),
+    ]
     assert first_item != second_item
 
 
@@ -367,3 +375,20 @@ def test_asking_for_a_person_on_a_realtime_call_transfers_it(rig: Rig, voices: d
     assert conversation is not None and conversation.status == ConversationStatus.QUEUED
     # The model was not asked to go on speaking: the call is a person's now.
     assert not any(event["type"] == "response.create" for event in rig.realtime.connections[0].received)
+
+
+@pytest.mark.django_db
+def test_a_realtime_tool_call_delivered_again_is_not_run_twice():
+    received = inbox.receive("voice", "+34600111333", "Hola, soy Ana", locale="es", assistant_turn=False)
+    conversation_id = str(received.conversation.pk)
+    streaming.run_tool(conversation_id, "record_consent", '{"granted": true}', "call_1")
+    arguments, output = streaming.run_tool(conversation_id, "set_full_name", '{"full_name": "Ana García"}', "call_2")
+    streaming.record_tool_call(conversation_id, "call_2", "set_full_name", arguments, output)
+
+    again = streaming.run_tool(conversation_id, "set_full_name", '{"full_name": "Otra Persona"}', "call_2")
+
+    assert again == ({"full_name": "Ana García"}, output) and output["ok"] is True
+    received.contact.refresh_from_db()
+    assert received.contact.full_name == "Ana García"
+    [stored] = ToolCall.objects.filter(call_id="call_2")
+    assert (stored.run.trigger_message_id, stored.run.engine) == (received.message.pk, "realtime")
