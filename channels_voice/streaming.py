@@ -35,6 +35,7 @@ from conversations.assistant.prompts import instructions
 from conversations.assistant.tools import ToolError
 from conversations.models import AssistantRun, Conversation, Message, Sender, ToolCall
 from conversations.registry import tools
+from talia.understanding import guess_locale
 
 logger = logging.getLogger("talia.voice")
 
@@ -211,6 +212,7 @@ def store_segment(call: LiveCall, speaker: str, text: str, item_id: str, metadat
             )
             if received.duplicate:
                 return received.message
+            follow_language(call, text)
             message, conversation = received.message, received.conversation
             if str(conversation.pk) != call.conversation_id:
                 VoiceCall.objects.filter(call_sid=call.call_sid).update(conversation=conversation)
@@ -237,15 +239,30 @@ def _last_seq(conversation_id: str) -> int:
 
 
 def fallback_twiml(call: LiveCall) -> str:
-    """The call goes on in speech turns (mode gather): an apology and a <Gather> after the last message."""
+    """The call goes on in speech turns (mode gather), in the language the caller speaks now: an apology
+    and a <Gather> after the last message."""
     VoiceCall.objects.filter(call_sid=call.call_sid).update(mode=CallMode.GATHER)
-    return str(twiml.fallback(call.locale, _last_seq(call.conversation_id)))
+    return str(twiml.fallback(_locale_now(call), _last_seq(call.conversation_id)))
 
 
 def handover_twiml(call: LiveCall) -> str:
     """A person has the conversation: transfer the call (TALIA_VOICE_TRANSFER_NUMBER) or say a person
-    calls back, as in gather mode."""
-    return str(twiml.handed_over(call.locale))
+    calls back, as in gather mode, in the language the caller speaks now."""
+    return str(twiml.handed_over(_locale_now(call)))
+
+
+def _locale_now(call: LiveCall) -> str:
+    return VoiceCall.objects.filter(call_sid=call.call_sid).values_list("locale", flat=True).first() or call.locale
+
+
+def follow_language(call: LiveCall, said: str) -> None:
+    """The caller spoke the other language (clearly, by its words): the call's locale follows, so what
+    TwiML says from then on (a fallback, a transfer) is in it. The realtime model already answers in it."""
+    spoken = guess_locale(said)
+    if spoken is not None:
+        changed = VoiceCall.objects.filter(call_sid=call.call_sid).exclude(locale=spoken).update(locale=spoken)
+        if changed:
+            logger.info("Call %s: the caller now speaks %s", call.call_sid, spoken)
 
 
 def redirect(call: LiveCall, document: str, what: str) -> bool:

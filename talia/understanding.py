@@ -470,3 +470,101 @@ def meeting_topic(text: str, locale: str) -> str:
         if not (when.day or when.at):
             return rest[0].upper() + rest[1:]
     return ""
+
+
+# Language ------------------------------------------------------------------------------------------------
+
+_SPANISH_WORDS = frozenset(
+    [
+        "el",
+        "la",
+        "los",
+        "las",
+        "de",
+        "del",
+        "que",
+        "y",
+        "en",
+        "un",
+        "una",
+        "por",
+        "para",
+        "con",
+        "es",
+        "son",
+        "quiero",
+        "tengo",
+        "puedo",
+        "hola",
+        "gracias",
+        "si",
+        "no",
+        "muy",
+        "pero",
+        "como",
+        "cuando",
+        "donde",
+        "mi",
+        "me",
+        "te",
+        "su",
+        "esta",
+        "este",
+        "estoy",
+        "tienen",
+        "hay",
+    ]  # noqa: SIM905
+)
+_ENGLISH_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "are",
+        "i",
+        "you",
+        "my",
+        "me",
+        "we",
+        "it",
+        "that",
+        "this",
+        "for",
+        "with",
+        "can",
+        "could",
+        "would",
+        "want",
+        "have",
+        "has",
+        "hello",
+        "thanks",
+        "yes",
+        "no",
+        "please",
+        "what",
+        "when",
+        "where",
+        "how",
+        "do",
+        "does",
+    ]  # noqa: SIM905
+)
+
+
+def guess_locale(text: str) -> str | None:
+    """'es' or 'en' when the words of `text` clearly say which (a few function words, a margin of two);
+    None when the text is too short or mixed to tell."""
+    words = plain_words(text).split()
+    spanish = sum(word in _SPANISH_WORDS for word in words)
+    english = sum(word in _ENGLISH_WORDS for word in words)
+    if spanish >= english + 2:
+        return "es"
+    if english >= spanish + 2:
+        return "en"
+    return None

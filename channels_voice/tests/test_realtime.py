@@ -392,3 +392,30 @@ def test_a_realtime_tool_call_delivered_again_is_not_run_twice():
     assert received.contact.full_name == "Ana García"
     [stored] = ToolCall.objects.filter(call_id="call_2")
     assert (stored.run.trigger_message_id, stored.run.engine) == (received.message.pk, "realtime")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_caller_who_switches_to_english_falls_back_to_speech_turns_in_english(rig: Rig, voices: dict[str, bytes]):
+    rig.realtime.turns = [
+        Turn("Hi, my name is Ana and I would like to book a cleaning for my son.", say="Sure.", drop_after=True),
+        Turn("What are the opening hours on Saturday?", say="Ten to two.", drop_after=True),
+    ]
+    call_sid, url, parameters = rig.dial()  # a Spanish number: greeted in Spanish
+
+    async def call() -> None:
+        async with MediaStreamClient(url, call_sid, parameters, pace=PACE) as phone:
+            await phone.say(voices["name"])
+            assert await phone.wait_played(ANSWER_MS * 8)
+            assert rig.realtime.wait_for(
+                lambda: len(rig.realtime.connections) == 2 and rig.realtime.connections[1].session
+            )
+            await phone.say(voices["hours"])
+            assert await phone.wait_closed(), "the bridge did not end the stream"
+
+    asyncio.run(call())
+
+    assert VoiceCall.objects.get(call_sid=call_sid).locale == "en"
+    [update] = rig.twilio.call_updates
+    root = ET.fromstring(update["Twiml"])  # noqa: S314 (what TalIA sent Twilio, in a test)
+    assert child(root, "Gather").get("language") == "en-US"
+    assert child(root, "Say").get("language") == "en-US"

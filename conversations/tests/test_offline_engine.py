@@ -49,6 +49,7 @@ from talia.understanding import (
     extract_name,
     extract_phone,
     find_meeting_time,
+    guess_locale,
     is_question,
     parse_yes_no,
     wants_person,
@@ -912,3 +913,19 @@ def test_asking_for_an_advisor_is_a_handoff(db, an_agent_online):
     says(ana, "¿Me puede atender un asesor?")
 
     assert Conversation.objects.get(pk=ana.conversation.pk).status == ConversationStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("text", "locale"),
+    [
+        ("Hola, me llamo Ana García y quiero que me llaméis.", "es"),
+        ("¿Qué horario tenéis los sábados?", "es"),
+        ("Hi, can you tell me the opening hours please?", "en"),
+        ("I would like to book a cleaning for my son", "en"),
+        ("Sí", None),
+        ("OK", None),
+        ("Ana García", None),
+    ],
+)
+def test_guess_locale_only_when_the_words_clearly_say(text, locale):
+    assert guess_locale(text) == locale
