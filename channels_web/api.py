@@ -175,6 +175,7 @@ class MessagesView(WebchatView):
             {
                 "conversation_id": str(conversation.id) if conversation else None,
                 "status": conversation.status if conversation else None,
+                "consent": conversation.contact.consent_state if conversation else None,
                 "messages": MessageSerializer(messages, many=True).data,
                 "has_more": has_more,
                 "next_after": messages[-1].seq if messages and has_more else None,
@@ -191,7 +192,8 @@ class HistoryView(WebchatView):
     async def get(self, request: Request, session_id: str) -> Response:
         SessionIdField().run_validation(session_id)
         messages = await sync_to_async(services.full_history)(session_id)
-        return Response({"messages": MessageSerializer(messages, many=True).data})
+        consent = await sync_to_async(services.consent_of)(session_id)
+        return Response({"messages": MessageSerializer(messages, many=True).data, "consent": consent})
 
 
 class CloseView(WebchatView):
@@ -246,10 +248,10 @@ class ConsentView(WebchatView):
         contact = await sync_to_async(services.record_consent)(
             self.visitor(request, data["session_id"]), data["granted"]
         )
-        granted = contact.has_consented and data["granted"]
         return Response(
             {
-                "consent": "granted" if granted else "declined",
+                # The contact's one state: a yes given earlier (in the dialogue) stands against a later no.
+                "consent": contact.consent_state,
                 "version": contact.consent_text_version or settings.TALIA_CONSENT_VERSION,
             }
         )

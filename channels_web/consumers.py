@@ -220,5 +220,8 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
     async def end_declined(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
+    async def consent_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
     async def end_requested(self, event: dict[str, Any]) -> None:
         pass  # the visitor asked; only the agent needs to hear it

@@ -117,6 +117,11 @@ class PostMessageResponseSerializer(serializers.Serializer):
 class MessagesPageSerializer(serializers.Serializer):
     conversation_id = serializers.UUIDField(allow_null=True)
     status = serializers.CharField(allow_null=True)
+    consent = serializers.ChoiceField(
+        choices=["granted", "declined"],
+        allow_null=True,
+        help_text="The visitor's answer to the consent question, in the notice or the chat; null before one.",
+    )
     messages = MessageSerializer(many=True)
     has_more = serializers.BooleanField()
     next_after = serializers.IntegerField(allow_null=True)
@@ -124,6 +129,11 @@ class MessagesPageSerializer(serializers.Serializer):
 
 class HistorySerializer(serializers.Serializer):
     messages = MessageSerializer(many=True)
+    consent = serializers.ChoiceField(
+        choices=["granted", "declined"],
+        allow_null=True,
+        help_text="The visitor's answer to the consent question, in the notice or the chat; null before one.",
+    )
 
 
 class CloseResponseSerializer(serializers.Serializer):

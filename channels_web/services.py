@@ -21,7 +21,7 @@ from django.utils import timezone
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
 from conversations import endchat, events, inbox, state
-from conversations.assistant.tools import give_consent
+from conversations.assistant.tools import decline_consent, give_consent
 from conversations.models import (
     OPEN_STATUSES,
     Channel,
@@ -136,8 +136,9 @@ def open_conversation(session_id: str) -> Conversation | None:
 
 
 def messages_page(session_id: str, after: int, limit: int) -> tuple[Conversation | None, list[Message], bool]:
-    """Messages of the session's latest conversation after `after`, oldest first, and whether more follow."""
-    conversation = latest_conversation(session_id)
+    """Messages of the session's latest conversation after `after`, oldest first, and whether more follow
+    (the conversation comes with its contact, whose consent state the widget reads)."""
+    conversation = conversations_of(session_id).select_related("contact").order_by("-opened_at").first()
     if conversation is None:
         return None, [], False
     rows = list(conversation.messages.select_related("agent").filter(seq__gt=after).order_by("seq")[: limit + 1])
@@ -150,6 +151,16 @@ def full_history(session_id: str) -> list[Message]:
         .filter(conversation__in=conversations_of(session_id))
         .order_by("created", "seq")
     )
+
+
+def consent_of(session_id: str) -> str | None:
+    """The session's contact's answer to the consent question ('granted', 'declined'), None if none yet."""
+    contact = (
+        Contact.objects.filter(identities__channel=Channel.WEB, identities__value=session_id)
+        .only("consent_given_at", "consent_declined_at")
+        .first()
+    )
+    return contact.consent_state if contact is not None else None
 
 
 @dataclass(frozen=True)
@@ -214,4 +225,4 @@ def record_consent(visitor: Visitor, granted: bool) -> Contact:
     session = open_session(visitor)
     if granted:
         return give_consent(session.contact_id)
-    return session.contact
+    return decline_consent(session.contact_id)

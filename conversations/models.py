@@ -77,6 +77,9 @@ class Contact(TimeStamped):
     company = models.CharField(_("company"), max_length=200, blank=True)
     locale = models.CharField(_("locale"), max_length=8, choices=Locale.choices, default=Locale.SPANISH)
     consent_given_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    # Declined (in the widget's notice or in the dialogue) and not given since: nothing personal is
+    # stored and nobody asks again.
+    consent_declined_at = models.DateTimeField(_("consent declined at"), null=True, blank=True)
     consent_text_version = models.CharField(_("consent text version"), max_length=40, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
 
@@ -93,6 +96,13 @@ class Contact(TimeStamped):
     @property
     def has_consented(self) -> bool:
         return self.consent_given_at is not None
+
+    @property
+    def consent_state(self) -> str | None:
+        """'granted', 'declined' or None (not asked yet, or no answer): one state for every door."""
+        if self.consent_given_at is not None:
+            return "granted"
+        return "declined" if self.consent_declined_at is not None else None
 
 
 class ContactIdentity(TimeStamped):

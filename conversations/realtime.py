@@ -26,9 +26,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
-from conversations.models import Conversation, InternalNote, Message, conversation_group
+from conversations.models import Contact, Conversation, InternalNote, Message, conversation_group
 from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,24 @@ class AccessRevoked(TypedDict):
     type: Literal["access.revoked"]
 
 
-RealtimeEvent = MessageNew | ConversationChanged | Typing | NoteAdded | AgentsOnline | AccessRevoked | MessageStatus
+class ConsentChanged(TypedDict):
+    """The contact answered the consent question, in the widget's notice or in the dialogue."""
+
+    type: Literal["consent.changed"]
+    consent: str | None  # granted | declined
+    version: str
+
+
+RealtimeEvent = (
+    MessageNew
+    | ConversationChanged
+    | Typing
+    | NoteAdded
+    | AgentsOnline
+    | AccessRevoked
+    | MessageStatus
+    | ConsentChanged
+)
 
 
 def contact_group(contact_id: object) -> str:
@@ -179,6 +197,19 @@ def agent_group(user_id: object) -> str:
 def user_group(user_id: object) -> str:
     """Every staff socket (console and monitor) of one account: told when its access is revoked."""
     return f"user.{user_id}"
+
+
+def consent_changed(contact: Contact) -> ConsentChanged:
+    return {
+        "type": "consent.changed",
+        "consent": contact.consent_state,
+        "version": contact.consent_text_version or settings.TALIA_CONSENT_VERSION,
+    }
+
+
+def publish_consent(contact: Contact) -> None:
+    """Every socket of the contact hears the new answer (the widget's notice goes away)."""
+    publish([contact_group(contact.pk)], consent_changed(contact))
 
 
 def access_revoked() -> AccessRevoked:

@@ -13,6 +13,7 @@ from django.utils.html import escape
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
 from conversations import events, inbox, state
+from conversations.assistant.tools import give_consent
 from conversations.console import presence
 from conversations.models import (
     WEEKDAYS,
@@ -259,7 +260,40 @@ def test_history_is_paginated_oldest_first(client, db):
 def test_history_of_an_unknown_session_is_empty(client, db):
     body = client.get("/api/webchat/messages", {"session_id": "never-seen-before"}).json()
 
-    assert body == {"conversation_id": None, "status": None, "messages": [], "has_more": False, "next_after": None}
+    assert body == {
+        "conversation_id": None,
+        "status": None,
+        "consent": None,
+        "messages": [],
+        "has_more": False,
+        "next_after": None,
+    }
+
+
+def test_one_consent_state_for_the_notice_the_chat_and_the_api(client, transactional_db, listen):
+    received = inbox.receive("web", SESSION, "Hola", locale="es")
+    sockets = listen(f"contact.{received.contact.pk}")
+
+    declined = client.post(
+        "/api/webchat/consent", {"session_id": SESSION, "granted": False}, content_type="application/json"
+    ).json()
+    pushed = sockets.receive()
+    page = client.get("/api/webchat/messages", {"session_id": SESSION}).json()
+    history = client.get(f"/api/webchat/history/{SESSION}").json()
+
+    assert declined["consent"] == "declined"
+    assert pushed is not None and (pushed["type"], pushed["consent"]) == ("consent.changed", "declined")
+    assert page["consent"] == history["consent"] == "declined"
+    # A yes in the chat (the record_consent tool) replaces it, and the notice hears of that too.
+    give_consent(received.contact.pk)
+    pushed = sockets.receive()
+    assert pushed is not None and pushed["consent"] == "granted"
+    # ...and a later no in the notice does not take back a yes.
+    again = client.post(
+        "/api/webchat/consent", {"session_id": SESSION, "granted": False}, content_type="application/json"
+    ).json()
+    assert again["consent"] == "granted"
+    assert client.get("/api/webchat/messages", {"session_id": SESSION}).json()["consent"] == "granted"
 
 
 def test_history_query_is_validated(client, db):

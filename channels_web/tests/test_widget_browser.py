@@ -40,10 +40,14 @@ def test_visitor_chats_reloads_and_sees_the_history(live_system: LiveServer, pag
     box.press("Enter")
 
     replies = page.locator("talia-widget .m:not(.u) .tx")
+    notice = page.locator("talia-widget .bar").filter(has_text="Guardamos esta conversación")
     expect(replies.first).to_contain_text("¡Hola! Soy el asistente virtual de TalIA.", timeout=20_000)
+    expect(notice).to_be_visible()
     box.fill("Sí, de acuerdo")
     box.press("Enter")
     expect(replies.nth(1)).to_contain_text("nombre completo", timeout=20_000)
+    # One consent: given in the chat, the notice goes (pushed over the socket), and stays gone.
+    expect(notice).to_be_hidden(timeout=20_000)
     box.fill(XSS)
     box.press("Enter")
     mine = page.locator("talia-widget .m.u .tx")
@@ -55,6 +59,7 @@ def test_visitor_chats_reloads_and_sees_the_history(live_system: LiveServer, pag
 
     expect(mine).to_have_text(["Hola", "Sí, de acuerdo", XSS], timeout=20_000)
     expect(replies).to_have_count(3)
+    expect(notice).to_be_hidden()
     assert page.locator("talia-widget img").count() == 0  # the markup stayed text
     assert page.evaluate("window.__pwned") is None
     assert dialogs == []
@@ -74,3 +79,23 @@ def test_visitor_asks_for_a_person_then_stops_waiting(live_system: LiveServer, p
     expect(page.get_by_text("Vuelves a hablar con el asistente.")).to_be_visible(timeout=20_000)
     expect(stop).to_be_hidden()
     assert Conversation.objects.get().status == ConversationStatus.BOT
+
+
+def test_a_no_in_the_notice_is_respected_in_the_chat(live_system: LiveServer, page: Any) -> None:
+    page.goto(f"{live_system.url}/")
+    page.get_by_role("button", name="Abrir el chat").click()
+    page.get_by_role("button", name="Chatear con el asistente").click()
+    notice = page.locator("talia-widget .bar").filter(has_text="Guardamos esta conversación")
+    expect(notice).to_be_visible(timeout=20_000)
+
+    notice.get_by_role("button", name="No, gracias").click()
+    expect(notice).to_be_hidden()
+    box = page.get_by_label("Tu mensaje")
+    box.fill("Hola, soy Ana Pérez, mi correo es ana@example.com")
+    box.press("Enter")
+
+    replies = page.locator("talia-widget .m:not(.u) .tx")
+    expect(replies.first).to_contain_text("¡Hola! Soy el asistente virtual de TalIA.", timeout=20_000)
+    assert "¿Estás de acuerdo?" not in replies.first.inner_text()  # not asked again in the chat
+    contact = Conversation.objects.select_related("contact").get().contact
+    assert (contact.consent_state, contact.full_name, contact.email) == ("declined", "", "")

@@ -65,7 +65,11 @@ def instructions(context: TurnContext) -> str:
         *([f"Your name: {business.assistant_name}."] if business.assistant_name else []),
         f"Today is {timezone.localdate().isoformat()}.",
         f"Channel: {context.conversation.channel}. Contact locale: {context.locale}.",
-        "Consent to store personal data: " + ("given." if contact.has_consented else "not given yet."),
+        "Consent to store personal data: "
+        + {
+            "granted": "given.",
+            "declined": "declined: do not ask for it again and store no personal data; still answer questions.",
+        }.get(contact.consent_state or "", "not given yet."),
         "Known contact details: " + (", ".join(f"{k}={v}" for k, v in known.items() if v) or "none") + ".",
         "Missing contact details: " + (", ".join(fields_to_ask(contact)) or "none") + ".",
     ]

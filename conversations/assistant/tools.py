@@ -14,7 +14,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from conversations import profile, state
+from conversations import profile, realtime, state
 from conversations.assistant.capabilities import (
     RECORD_CONSENT,
     REQUEST_HUMAN,
@@ -54,17 +54,35 @@ def _store(conversation: Conversation, name: str, value: str) -> dict[str, Any]:
 
 
 def give_consent(contact_id: UUID | str) -> Contact:
-    """Record that the contact consented to the current consent text (once; the first time counts)."""
+    """Record that the contact consented to the current consent text (once; the first time counts), even
+    after declining it earlier; every socket of the contact hears of it."""
     now = timezone.now()
     # One conditional UPDATE: of two concurrent answers, the first to land is the one recorded.
-    Contact.objects.filter(pk=contact_id, consent_given_at__isnull=True).update(
-        consent_given_at=now, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now
+    changed = Contact.objects.filter(pk=contact_id, consent_given_at__isnull=True).update(
+        consent_given_at=now, consent_declined_at=None, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now
     )
-    return Contact.objects.get(pk=contact_id)
+    contact = Contact.objects.get(pk=contact_id)
+    if changed:
+        realtime.publish_consent(contact)
+    return contact
+
+
+def decline_consent(contact_id: UUID | str) -> Contact:
+    """Record that the contact declined (unless they had consented: the first yes counts); nothing
+    personal is stored and nobody asks again, in the widget or in the dialogue."""
+    now = timezone.now()
+    changed = Contact.objects.filter(
+        pk=contact_id, consent_given_at__isnull=True, consent_declined_at__isnull=True
+    ).update(consent_declined_at=now, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now)
+    contact = Contact.objects.get(pk=contact_id)
+    if changed:
+        realtime.publish_consent(contact)
+    return contact
 
 
 def record_consent(conversation: Conversation, granted: bool) -> dict[str, Any]:
     if not granted:
+        decline_consent(conversation.contact_id)
         return {"ok": True, "consent": "declined", "note": "Do not ask for or store personal data."}
     contact = give_consent(conversation.contact_id)
     return {"ok": True, "consent": "granted", "missing": fields_to_ask(contact)}

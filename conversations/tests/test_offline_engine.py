@@ -27,7 +27,7 @@ from conversations.assistant import capabilities, turns
 from conversations.assistant.base import HistoryItem, ToolInvocation, TurnContext
 from conversations.assistant.executor import ToolExecutor
 from conversations.assistant.offline import OfflineEngine
-from conversations.assistant.tools import CORE_TOOLS
+from conversations.assistant.tools import CORE_TOOLS, decline_consent
 from conversations.console import presence
 from conversations.models import (
     AssistantRun,
@@ -531,11 +531,23 @@ def test_declined_consent_is_recorded_and_nothing_is_stored_afterwards(db):
     assert ana.tool_calls("record_consent")[0].arguments == {"granted": False}
     assert reply.metadata["offline"] == {"asked": None, "consent_declined": True}
 
-    # Nothing is asked again until the contact offers data; then consent comes first.
+    # The no stands: data offered later is not stored, and consent is not asked for again.
     reply = says(ana, "mi correo es ana@example.com")
-    assert reply.text.startswith("Antes de guardar ningún dato necesito tu permiso.")
-    assert ana.contact.email == ""
+    assert reply.text.startswith("Como preferiste que no guarde datos personales, no he anotado esos.")
+    assert "¿Estás de acuerdo?" not in reply.text
+    assert ana.contact.email == "" and ana.contact.consent_state == "declined"
     assert ana.tool_calls("set_email") == []
+
+
+def test_a_no_in_the_widget_notice_counts_in_the_dialogue(db):
+    received = inbox.receive("web", "session-offline-es-banner-no", "Hola", locale="es")
+    decline_consent(received.contact.pk)
+
+    run = turns.run_turn(received.message.pk)
+
+    assert run is not None and run.reply_message is not None
+    assert "¿Estás de acuerdo?" not in run.reply_message.text
+    assert run.reply_message.metadata["offline"]["consent_declined"] is True
 
 
 def test_asking_why_before_consenting_gets_an_explanation_and_a_shorter_question_after(db):

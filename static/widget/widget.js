@@ -183,7 +183,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
 
   // State.
   let isOpen = 0, booted = 0, chosen = 0, unread = 0, waiting = 0, status = null, conv = null, top = 0;
-  let agentName = '', again = null, cfg = {};
+  let agentName = '', again = null, cfg = {}, answered = 0;
   const seen = new Map(), secs = new Map(), pend = [];
   let sec = newSec();
 
@@ -322,6 +322,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       if (j.conversation_id && j.conversation_id !== conv) { useConv(j.conversation_id); if (after) continue; }
       for (const m of j.messages || []) add(m, booted);
       if (j.status) setStatus(j.status);
+      if (j.consent) consented(j.consent);
       if (!j.has_more || !(j.messages || []).length) break;
     }
     showChoice();
@@ -418,17 +419,23 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
     if (/^https:\/\/wa\.me\/\d{6,15}$/.test(String(cfg.whatsapp_url || ''))) { waLink.href = cfg.whatsapp_url; waLink.hidden = false; }
     const v = String(cfg.consent_version || '');
-    if (cfg.require_consent && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
+    if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
   }
   async function consent(granted) {
     let r = null;
     try { r = await api('POST', '/api/webchat/consent', { session_id: sid, granted }); } catch (e) { /* offline */ }
     if (!r || !r.ok) { note(errText(r) || t('err')); return; }
     const j = r.j || {};
-    sset(CK, `${j.version || cfg.consent_version || ''}|${j.consent || (granted ? 'granted' : 'declined')}`);
-    cBar.hidden = true;
+    consented(j.consent || (granted ? 'granted' : 'declined'), j.version);
     note(t('cOk'));
     ta.focus();
+  }
+  // The server's one consent state (the notice, the chat or another tab answered): no notice once answered.
+  function consented(state, version) {
+    if (state !== 'granted' && state !== 'declined') return;
+    answered = 1;
+    sset(CK, `${version || cfg.consent_version || ''}|${state}`);
+    cBar.hidden = true;
   }
 
   // WebSocket: reconnect with backoff (1 s doubling to 30 s, jitter) and resume after the last seq.
@@ -468,6 +475,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       return add(m, 1);
     }
     if (ty === 'error') return note(v.error && v.error.code === 'rate_limited' ? t('slow') : t('err'));
+    if (ty === 'consent.changed') return consented(v.consent, v.version);
     const fresh = c && !secs.has(c);
     if (fresh) useConv(c);
     if (c && c !== conv) return;

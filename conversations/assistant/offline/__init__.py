@@ -176,7 +176,9 @@ class _Turn:
         self.locale = context.locale if context.locale in TEXTS else DEFAULT_LOCALE
         self.text = context.message.text.strip()
         self.previous = DialogueState.load(context.last_reply_metadata)
-        self.state = DialogueState(consent_declined=self.previous.consent_declined, skipped=list(self.previous.skipped))
+        # A no given in the widget's notice counts as one given here: nobody asks again.
+        declined = self.previous.consent_declined or context.contact.consent_state == "declined"
+        self.state = DialogueState(consent_declined=declined, skipped=list(self.previous.skipped))
         self.parts: list[str] = []
         self.calls = 0
         self.citations: list[dict[str, str]] = []
@@ -348,6 +350,9 @@ class _Turn:
         if not found:
             return False, False, False
         if not self.consented:
+            if self.state.consent_declined:  # a no stands: nothing stored, and nobody asks again
+                self.say("data_not_stored")
+                return True, False, False
             self.state.held_data = True  # that there was data, not the data
             return True, False, True
         stored: list[str] = []
