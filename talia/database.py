@@ -16,7 +16,8 @@ deadline bounds even that; with it, `DeadlineConnection` restores the bound:
   a failed request;
 - a forked child (a Celery prefork worker process) never uses a connection or pool inherited from its
   parent: `forget_inherited_connections` drops them in the child without closing them, because closing
-  would tell Postgres to end the parent's sessions on the same sockets.
+  would tell Postgres to end the parent's sessions on the same sockets; and no child can be forked
+  halfway through psycopg_pool's first import (imported with the settings, below).
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ import os
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
+import psycopg_pool  # noqa: F401  (see below)
 from psycopg import errors as pg_errors
 from psycopg.abc import PQGen
+
+# psycopg_pool is imported here, with the settings, in the main thread before any other starts, not by
+# Django on a first pooled connection: a Celery prefork child forked while another thread of its parent
+# (the worker's recovery sweep) was importing it would wait for that import's lock forever.
 
 RV = TypeVar("RV")
 

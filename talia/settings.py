@@ -236,6 +236,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # conversations.tasks.requeue_unanswered_messages enqueues it again once Redis is back).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every connection before and after each task and, in a prefork worker
+# with a pool, closes the whole pool too (a new pool, its threads and a new connection per task). A
+# reuse count it never reaches turns that off; talia/celery.py gives the task's connections back to the
+# pool instead (close_old_connections), and talia/database.py keeps forked children off the parent's.
+CELERY_DB_REUSE_MAX = 2**31 if TALIA_DATABASE_POOL else None
 # Crawling and analysis may run for minutes: they have a queue of their own, so a turn or a delivery
 # (default queue) never waits behind them. Workers: `-Q <prefix>` and `-Q <prefix>.bulk` (README).
 TALIA_BULK_QUEUE = f"{REDIS_PREFIX}.bulk"
