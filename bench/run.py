@@ -29,6 +29,19 @@ from bench.report import Report, Row, ms  # noqa: E402  (after the path is set)
 from bench.report import latency as latency_figures  # noqa: E402
 
 REPORT = Report()
+# The servers and workers the benchmarks start run as in production, with the connection pool unless
+# the caller turned it off; this process (index builds, bulk loads: statements longer than the pool's
+# read deadline) connects per use, as manage.py commands do.
+_SERVER_DATABASE_POOL = os.environ.get("TALIA_DATABASE_POOL")
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a server or worker it starts (see _SERVER_DATABASE_POOL)."""
+    env = {**os.environ, **extra}
+    env.pop("TALIA_DATABASE_POOL", None)
+    if _SERVER_DATABASE_POOL is not None:
+        env["TALIA_DATABASE_POOL"] = _SERVER_DATABASE_POOL
+    return env
 
 
 def timed(label: str, runs: int, action: Callable[[int], object], scenario: str = "") -> list[float]:
@@ -100,13 +113,12 @@ def start_daphne(log_path: Path, app: str = "talia.asgi:application") -> tuple[s
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Every benchmark socket comes from 127.0.0.1: lift the per-IP socket cap and rate limits for it.
-    env = {
-        **os.environ,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-        "TALIA_WS_MAX_PER_IP": "100000",
-        "TALIA_WEBCHAT_RATE_PER_IP": "100000/min",
-    }
+    env = server_env(
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+        TALIA_WS_MAX_PER_IP="100000",
+        TALIA_WEBCHAT_RATE_PER_IP="100000/min",
+    )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), app],
@@ -575,6 +587,12 @@ def bench_whatsapp(runs: int) -> None:
         process.wait(10)
 
 
+def bench_messages(runs: int) -> None:
+    from bench.message_path import bench_message_path
+
+    bench_message_path(runs, REPORT, start_daphne, server_env)
+
+
 def bench_retrieval(runs: int) -> None:
     from bench.knowledge import bench_retrieval as run
 
@@ -595,6 +613,7 @@ def bench_voice(runs: int) -> None:
 
 BENCHMARKS = {
     "inbox": bench_inbox,
+    "messages": bench_messages,
     "retrieval": bench_retrieval,
     "ingest": bench_ingest,
     "sockets": bench_sockets,
@@ -614,6 +633,7 @@ def main() -> None:
     os.environ.setdefault("TALIA_VAR_DIR", str(ROOT / "var" / "bench"))
     os.environ.setdefault("TALIA_LLM_ENGINE", "offline")
     os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    os.environ["TALIA_DATABASE_POOL"] = "false"  # this process only: see _SERVER_DATABASE_POOL
     from talia.runtime.embedded import bootstrap
 
     bootstrap()

@@ -96,6 +96,19 @@ def recover_abandoned_work() -> None:
         connection.close()  # a thread's connection would otherwise stay open between sweeps
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def give_back_connections(sender: Any = None, **kwargs: Any) -> None:
+    """Each task starts and ends with this thread's connections closed, which with the pool means given back
+    (or, broken or mid-transaction, discarded): Celery's own per-task closing is off (CELERY_DB_REUSE_MAX).
+    Not for an eager task, which runs inside its caller's work (as Celery's fixup also spares it)."""
+    from django.db import close_old_connections
+
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    close_old_connections()
+
+
 @signals.worker_process_init.connect
 def start_child_keeper(**kwargs: Any) -> None:
     """A prefork child beats for itself: it is the process that claims and runs the turn."""

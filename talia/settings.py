@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from talia import database
 from talia.env import (
     BASE_DIR,
     env_bool,
@@ -119,25 +120,30 @@ TEMPLATES = [
 # (talia/runtime/embedded.py); here they are simply required.
 DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "pgsql"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-# A stopped or hung Postgres fails a request (503 database_unavailable) instead of hanging it: every
-# request opens its connection (conn_max_age=0), so libpq's connect deadline bounds the wait. No
-# statement_timeout: migrations and batch analysis legitimately run long statements.
+# A stopped or hung Postgres fails a request (503 database_unavailable) instead of hanging it. No
+# server-side statement_timeout: migrations and batch analysis legitimately run long statements.
 TALIA_DATABASE_CONNECT_TIMEOUT_S = env_int("TALIA_DATABASE_CONNECT_TIMEOUT_S", 5, minimum=1, maximum=60)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", TALIA_DATABASE_CONNECT_TIMEOUT_S)
-# Off by default: with psycopg's pool (Django 5.2, `OPTIONS["pool"]`) each process keeps its connections
-# open and a thread borrows one per `database_sync_to_async` call or request instead of connecting anew
-# (the pool's `timeout`, the connect timeout, bounds the wait for one: a stopped Postgres still fails a
-# request with 503 database_unavailable). But a Postgres that hangs (accepts, never answers) holds every
-# pooled connection's next query forever, as libpq has no read deadline; without the pool each request
-# connects, so its connect deadline bounds even that (talia/tests/test_faults.py, "hang").
-TALIA_DATABASE_POOL = env_bool("TALIA_DATABASE_POOL", False)
+# psycopg's pool (Django 5.2, `OPTIONS["pool"]`): each process keeps up to TALIA_DATABASE_POOL_MAX
+# connections open and a thread borrows one per request or `database_sync_to_async` call instead of
+# connecting anew. Safe against a hung Postgres (accepts, never answers) through talia/database.py: every
+# round trip on a pooled connection has a read deadline (TALIA_DATABASE_READ_TIMEOUT_S), a connection is
+# checked with an empty query before it is handed out, and a forked child (Celery prefork) never uses
+# its parent's connections. The wait for a free connection is bounded by the connect timeout, so a
+# stopped Postgres still fails a request with 503 (talia/tests/test_faults.py, "hang" and "refuse").
+# manage.py turns it off for its commands (migrations may run statements longer than the deadline).
+TALIA_DATABASE_POOL = env_bool("TALIA_DATABASE_POOL", True)
 TALIA_DATABASE_POOL_MAX = env_int("TALIA_DATABASE_POOL_MAX", 10, minimum=1, maximum=500)
+TALIA_DATABASE_READ_TIMEOUT_S = env_float("TALIA_DATABASE_READ_TIMEOUT_S", 30.0, minimum=0, maximum=3600)
 if TALIA_DATABASE_POOL:
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": 1,
-        "max_size": TALIA_DATABASE_POOL_MAX,
-        "timeout": TALIA_DATABASE_CONNECT_TIMEOUT_S,
-    }
+    DATABASES["default"]["OPTIONS"]["pool"] = database.pool_options(
+        max_size=TALIA_DATABASE_POOL_MAX,
+        timeout_s=TALIA_DATABASE_CONNECT_TIMEOUT_S,
+        read_timeout_s=TALIA_DATABASE_READ_TIMEOUT_S,
+    )
+    DATABASES["default"]["OPTIONS"].update(database.tcp_options(TALIA_DATABASE_READ_TIMEOUT_S))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg_pool checks on every borrow
+    database.install_fork_guard()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
@@ -230,6 +236,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # conversations.tasks.requeue_unanswered_messages enqueues it again once Redis is back).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every connection before and after each task and, in a prefork worker
+# with a pool, closes the whole pool too (a new pool, its threads and a new connection per task). A
+# reuse count it never reaches turns that off; talia/celery.py gives the task's connections back to the
+# pool instead (close_old_connections), and talia/database.py keeps forked children off the parent's.
+CELERY_DB_REUSE_MAX = 2**31 if TALIA_DATABASE_POOL else None
 # Crawling and analysis may run for minutes: they have a queue of their own, so a turn or a delivery
 # (default queue) never waits behind them. Workers: `-Q <prefix>` and `-Q <prefix>.bulk` (README).
 TALIA_BULK_QUEUE = f"{REDIS_PREFIX}.bulk"

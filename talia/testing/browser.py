@@ -173,7 +173,14 @@ def server_env(settings: Any, settings_dict: Mapping[str, Any]) -> dict[str, str
     """This process's environment, pointed at the test database and this process's current settings."""
     env = dict(os.environ)
     # DJANGO_ALLOW_ASYNC_UNSAFE: set in this process during browser tests, never for the server under test.
-    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "OPENAI_API_KEY", "TALIA_OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    # TALIA_DATABASE_POOL: off in the test process only (talia.testing.plugin); servers run as deployed.
+    for name in (
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "OPENAI_API_KEY",
+        "TALIA_OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "TALIA_DATABASE_POOL",
+    ):
         env.pop(name, None)
     env.update(
         DATABASE_URL=database_url(settings_dict),

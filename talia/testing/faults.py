@@ -156,14 +156,18 @@ class FaultProxy:
 @contextlib.contextmanager
 def database_unreachable() -> Iterator[None]:
     """Point this process's default database connection at a socket directory where no server listens:
-    a stopped Postgres, for the code under test in this process (a live server needs a FaultProxy)."""
+    a stopped Postgres, for the code under test in this process (a live server needs a FaultProxy).
+    The process's connection pool, if any, is closed on the way in and out: it holds connections to the
+    real server and would be rebuilt for the new address only once closed."""
     from django.db import connection
 
+    from talia.database import reconnect
+
     original = connection.settings_dict["HOST"]
-    connection.close()
+    reconnect()
     connection.settings_dict["HOST"] = "/nonexistent-talia-socket-dir"
     try:
         yield
     finally:
-        connection.close()
+        reconnect()
         connection.settings_dict["HOST"] = original

@@ -47,6 +47,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
     for name in ("OPENAI_API_KEY", "TALIA_OPENAI_API_KEY", "OPENAI_BASE_URL"):
         os.environ.pop(name, None)
     os.environ["TALIA_LLM_ENGINE"] = "offline"
+    # No connection pool in this process: async tests borrow connections in contexts that end without
+    # Django's request cycle closing them, which would keep one pooled connection per test (the pool's
+    # size caps them). Servers and workers started by tests run with the default pool (server_env);
+    # talia/tests/test_database_pool.py pools this process's connection for its own tests.
+    os.environ["TALIA_DATABASE_POOL"] = "false"
     if os.environ.get("TEST_DATABASE_URL"):
         os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     else:

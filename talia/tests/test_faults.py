@@ -107,6 +107,9 @@ def proxied_system(
             REDIS_URL=f"redis://127.0.0.1:{redis_proxy.port}/0",
             TALIA_REPLY_WAIT_S=str(REPLY_WAIT_S),
             TALIA_DATABASE_CONNECT_TIMEOUT_S="2",
+            # The pool's read deadline (talia/database.py): a hung Postgres fails a pooled request after
+            # this long instead of never; shorter than the default 30 s only to keep the test quick.
+            TALIA_DATABASE_READ_TIMEOUT_S="5",
             TALIA_HEALTH_TIMEOUT_S=str(HEALTH_TIMEOUT_S),
         )
         port = free_port()

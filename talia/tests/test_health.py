@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from talia.database import reconnect
 from talia.runtime.embedded import EmbeddedRedis
 from talia.testing.faults import database_unreachable
 from talia.testing.plugin import wait_for
@@ -75,20 +76,21 @@ def redis_proxy(settings):
 
 @pytest.fixture
 def database_proxy():
-    """The test database behind a proxy the test can make hang; the default connection goes through it."""
+    """The test database behind a proxy the test can make hang; the default connection goes through it
+    (the connection pool is rebuilt for each address)."""
     from talia.testing.faults import FaultProxy
 
     params = connection.settings_dict
     socket_path = f"{params['HOST']}/.s.PGSQL.{params['PORT'] or 5432}"
     original = params["HOST"], params["PORT"]
     with FaultProxy(unix_path=socket_path) as proxy:
-        connection.close()
+        reconnect()
         params["HOST"], params["PORT"] = "127.0.0.1", str(proxy.port)
         try:
             yield proxy
         finally:
             proxy.forward()
-            connection.close()
+            reconnect()
             params["HOST"], params["PORT"] = original
 
 
