@@ -12,13 +12,14 @@ from datetime import timedelta
 from django.utils import timezone
 
 from channels_voice import services as voice
+from channels_voice import streaming
 from channels_web import services as web
 from conversations import events, inbox, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
 from conversations.models import Event, Sender
 from leads import pipeline
 from leads.models import LeadMovement
-from leads.tools import schedule_meeting
+from leads.tools import schedule_meeting, update_meeting
 
 
 def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(db, django_user_model):
@@ -40,13 +41,16 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     state.hand_back_to_assistant(conversation)
 
     friday = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
-    schedule_meeting(conversation, "Demo", friday.isoformat(), None, None)
+    schedule_meeting(conversation, "Reunión", friday.isoformat(), None, None)
+    update_meeting(conversation, "Demo del producto", "confirm")
     card, _ = pipeline.card_for(conversation.contact, conversation, LeadMovement.MovedBy.ASSISTANT)
     pipeline.move_card(card, "won", moved_by=LeadMovement.MovedBy.AGENT, user=agent)
     state.close_conversation(conversation, ended_by="agent", reason="hecho")
 
     call = {"CallSid": "CA-events-0001", "From": "+34600000009", "To": "+34910000000"}
-    voice.start_call(call)
+    started = voice.start_call(call)
+    live = streaming.LiveCall(started.call.call_sid, str(started.conversation.pk), "es", call["From"])
+    streaming.store_segment(live, streaming.CALLER, "Hola, llamo por una cita", "item_events_1", {})
     voice.apply_status(
         voice.parse_status({**call, "CallStatus": "completed", "SequenceNumber": "1", "CallDuration": "3"})
     )
