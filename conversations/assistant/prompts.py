@@ -21,7 +21,7 @@ from conversations.registry import tools
 from talia.text import collapse_whitespace
 
 # Bump when a prompt file changes meaningfully; every AssistantRun records the version it used.
-PROMPT_VERSION = "2026-11-v3"
+PROMPT_VERSION = "2026-11-v4"
 PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 
 
