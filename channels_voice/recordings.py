@@ -11,9 +11,9 @@ Invariants:
 - Twilio's copy is deleted only after the encrypted one is written, and only with
   TALIA_VOICE_DELETE_REMOTE.
 
-Twilio is reached with the official SDK (its client and HTTP session), every api.twilio.com URL rebased
-to TALIA_TWILIO_API_BASE when set (the fake Twilio of the tests). The channel apps do not import each
-other, so this is the voice channel's own small client.
+Twilio is reached with the official SDK through `talia.twilio.rest_client()` (its client and HTTP
+session), every api.twilio.com URL rebased to TALIA_TWILIO_API_BASE when set (the fake Twilio of the
+tests).
 """
 
 from __future__ import annotations
@@ -33,19 +33,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from channels_voice.models import RecordingState, VoiceCall, VoiceRecording
 from channels_voice.services import InvalidWebhook, UnknownCall
-from talia import enqueue
+from talia import enqueue, twilio
 
 logger = logging.getLogger("talia.voice")
 
 TASK = "channels_voice.tasks.store_recording"
 CALLBACK_PATH = "/api/voice/recording"
-TWILIO_API = "https://api.twilio.com"
 RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 # RecordingStatus values of Twilio's recording status callback.
@@ -99,58 +96,26 @@ class RecordingError(Exception):
         self.permanent = permanent
 
 
-class _RebasedHttpClient(TwilioHttpClient):
-    """The SDK's HTTP client, sending what is meant for api.twilio.com to `base` instead."""
-
-    def __init__(self, base: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.base = base.rstrip("/")
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        return super().request(method, _rebase(url, self.base), *args, **kwargs)
-
-
-def _rebase(url: str, base: str) -> str:
-    if base and url.startswith(TWILIO_API + "/"):
-        return base + url[len(TWILIO_API) :]
-    return url
-
-
 def client() -> Client:
-    return _client(
-        settings.TALIA_TWILIO_ACCOUNT_SID,
-        settings.TALIA_TWILIO_AUTH_TOKEN,
-        settings.TALIA_TWILIO_API_KEY_SID,
-        settings.TALIA_TWILIO_API_KEY_SECRET,
-        settings.TALIA_TWILIO_API_BASE,
-        settings.TALIA_TWILIO_TIMEOUT_S,
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _client(account_sid: str, token: str, key_sid: str, key_secret: str, base: str, timeout: float) -> Client:
-    if not account_sid or not (token or (key_sid and key_secret)):
-        raise RecordingError(
-            "Twilio is not configured: set TALIA_TWILIO_ACCOUNT_SID and its Auth Token.", permanent=True
-        )
-    http_client = _RebasedHttpClient(base, timeout=timeout) if base else TwilioHttpClient(timeout=timeout)
-    if key_sid and key_secret:
-        return Client(key_sid, key_secret, account_sid, http_client=http_client)
-    return Client(account_sid, token, http_client=http_client)
+    """Twilio's REST client (talia.twilio); a permanent RecordingError without credentials."""
+    try:
+        return twilio.rest_client()
+    except twilio.NotConfigured as exc:
+        raise RecordingError(f"Twilio is not configured: {exc}", permanent=True) from exc
 
 
 def _media_url(recording_sid: str) -> str:
     """The recording's audio as WAV, built from its SID (never a URL from a request)."""
-    return f"{TWILIO_API}/2010-04-01/Accounts/{settings.TALIA_TWILIO_ACCOUNT_SID}/Recordings/{recording_sid}.wav"
+    return f"{twilio.TWILIO_API}/2010-04-01/Accounts/{settings.TALIA_TWILIO_ACCOUNT_SID}/Recordings/{recording_sid}.wav"
 
 
 def _download(recording_sid: str) -> tuple[bytes, str]:
     """The recording's WAV bytes and content type, through the SDK client's own HTTP session and auth."""
-    twilio = client()
-    session = getattr(twilio.http_client, "session", None) or requests.Session()
-    url = _rebase(_media_url(recording_sid), settings.TALIA_TWILIO_API_BASE)
+    rest = client()
+    session = getattr(rest.http_client, "session", None) or requests.Session()
+    url = twilio.rebase(_media_url(recording_sid), settings.TALIA_TWILIO_API_BASE)
     try:
-        response = session.get(url, auth=twilio.auth, timeout=settings.TALIA_TWILIO_TIMEOUT_S, allow_redirects=True)
+        response = session.get(url, auth=rest.auth, timeout=settings.TALIA_TWILIO_TIMEOUT_S, allow_redirects=True)
     except requests.RequestException as exc:
         raise RecordingError(f"Twilio could not be reached: {type(exc).__name__}") from exc
     if response.status_code != 200:

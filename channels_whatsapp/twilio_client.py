@@ -1,28 +1,23 @@
-"""The one place TalIA builds Twilio's client, and the one typed error its calls raise.
+"""WhatsApp's use of Twilio's REST API, and the one typed error its calls raise.
 
-Credentials come from the settings: TALIA_TWILIO_ACCOUNT_SID with TALIA_TWILIO_AUTH_TOKEN, or an API
-key (TALIA_TWILIO_API_KEY_SID + TALIA_TWILIO_API_KEY_SECRET) of that account. TALIA_TWILIO_API_BASE
-points every request of the official SDK elsewhere (the fake Twilio of the tests and the dev phone): the
-SDK's own HTTP client is used, with every https://api.twilio.com URL rebased, so media URLs Twilio
-hands us are rebased the same way.
+The client is the one every channel uses, `talia.twilio.rest_client()` (credentials from the settings,
+TALIA_TWILIO_API_BASE rebasing every https://api.twilio.com URL to the fake Twilio of the tests and the
+dev phone); media URLs Twilio hands us are rebased the same way (`rebase`).
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from conversations.registry import DeliveryError
+from talia import twilio
 
-TWILIO_API = "https://api.twilio.com"
+TWILIO_API = twilio.TWILIO_API
 
 # Twilio error codes TalIA explains to agents (https://www.twilio.com/docs/api/errors).
 ERROR_MEANINGS = {
@@ -72,21 +67,8 @@ def as_error(exc: Exception) -> TwilioError:
     return TwilioError(f"{type(exc).__name__}: {exc}")
 
 
-class RebasedHttpClient(TwilioHttpClient):
-    """The SDK's HTTP client, sending what is meant for api.twilio.com to `base` instead."""
-
-    def __init__(self, base: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.base = base.rstrip("/")
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        return super().request(method, rebase(url, self.base), *args, **kwargs)
-
-
-def rebase(url: str, base: str) -> str:
-    if base and url.startswith(TWILIO_API + "/"):
-        return base + url[len(TWILIO_API) :]
-    return url
+rebase = twilio.rebase
+configured = twilio.configured
 
 
 def is_twilio_url(url: str) -> bool:
@@ -99,37 +81,12 @@ def is_twilio_url(url: str) -> bool:
     return parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
 
 
-def configured() -> bool:
-    """Whether TalIA has credentials to call Twilio's REST API."""
-    return bool(settings.TALIA_TWILIO_ACCOUNT_SID) and bool(
-        settings.TALIA_TWILIO_AUTH_TOKEN or (settings.TALIA_TWILIO_API_KEY_SID and settings.TALIA_TWILIO_API_KEY_SECRET)
-    )
-
-
 def client() -> Client:
-    """Twilio's client for the configured account; raises a permanent TwilioError when none is configured."""
-    return _client(
-        settings.TALIA_TWILIO_ACCOUNT_SID,
-        settings.TALIA_TWILIO_AUTH_TOKEN,
-        settings.TALIA_TWILIO_API_KEY_SID,
-        settings.TALIA_TWILIO_API_KEY_SECRET,
-        settings.TALIA_TWILIO_API_BASE,
-        settings.TALIA_TWILIO_TIMEOUT_S,
-    )
-
-
-# One client (and its connection pool) per configuration, per process.
-@functools.lru_cache(maxsize=4)
-def _client(account_sid: str, token: str, key_sid: str, key_secret: str, base: str, timeout: float) -> Client:
-    if not configured():
-        raise TwilioError(
-            "Twilio is not configured: set TALIA_TWILIO_ACCOUNT_SID and TALIA_TWILIO_AUTH_TOKEN (or an API key).",
-            permanent=True,
-        )
-    http_client = RebasedHttpClient(base, timeout=timeout) if base else TwilioHttpClient(timeout=timeout)
-    if key_sid and key_secret:
-        return Client(key_sid, key_secret, account_sid, http_client=http_client)
-    return Client(account_sid, token, http_client=http_client)
+    """Twilio's client for the configured account (talia.twilio); a permanent TwilioError without credentials."""
+    try:
+        return twilio.rest_client()
+    except twilio.NotConfigured as exc:
+        raise TwilioError(f"Twilio is not configured: {exc}", permanent=True) from exc
 
 
 def fetch(url: str) -> tuple[bytes, str]:
