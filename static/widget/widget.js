@@ -278,9 +278,13 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     typTx.textContent = who === 'agent' ? t('agTyping', { n: agentName || t('agent') }) : t('botTyping');
     typT = setTimeout(typing, 60000, 0);
   }
-  function setStatus(s) {
+  // Notes follow the state, not the message that told us: the HTTP answer and the push can each arrive
+  // first (or the push not at all, when the socket joined the conversation after it), and the visitor
+  // reads "back with the assistant" once either way. `quiet` when another message already says why.
+  function setStatus(s, quiet) {
     const was = status;
     status = s;
+    if (!quiet && s === 'bot' && (was === 'queued' || was === 'agent')) note(t('back'));
     const closed = s === 'closed';
     bHuman.hidden = closed || s === 'queued' || s === 'agent';
     bStop.hidden = s !== 'queued';
@@ -388,7 +392,8 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (!r || !r.ok) { note(errText(r) || t('err')); return; }
     const j = r.j || {};
     if (j.status === 'queued') {
-      note(t('waiting'));
+      if (status !== 'queued') note(t('waiting'));
+      setStatus('queued');
       if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
     }
     await sync();
@@ -480,13 +485,13 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (fresh) useConv(c);
     if (c && c !== conv) return;
     if (ty === 'typing') { if (v.sender === 'assistant' || v.sender === 'agent') typing(v.active, v.sender); return; }
-    if (ty === 'handoff.requested') { setStatus(v.status || 'queued'); note(t('waiting')); }
+    if (ty === 'handoff.requested') { if (status !== 'queued') note(t('waiting')); setStatus(v.status || 'queued'); }
     else if (ty === 'handoff.accepted') {
       if (v.agent_name) agentName = v.agent_name;
       setStatus(v.status || 'agent');
       note(t('joined', { n: agentName || t('agent') }));
-    } else if (ty === 'handoff.cancelled' || ty === 'conversation.handed_back') { setStatus(v.status || 'bot'); note(t('back')); }
-    else if (ty === 'handoff.expired') setStatus(v.status || 'bot'); // the assistant's message says why
+    } else if (ty === 'handoff.cancelled' || ty === 'conversation.handed_back') setStatus(v.status || 'bot');
+    else if (ty === 'handoff.expired') setStatus(v.status || 'bot', 1); // the assistant's message says why
     else if (ty === 'conversation.closed') setStatus('closed');
     else if (ty === 'end.declined') { if (v.agent_name) agentName = v.agent_name; if (v.status) setStatus(v.status); note(t('endNo', { n: agentName || t('agent') })); }
     // "opened" carries the status at creation; it can arrive after a newer state (the handoff's HTTP
