@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from conversations import delivery
 from conversations.assistant import summaries
@@ -78,7 +80,10 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         Conversation.objects.select_related("contact", "assigned_agent"), pk=conversation_id
     )
     if not can_watch(request.user, conversation):
-        raise PermissionDenied
+        # Normal use leads here (a conversation handed back, claimed by someone else or closed while its
+        # link was open): back to the queue with a word on why, not a bare 403. Nothing of it is shown.
+        messages.info(request, _("That conversation is no longer in your queue: someone else has it or it ended."))
+        return redirect("console")
     context = {
         "conversation": conversation,
         "messages": conversation.messages.select_related("agent").order_by("seq"),

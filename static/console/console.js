@@ -655,7 +655,8 @@
       if (root.dataset.mine === 'true') ta.focus();
     }
 
-    // Close (after an inline confirmation) and hand back: both reload into the page's new state.
+    // Close (after an inline confirmation) reloads into the closed page; hand back goes to the queue the
+    // answer names (the conversation is the assistant's again, no longer this agent's to open).
     const closeButton = $('close-button'), closeConfirm = $('close-confirm'), closeYes = $('close-yes'), closeNo = $('close-no');
     const handBackButton = $('hand-back-button');
     function confirmClose(open) {
@@ -669,7 +670,8 @@
       const r = await api('POST', apiUrl(id, action));
       if (r.ok) {
         store('sessionStorage', DRAFT_KEY, null);
-        location.reload();
+        if (r.data && r.data.next) location.assign(r.data.next);
+        else location.reload();
         return;
       }
       for (const b of actions.querySelectorAll('button')) b.disabled = false;
