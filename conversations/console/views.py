@@ -27,6 +27,7 @@ from conversations.models import (
     EndChatRequest,
     Message,
     QuickReply,
+    Sender,
 )
 from conversations.registry import channel_specs
 from conversations.templatetags.console_tags import phone_address
@@ -70,6 +71,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "mine": mine,
         "closed": closed[:RECENTLY_CLOSED],
         "channel_specs": channel_specs.all(),
+        "sender_choices": Sender.choices,  # labels for live rows' previews
     }
     return render(request, "conversations/console.html", context)
 

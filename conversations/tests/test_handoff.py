@@ -207,7 +207,22 @@ async def test_a_newly_queued_conversation_reaches_every_agent(make_agent):
         str(received.conversation.pk),
         "queued",
     )
+    # The live row names the contact and previews the last messages, like a rendered one.
+    assert event["contact_name"].startswith("Visitante ")
+    assert event["preview"][0] == {"sender": "contact", "text": "Una persona, por favor"}
     await socket.disconnect()
+
+
+def test_an_anonymous_web_visitor_is_named_after_their_city_once_known(db):
+    received = inbox.receive("web", "handoff-session-05", "Hola")
+    contact = received.contact
+    ref = str(contact.pk)[:6]
+    assert str(contact) == f"Visitante {ref}"
+
+    contact.metadata = {"geolocation": {"city": "Valencia", "country": "Spain"}}
+    assert str(contact) == f"Visitante de Valencia · {ref}"
+    contact.full_name = "Lucía Pérez"
+    assert str(contact) == "Lucía Pérez"
 
 
 def test_basic_auth_is_not_accepted_by_the_console_api(queued, make_agent):
