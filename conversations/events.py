@@ -119,6 +119,7 @@ HANDOFF_REQUESTED = spec("handoff_requested", "Handoff requested", "requested_by
 HANDOFF_CANCELLED = spec("handoff_cancelled", "Handoff cancelled")
 HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
+TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
 
@@ -131,6 +132,7 @@ CORE_EVENTS = (
     HANDOFF_CANCELLED,
     HANDOFF_EXPIRED,
     AGENT_ASSIGNED,
+    TAKEN_OVER,
     HANDED_BACK,
     CONVERSATION_CLOSED,
 )

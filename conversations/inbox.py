@@ -13,6 +13,7 @@ sweep; it never fails the caller, whose message is already stored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -328,8 +329,11 @@ def send(
     content_type: str = "text",
     metadata: dict[str, Any] | None = None,
     message_id: UUID | None = None,
+    statuses: Sequence[str] = OPEN_STATUSES,
 ) -> Message:
     """Store an outbound message (assistant, agent or system) and deliver it after commit.
+
+    Raises ConversationClosedError when the conversation is not in one of `statuses` (by default: closed).
 
     A text longer than the channel's `max_length` is stored as one message per part (ChannelSpec.parts(),
     each with `metadata["part"] = [n, of]`), so each has its own provider id and status; they are
@@ -356,7 +360,7 @@ def send(
     # transaction stays usable after a refusal.
     with transaction.atomic(savepoint=False):
         where = "id = %s AND status = ANY(%s)"
-        locked = _take_next_seq(where, [conversation.pk, list(OPEN_STATUSES)], now, count=len(parts))
+        locked = _take_next_seq(where, [conversation.pk, [str(status) for status in statuses]], now, count=len(parts))
         if locked is not None:
             first_seq = locked.last_seq - len(parts) + 1
             for number, part in enumerate(parts, start=1):

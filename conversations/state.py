@@ -1,9 +1,10 @@
 """The conversation state machine: the only code that changes Conversation.status.
 
     bot ──request_handoff──> queued ──claim──> agent
-     ^                          │                │
-     └──cancel / expire_handoff─┘                │
-     └────────────hand_back──────────────────────┘
+     │ ^                        │                ^ │
+     │ └──cancel / expire_handoff                │ │
+     └───────────────take_over───────────────────┘ │
+       ^──────────────hand_back────────────────────┘
     bot | queued | agent ──close──> closed
 
 Each transition is one conditional UPDATE (`... WHERE status IN (allowed sources)`) whose row count
@@ -42,6 +43,7 @@ BOT, QUEUED, AGENT, CLOSED = (
 ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "request_handoff": (frozenset({BOT}), QUEUED),
     "claim": (frozenset({QUEUED}), AGENT),
+    "take_over": (frozenset({BOT}), AGENT),
     "cancel_handoff": (frozenset({QUEUED}), BOT),
     "expire_handoff": (frozenset({QUEUED}), BOT),
     "hand_back": (frozenset({AGENT}), BOT),
@@ -119,6 +121,23 @@ def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
         )
         realtime.publish(
             [fresh.group_name, realtime.MONITOR_GROUP], realtime.conversation_changed("handoff.accepted", fresh)
+        )
+    return fresh
+
+
+def take_over(conversation: Conversation, agent: Any) -> Conversation:
+    """An agent takes a conversation from the assistant before anyone asked for a person.
+
+    The assistant falls silent at once: a turn already running stores no reply once this commits (see
+    conversations.assistant.turns). The contact is told a person joined, as after a claim.
+    """
+    with transaction.atomic():
+        fresh = _transition(conversation, "take_over", assigned_agent=agent)
+        AgentAssignment.objects.create(conversation=fresh, agent=agent, assigned_at=timezone.now())
+        events.emit(events.TAKEN_OVER, conversation=fresh, agent_id=agent.pk)
+        realtime.publish(
+            [fresh.group_name, realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
+            realtime.conversation_changed("handoff.accepted", fresh),
         )
     return fresh
 

@@ -253,6 +253,11 @@ def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
     )
 
 
+# The statuses the assistant's reply may still be stored in: queued too, for the reply that tells the
+# contact a person is coming (its own request_human call queued the conversation during the turn).
+ASSISTANT_SPEAKS_IN = (ConversationStatus.BOT, ConversationStatus.QUEUED)
+
+
 def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, str]]) -> AssistantRun | None:
     metadata = {**result.metadata, "run": str(run.pk)}
     if "citations" not in metadata and citations:
@@ -266,10 +271,19 @@ def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, st
         if finish(run, AssistantRun.Status.COMPLETED, reply_message_id=reply_id, **_usage(result)) is None:
             return None
         try:
-            inbox.send(run.conversation, result.text, sender=Sender.ASSISTANT, metadata=metadata, message_id=reply_id)
+            # Not once a person has the conversation (taken over while the engine was thinking): they
+            # answer now. The same conditional UPDATE that numbers the message checks it.
+            inbox.send(
+                run.conversation,
+                result.text,
+                sender=Sender.ASSISTANT,
+                metadata=metadata,
+                message_id=reply_id,
+                statuses=ASSISTANT_SPEAKS_IN,
+            )
         except inbox.ConversationClosedError:
             # Still ours: this transaction holds the row it just completed.
-            error = "The conversation was closed during the turn."
+            error = "The conversation was closed, or taken over by a person, during the turn."
             AssistantRun.objects.filter(pk=run.pk).update(
                 status=AssistantRun.Status.SKIPPED, reply_message=None, error=error
             )

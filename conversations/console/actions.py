@@ -25,18 +25,23 @@ class ConsoleError(Exception):
         self.code = code
 
 
+# What every agent may open besides their own: the queue, and conversations with the assistant (to follow
+# them and take one over before the contact asks).
+SHARED_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED)
+
+
 def can_watch(user: Any, conversation: Conversation) -> bool:
-    """Agents see the queue and their own conversations; staff see everything."""
+    """Agents see the queue, the assistant's conversations and their own; staff see everything."""
     if is_supervisor(user):
         return True
-    return conversation.status == ConversationStatus.QUEUED or conversation.assigned_agent_id == user.pk
+    return conversation.status in SHARED_STATUSES or conversation.assigned_agent_id == user.pk
 
 
 def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
     if is_supervisor(user):
         return conversations
-    return conversations.filter(Q(status=ConversationStatus.QUEUED) | Q(assigned_agent_id=user.pk))
+    return conversations.filter(Q(status__in=SHARED_STATUSES) | Q(assigned_agent_id=user.pk))
 
 
 def check_own_conversation(user: Any, conversation: Conversation) -> None:
@@ -54,6 +59,20 @@ def do_claim(user: Any, conversation: Conversation) -> Conversation:
     except state.TransitionError as exc:
         message = _("The conversation is not waiting for an agent (it is %(status)s).") % {"status": exc.current}
         raise ConsoleError("not_queued", message) from None
+
+
+def do_take_over(user: Any, conversation: Conversation) -> Conversation:
+    """Take a conversation from the assistant before anyone asked for a person (a queued one is claimed)."""
+    if conversation.status == ConversationStatus.QUEUED:
+        return do_claim(user, conversation)
+    try:
+        return state.take_over(conversation, user)
+    except state.TransitionError as exc:
+        if exc.current == ConversationStatus.AGENT:
+            current = Conversation.objects.select_related("assigned_agent").get(pk=conversation.pk)
+            name = agent_name(current.assigned_agent) or _("Another agent")
+            raise ConsoleError("already_claimed", _("%(name)s took it first.") % {"name": name}) from None
+        raise ConsoleError("not_with_assistant", _("The conversation is no longer with the assistant.")) from None
 
 
 def do_send(user: Any, conversation: Conversation, text: str) -> Message:

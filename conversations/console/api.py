@@ -95,6 +95,12 @@ class EndRequestView(ConsoleView):
         return Response({"conversation": actions.conversation_payload(conversation)})
 
 
+class TakeOverView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.act(actions.do_take_over, request.user, self.conversation(request, conversation_id))
+        return Response({"conversation": actions.conversation_payload(conversation)})
+
+
 class HandBackView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_hand_back, request.user, self.conversation(request, conversation_id))

@@ -17,6 +17,11 @@ urlpatterns = [
     ),
     path("console/api/conversations/<uuid:conversation_id>/close", api.CloseView.as_view(), name="console-close"),
     path(
+        "console/api/conversations/<uuid:conversation_id>/take-over",
+        api.TakeOverView.as_view(),
+        name="console-take-over",
+    ),
+    path(
         "console/api/conversations/<uuid:conversation_id>/hand-back",
         api.HandBackView.as_view(),
         name="console-hand-back",

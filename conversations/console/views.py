@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -33,6 +33,8 @@ from conversations.registry import channel_specs
 from conversations.templatetags.console_tags import phone_address
 
 PREVIEW_MESSAGES = 3
+# How many of the assistant's conversations the queue page lists (most recently active first).
+WITH_ASSISTANT = 20
 RECENTLY_CLOSED = 10
 # The monitor shows this many open conversations (the queue first); beyond that it says how many more.
 MONITOR_LIMIT = 200
@@ -62,6 +64,10 @@ def console(request: HttpRequest) -> HttpResponse:
             "-last_message_at"
         )
     )
+    # The assistant's conversations, most recently active first: any agent may follow one and take it over.
+    with_assistant = _with_preview(
+        Conversation.objects.filter(status=ConversationStatus.BOT).order_by(F("last_message_at").desc(nulls_last=True))
+    )
     # Previews only of conversations the agent may open: their own closed ones (staff: everyone's).
     closed = _with_preview(
         watchable(request.user, Conversation.objects.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
@@ -69,6 +75,7 @@ def console(request: HttpRequest) -> HttpResponse:
     context = {
         "queued": queued,
         "mine": mine,
+        "with_assistant": with_assistant[:WITH_ASSISTANT],
         "closed": closed[:RECENTLY_CLOSED],
         "channel_specs": channel_specs.all(),
         "sender_choices": Sender.choices,  # labels for live rows' previews
@@ -93,6 +100,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "is_mine": conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id == request.user.pk,
         "can_claim": conversation.status == ConversationStatus.QUEUED,
+        "can_take_over": conversation.status == ConversationStatus.BOT,
         # A request to end the chat that arrived before this page was opened.
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),

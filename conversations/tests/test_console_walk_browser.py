@@ -62,6 +62,9 @@ def test_an_agent_and_a_supervisor_walk_every_console_action_without_an_error_pa
     users.create_user("berta", password=PASSWORD, first_name="Berta", is_staff=True)
     first = queued("walk-session-0001", "Hola, quiero cambiar mi cita del martes")
     second = queued("walk-session-0002", "¿Me puede atender un asesor?")
+    bruno = users.create_user("bruno", first_name="Bruno")
+    bruno.groups.add(Group.objects.get_or_create(name="agents")[0])
+    taken = state.claim_conversation(queued("walk-session-0003", "Hola, una duda"), bruno)
     agent = page
     failed = failures_of(agent)
 
@@ -78,11 +81,17 @@ def test_an_agent_and_a_supervisor_walk_every_console_action_without_an_error_pa
     agent.get_by_role("button", name="Añadir nota").click()
     expect(agent.locator("#notes")).to_contain_text("Prefiere las tardes", timeout=20_000)
 
-    # Hand back: back on the queue, told so; the old page link now leads to the queue too.
+    # Hand back: back on the queue, told so; then take it over again from the assistant.
     agent.locator("#hand-back-button").click()
     expect(agent.locator(".flash")).to_contain_text("Devuelta al asistente", timeout=20_000)
     assert agent.url == f"{live_system.url}/console/"
-    agent.goto(f"{live_system.url}/console/conversations/{first.pk}/")
+    agent.locator(f"#assistant-list a.contact[href*='{first.pk}']").click()
+    agent.get_by_role("button", name="Tomar el control").click()
+    expect(agent.locator("#composer-text")).to_be_visible(timeout=20_000)
+    agent.locator("#hand-back-button").click()
+    expect(agent.locator(".flash")).to_contain_text("Devuelta al asistente", timeout=20_000)
+    # Someone else's conversation, from an old link: the queue, with a word on why.
+    agent.goto(f"{live_system.url}/console/conversations/{taken.pk}/")
     expect(agent.locator(".flash")).to_contain_text("ya no está en tu cola")
 
     # The second one: claim, close after the inline confirmation, read the closed page.

@@ -179,12 +179,11 @@ def test_handed_back_the_assistant_answers_again(queued, make_agent):
     run = turns.run_turn(later.message.pk)
 
     assert handed.json()["conversation"]["status"] == ConversationStatus.BOT
-    # The agent is sent back to the queue, told what happened; the conversation's page is no longer theirs.
+    # The agent is sent back to the queue, told what happened; the page now offers to take it over again.
     assert handed.json()["next"] == "/console/"
     queue = client.get("/console/").content.decode()
-    assert "Devuelta al asistente" in queue or "Handed back to the assistant" in queue
-    page = client.get(f"/console/conversations/{queued.pk}/")
-    assert page.status_code == 302 and page["Location"] == "/console/"
+    assert "Devuelta al asistente" in queue
+    assert 'data-action="take-over"' in client.get(f"/console/conversations/{queued.pk}/").content.decode()
     assert run is not None and run.status == AssistantRun.Status.COMPLETED
     assert Message.objects.filter(conversation=queued, sender=Sender.ASSISTANT).exists()
     assert get_user_model().objects.get(pk=ana.pk).assignments.get().release_reason == "handed_back"

@@ -23,6 +23,7 @@ BOT, QUEUED, AGENT, CLOSED = "bot", "queued", "agent", "closed"
 DESIGN = {
     (BOT, QUEUED),  # visitor asks for a human, request_human, or admin routes it
     (QUEUED, AGENT),  # an agent claims it
+    (BOT, AGENT),  # an agent takes it over from the assistant before anyone asked (issue #17's manual mode)
     (AGENT, CLOSED),
     (AGENT, BOT),  # agent hands back
     (QUEUED, BOT),  # visitor cancels, or nobody claims it within the queue timeout
@@ -52,6 +53,7 @@ def conversation_in(status: str, agent) -> Conversation:
 ACTIONS = {
     "request_handoff": lambda c, agent: state.request_handoff(c, requested_by="contact"),
     "claim": lambda c, agent: state.claim_conversation(c, agent),
+    "take_over": lambda c, agent: state.take_over(c, agent),
     "cancel_handoff": lambda c, agent: state.cancel_handoff(c),
     "expire_handoff": lambda c, agent: state.expire_handoff(c),
     "hand_back": lambda c, agent: state.hand_back_to_assistant(c),
@@ -61,6 +63,7 @@ ACTIONS = {
 EXPECTED = {
     "request_handoff": ({BOT}, QUEUED),
     "claim": ({QUEUED}, AGENT),
+    "take_over": ({BOT}, AGENT),
     "cancel_handoff": ({QUEUED}, BOT),
     "expire_handoff": ({QUEUED}, BOT),
     "hand_back": ({AGENT}, BOT),

@@ -460,7 +460,7 @@
       }
       if (claiming) return; // our own claim: the page reloads
       visitorTyping(false);
-      if (claimButton) claimButton.disabled = next !== 'queued';
+      if (claimButton) claimButton.disabled = next !== (claimButton.dataset.action === 'take-over' ? 'bot' : 'queued');
       if (next === 'closed') {
         note(t('closed'));
         disableComposer();
@@ -556,13 +556,14 @@
       });
     }
 
-    // Claim: the winner reloads into the composer; the loser reads who was quicker.
+    // Claim (or take over from the assistant): the winner reloads into the composer; the loser reads who
+    // was quicker.
     if (claimButton) {
       claimButton.addEventListener('click', async () => {
         claimButton.disabled = true;
         claiming = true;
         show(claimError, '');
-        const r = await api('POST', apiUrl(id, 'claim'));
+        const r = await api('POST', apiUrl(id, claimButton.dataset.action || 'claim'));
         if (r.ok) {
           location.reload();
           return;
@@ -570,7 +571,7 @@
         claiming = false;
         show(claimError, r.error);
         // Refused for good when someone else has it or it is no longer waiting.
-        claimButton.disabled = r.code === 'already_claimed' || r.code === 'not_queued';
+        claimButton.disabled = ['already_claimed', 'not_queued', 'not_with_assistant'].includes(r.code);
       });
     }
 

@@ -39,6 +39,8 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     state.request_handoff(conversation, requested_by="contact", reason="y otra")
     state.claim_conversation(conversation, agent)
     state.hand_back_to_assistant(conversation)
+    state.take_over(conversation, agent)
+    state.hand_back_to_assistant(conversation)
 
     friday = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
     schedule_meeting(conversation, "Reunión", friday.isoformat(), None, None)
