@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import phonenumbers
-from dateparser.search import search_dates  # type: ignore[import-untyped]  # no types-dateparser in requirements-dev
+from dateparser.search import search_dates  # type: ignore[import-untyped,unused-ignore]  # no stubs; mypy caches disagree
 from django.conf import settings
 from django.utils import timezone
 
