@@ -385,8 +385,6 @@ ROUTES: dict[str, Response] = {
     ),
 }
 
-PATHS = [path for path in ROUTES]
-
 # (question, locale, path of the page that answers it), phrased as a visitor would, not as the page is.
 QUESTIONS: list[tuple[str, str, str]] = [
     ("¿Abren los domingos?", "es", "/horario/"),
