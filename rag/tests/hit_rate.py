@@ -8,7 +8,7 @@ results of `retrieval.search` (with whatever embedding provider is configured; n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.test import Client
@@ -20,14 +20,14 @@ from rag.tests.site import FakeSite, Response
 TOP = 3
 
 
-def demo_routes() -> dict[str, Response]:
-    """The demo site (`rag/demo_site.py`) rendered by Django, for `serve_site`."""
+def demo_routes(host: str = "testserver") -> dict[str, Response]:
+    """The demo site (`rag/demo_site.py`) rendered by Django (as `host`, one of ALLOWED_HOSTS), for `serve_site`."""
     client = Client()
     routes: dict[str, Response] = {}
     for path in ["/demo-site/sitemap.xml", *(f"/demo-site/{page}" for page in PAGES)]:
-        response = client.get(path)
+        response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 200, path
-        body = response.content.decode().replace("http://testserver", "{site}")
+        body = response.content.decode().replace(f"http://{host}", "{site}")
         routes[path] = Response(content_type=response["Content-Type"], body=body)
     return routes
 
@@ -52,12 +52,20 @@ class Score:
         return f"{self.hits}/{self.asked}"
 
 
-def hits_at_3(site: FakeSite, questions: Iterable[tuple[str, str, str]]) -> dict[str, Score]:
-    """Locale -> hit@3 of `questions` (question, locale, path of the answering page) on `site`."""
+def search_urls(question: str) -> list[str]:
+    """The page of each of TalIA's first three results."""
+    return [hit.url for hit in retrieval.search(question, limit=TOP)]
+
+
+def hits_at_3(
+    site: FakeSite, questions: Iterable[tuple[str, str, str]], urls_of: Callable[[str], list[str]] = search_urls
+) -> dict[str, Score]:
+    """Locale -> hit@3 of `questions` (question, locale, path of the answering page) on `site`, the
+    pages of the first three results coming from `urls_of` (TalIA's search unless told otherwise)."""
     scores: dict[str, Score] = {}
     for question, locale, path in questions:
         score = scores.setdefault(locale, Score())
-        urls = [hit.url for hit in retrieval.search(question, limit=TOP)]
+        urls = urls_of(question)
         score.asked += 1
         if site.url(path) in urls:
             score.hits += 1
