@@ -6,10 +6,14 @@ and the assistant offers a person instead of guessing.
 
 A search is two SQL statements (plus the embeddings request when a provider is configured):
 
-1. `_analyse`: the question's lexemes in each text-search configuration (`spanish`, `english`,
+1. `_analyse`: the question's words in each text-search configuration (`spanish`, `english`,
    `simple`), put rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
    keeps; a process reads them along with the lexemes at most once a minute, or after an ingest's
-   ANALYZE); no table is read.
+   ANALYZE); no table is read. Each word is a group of lexemes any of which counts: its own and, for a
+   word of the visitor thesaurus (`rag/vocabulary.py`: "cobráis" → precio, tarifa...; "kids" →
+   children...), its concept's, in the same language only. Interrogatives ("cuánto", "qué") are left
+   out: they say what kind of answer is wanted, not what about. A stem of PREFIX_MIN letters or more
+   (in `spanish` and `english`) also matches as a prefix, so "blanquear" finds "blanqueamiento".
 2. `_hits_sql`: one statement that finds, ranks, filters and fuses. Each chunk is matched only with the
    configuration of its own page's language, through the GIN index on `search_vector`:
    - first with AND semantics (every word of the question);
@@ -18,10 +22,11 @@ A search is two SQL statements (plus the embeddings request when a provider is c
      holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. Words held
      by more than RARE_ROWS chunks are left out of that OR (unless all are), so the scan stays narrow
      on a large site; the passages over the bar that hold only such common words are the price;
-   - coverage (share of the question's lexemes the chunk holds, from `ts_delete`) is computed for the
-     matched chunks only and filters them before they are ranked (`ts_rank_cd`, cover density); the
-     nearest neighbours come from the HNSW index; reciprocal-rank fusion, the final order and the
-     page of each hit come out of the same statement.
+   - coverage (share of the question's words the chunk holds) is computed for the matched chunks only
+     and filters them before they are ranked: first by the inverse document frequency of the words
+     they hold (a passage holding the rare "Bizum" beats one holding the common "take"), then by cover
+     density (`ts_rank_cd`); the nearest neighbours come from the HNSW index; reciprocal-rank fusion,
+     the final order and the page of each hit come out of the same statement.
 A question written with websearch operators (quotes, `-word`, `or`) is matched as written instead.
 """
 
