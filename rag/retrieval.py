@@ -71,7 +71,8 @@ RARE_ROWS = 1000
 MAX_QUERY = 500
 # A stem this long is also matched as a prefix: Snowball strips inflections, not derivations, so the
 # verb a visitor asks with ("blanquear", "justificar", "install") is found in the noun a page uses
-# ("blanqueamiento", "justificante", "installation"). Shorter stems would match unrelated words.
+# ("blanqueamiento", "justificante", "installation"). Shorter stems would match unrelated words. The
+# statistics know exact lexemes only, so a prefix may hold more chunks than its word's `rows` says.
 PREFIX_MIN = 6
 SNIPPET = 320
 CONFIGS = ("spanish", "english", "simple")  # every value Chunk.search_config takes
@@ -105,10 +106,6 @@ class _Terms:
     rows: list[float]  # how many chunks hold each group's lexemes, as the statistics estimate it
     weights: list[float]  # each group's inverse document frequency: a rare word tells more
     websearch: str | None  # the question's own websearch query (tsquery text), when it uses operators
-
-    @property
-    def lexemes(self) -> list[str]:
-        return [lexeme for group in self.groups for lexeme in group]
 
     def group_queries(self) -> list[str]:
         """Each group as a tsquery: `'word' | 'synonym'`; a long stem of a language's configuration also

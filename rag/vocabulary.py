@@ -47,8 +47,8 @@ CONCEPTS: list[dict[str, str]] = [
         "en": "child children kid kids son daughter youngster youngsters paediatric pediatric",
     },
     {  # writing to the business
-        "es": "correo email mail e-mail",
-        "en": "email mail e-mail",
+        "es": "correo email mail",
+        "en": "email mail",
     },
     {  # leaving the car
         "es": "aparcar aparcamiento aparcamientos parking",
