@@ -232,3 +232,73 @@ def bench_ingest(runs: int, report: Report) -> None:
         )
     )
     del runs
+
+
+def _raw_full_text_urls(question: str) -> list[str]:
+    """The floor of `quality`: Postgres's own full-text search on the same chunks, with no more than it
+    gives (`plainto_tsquery` in each chunk's configuration, every word required, ranked by `ts_rank_cd`),
+    the pages of its first three results."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.url FROM rag_chunk c JOIN rag_document d ON d.id = c.document_id "
+            "WHERE c.search_vector @@ plainto_tsquery(c.search_config::regconfig, %s) "
+            "ORDER BY ts_rank_cd(c.search_vector, plainto_tsquery(c.search_config::regconfig, %s)) DESC, c.id LIMIT 3",
+            [question, question],
+        )
+        return [url for (url,) in cursor.fetchall()]
+
+
+def bench_quality(runs: int, report: Report) -> None:
+    """hit@3 per site and language: the question sets of `rag/tests/test_quality.py` (counts, not time)."""
+    from django.test.utils import override_settings
+
+    from rag import retrieval
+    from rag.tests import bike_site, questions
+    from rag.tests.hit_rate import demo_routes, hits_at_3, ingest_site
+    from rag.tests.site import serve_site
+
+    sites = [
+        ("demo", demo_routes(host="localhost"), "/demo-site/", questions.QUESTIONS, questions.UNANSWERABLE),
+        ("bike shop", bike_site.ROUTES, "/", bike_site.QUESTIONS, bike_site.UNANSWERABLE),
+    ]
+    for name, routes, start, asked, unanswerable in sites:
+        _empty_knowledge_base()
+        with (
+            serve_site(routes) as site,
+            override_settings(TALIA_CRAWL_ALLOW_HOSTS=[site.host], TALIA_EMBED_PROVIDER="none"),
+        ):
+            pages = ingest_site(site, start)
+            talia = hits_at_3(site, asked)
+            floor = hits_at_3(site, asked, _raw_full_text_urls)
+            answered = sum(1 for question, _locale in unanswerable if retrieval.search(question))
+        for locale in ("es", "en"):
+            score, raw = talia[locale], floor[locale]
+            report.add(
+                Row(
+                    f"quality {name}",
+                    f"hit@3, {locale} questions ({pages} pages, full text)",
+                    f"{score.hits}/{score.asked} = {score.hits / score.asked:.0%}",
+                    f"raw full text {raw.hits}/{raw.asked} = {raw.hits / raw.asked:.0%}",
+                    None,
+                    {
+                        "site": name,
+                        "locale": locale,
+                        "asked": score.asked,
+                        "hits": score.hits,
+                        "floor_hits": raw.hits,
+                        "misses": [{"question": q, "page": p, "found": found} for q, p, found in score.misses],
+                    },
+                )
+            )
+        report.add(
+            Row(
+                f"quality {name}",
+                "questions the site does not answer, answered anyway",
+                f"{answered}/{len(unanswerable)}",
+                figures={"site": name, "asked": len(unanswerable), "answered": answered},
+            )
+        )
+    _empty_knowledge_base()
+    del runs

@@ -605,6 +605,12 @@ def bench_ingest(runs: int) -> None:
     run(runs, REPORT)
 
 
+def bench_quality(runs: int) -> None:
+    from bench.knowledge import bench_quality as run
+
+    run(runs, REPORT)
+
+
 def bench_voice(runs: int) -> None:
     from bench.voice import bench_voice as run
 
@@ -615,6 +621,7 @@ BENCHMARKS = {
     "inbox": bench_inbox,
     "messages": bench_messages,
     "retrieval": bench_retrieval,
+    "quality": bench_quality,
     "ingest": bench_ingest,
     "sockets": bench_sockets,
     "whatsapp": bench_whatsapp,

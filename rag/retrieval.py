@@ -6,10 +6,14 @@ and the assistant offers a person instead of guessing.
 
 A search is two SQL statements (plus the embeddings request when a provider is configured):
 
-1. `_analyse`: the question's lexemes in each text-search configuration (`spanish`, `english`,
+1. `_analyse`: the question's words in each text-search configuration (`spanish`, `english`,
    `simple`), put rarest first by the column's statistics (`pg_stats.most_common_elems`, which ANALYZE
    keeps; a process reads them along with the lexemes at most once a minute, or after an ingest's
-   ANALYZE); no table is read.
+   ANALYZE); no table is read. Each word is a group of lexemes any of which counts: its own and, for a
+   word of the visitor thesaurus (`rag/vocabulary.py`: "cobráis" → precio, tarifa...; "kids" →
+   children...), its concept's, in the same language only. Interrogatives ("cuánto", "qué") are left
+   out: they say what kind of answer is wanted, not what about. A stem of PREFIX_MIN letters or more
+   (in `spanish` and `english`) also matches as a prefix, so "blanquear" finds "blanqueamiento".
 2. `_hits_sql`: one statement that finds, ranks, filters and fuses. Each chunk is matched only with the
    configuration of its own page's language, through the GIN index on `search_vector`:
    - first with AND semantics (every word of the question);
@@ -18,10 +22,11 @@ A search is two SQL statements (plus the embeddings request when a provider is c
      holds k of the n words misses at most n - k, so it holds one of any n - k + 1 of them. Words held
      by more than RARE_ROWS chunks are left out of that OR (unless all are), so the scan stays narrow
      on a large site; the passages over the bar that hold only such common words are the price;
-   - coverage (share of the question's lexemes the chunk holds, from `ts_delete`) is computed for the
-     matched chunks only and filters them before they are ranked (`ts_rank_cd`, cover density); the
-     nearest neighbours come from the HNSW index; reciprocal-rank fusion, the final order and the
-     page of each hit come out of the same statement.
+   - coverage (share of the question's words the chunk holds) is computed for the matched chunks only
+     and filters them before they are ranked: first by the inverse document frequency of the words
+     they hold (a passage holding the rare "Bizum" beats one holding the common "take"), then by cover
+     density (`ts_rank_cd`); the nearest neighbours come from the HNSW index; reciprocal-rank fusion,
+     the final order and the page of each hit come out of the same statement.
 A question written with websearch operators (quotes, `-word`, `or`) is matched as written instead.
 """
 
@@ -38,7 +43,7 @@ from django.conf import settings
 from django.db import connection
 from pgvector.django import CosineDistance
 
-from rag import embeddings
+from rag import embeddings, vocabulary
 from rag.models import Chunk
 from talia.text import collapse_whitespace
 
@@ -64,6 +69,11 @@ CANDIDATES = 30  # passages each side proposes before fusion
 # none is).
 RARE_ROWS = 1000
 MAX_QUERY = 500
+# A stem this long is also matched as a prefix: Snowball strips inflections, not derivations, so the
+# verb a visitor asks with ("blanquear", "justificar", "install") is found in the noun a page uses
+# ("blanqueamiento", "justificante", "installation"). Shorter stems would match unrelated words. The
+# statistics know exact lexemes only, so a prefix may hold more chunks than its word's `rows` says.
+PREFIX_MIN = 6
 SNIPPET = 320
 CONFIGS = ("spanish", "english", "simple")  # every value Chunk.search_config takes
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -85,26 +95,41 @@ class Hit:
 
 @dataclass(frozen=True)
 class _Terms:
-    """The question in one text-search configuration."""
+    """The question in one text-search configuration: one group per word, rarest first.
+
+    A group is the word's lexeme and, for a word of the thesaurus (`rag/vocabulary.py`), the lexemes of
+    the words a page would use instead; a passage holds the word when it holds any of them.
+    """
 
     config: str
-    lexemes: list[str]  # distinct, rarest first
-    rows: list[float]  # how many chunks hold each lexeme, as the statistics estimate it
+    groups: list[tuple[str, ...]]  # distinct, rarest first
+    rows: list[float]  # how many chunks hold each group's lexemes, as the statistics estimate it
+    weights: list[float]  # each group's inverse document frequency: a rare word tells more
     websearch: str | None  # the question's own websearch query (tsquery text), when it uses operators
 
+    def group_queries(self) -> list[str]:
+        """Each group as a tsquery: `'word' | 'synonym'`; a long stem of a language's configuration also
+        matches as a prefix (`'blanqu':*` holds "blanqueamiento" as well as "blanquear")."""
+        prefix = self.config != "simple"
+        return [
+            " | ".join(_quoted(lexeme) + (":*" if prefix and len(lexeme) >= PREFIX_MIN else "") for lexeme in group)
+            for group in self.groups
+        ]
+
     def all_words(self) -> str:
-        return " | ".join(_quoted(lexeme) for lexeme in self.lexemes)
+        return " | ".join(self.group_queries())
 
     def every_word(self) -> str:
-        return " & ".join(_quoted(lexeme) for lexeme in self.lexemes)
+        return " & ".join(f"({query})" for query in self.group_queries())
 
     def rare_words(self, min_coverage: float) -> str:
         """OR over the rarest words, as few as every passage over the bar needs (it must hold one of
         them), leaving out those held by more than RARE_ROWS chunks unless every word is."""
-        n = len(self.lexemes)
+        n = len(self.groups)
         needed = max(1, math.ceil(min_coverage * n - 1e-9))  # words a passage needs to clear the bar
-        rare = [lexeme for lexeme, rows in zip(self.lexemes, self.rows, strict=True) if rows <= RARE_ROWS]
-        return " | ".join(_quoted(lexeme) for lexeme in (rare or self.lexemes)[: max(1, n - needed + 1)])
+        queries = self.group_queries()
+        rare = [query for query, rows in zip(queries, self.rows, strict=True) if rows <= RARE_ROWS]
+        return " | ".join((rare or queries)[: max(1, n - needed + 1)])
 
 
 def search(query: str, *, limit: int | None = None) -> list[Hit]:
@@ -196,26 +221,35 @@ def _quoted(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-# The question's lexemes in each configuration, and (when `_statistics` is stale) one more row with
-# the element statistics ANALYZE keeps for rag_chunk.search_vector (the most common lexemes and the
-# share of rows holding each; any other lexeme is rarer than all of them) and the table's row estimate.
+# The question's lexemes in each configuration; the lexemes of each of its words the thesaurus knows
+# and of that word's concept (`rag/vocabulary.py`), in the same configuration; and (when `_statistics`
+# is stale) one more row with the element statistics ANALYZE keeps for rag_chunk.search_vector (the
+# most common lexemes and the share of rows holding each; any other lexeme is rarer than all of them)
+# and the table's row estimate.
 _ANALYSE_SQL = """
-SELECT cfg,
+SELECT 'question', cfg,
        tsvector_to_array(to_tsvector(cfg::regconfig, %(query)s)),
        CASE WHEN %(websearch)s THEN websearch_to_tsquery(cfg::regconfig, %(query)s)::text END,
        NULL::real[],
-       NULL::float8
+       NULL::float8,
+       NULL::text[]
 FROM unnest(%(configs)s::text[]) AS cfg
+UNION ALL
+SELECT 'word', w.cfg, tsvector_to_array(to_tsvector(w.cfg::regconfig, w.word)), NULL, NULL, NULL,
+       tsvector_to_array(to_tsvector(w.cfg::regconfig, w.concept))
+FROM unnest(%(word_configs)s::text[], %(words)s::text[], %(concepts)s::text[]) AS w(cfg, word, concept)
 """
 _STATISTICS_SQL = """
 UNION ALL
-SELECT NULL, s.most_common_elems::text::text[], NULL, s.most_common_elem_freqs, greatest(t.reltuples, 0)
+SELECT 'statistics', NULL, s.most_common_elems::text::text[], NULL, s.most_common_elem_freqs,
+       greatest(t.reltuples, 0), NULL
 FROM (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) AS t
 LEFT JOIN pg_stats s
        ON s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
 """
 STATISTICS_TTL_S = 60.0  # how long a process trusts the statistics it read (an ingest's ANALYZE resets it)
-_statistics: tuple[float, dict[str, float]] | None = None  # (read at, lexeme -> chunks holding it)
+# (read at, lexeme -> chunks holding it, chunks in all)
+_statistics: tuple[float, dict[str, float], float] | None = None
 
 
 def forget_statistics() -> None:
@@ -229,44 +263,101 @@ def _analyse(query: str) -> list[_Terms]:
     global _statistics
     known = _statistics
     stale = known is None or time.monotonic() - known[0] > STATISTICS_TTL_S
+    websearch = bool(OPERATORS.search(query))
+    words = [] if websearch else list(dict.fromkeys(WORD.findall(query.lower())))  # as written: no thesaurus
+    looked_up = [
+        (config, word, concept) for config in CONFIGS for word, concept in vocabulary.expansions(words, config)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             _ANALYSE_SQL + (_STATISTICS_SQL if stale else ""),
-            {"query": query, "websearch": bool(OPERATORS.search(query)), "configs": list(CONFIGS)},
+            {
+                "query": query,
+                "websearch": websearch,
+                "configs": list(CONFIGS),
+                "word_configs": [config for config, _word, _concept in looked_up],
+                "words": [word for _config, word, _concept in looked_up],
+                "concepts": [concept for _config, _word, concept in looked_up],
+            },
         )
         rows = cursor.fetchall()
     if stale or known is None:
         statistics: dict[str, float] = {}
-        for config, lexemes, _websearch, frequencies, total in rows:
-            if config is None and lexemes and frequencies:
-                statistics = {lexeme: f * total for lexeme, f in zip(lexemes, frequencies, strict=False)}
-        known = _statistics = (time.monotonic(), statistics)
-    held = known[1]
+        chunks = 0.0
+        for kind, _config, lexemes, _websearch, frequencies, total, _concept in rows:
+            if kind == "statistics":
+                chunks = total or 0.0
+                if lexemes and frequencies:
+                    statistics = {lexeme: f * total for lexeme, f in zip(lexemes, frequencies, strict=False)}
+        known = _statistics = (time.monotonic(), statistics, chunks)
+    held, chunks = known[1], known[2]
+    asked = {config: (lexemes, websearch) for kind, config, lexemes, websearch, *_ in rows if kind == "question"}
+    concepts: dict[str, list[tuple[list[str], list[str]]]] = {}
+    for kind, config, lexemes, _websearch, _frequencies, _total, concept in rows:
+        if kind == "word":
+            concepts.setdefault(config, []).append((lexemes or [], concept or []))
     terms = []
-    for config, lexemes, websearch, _frequencies, _total in sorted(
-        rows, key=lambda row: CONFIGS.index(row[0] or "simple")
-    ):
-        if config is None or not lexemes or websearch == "":
+    for config in CONFIGS:
+        lexemes, websearch_query = asked.get(config, (None, None))
+        if not lexemes and not concepts.get(config) or websearch_query == "":
             continue
-        rarest_first = sorted(lexemes, key=lambda lexeme: (held.get(lexeme, 0.0), lexeme))
-        terms.append(_Terms(config, rarest_first, [held.get(lexeme, 0.0) for lexeme in rarest_first], websearch))
+        groups = _groups(lexemes or [], concepts.get(config, []))
+        if not groups:
+            continue
+        rows_of = [sum(held.get(lexeme, 0.0) for lexeme in group) for group in groups]
+        order = sorted(range(len(groups)), key=lambda i: (rows_of[i], groups[i]))
+        terms.append(
+            _Terms(
+                config,
+                [groups[i] for i in order],
+                [rows_of[i] for i in order],
+                [round(math.log(1 + chunks / (1 + rows_of[i])), 6) for i in order],
+                websearch_query,
+            )
+        )
     return terms
+
+
+def _groups(lexemes: list[str], concepts: list[tuple[list[str], list[str]]]) -> list[tuple[str, ...]]:
+    """One group per word of the question: its lexeme, with its concept's lexemes when it has one.
+
+    `concepts` holds, for each word the thesaurus knows, the word's own lexemes (none for a stop word
+    such as "where") and its concept's (none for an interrogative, which is left out).
+    """
+    groups: dict[str, set[str]] = {lexeme: {lexeme} for lexeme in lexemes}
+    extra: list[set[str]] = []
+    for own, concept in concepts:
+        present = [lexeme for lexeme in own if lexeme in groups]
+        if not concept:
+            for lexeme in present:
+                groups.pop(lexeme)
+        elif present:
+            for lexeme in present:
+                groups[lexeme] |= set(concept)
+        else:
+            extra.append(set(concept))
+    unique: dict[tuple[str, ...], None] = {}
+    for group in [*groups.values(), *extra]:
+        unique[tuple(sorted(group))] = None  # two words of one concept ask one thing
+    return list(unique)
 
 
 # One side of the full-text search: the chunks `match` finds, each with the query of its own
 # configuration (`question` has one row per configuration), those over the coverage bar ranked by
 # cover density, the best CANDIDATES.
 _RANKED = """
-    SELECT id, ts_rank_cd(search_vector, rank_query, 0) AS rank, coverage
+    SELECT id, held, ts_rank_cd(search_vector, rank_query, 0) AS rank, coverage
     FROM (
-        SELECT c.id, c.search_vector, q.rank_query,
-               (length(c.search_vector) - length(ts_delete(c.search_vector, q.lexemes)))::float8
-                   / cardinality(q.lexemes) AS coverage
+        SELECT c.id, c.search_vector, q.rank_query, m.held, m.words::float8 / cardinality(q.groups) AS coverage
         FROM rag_chunk c JOIN question q ON q.config = c.search_config
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS words, coalesce(sum(g.weight), 0) AS held
+            FROM unnest(q.groups, q.weights) AS g(query, weight) WHERE c.search_vector @@ g.query
+        ) AS m
         WHERE ({match}){gate}
     ) AS matched
     WHERE coverage >= %(min_coverage)s
-    ORDER BY rank DESC, id
+    ORDER BY held DESC, rank DESC, id
     LIMIT %(candidates)s
 """
 
@@ -300,9 +391,12 @@ def _hits_sql(
         values = []
         for i, term in enumerate(terms):
             params[f"rank_{i}"] = term.websearch or term.all_words()
-            params[f"lexemes_{i}"] = term.lexemes
-            values.append(f"('{term.config}', %(rank_{i})s::tsquery, %(lexemes_{i})s::text[])")
-        ctes.append(f"question(config, rank_query, lexemes) AS (VALUES {', '.join(values)})")
+            params[f"groups_{i}"] = term.group_queries()
+            params[f"weights_{i}"] = term.weights
+            values.append(
+                f"('{term.config}', %(rank_{i})s::tsquery, %(groups_{i})s::tsquery[], %(weights_{i})s::float8[])"
+            )
+        ctes.append(f"question(config, rank_query, groups, weights) AS (VALUES {', '.join(values)})")
         if websearch:
             match = _match(terms, "websearch", lambda term: term.websearch, params)
             ctes.append(f"text_ranked AS MATERIALIZED ({_RANKED.format(match=match, gate='')})")
@@ -317,7 +411,7 @@ def _hits_sql(
                 "SELECT * FROM every_word WHERE (SELECT count(*) FROM every_word) >= %(enough)s)",
             ]
         ctes.append(
-            "text_hits AS (SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS position, coverage, "
+            "text_hits AS (SELECT id, row_number() OVER (ORDER BY held DESC, rank DESC, id) AS position, coverage, "
             "NULL::float8 AS similarity FROM text_ranked)"
         )
         sides.append("SELECT id, position, coverage, similarity, position AS arrival FROM text_hits")

@@ -73,6 +73,22 @@ def test_full_text_finds_the_page_that_answers(indexed, question, path):
     assert hits[0].coverage >= 0.4 and hits[0].similarity is None  # no embeddings configured
 
 
+def test_interrogatives_are_not_counted_as_words_of_the_question(indexed):
+    hits = retrieval.search("¿Cuánto cuesta una limpieza?")
+
+    assert hits[0].url == indexed.url("/prices")
+    assert hits[0].coverage == 1.0  # "cuesta" and "limpieza": "cuánto" asks, it is not asked about
+
+
+def test_a_visitor_word_counts_the_page_word_of_its_concept_in_its_own_language_only(indexed):
+    hits = retrieval.search("¿Qué tarifa para un implante?")  # the page says "cuesta"
+
+    assert hits[0].url == indexed.url("/prices")
+    assert hits[0].coverage == 1.0
+    # "price" is an English word of the same concept: it does not count on the Spanish page.
+    assert [hit.coverage for hit in retrieval.search("implante price") if hit.url == indexed.url("/prices")] == [0.5]
+
+
 def test_a_question_the_site_cannot_answer_finds_nothing(indexed):
     assert retrieval.search("¿Reparáis motos eléctricas?") == []
     assert retrieval.search("   ¿?  ") == []
