@@ -37,7 +37,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations import inbox, realtime
-from conversations.assistant.base import EngineResult, HistoryItem, ProviderError, ToolRoundsExceeded, TurnContext
+from conversations.assistant.base import (
+    Engine,
+    EngineResult,
+    HistoryItem,
+    ProviderError,
+    ToolRoundsExceeded,
+    TurnContext,
+)
 from conversations.assistant.engines import get_engine
 from conversations.assistant.executor import ToolExecutor, citations_of
 from conversations.assistant.prompts import PROMPT_VERSION
@@ -157,9 +164,8 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     # The reply's id is chosen now, so that what is streamed names the message it will become.
     reply_id = uuid4()
     stream = ReplyStream(conversation, reply_id) if streams_replies(conversation) else None
-    result: EngineResult | None = None
     try:
-        result = engine.run(context, executor, stream)
+        result = _run_engine(engine, context, executor, stream)
     except ProviderError as exc:
         if exc.retryable and attempt + 1 < settings.TALIA_ASSISTANT_MAX_ATTEMPTS:
             countdown = exc.retry_after if exc.retry_after is not None else min(2.0 ** (attempt + 1), MAX_BACKOFF_S)
@@ -173,9 +179,6 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
         logger.exception("Turn for message %s crashed", message_id)
         return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
     finally:
-        if stream is not None:
-            # Before the fallback's message.new (sent after its commit) and the typing stop, in this order.
-            stream.finish(kept=result is not None and bool(result.text))
         realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, False))
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
@@ -184,6 +187,22 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     if stream is not None and (outcome is None or outcome.reply_message_id != reply_id):
         stream.finish(kept=False)  # not stored after all (closed meanwhile, or taken over): withdraw it
     return outcome
+
+
+def _run_engine(
+    engine: Engine, context: TurnContext, executor: ToolExecutor, stream: ReplyStream | None
+) -> EngineResult:
+    """The engine's result; what it streamed is shown whole, or withdrawn when there is no reply, before
+    anything else of the turn (the fallback reply, a retry's stream) is published."""
+    if stream is None:
+        return engine.run(context, executor)
+    try:
+        result = engine.run(context, executor, stream)
+    except BaseException:
+        stream.finish(kept=False)
+        raise
+    stream.finish(kept=bool(result.text))
+    return result
 
 
 # Messages read past the history's length, so that what the contact wrote after the trigger is seen in
