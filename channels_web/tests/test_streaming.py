@@ -62,7 +62,7 @@ async def test_streaming_deltas_arrive_in_order_and_end_with_the_stored_message(
     deltas, reply = await frames_until_reply(socket)
 
     assert run is not None and run.status == AssistantRun.Status.COMPLETED and run.rounds == 1
-    stored = await Message.objects.aget(pk=run.reply_message_id)
+    stored = await Message.objects.aget(pk=str(run.reply_message_id))
     assert stored.text == REPLY
     assert reply["id"] == str(stored.pk) and reply["text"] == REPLY
     # One stream, named after the message it became, numbered without gaps, adding up to the reply.
@@ -119,7 +119,7 @@ async def test_a_broken_stream_on_the_last_attempt_ends_in_the_fallback_reply_no
     deltas, reply = await frames_until_reply(socket)
 
     assert run is not None and run.status == AssistantRun.Status.FAILED
-    stored = await Message.objects.aget(pk=run.reply_message_id)
+    stored = await Message.objects.aget(pk=str(run.reply_message_id))
     assert stored.metadata["fallback"] is True and reply["id"] == str(stored.pk)
     assert reply["text"] == turns.fallback_text("es") != "¡Hola, Lucía! Abrimos de"
     assert deltas[-1]["reset"] is True and shown(deltas) == ""  # what was shown is withdrawn first

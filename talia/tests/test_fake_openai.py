@@ -459,7 +459,7 @@ def test_a_streamed_response_has_the_real_event_order_and_adds_up_to_the_text(fa
     fake_openai.script(text("Hola, ¿en qué te ayudo hoy?"))
 
     raw = client_for(fake_openai).responses.with_raw_response.create(model=MODEL, input="hola", stream=True)
-    events = list(raw.parse())
+    events: list[Any] = list(raw.parse())
 
     assert raw.headers["content-type"].startswith("text/event-stream")
     kinds = [event.type for event in events]
