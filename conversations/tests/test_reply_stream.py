@@ -6,9 +6,12 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from conversations import inbox
 from conversations.assistant.streaming import ReplyStream, streams_replies
+from conversations.models import Sender
+from conversations.tests.console_helpers import console_socket, next_of, ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +94,25 @@ def test_only_channels_that_can_show_it_stream(conversation, settings):
     assert streams_replies(whatsapp) is False
     settings.TALIA_STREAM_REPLIES = False
     assert streams_replies(conversation) is False
+
+
+async def test_a_supervisor_watching_the_conversation_gets_the_stored_reply_not_the_deltas(make_agent):
+    received = await sync_to_async(inbox.receive)("web", "reply-stream-0002", "Hola")
+    conversation = received.conversation
+    boss = await sync_to_async(make_agent)("boss", is_staff=True)
+    console = await ready(await sync_to_async(console_socket)(boss))
+    await console.send_json_to({"type": "watch", "conversation_id": str(conversation.pk)})
+    assert (await next_of(console, "watching"))["conversation_id"] == str(conversation.pk)
+    reply_id = uuid4()
+    stream = ReplyStream(conversation, reply_id, interval=0)
+
+    await sync_to_async(stream.write)("Abrimos a las 9.")
+    await sync_to_async(stream.finish)(kept=True)
+    await sync_to_async(inbox.send)(conversation, "Abrimos a las 9.", sender=Sender.ASSISTANT, message_id=reply_id)
+
+    event = await next_of(console, "message.new")
+    assert event["message"]["id"] == str(reply_id)
+    # The delta, pushed first, was dropped by the console's socket, which stays open.
+    await console.send_json_to({"type": "ping"})
+    assert await console.receive_json_from(timeout=5) == {"type": "pong"}
+    await console.disconnect()
