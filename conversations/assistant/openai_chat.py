@@ -133,7 +133,8 @@ class ChatEngine:
                         call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
                         call["id"] = piece.id or call["id"]
                         if piece.function is not None:
-                            call["name"] += piece.function.name or ""
+                            # The name comes whole with the call's first piece (some servers repeat it).
+                            call["name"] = call["name"] or piece.function.name or ""
                             call["arguments"] += piece.function.arguments or ""
                     finished = finished or choice.finish_reason is not None
         if not finished:
