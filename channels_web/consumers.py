@@ -191,6 +191,10 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
     async def message_new(self, event: dict[str, Any]) -> None:
         await self._send_message(event)
 
+    async def message_delta(self, event: dict[str, Any]) -> None:
+        """A piece of the assistant's reply while it is written (never stored; `message.new` follows)."""
+        await self.send_json(event)
+
     async def typing(self, event: dict[str, Any]) -> None:
         if event.get("sender") != Sender.CONTACT:  # the visitor's own typing goes to agents only
             await self.send_json(event)

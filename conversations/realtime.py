@@ -78,6 +78,21 @@ class MessageNew(TypedDict):
     message: MessagePayload
 
 
+class MessageDelta(TypedDict):
+    """A piece of the assistant's reply as the model writes it (conversations.assistant.streaming).
+
+    Never stored: the reply is stored whole and announced by `message.new` under the id `stream` names.
+    `seq` counts this stream's deltas from 1; `reset` drops what the stream showed before this text.
+    """
+
+    type: Literal["message.delta"]
+    conversation_id: str
+    stream: str
+    seq: int
+    text: str
+    reset: bool
+
+
 ConversationEventType = Literal[
     "conversation.opened",
     "queue.added",
@@ -176,6 +191,7 @@ class ConsentChanged(TypedDict):
 
 RealtimeEvent = (
     MessageNew
+    | MessageDelta
     | ConversationChanged
     | Typing
     | NoteAdded
@@ -313,6 +329,17 @@ def typing(conversation_id: object, sender: str, active: bool) -> Typing:
 
 def message_new(message: Message) -> MessageNew:
     return {"type": "message.new", "conversation_id": str(message.conversation_id), "message": message_payload(message)}
+
+
+def message_delta(conversation_id: object, stream: object, seq: int, text: str, reset: bool) -> MessageDelta:
+    return {
+        "type": "message.delta",
+        "conversation_id": str(conversation_id),
+        "stream": str(stream),
+        "seq": seq,
+        "text": text,
+        "reset": reset,
+    }
 
 
 def message_status(message: Message) -> MessageStatus:

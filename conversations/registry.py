@@ -187,6 +187,9 @@ class ChannelSpec:
     shows_citations: bool = False
     # The door holds its request open for the assistant's reply (web REST API, voice gather).
     waits_for_reply: bool = False
+    # The door can show the assistant's reply growing as the model writes it (`message.delta` pushes on
+    # the conversation's group, conversations.assistant.streaming), before the stored message.
+    streams_text: bool = False
     # The channel's own figures on the staff dashboard, and its facts about a conversation in the console.
     figures: FigureSource | None = None
     details: DetailSource | None = None

@@ -391,6 +391,8 @@ TALIA_OPENAI_MODEL = env_str("TALIA_OPENAI_MODEL", "gpt-4.1-mini")
 TALIA_OPENAI_TIMEOUT_S = env_float("TALIA_OPENAI_TIMEOUT_S", 30.0, minimum=1)
 TALIA_MAX_TOOL_ROUNDS = env_int("TALIA_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
 TALIA_PARALLEL_TOOL_CALLS = env_bool("TALIA_PARALLEL_TOOL_CALLS", True)
+# Show a model engine's reply growing in the web widget while it is written (message.delta pushes).
+TALIA_STREAM_REPLIES = env_bool("TALIA_STREAM_REPLIES", True)
 # How many stored messages rebuild the context when the provider lost (or never had) the previous response.
 TALIA_HISTORY_MESSAGES = env_int("TALIA_HISTORY_MESSAGES", 30, minimum=2, maximum=200)
 # Attempts at a turn whose provider call fails with a retryable error (429, 5xx, timeout) before the

@@ -46,6 +46,18 @@ class ToolInvocation:
 CallTool = Callable[[ToolInvocation], str]
 
 
+class TextStream(Protocol):
+    """Where a model engine writes the reply's text as the model produces it (see assistant.streaming).
+
+    The text written since the last `restart()` is the reply, in order; `restart()` says that what was
+    written so far was not (the model went on to call tools). Engines without a model ignore it.
+    """
+
+    def write(self, text: str) -> None: ...
+
+    def restart(self) -> None: ...
+
+
 @dataclass
 class EngineResult:
     text: str
@@ -72,7 +84,7 @@ class Engine(Protocol):
     # Whether `structured()` can work (a model behind it); callers use their rule-based fallback when not.
     writes_structured: bool
 
-    def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult: ...
+    def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult: ...
 
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
         """JSON text following `schema` for `text` (model engines; the offline engine has no model and

@@ -1,4 +1,8 @@
-"""The `openai` engine: the Responses API with function tools, chained by previous_response_id."""
+"""The `openai` engine: the Responses API with function tools, chained by previous_response_id.
+
+Given a TextStream, every call is streamed and its text written there as it arrives; a response that
+ends in tool calls restarts the stream, so what remains written is the final reply's text.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from conversations.assistant.base import (
     EngineResult,
     HistoryItem,
     ProviderError,
+    TextStream,
     ToolInvocation,
     ToolRoundsExceeded,
     TurnContext,
@@ -46,7 +51,7 @@ class ResponsesEngine:
         self.client = client or openai_client()
         self.model = model or settings.TALIA_OPENAI_MODEL
 
-    def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
+    def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult:
         result = EngineResult(text="", model=self.model)
         base: dict[str, Any] = {"model": self.model, "instructions": prompts.instructions(context), "store": True}
         if context.tools:
@@ -57,6 +62,7 @@ class ResponsesEngine:
             try:
                 response = self._create(
                     result,
+                    stream,
                     input=message_items(context.unseen),
                     previous_response_id=context.previous_response_id,
                     **base,
@@ -68,7 +74,7 @@ class ResponsesEngine:
                     "Response %s is gone; rebuilding the turn from stored messages", context.previous_response_id
                 )
         if response is None:
-            response = self._create(result, input=message_items(context.history), **base)
+            response = self._create(result, stream, input=message_items(context.history), **base)
 
         while calls := [item for item in response.output if item.type == "function_call"]:
             if result.rounds >= settings.TALIA_MAX_TOOL_ROUNDS:
@@ -82,7 +88,7 @@ class ResponsesEngine:
                 }
                 for call in calls
             ]
-            response = self._create(result, input=outputs, previous_response_id=response.id, **base)
+            response = self._create(result, stream, input=outputs, previous_response_id=response.id, **base)
 
         result.text = response.output_text.strip()
         result.response_id = response.id
@@ -93,6 +99,7 @@ class ResponsesEngine:
         """One stateless call whose answer is JSON text following `schema` (strict structured output)."""
         response = self._create(
             EngineResult(text=""),
+            None,
             model=self.model,
             instructions=instructions,
             input=text,
@@ -101,12 +108,42 @@ class ResponsesEngine:
         )
         return str(response.output_text)
 
-    def _create(self, result: EngineResult, **params: Any) -> Any:
+    def _create(self, result: EngineResult, stream: TextStream | None, **params: Any) -> Any:
         try:
-            response = self.client.responses.create(**params)
+            response = self.client.responses.create(**params) if stream is None else self._streamed(stream, params)
         except openai.OpenAIError as exc:
             raise provider_error(exc) from exc
         if response.usage is not None:
             result.input_tokens += response.usage.input_tokens
             result.output_tokens += response.usage.output_tokens
         return response
+
+    def _streamed(self, stream: TextStream, params: dict[str, Any]) -> Any:
+        """The finished response, its text written to `stream` as the events arrive.
+
+        A stream that ends without its final event (the connection dropped mid-reply) is a retryable
+        ProviderError, never a partial response.
+        """
+        final = None
+        wrote = False
+        with self.client.responses.create(stream=True, **params) as events:
+            for event in events:
+                if event.type == "response.output_text.delta":
+                    stream.write(event.delta)
+                    wrote = True
+                elif event.type in ("response.completed", "response.incomplete"):
+                    final = event.response
+                elif event.type == "response.failed":
+                    failure = event.response.error
+                    raise ProviderError(
+                        f"OpenAI response failed: {failure.message if failure else 'no reason given'}",
+                        retryable=True,
+                        code=failure.code if failure else "",
+                    )
+                elif event.type == "error":
+                    raise ProviderError(f"OpenAI stream error: {event.message}", retryable=True, code=event.code or "")
+        if final is None:
+            raise ProviderError("The response stream ended before the response was complete.", retryable=True)
+        if wrote and any(item.type == "function_call" for item in final.output):
+            stream.restart()  # text before a tool call is not the reply
+        return final

@@ -17,6 +17,10 @@ open (tools take their own short transactions), stores the reply through the inb
 usage, rounds and latency on the run. A provider failure that may pass (429, 5xx, timeout) hands the run
 back as pending and asks the task to retry later; after the last attempt, or on any other failure, the
 contact gets a polite fallback reply in their language and the run is marked failed: never silence.
+
+On doors that can show it (assistant.streaming), the reply's text is streamed to the contact while the
+model writes it, under the id the reply will be stored with; the reply is then stored exactly as above,
+and a turn that ends without it withdraws what was shown.
 """
 
 from __future__ import annotations
@@ -33,10 +37,18 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations import inbox, realtime
-from conversations.assistant.base import EngineResult, HistoryItem, ProviderError, ToolRoundsExceeded, TurnContext
+from conversations.assistant.base import (
+    Engine,
+    EngineResult,
+    HistoryItem,
+    ProviderError,
+    ToolRoundsExceeded,
+    TurnContext,
+)
 from conversations.assistant.engines import get_engine
 from conversations.assistant.executor import ToolExecutor, citations_of
 from conversations.assistant.prompts import PROMPT_VERSION
+from conversations.assistant.streaming import ReplyStream, streams_replies
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
 from conversations.registry import tools
 from talia import workers
@@ -149,8 +161,11 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     run.prompt_version = PROMPT_VERSION
     realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, True))
     executor = ToolExecutor(run, first_claim=run.first_claim)
+    # The reply's id is chosen now, so that what is streamed names the message it will become.
+    reply_id = uuid4()
+    stream = ReplyStream(conversation, reply_id) if streams_replies(conversation) else None
     try:
-        result = engine.run(context, executor)
+        result = _run_engine(engine, context, executor, stream)
     except ProviderError as exc:
         if exc.retryable and attempt + 1 < settings.TALIA_ASSISTANT_MAX_ATTEMPTS:
             countdown = exc.retry_after if exc.retry_after is not None else min(2.0 ** (attempt + 1), MAX_BACKOFF_S)
@@ -168,7 +183,26 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
     citations = executor.citations() if executor.first_claim else tool_citations(run)
-    return _reply(run, result, citations)
+    outcome = _reply(run, result, citations, reply_id)
+    if stream is not None and (outcome is None or outcome.reply_message_id != reply_id):
+        stream.finish(kept=False)  # not stored after all (closed meanwhile, or taken over): withdraw it
+    return outcome
+
+
+def _run_engine(
+    engine: Engine, context: TurnContext, executor: ToolExecutor, stream: ReplyStream | None
+) -> EngineResult:
+    """The engine's result; what it streamed is shown whole, or withdrawn when there is no reply, before
+    anything else of the turn (the fallback reply, a retry's stream) is published."""
+    if stream is None:
+        return engine.run(context, executor)
+    try:
+        result = engine.run(context, executor, stream)
+    except BaseException:
+        stream.finish(kept=False)
+        raise
+    stream.finish(kept=bool(result.text))
+    return result
 
 
 # Messages read past the history's length, so that what the contact wrote after the trigger is seen in
@@ -258,7 +292,9 @@ def tool_citations(run: AssistantRun) -> list[dict[str, str]]:
 ASSISTANT_SPEAKS_IN = (ConversationStatus.BOT, ConversationStatus.QUEUED)
 
 
-def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, str]]) -> AssistantRun | None:
+def _reply(
+    run: AssistantRun, result: EngineResult, citations: list[dict[str, str]], reply_id: UUID
+) -> AssistantRun | None:
     metadata = {**result.metadata, "run": str(run.pk)}
     if "citations" not in metadata and citations:
         metadata["citations"] = citations  # a model engine answered from what the tools found
@@ -266,7 +302,6 @@ def _reply(run: AssistantRun, result: EngineResult, citations: list[dict[str, st
     # leaves a run that a recovery answers once, never a reply without its completed run. The run is
     # completed first, naming the reply by the id it is about to get (foreign keys are checked at
     # commit): that one conditional UPDATE is also the check that this execution still holds the run.
-    reply_id = uuid4()
     with transaction.atomic():
         if finish(run, AssistantRun.Status.COMPLETED, reply_message_id=reply_id, **_usage(result)) is None:
             return None

@@ -186,6 +186,9 @@ class ConsoleConsumer(StaffConsumer):
     handoff_requested = message_new = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = StaffConsumer.forward
 
+    async def message_delta(self, event: dict[str, Any]) -> None:
+        """The assistant's reply while it is written, for the visitor's widget: the console shows it stored."""
+
     async def forward_and_forget(self, event: dict[str, Any]) -> None:
         """Forward a change of the queue; the conversation's assignee may have changed with it."""
         self.assignees.pop(str(event.get("conversation_id")), None)

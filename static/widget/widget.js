@@ -255,6 +255,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
       if (i > -1) { el = pend[i].el; done(pend.splice(i, 1)[0], m.id); }
     }
     if (el) { if (m.seq != null) el.dataset.k = m.seq; return; }
+    if (sb && m.sender !== 'contact') { sb.el.remove(); sb = 0; }
     el = msgEl(m);
     seen.set(m.id, el);
     place(secs.get(c) || sec, el, m.seq, date(m.created));
@@ -269,6 +270,19 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   function note(s, x) {
     for (let e = sec.lastElementChild; e && e.classList.contains('n'); e = e.previousElementSibling) if (e.firstChild.nodeValue === s) return;
     place(sec, h('div', { class: 'n' }, s, x));
+  }
+  // A reply still being written (message.delta): one bubble, hidden from screen readers, that the stored
+  // message replaces; a lost or late delta freezes it until then.
+  let sb = 0;
+  function delta(v) {
+    if (seen.has(v.stream)) return;
+    if (!sb || sb.id !== v.stream) { sb && sb.el.remove(); sb = { id: v.stream, n: 0, x: '', el: msgEl({ sender: 'assistant' }) }; sb.el.hidden = true; sb.el.setAttribute('aria-hidden', 'true'); place(sec, sb.el); }
+    if (v.seq !== sb.n + 1 && !(v.reset && v.seq > sb.n)) return;
+    const near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    sb.n = v.seq;
+    sb.el.firstChild.textContent = sb.x = (v.reset ? '' : sb.x) + String(v.text ?? '');
+    sb.el.hidden = !sb.x;
+    if (near) log.scrollTop = log.scrollHeight;
   }
   let typT;
   function typing(on, who) {
@@ -484,6 +498,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     const fresh = c && !secs.has(c);
     if (fresh) useConv(c);
     if (c && c !== conv) return;
+    if (ty === 'message.delta') { heard = Date.now(); return delta(v); }
     if (ty === 'typing') { if (v.sender === 'assistant' || v.sender === 'agent') typing(v.active, v.sender); return; }
     if (ty === 'handoff.requested') { if (status !== 'queued') note(t('waiting')); setStatus(v.status || 'queued'); }
     else if (ty === 'handoff.accepted') {

@@ -10,6 +10,15 @@
 Routes: POST /v1/responses, GET /v1/responses/{id}, POST /v1/chat/completions, POST /v1/embeddings.
 Anything else is a 404 with an error body, as the real API answers an unknown URL.
 
+`stream: true` on /responses and /chat/completions is answered as the real API streams (server-sent
+events over a chunked body): Responses events from `response.created` to `response.completed`, each with
+its `sequence_number`, text as `response.output_text.delta` and calls as
+`response.function_call_arguments.delta`; Chat Completions `chat.completion.chunk`s with `delta.content`
+and `delta.tool_calls[i]` pieces (the first piece of a call carries its id and name), the usage chunk
+when `stream_options.include_usage` asks for it, then `data: [DONE]`. Text is cut into word-sized
+deltas. `cut(text)` streams `text` and then drops the connection with no final event, as a network
+failure mid-reply would; errors and delays are answered before any event, as the real API does.
+
 Replies to /responses and /chat/completions come from, in order: the first rule (`when`) whose
 predicate matches the request body, else the next scripted reply (`script`, FIFO), else `default`.
 The default default is a loud 500 ("fake server: no scripted reply ..."), so a test that forgot to
@@ -25,8 +34,8 @@ It checks what the real API checks, so protocol bugs in the code under test fail
 - in Chat Completions every assistant `tool_calls` id needs a following role:"tool" message, and a
   tool message needs a preceding call, else 400.
 Mistakes in the script itself (a call to a tool the request did not declare, several calls when
-`parallel_tool_calls` is false, streaming, which this fake does not implement) are loud 500s with
-`x-should-retry: false`, so the SDK does not retry them.
+`parallel_tool_calls` is false) are loud 500s with `x-should-retry: false`, so the SDK does not retry
+them.
 
 Token counts are whitespace-separated words: input = instructions plus every text in the
 conversation (the chain included, as the real API bills the whole context); output = the reply text
@@ -40,6 +49,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import secrets
 import socket
 import string
@@ -55,6 +65,7 @@ from typing import Any
 import pytest
 
 JSON = dict[str, Any]
+_CUT_HEADER = "x-fake-cut"  # internal: the answer is streamed, then the connection dropped
 
 RESPONSES = "/v1/responses"
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -68,9 +79,22 @@ _MAX_EMBEDDING_INPUTS = 2048
 
 @dataclass(frozen=True)
 class TextReply:
-    """The assistant answers with this text (a message item / `choices[0].message.content`)."""
+    """The assistant answers with this text (a message item / `choices[0].message.content`).
+
+    `pace`: seconds between streamed events, so a watcher sees the reply grow (0: all at once).
+    """
 
     text: str
+    pace: float = 0.0
+
+
+@dataclass(frozen=True)
+class CutReply:
+    """A streamed reply that breaks: `text` arrives as deltas, then the connection drops (no final
+    event). A request without `stream` gets the connection dropped without an answer."""
+
+    text: str
+    pace: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,12 +124,17 @@ class SlowReply:
     then: Reply | None = None
 
 
-Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply
+Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply | CutReply
 
 
-def text(content: str) -> TextReply:
-    """A Responses or Chat reply whose assistant text is `content`."""
-    return TextReply(content)
+def text(content: str, *, pace: float = 0.0) -> TextReply:
+    """A Responses or Chat reply whose assistant text is `content` (streamed `pace` s per event)."""
+    return TextReply(content, pace)
+
+
+def cut(partial: str, *, pace: float = 0.0) -> CutReply:
+    """A streamed reply that sends `partial` and then loses its connection mid-reply."""
+    return CutReply(partial, pace)
 
 
 def tool_calls(*calls: tuple[str, Mapping[str, Any]]) -> ToolCallsReply:
@@ -365,6 +394,116 @@ def _script_mistake(body: JSON, reply: ToolCallsReply, chat: bool) -> ErrorReply
     return None
 
 
+_PACE_HEADER = "x-fake-pace"  # internal: seconds between streamed events
+
+# One server-sent event: its `event:` name (None for Chat chunks), its JSON data, whether it carries text.
+_Event = tuple[str | None, str, bool]
+
+
+def _stream_headers(reply: TextReply | ToolCallsReply | CutReply) -> dict[str, str]:
+    """Internal headers telling _serve how to stream this reply (removed before anything is sent)."""
+    headers = {}
+    if isinstance(reply, CutReply):
+        headers[_CUT_HEADER] = "1"
+    if isinstance(reply, TextReply | CutReply) and reply.pace:
+        headers[_PACE_HEADER] = str(reply.pace)
+    return headers
+
+
+def _pieces(value: str, size: int = 0) -> list[str]:
+    """`value` cut as a model streams it: words with their leading space (or `size`-character slices)."""
+    if size:
+        return [value[start : start + size] for start in range(0, len(value), size)]
+    return re.findall(r"\s*\S+|\s+$", value)
+
+
+def _response_events(response: JSON) -> list[_Event]:
+    """The Responses API's stream for a finished `response`, in the order the real API sends it."""
+    events: list[_Event] = []
+
+    def emit(kind: str, is_text: bool = False, **fields: Any) -> None:
+        data = {"type": kind, "sequence_number": len(events), **fields}
+        events.append((kind, json.dumps(data), is_text))
+
+    started = {**response, "status": "in_progress", "completed_at": None, "output": [], "usage": None}
+    emit("response.created", response=started)
+    emit("response.in_progress", response=started)
+    for index, item in enumerate(response["output"]):
+        if item["type"] == "message":
+            emit(
+                "response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []}
+            )
+            for part_index, part in enumerate(item["content"]):
+                where = {"item_id": item["id"], "output_index": index, "content_index": part_index}
+                emit("response.content_part.added", **where, part={**part, "text": ""})
+                for piece in _pieces(part["text"]):
+                    emit("response.output_text.delta", True, **where, delta=piece, logprobs=[])
+                emit("response.output_text.done", **where, text=part["text"], logprobs=[])
+                emit("response.content_part.done", **where, part=part)
+        else:  # function_call
+            emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            for piece in _pieces(item["arguments"], 8):
+                emit("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece)
+            emit(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                name=item["name"],
+                arguments=item["arguments"],
+            )
+        emit("response.output_item.done", output_index=index, item=item)
+    emit("response.completed", response=response)
+    return events
+
+
+def _chat_chunks(completion: JSON, body: JSON) -> list[_Event]:
+    """Chat Completions' stream for a finished `completion`: `chat.completion.chunk`s, then [DONE]."""
+    usage = (body.get("stream_options") or {}).get("include_usage") is True
+    base = {key: completion[key] for key in ("id", "created", "model", "service_tier", "system_fingerprint")}
+    events: list[_Event] = []
+
+    def chunk(delta: JSON, finish_reason: str | None = None, is_text: bool = False) -> None:
+        data: JSON = {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
+        if usage:
+            data["usage"] = None
+        events.append((None, json.dumps(data), is_text))
+
+    choice = completion["choices"][0]
+    message = choice["message"]
+    chunk({"role": "assistant", "content": "", "refusal": None})
+    for piece in _pieces(message.get("content") or ""):
+        chunk({"content": piece}, is_text=True)
+    for index, call in enumerate(message.get("tool_calls") or []):
+        first = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        chunk({"tool_calls": [first]})
+        for piece in _pieces(call["function"]["arguments"], 8):
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    chunk({}, choice["finish_reason"])
+    if usage:
+        events.append(
+            (
+                None,
+                json.dumps({**base, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]}),
+                False,
+            )
+        )
+    events.append((None, "[DONE]", False))
+    return events
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -531,8 +670,14 @@ class FakeOpenAI:
             status, extra_headers, payload = self._dispatch(handler.command, path, headers, body, parse_error)
         except Exception as exc:  # a bug in a predicate or in this fake: say so in the answer
             status, extra_headers, payload = _error_out(_loud(f"{type(exc).__name__}: {exc}"))
-        if self._stopping.is_set():
-            handler.close_connection = True  # stopped while delaying: hang up without an answer
+        cut_after = extra_headers.pop(_CUT_HEADER, None)
+        pace = float(extra_headers.pop(_PACE_HEADER, 0) or 0)
+        if self._stopping.is_set() or (cut_after is not None and not (body or {}).get("stream")):
+            handler.close_connection = True  # stopped while delaying, or a cut reply: hang up without an answer
+            return
+        if status == 200 and path in _GENERATION and (body or {}).get("stream"):
+            events = _response_events(payload) if path == RESPONSES else _chat_chunks(payload, body or {})
+            self._stream(handler, events, pace, cut=cut_after is not None)
             return
         data = json.dumps(payload).encode()
         try:
@@ -546,6 +691,35 @@ class FakeOpenAI:
             handler.wfile.write(data)
         except OSError:
             pass  # the client gave up (a timeout test) or stop() cut the connection
+
+    def _stream(self, handler: BaseHTTPRequestHandler, events: list[_Event], pace: float, cut: bool) -> None:
+        """Server-sent events over a chunked body; with `cut`, the events up to the last text delta and
+        then a dropped connection (no last chunk, so the client sees the body end mid-stream)."""
+        if cut:
+            texts = [index for index, (_name, _data, is_text) in enumerate(events) if is_text]
+            events = events[: texts[-1] + 1 if texts else 1]
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.send_header("Cache-Control", "no-cache")
+            handler.send_header("x-request-id", "req_" + secrets.token_hex(16))
+            handler.end_headers()
+            for name, data, _is_text in events:
+                frame = ((f"event: {name}\n" if name else "") + f"data: {data}\n\n").encode()
+                handler.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                handler.wfile.flush()
+                if pace and self._stopping.wait(pace):
+                    break
+            if cut or self._stopping.is_set():
+                handler.close_connection = True
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:
+            handler.close_connection = True  # the client gave up
 
     def _dispatch(self, method: str, path: str, headers: dict[str, str], body: JSON | None, parse_error: bool) -> _Out:
         if not headers.get("authorization", "").startswith("Bearer "):
@@ -571,8 +745,6 @@ class FakeOpenAI:
                 if parse_error
                 else "You must provide a JSON body."
             )
-        if body.get("stream"):
-            return _error_out(_loud("streaming is not implemented; call without stream=True"))
         if path == EMBEDDINGS:
             return self._embeddings(body)
         if path == RESPONSES:
@@ -602,7 +774,7 @@ class FakeOpenAI:
             reply = reply.then if reply.then is not None else self._next_scripted(path)
         return reply
 
-    def _generation_reply(self, path: str, body: JSON) -> TextReply | ToolCallsReply | _Out:
+    def _generation_reply(self, path: str, body: JSON) -> TextReply | ToolCallsReply | CutReply | _Out:
         reply = self._choose(path, body)
         if reply is None:
             return _error_out(_loud(f"no scripted reply for POST {path} (script() one, or set default=)"))
@@ -612,7 +784,7 @@ class FakeOpenAI:
             mistake = _script_mistake(body, reply, chat=path == CHAT_COMPLETIONS)
             if mistake:
                 return _error_out(mistake)
-        assert isinstance(reply, TextReply | ToolCallsReply)
+        assert isinstance(reply, TextReply | ToolCallsReply | CutReply)
         return reply
 
     def _responses(self, body: JSON) -> _Out:
@@ -636,10 +808,10 @@ class FakeOpenAI:
         if problem:
             return problem
         reply = self._generation_reply(RESPONSES, body)
-        if not isinstance(reply, TextReply | ToolCallsReply):
+        if not isinstance(reply, TextReply | ToolCallsReply | CutReply):
             return reply
         output: list[JSON]
-        if isinstance(reply, TextReply):
+        if isinstance(reply, TextReply | CutReply):
             output = [
                 {
                     "type": "message",
@@ -704,10 +876,12 @@ class FakeOpenAI:
             "user": body.get("user"),
             "metadata": body.get("metadata") or {},
         }
+        if isinstance(reply, CutReply):
+            return 200, _stream_headers(reply), response  # never completed, so never stored
         if body.get("store", True) is not False:
             with self._lock:
                 self._stored[response["id"]] = _Stored(response, context + output)
-        return 200, {}, response
+        return 200, _stream_headers(reply), response
 
     def _chat(self, body: JSON) -> _Out:
         messages = body.get("messages")
@@ -717,10 +891,10 @@ class FakeOpenAI:
         if problem:
             return problem
         reply = self._generation_reply(CHAT_COMPLETIONS, body)
-        if not isinstance(reply, TextReply | ToolCallsReply):
+        if not isinstance(reply, TextReply | ToolCallsReply | CutReply):
             return reply
         message: JSON = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
-        if isinstance(reply, TextReply):
+        if isinstance(reply, TextReply | CutReply):
             message["content"] = reply.text
             finish_reason = "stop"
         else:
@@ -737,7 +911,7 @@ class FakeOpenAI:
         completion_tokens = _words(message)
         return (
             200,
-            {},
+            _stream_headers(reply),
             {
                 "id": _alnum_id("chatcmpl-", 29),
                 "object": "chat.completion",

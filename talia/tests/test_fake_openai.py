@@ -21,6 +21,7 @@ from openai.types.responses import FunctionToolParam, ResponseInputParam, Respon
 from talia.testing import fake_openai as fake_openai_module
 from talia.testing.fake_openai import (
     FakeOpenAI,
+    cut,
     embedding_vector,
     error,
     last_user_text,
@@ -449,6 +450,109 @@ def test_chat_tool_message_without_a_call_is_a_bad_request(fake_openai):
 
     with pytest.raises(openai.BadRequestError, match="must be a response to a preceeding message with 'tool_calls'"):
         client_for(fake_openai).chat.completions.create(model=MODEL, messages=messages)
+
+
+# --- Streaming ------------------------------------------------------------------------------------
+
+
+def test_a_streamed_response_has_the_real_event_order_and_adds_up_to_the_text(fake_openai):
+    fake_openai.script(text("Hola, ¿en qué te ayudo hoy?"))
+
+    raw = client_for(fake_openai).responses.with_raw_response.create(model=MODEL, input="hola", stream=True)
+    events: list[Any] = list(raw.parse())
+
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    kinds = [event.type for event in events]
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * len(deltas),
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert len(deltas) > 1 and "".join(deltas) == "Hola, ¿en qué te ayudo hoy?"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[0].response.status == "in_progress" and events[0].response.output == []
+    final = events[-1].response
+    assert final.output_text == "Hola, ¿en qué te ayudo hoy?" and final.usage is not None
+    assert fake_openai.stored_response(final.id) is not None  # completed, so it can be chained
+
+
+def test_the_sdk_stream_helper_assembles_streamed_tool_calls_and_chains_them(fake_openai):
+    fake_openai.script(tool_calls(("set_email", {"email": "ana@b.co"})), text("Guardado."))
+    client = client_for(fake_openai)
+
+    with client.responses.stream(model=MODEL, input="ana@b.co", tools=TOOLS) as stream:
+        arguments = "".join(e.delta for e in stream if e.type == "response.function_call_arguments.delta")
+        first = stream.get_final_response()
+    (call,) = function_calls(first)
+    second = client.responses.create(model=MODEL, previous_response_id=first.id, input=outputs_for([call]))
+
+    assert json.loads(arguments) == json.loads(call.arguments) == {"email": "ana@b.co"}
+    assert second.output_text == "Guardado."
+
+
+def test_streamed_chat_chunks_carry_text_tool_call_pieces_usage_and_done(fake_openai):
+    fake_openai.script(text("Uno dos tres"), tool_calls(("set_email", {"email": "ana@b.co"})))
+    client = client_for(fake_openai)
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hola"}]
+
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    with client.chat.completions.stream(model=MODEL, messages=messages, tools=CHAT_TOOLS) as stream:
+        for _ in stream:
+            pass
+        completion = stream.get_final_completion()
+
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == "Uno dos tres"
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+    assert {chunk.id for chunk in chunks} == {chunks[0].id} and chunks[0].object == "chat.completion.chunk"
+    (call,) = completion.choices[0].message.tool_calls or []
+    assert call.id.startswith("call_") and call.function.name == "set_email"
+    assert json.loads(call.function.arguments) == {"email": "ana@b.co"}
+    assert completion.choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_a_cut_stream_sends_its_text_then_drops_the_connection(fake_openai, chat):
+    fake_openai.script(cut("Hola, te cuento"))
+    client = client_for(fake_openai)
+    pieces: list[str] = []
+
+    with pytest.raises(openai.APIConnectionError):
+        if chat:
+            stream: Any = client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "hola"}], stream=True
+            )
+            pieces.extend(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        else:
+            stream = client.responses.create(model=MODEL, input="hola", stream=True)
+            pieces.extend(e.delta for e in stream if e.type == "response.output_text.delta")
+
+    assert "".join(pieces) == "Hola, te cuento"
+
+
+def test_a_cut_reply_without_stream_hangs_up_without_an_answer(fake_openai):
+    fake_openai.script(cut("Hola"))
+
+    with pytest.raises(openai.APIConnectionError):
+        client_for(fake_openai).responses.create(model=MODEL, input="hola")
+
+
+def test_errors_are_answered_before_any_event_when_streaming(fake_openai):
+    fake_openai.script(error(429, retry_after=1))
+
+    with pytest.raises(openai.RateLimitError):
+        client_for(fake_openai).responses.create(model=MODEL, input="hola", stream=True)
 
 
 # --- Embeddings ----------------------------------------------------------------------------------

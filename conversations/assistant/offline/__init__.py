@@ -58,7 +58,14 @@ from django.utils import timezone
 
 from conversations import profile
 from conversations.assistant import capabilities
-from conversations.assistant.base import CallTool, EngineResult, ProviderError, ToolInvocation, TurnContext
+from conversations.assistant.base import (
+    CallTool,
+    EngineResult,
+    ProviderError,
+    TextStream,
+    ToolInvocation,
+    TurnContext,
+)
 from conversations.assistant.offline.passages import Passage, best_sentences, opening
 from conversations.assistant.offline.texts import DEFAULT_LOCALE, TEXTS
 from conversations.assistant.quoting import unquoted
@@ -162,7 +169,8 @@ class OfflineEngine:
     name = "offline"
     writes_structured = False
 
-    def run(self, context: TurnContext, call_tool: CallTool) -> EngineResult:
+    def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult:
+        # Its replies are whole at once: nothing to stream.
         return _Turn(context, call_tool).play()
 
     def structured(self, instructions: str, text: str, name: str, schema: dict[str, Any]) -> str:
