@@ -121,6 +121,8 @@ HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
+# The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
+CSAT_SUBMITTED = spec("csat_submitted", "Conversation rated", "score", "has_comment", "updated")
 
 CORE_EVENTS = (
     CONVERSATION_OPENED,
@@ -133,4 +135,5 @@ CORE_EVENTS = (
     AGENT_ASSIGNED,
     HANDED_BACK,
     CONVERSATION_CLOSED,
+    CSAT_SUBMITTED,
 )
