@@ -142,6 +142,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
 .fm .b{height:40px;padding:0 14px;font-size:14px}
 .rt{display:flex;flex-direction:column;gap:6px;width:92%}
 .rt .bt{justify-content:center}
+.rt .b,.rt p{margin:0}
 .rt [aria-pressed=true]{background:var(--c);color:var(--f)}
 .rt input{border:1px solid #b9bec5;border-radius:10px;padding:6px 10px}`;
 
