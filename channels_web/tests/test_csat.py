@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 
 from conversations import endchat, inbox, leadfields, state
 from conversations.assistant.tools import decline_consent, give_consent
+from conversations.checks import email_is_sent
 from conversations.models import Contact, Conversation, ConversationRating, Event, Sender
 from conversations.tasks import send_transcript
 
@@ -336,3 +337,11 @@ def test_the_openapi_schema_documents_both_endpoints(client, db):
     rating = paths["/api/webchat/rating"]["post"]
     assert {"200", "400", "404", "409"} <= set(rating["responses"])
     assert {"202", "200", "404", "422", "429"} <= set(paths["/api/webchat/transcript"]["post"]["responses"])
+
+
+def test_a_deployment_without_a_mail_server_is_warned_about(settings):
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert [warning.id for warning in email_is_sent()] == ["conversations.W001"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert email_is_sent() == []
