@@ -326,12 +326,12 @@ class RatingView(WebchatView):
 
 class TranscriptView(WebchatView):
     @extend_schema(
-        summary="Email the visitor the transcript of their latest conversation (sent in the background)",
+        summary="Email the visitor the transcript of their conversation (sent in the background)",
         request=TranscriptSerializer,
         responses={
             202: TranscriptResponseSerializer,
             200: OpenApiResponse(TranscriptResponseSerializer, description="Already queued just now: not sent again."),
-            404: OpenApiResponse(description="The session has no conversation."),
+            404: OpenApiResponse(description="The session has no such conversation."),
             422: OpenApiResponse(description="No email given and none known for the visitor."),
             **ERRORS,
         },
@@ -342,7 +342,9 @@ class TranscriptView(WebchatView):
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
         try:
-            queued = await sync_to_async(services.email_transcript)(data["session_id"], data["email"])
+            queued = await sync_to_async(services.email_transcript)(
+                data["session_id"], data["email"], data.get("conversation_id")
+            )
         except services.NoConversationError:
             raise not_found() from None
         except services.NoEmailError:

@@ -99,6 +99,9 @@ class RatingResponseSerializer(serializers.Serializer):
 
 
 class TranscriptSerializer(SessionSerializer):
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The conversation to send; the session's latest when omitted."
+    )
     email = serializers.EmailField(
         required=False,
         allow_blank=True,

@@ -267,15 +267,16 @@ def may_store_personal_data(contact: Contact) -> bool:
     return state_ == "granted" or (state_ is None and not settings.TALIA_REQUIRE_CONSENT)
 
 
-def email_transcript(session_id: str, email: str = "") -> bool:
-    """Queue the latest conversation's transcript for `email`, or the contact's address on file.
+def email_transcript(session_id: str, email: str = "", conversation_id: UUID | None = None) -> bool:
+    """Queue the transcript of the session's conversation `conversation_id` (its latest when None) for
+    `email`, or the contact's address on file.
 
     Sending to an address the visitor types is what they asked for, so it never needs consent; keeping it
     on the contact does (may_store_personal_data), and an address on file is never replaced. False when
     the same transcript was just queued for that address (a double click). Raises NoConversationError,
     NoEmailError.
     """
-    conversation = visitor_conversation(session_id)
+    conversation = visitor_conversation(session_id, conversation_id)
     contact = conversation.contact
     address = email or contact.email
     if not address:

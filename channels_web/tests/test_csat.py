@@ -345,3 +345,13 @@ def test_a_deployment_without_a_mail_server_is_warned_about(settings):
     assert [warning.id for warning in email_is_sent()] == ["conversations.W001"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert email_is_sent() == []
+
+
+def test_someone_elses_transcript_cannot_be_asked_for(client, db):
+    ended_chat(SESSION)
+    theirs = ended_chat(OTHER)
+
+    response = transcript(client, conversation_id=str(theirs.pk), email="ana@example.com")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "conversation_not_found"

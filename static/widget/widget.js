@@ -327,7 +327,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     const em = h('input', { type: 'email', maxlength: '254', autocomplete: 'email', 'aria-label': t('mail'), placeholder: t('mail') });
     place(sec, h('div', { class: 'n rt', role: 'group', 'aria-label': t('rateQ') }, t('rateQ'), h('div', { class: 'bt' }, ...nums), cm,
       h('button', { class: 'b', type: 'button', onclick: rate }, t('rSend')), em,
-      h('button', { class: 'b', type: 'button', onclick: () => go('/api/webchat/transcript', em.value.trim() ? { email: em.value.trim() } : {}, t('sent')) }, t('tr')), st));
+      h('button', { class: 'b', type: 'button', onclick: () => go('/api/webchat/transcript', { conversation_id: id, ...(em.value.trim() ? { email: em.value.trim() } : {}) }, t('sent')) }, t('tr')), st));
   }
   function restart() {
     again && again.remove();
