@@ -12,7 +12,7 @@ import logging
 import pytest
 from django.contrib.auth import get_user_model
 
-from conversations import endchat, inbox, leadfields, state
+from conversations import csat, endchat, inbox, leadfields, state
 from conversations.assistant.tools import decline_consent, give_consent
 from conversations.checks import email_is_sent
 from conversations.models import Contact, Conversation, ConversationRating, Event, Sender
@@ -355,3 +355,19 @@ def test_someone_elses_transcript_cannot_be_asked_for(client, db):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "conversation_not_found"
+
+
+def test_staff_list_ratings_in_the_admin_filtered_by_score(client, db, django_user_model):
+    rated = ended_chat(SESSION)
+    csat.rate_conversation(rated, 5, "Excelente <b>servicio</b>")
+    csat.rate_conversation(ended_chat(OTHER), 2)
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password"))
+
+    page = client.get("/admin/conversations/conversationrating/", {"score": 5}, HTTP_ACCEPT_LANGUAGE="en")
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Excelente &lt;b&gt;servicio&lt;/b&gt;" in html
+    assert "1 conversation rating" in html  # the 2 is filtered out
+    assert '<td class="field-score">5</td>' in html
+    assert '<td class="field-channel">Web chat</td>' in html
