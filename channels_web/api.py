@@ -35,10 +35,14 @@ from channels_web.serializers import (
     PostMessageResponseSerializer,
     PostMessageSerializer,
     QueuedResponseSerializer,
+    RatingResponseSerializer,
+    RatingSerializer,
     SessionIdField,
     SessionSerializer,
+    TranscriptResponseSerializer,
+    TranscriptSerializer,
 )
-from conversations import profile
+from conversations import csat, profile
 from conversations.handoff import queue_outlook
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message
 from conversations.realtime import MessagePayload
@@ -271,6 +275,7 @@ class ConfigView(WebchatView):
                 "assistant_name": business.assistant_name,
                 "open_now": business.is_open(),
                 "token_required": bool(settings.TALIA_WEBCHAT_PUBLIC_TOKEN),
+                "csat": settings.TALIA_WEBCHAT_CSAT,
                 "whatsapp_url": (
                     f"https://wa.me/{settings.TALIA_WEBCHAT_WHATSAPP_NUMBER.lstrip('+')}"
                     if settings.TALIA_WEBCHAT_WHATSAPP_NUMBER and business.offer_whatsapp
@@ -278,3 +283,72 @@ class ConfigView(WebchatView):
                 ),
             }
         )
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "conversation_not_found", "This session has no such conversation.")
+
+
+class RatingView(WebchatView):
+    @extend_schema(
+        summary="The visitor rates their conversation once it has ended (1-5 and a comment; again replaces it)",
+        request=RatingSerializer,
+        responses={
+            200: RatingResponseSerializer,
+            403: OpenApiResponse(description="Origin not allowed, or ratings are off (TALIA_WEBCHAT_CSAT)."),
+            404: OpenApiResponse(description="The session has no such conversation."),
+            409: OpenApiResponse(description="The conversation has not ended yet."),
+            **{code: error for code, error in ERRORS.items() if code != 403},
+        },
+    )
+    async def post(self, request: Request) -> Response:
+        if not settings.TALIA_WEBCHAT_CSAT:
+            raise ApiError(403, "csat_disabled", "Ratings are turned off on this site.")
+        data = validated(RatingSerializer, request.data)
+        try:
+            rated = await sync_to_async(services.rate)(
+                data["session_id"], data.get("conversation_id"), data["score"], data["comment"]
+            )
+        except services.NoConversationError:
+            raise not_found() from None
+        except csat.NotEndedError:
+            raise ApiError(409, "conversation_open", "The conversation can be rated once it has ended.") from None
+        rating = rated.rating
+        return Response(
+            {
+                "conversation_id": str(rating.conversation_id),
+                "score": rating.score,
+                "comment": rating.comment,
+                "updated": rated.updated,
+            }
+        )
+
+
+class TranscriptView(WebchatView):
+    @extend_schema(
+        summary="Email the visitor the transcript of their conversation (sent in the background)",
+        request=TranscriptSerializer,
+        responses={
+            202: TranscriptResponseSerializer,
+            200: OpenApiResponse(TranscriptResponseSerializer, description="Already queued just now: not sent again."),
+            404: OpenApiResponse(description="The session has no such conversation."),
+            422: OpenApiResponse(description="No email given and none known for the visitor."),
+            **ERRORS,
+        },
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(TranscriptSerializer, request.data)
+        wait = await sync_to_async(ratelimit.hit)("transcript", data["session_id"], services.TRANSCRIPT_LIMIT)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
+        try:
+            queued = await sync_to_async(services.email_transcript)(
+                data["session_id"], data["email"], data.get("conversation_id")
+            )
+        except services.NoConversationError:
+            raise not_found() from None
+        except services.NoEmailError:
+            raise ApiError(422, "email_required", "Tell us the email address to send the transcript to.") from None
+        if queued:
+            return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+        return Response({"status": "already_queued"})

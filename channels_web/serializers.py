@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from channels_web.services import MAX_CONTENT, MAX_PAGE_SIZE, PAGE_SIZE, SESSION_ID
 from conversations.inbox import normalise_locale
-from conversations.models import Message
+from conversations.models import ConversationRating, Message
 from conversations.realtime import message_payload
 
 SESSION_ID_HELP = "A client-made opaque id: 8 to 128 characters from A-Z, a-z, 0-9, _ and -."
@@ -75,6 +75,47 @@ class CloseSerializer(SessionSerializer):
 
 class ConsentSerializer(SessionSerializer):
     granted = serializers.BooleanField()
+
+
+class RatingSerializer(SessionSerializer):
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The conversation rated; the session's latest when omitted."
+    )
+    score = serializers.IntegerField(
+        min_value=ConversationRating.MIN_SCORE,
+        max_value=ConversationRating.MAX_SCORE,
+        help_text="1 (bad) to 5 (great).",
+    )
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=ConversationRating.MAX_COMMENT, default="", trim_whitespace=True
+    )
+
+
+class RatingResponseSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    score = serializers.IntegerField()
+    comment = serializers.CharField(allow_blank=True)
+    updated = serializers.BooleanField(help_text="True when this rating replaced an earlier one.")
+
+
+class TranscriptSerializer(SessionSerializer):
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The conversation to send; the session's latest when omitted."
+    )
+    email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        default="",
+        help_text="Where to send it; the contact's known address when omitted.",
+    )
+
+
+class TranscriptResponseSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["queued", "already_queued"],
+        help_text="already_queued: the same transcript was just queued for this address (nothing sent twice).",
+    )
 
 
 class CitationSerializer(serializers.Serializer):
@@ -167,6 +208,7 @@ class ConfigSerializer(serializers.Serializer):
     assistant_name = serializers.CharField(help_text="The assistant's own name from the profile; '' when unnamed.")
     open_now = serializers.BooleanField(help_text="Whether the team is within its business hours now.")
     token_required = serializers.BooleanField()
+    csat = serializers.BooleanField(help_text="Whether the widget asks for a rating and offers the transcript.")
     whatsapp_url = serializers.URLField(
         allow_null=True, help_text="A wa.me link to the business's WhatsApp, offered by the widget; null when off."
     )

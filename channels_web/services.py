@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
-from conversations import endchat, events, inbox, state
+from conversations import csat, endchat, events, inbox, leadfields, state
 from conversations.assistant.tools import decline_consent, give_consent
 from conversations.models import (
     OPEN_STATUSES,
@@ -226,3 +227,61 @@ def record_consent(visitor: Visitor, granted: bool) -> Contact:
     if granted:
         return give_consent(session.contact_id)
     return decline_consent(session.contact_id)
+
+
+# --- After the chat: rating and transcript -------------------------------------------------------------
+
+# Transcript emails per visitor session: enough to retry with a corrected address, too few to spam anyone.
+TRANSCRIPT_LIMIT = (3, 3600)
+
+
+class NoConversationError(Exception):
+    """The session has no conversation (or not the one named)."""
+
+
+class NoEmailError(Exception):
+    """No address was given and the contact has none on file."""
+
+
+def visitor_conversation(session_id: str, conversation_id: UUID | None = None) -> Conversation:
+    """The session's conversation `conversation_id` (its latest when None), with its contact.
+
+    Raises NoConversationError for a conversation of someone else, exactly as for one that does not exist.
+    """
+    found = conversations_of(session_id).select_related("contact")
+    conversation = found.filter(pk=conversation_id).first() if conversation_id else found.order_by("-opened_at").first()
+    if conversation is None:
+        raise NoConversationError()
+    return conversation
+
+
+def rate(session_id: str, conversation_id: UUID | None, score: int, comment: str) -> csat.Rated:
+    """The visitor rates their conversation (NoConversationError, csat.NotEndedError)."""
+    return csat.rate_conversation(visitor_conversation(session_id, conversation_id), score, comment)
+
+
+def may_store_personal_data(contact: Contact) -> bool:
+    """The consent rules of the lead fields: a yes stands; without an answer only while consent is not
+    required; a no, never."""
+    state_ = contact.consent_state
+    return state_ == "granted" or (state_ is None and not settings.TALIA_REQUIRE_CONSENT)
+
+
+def email_transcript(session_id: str, email: str = "", conversation_id: UUID | None = None) -> bool:
+    """Queue the transcript of the session's conversation `conversation_id` (its latest when None) for
+    `email`, or the contact's address on file.
+
+    Sending to an address the visitor types is what they asked for, so it never needs consent; keeping it
+    on the contact does (may_store_personal_data), and an address on file is never replaced. False when
+    the same transcript was just queued for that address (a double click). Raises NoConversationError,
+    NoEmailError.
+    """
+    conversation = visitor_conversation(session_id, conversation_id)
+    contact = conversation.contact
+    address = email or contact.email
+    if not address:
+        raise NoEmailError()
+    if email and may_store_personal_data(contact):
+        with contextlib.suppress(leadfields.LeadFieldError):  # a refusal only means it is not kept
+            leadfields.write_lead_fields(conversation, {"email": email}, only_missing=True)
+    return csat.request_transcript(conversation, address)

@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/webchat/handoff/cancel", api.HandoffCancelView.as_view(), name="handoff-cancel"),
     path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),
     path("api/webchat/config", api.ConfigView.as_view(), name="config"),
+    path("api/webchat/rating", api.RatingView.as_view(), name="rating"),
+    path("api/webchat/transcript", api.TranscriptView.as_view(), name="transcript"),
     path("widget.js", views.widget_js, name="widget-js"),
     path("", views.demo, name="demo"),
 ]

@@ -23,6 +23,7 @@ from conversations.models import (
     Contact,
     ContactIdentity,
     Conversation,
+    ConversationRating,
     ConversationSummary,
     EndChatRequest,
     Event,
@@ -203,6 +204,23 @@ class ConversationSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["conversation", "summary", "message_count", "started_at", "ended_at", "ended_by", "engine"]
     list_filter = ["ended_by", "engine", "conversation__channel", "ended_at"]
     search_fields = ["summary", "conversation__id"]
+
+
+@admin.register(ConversationRating)
+class ConversationRatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "score", "channel", "comment_excerpt", "created"]
+    list_filter = ["score", "conversation__channel", "created"]
+    search_fields = ["comment", "conversation__id"]
+    list_select_related = ["conversation__contact"]
+    date_hierarchy = "created"
+
+    @admin.display(description=_("channel"), ordering="conversation__channel")
+    def channel(self, rating: ConversationRating) -> str:
+        return rating.conversation.channel_label
+
+    @admin.display(description=_("comment"))
+    def comment_excerpt(self, rating: ConversationRating) -> str:
+        return shorten(rating.comment, 80)
 
 
 class ToolCallInline(ReadOnlyInline):

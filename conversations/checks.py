@@ -2,12 +2,15 @@
 
 conversations.E001: a channel whose replies are pushed through a provider ("push") but that registered
 no deliverer. Its outbound messages could never leave; inbox.send stores them as failed with the reason.
+conversations.W001 (deploy): outgoing email (transcripts) goes to the console backend, i.e. the log, with
+DEBUG off: EMAIL_HOST is unset.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 
 from conversations.registry import channel_specs
@@ -24,4 +27,17 @@ def channels_can_deliver(app_configs: Any = None, **kwargs: Any) -> list[checks.
         )
         for spec in channel_specs.all()
         if spec.delivery == "push" and spec.deliverer is None
+    ]
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def email_is_sent(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.DEBUG or not settings.EMAIL_BACKEND.endswith(".console.EmailBackend"):
+        return []
+    return [
+        checks.Warning(
+            "EMAIL_HOST is unset: transcript emails are written to the log instead of being sent.",
+            hint="Set EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, DEFAULT_FROM_EMAIL).",
+            id="conversations.W001",
+        )
     ]

@@ -122,6 +122,8 @@ AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
+# The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
+CSAT_SUBMITTED = spec("csat_submitted", "Conversation rated", "score", "has_comment", "updated")
 
 CORE_EVENTS = (
     CONVERSATION_OPENED,
@@ -135,4 +137,5 @@ CORE_EVENTS = (
     TAKEN_OVER,
     HANDED_BACK,
     CONVERSATION_CLOSED,
+    CSAT_SUBMITTED,
 )

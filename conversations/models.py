@@ -11,6 +11,7 @@ import uuid
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -437,6 +438,35 @@ class ConversationSummary(TimeStamped):
 
     def __str__(self) -> str:
         return self.summary[:80]
+
+
+class ConversationRating(TimeStamped):
+    """The contact's answer to "how did we do?" once a conversation ends (CSAT): one per conversation.
+
+    Written only by conversations.csat.rate_conversation(); a second answer replaces the first (the
+    contact changed their mind), and `created`/`updated` tell when each was given.
+    """
+
+    MIN_SCORE = 1
+    MAX_SCORE = 5
+    MAX_COMMENT = 1000
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="rating")
+    score = models.PositiveSmallIntegerField(
+        _("score"), validators=[MinValueValidator(MIN_SCORE), MaxValueValidator(MAX_SCORE)]
+    )
+    comment = models.TextField(_("comment"), max_length=MAX_COMMENT, blank=True)
+
+    class Meta:
+        verbose_name = _("conversation rating")
+        verbose_name_plural = _("conversation ratings")
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5"
 
 
 class AssistantRun(TimeStamped):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
 from uuid import UUID
 
@@ -12,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations import delivery, handoff
+from conversations import csat, delivery, handoff
 from conversations.assistant import summaries, turns
 from conversations.inbox import enqueue_delivery, enqueue_turn
 from conversations.models import AssistantRun, DeliveryStatus, Message
@@ -45,6 +46,22 @@ def deliver_message(self: Task, message_id: str) -> None:
     retry_in = delivery.deliver(message_id, attempt=self.request.retries, max_attempts=max_attempts)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
+
+
+@shared_task(
+    acks_late=True,
+    # smtplib's errors are OSErrors: a refused connection, a timeout or a 4xx answer is retried.
+    autoretry_for=(OSError, OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=6,
+)
+def send_transcript(conversation_id: str, address: str) -> None:
+    """Email a conversation's transcript (conversations.csat); a refused address is not retried."""
+    try:
+        csat.send_transcript(conversation_id, address)
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+        logger.warning("Transcript of %s not sent: the mail server refused it (%s)", conversation_id, exc)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5)

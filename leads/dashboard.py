@@ -142,7 +142,14 @@ def _tiles(figures: kpis.Figures) -> list[Tile]:
         Tile(_("Agent first response (median)"), _duration(figures.human_response_s)),
         Tile(_("Queue wait (median)"), _duration(figures.queue_wait_s)),
         Tile(_("Meetings scheduled"), _count(figures.meetings)),
+        Tile(_("Average rating (CSAT, 1-5)"), _average(figures.csat_average, figures.ratings)),
     ]
+
+
+def _average(value: float | None, samples: int) -> str:
+    if value is None:
+        return "—"
+    return _("%(average)s from %(count)s") % {"average": formats.number_format(value, 1), "count": _count(samples)}
 
 
 def _channel_figures(period: kpis.Period) -> list[tuple[str, list[Tile]]]:

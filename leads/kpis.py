@@ -11,7 +11,8 @@ figure is counted on the day its own thing happened:
 - human first response: the conversation's *first* AgentAssignment, on the day it was assigned, to the
   first agent message from then on;
 - queue wait: *accepted* HandoffRequests, on the day they were made, until they were resolved;
-- meetings: ScheduledEvents *created* that day and not cancelled.
+- meetings: ScheduledEvents *created* that day and not cancelled;
+- ratings (CSAT): ConversationRatings *given* that day (a replaced rating counts once, with its last score).
 
 Durations are in seconds; a median over no samples, and a rate over nothing, is None. Counts are
 aggregated by the database; durations come back as value lists and their medians are taken here,
@@ -27,11 +28,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from conversations.models import AgentAssignment, Conversation, HandoffRequest, Message, Sender
+from conversations.models import (
+    AgentAssignment,
+    Conversation,
+    ConversationRating,
+    HandoffRequest,
+    Message,
+    Sender,
+)
 from conversations.registry import channel_specs
 from leads.models import LeadCard, ScheduledEvent
 from leads.pipeline import stages
@@ -90,10 +98,17 @@ class Figures:
     human_response_s: float | None
     queue_wait_s: float | None
     conversion: tuple[StageConversion, ...]
+    ratings: int = 0
+    score_total: int = 0
 
     @property
     def handoff_rate(self) -> float | None:
         return _rate(self.handed_off, self.conversations)
+
+    @property
+    def csat_average(self) -> float | None:
+        """The mean rating, 1 to 5; None without ratings."""
+        return _rate(self.score_total, self.ratings)
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,9 @@ def report(period: Period) -> Report:
     for key, (cards, reached) in stage_reach(period).items():
         tallies[key].leads += cards
         tallies[key].reached.update(reached)
+    for key, (rated, score_total) in ratings_given(period).items():
+        tallies[key].ratings += rated
+        tallies[key].score_total += score_total
     for key, seconds in assistant_first_responses(period):
         tallies[key].assistant.append(seconds)
     for key, seconds in human_first_responses(period):
@@ -191,6 +209,18 @@ def meetings_scheduled(period: Period) -> dict[Key, int]:
         .order_by()
     )
     return {(row["day"], row["ch"]): row["n"] for row in rows}
+
+
+def ratings_given(period: Period) -> dict[Key, tuple[int, int]]:
+    """(ratings, sum of their scores) per day and channel: averages add up from these."""
+    rows = (
+        _within(ConversationRating.objects.all(), "created", period, "conversation__channel")
+        .annotate(day=TruncDate("created"))
+        .values("day", "conversation__channel")
+        .annotate(n=Count("pk"), total=Sum("score"))
+        .order_by()
+    )
+    return {(row["day"], row["conversation__channel"]): (row["n"], row["total"]) for row in rows}
 
 
 def stage_reach(period: Period) -> dict[Key, tuple[int, Counter[str]]]:
@@ -279,6 +309,8 @@ class _Tally:
     messages: int = 0
     leads: int = 0
     meetings: int = 0
+    ratings: int = 0
+    score_total: int = 0
     reached: Counter[str] = field(default_factory=Counter)
     assistant: list[float] = field(default_factory=list)
     human: list[float] = field(default_factory=list)
@@ -293,6 +325,8 @@ def _figures(tallies: Iterable[_Tally]) -> Figures:
         total.messages += tally.messages
         total.leads += tally.leads
         total.meetings += tally.meetings
+        total.ratings += tally.ratings
+        total.score_total += tally.score_total
         total.reached.update(tally.reached)
         total.assistant += tally.assistant
         total.human += tally.human
@@ -309,6 +343,8 @@ def _figures(tallies: Iterable[_Tally]) -> Figures:
         conversion=tuple(
             StageConversion(stage, total.reached[stage], _rate(total.reached[stage], total.leads)) for stage in stages()
         ),
+        ratings=total.ratings,
+        score_total=total.score_total,
     )
 
 

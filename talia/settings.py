@@ -254,6 +254,8 @@ CELERY_TASK_ROUTES = {
     # Fetching a contact's photos and documents can be slow; it never delays a reply.
     "channels_whatsapp.tasks.download_media": {"queue": TALIA_BULK_QUEUE},
     "channels_voice.tasks.store_recording": {"queue": TALIA_BULK_QUEUE},
+    # A slow or unreachable mail server never holds up a reply.
+    "conversations.tasks.send_transcript": {"queue": TALIA_BULK_QUEUE},
 }
 # Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
 # pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.
@@ -467,6 +469,27 @@ TALIA_GEOLOCATION_API_URL = (
     else ""
 )
 TALIA_GEOLOCATION_API_TOKEN = env_str("TALIA_GEOLOCATION_API_TOKEN", "")
+# After a chat ends the widget asks for a 1-5 rating and offers the transcript by email.
+TALIA_WEBCHAT_CSAT = env_bool("TALIA_WEBCHAT_CSAT", True)
+
+# --- Email ---------------------------------------------------------------------------------------------
+# Transcripts go out through SMTP when EMAIL_HOST is set; otherwise they are printed to the log (console
+# backend), which is what development needs.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)  # STARTTLS
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL.")
+# Deadline of each SMTP operation (the task retries after it).
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=1, maximum=120)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "TalIA <no-reply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- WhatsApp (Twilio) ---------------------------------------------------------------------------------
 # The public URL Twilio calls (scheme://host[:port], no path), when TalIA runs behind a proxy: webhook

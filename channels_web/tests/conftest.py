@@ -2,6 +2,7 @@ import pytest
 from django.conf import settings
 
 from talia.redis_client import get_redis
+from talia.testing.fake_smtp import smtp_server  # noqa: F401 (a fixture: a real SMTP server on localhost)
 
 
 @pytest.fixture(autouse=True)

@@ -376,6 +376,7 @@ def test_config_tells_the_widget_what_it_needs(client, db):
         "assistant_name": "",
         "open_now": True,
         "token_required": False,
+        "csat": True,
         "whatsapp_url": None,
     }
 

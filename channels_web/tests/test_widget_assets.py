@@ -88,6 +88,8 @@ def test_widget_follows_the_contract(source: str) -> None:
         "/api/webchat/handoff",
         "/api/webchat/close",
         "/api/webchat/consent",
+        "/api/webchat/rating",
+        "/api/webchat/transcript",
         "/api/webchat/config",
         "/ws/webchat/?session_id=",
         "X-TalIA-Token",

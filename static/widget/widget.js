@@ -23,7 +23,9 @@
       consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
       ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
       choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes', wa: 'Seguir por WhatsApp',
-      endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.'
+      endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.',
+      rateQ: '¿Qué tal te hemos atendido?', rate: '{n} de 5', cmt: 'Comentario (opcional)', rSend: 'Enviar valoración', thx: '¡Gracias por tu valoración!',
+      mail: 'Tu correo', tr: 'Enviarme la conversación por correo', sent: 'Te la enviamos por correo en unos minutos.'
     },
     en: {
       open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
@@ -42,7 +44,9 @@
       consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
       ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
       choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources', wa: 'Continue on WhatsApp',
-      endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.'
+      endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.',
+      rateQ: 'How did we do?', rate: '{n} out of 5', cmt: 'Comment (optional)', rSend: 'Send rating', thx: 'Thanks for your rating!',
+      mail: 'Your email', tr: 'Email me the transcript', sent: 'It’s on its way to your inbox.'
     }
   };
   const LC = /^en/i.test(D.locale || navigator.language || '') ? 'en' : 'es';
@@ -89,7 +93,7 @@
   const CSS_TEXT = `:host{all:initial}
 *{box-sizing:border-box}
 .w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;--f:#fff}
-button,textarea{font:inherit;color:inherit;margin:0}
+button,textarea,input{font:inherit;color:inherit;margin:0}
 button{cursor:pointer}
 button:disabled{cursor:default;opacity:.6}
 :focus-visible{outline:2px solid transparent;box-shadow:0 0 0 2px #fff,0 0 0 4px #1d1d1f}
@@ -135,7 +139,12 @@ a.b{text-decoration:none;display:inline-block}
 @media (prefers-reduced-motion:reduce){.ty i{animation:none}}
 .fm{display:flex;gap:8px;padding:10px;border-top:1px solid #e1e4e8;align-items:flex-end}
 textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:8px 10px;min-height:40px;max-height:120px;background:#fff}
-.fm .b{height:40px;padding:0 14px;font-size:14px}`;
+.fm .b{height:40px;padding:0 14px;font-size:14px}
+.rt{display:flex;flex-direction:column;gap:6px;width:92%}
+.rt .bt{justify-content:center}
+.rt .b,.rt p{margin:0}
+.rt [aria-pressed=true]{background:var(--c);color:var(--f)}
+.rt input{border:1px solid #b9bec5;border-radius:10px;padding:6px 10px}`;
 
   // Skeleton: static text only, dynamic text is always set as text.
   const host = h('talia-widget');
@@ -310,6 +319,29 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     typing(0);
     again = h('button', { class: 'b', type: 'button', onclick: restart }, t('again'));
     note(t('ended'), again);
+    if (cfg.csat && conv) csat();
+  }
+  // After the chat: a 1-5 rating (a second one replaces it) with a comment, and the transcript by email.
+  function csat() {
+    const id = conv, st = h('p', { role: 'status' });
+    let sc = 0;
+    const go = async (path, body, ok) => {
+      let r = null;
+      try { r = await api('POST', path, { session_id: sid, ...body }); } catch (e) { /* offline */ }
+      st.textContent = r && r.ok ? ok : errText(r) || t('err');
+      if (r && r.status === 422) em.focus(); // no address known: ask for one
+    };
+    const rate = () => (sc ? go('/api/webchat/rating', { conversation_id: id, score: sc, comment: cm.value }, t('thx')) : (st.textContent = t('rateQ')));
+    const nums = [1, 2, 3, 4, 5].map(n => h('button', { class: 'b', type: 'button', 'aria-pressed': 'false', 'aria-label': t('rate', { n }), onclick: () => {
+      sc = n;
+      nums.forEach((b, i) => b.setAttribute('aria-pressed', i + 1 === n));
+      rate();
+    } }, String(n)));
+    const cm = h('textarea', { rows: '2', maxlength: '1000', 'aria-label': t('cmt'), placeholder: t('cmt') });
+    const em = h('input', { type: 'email', maxlength: '254', autocomplete: 'email', 'aria-label': t('mail'), placeholder: t('mail') });
+    place(sec, h('div', { class: 'n rt', role: 'group', 'aria-label': t('rateQ') }, t('rateQ'), h('div', { class: 'bt' }, ...nums), cm,
+      h('button', { class: 'b', type: 'button', onclick: rate }, t('rSend')), em,
+      h('button', { class: 'b', type: 'button', onclick: () => go('/api/webchat/transcript', { conversation_id: id, ...(em.value.trim() ? { email: em.value.trim() } : {}) }, t('sent')) }, t('tr')), st));
   }
   function restart() {
     again && again.remove();

@@ -145,6 +145,8 @@ ENDPOINTS = [
     "/api/webchat/messages",
     "/api/webchat/close",
     "/api/webchat/consent",
+    "/api/webchat/rating",
+    "/api/webchat/transcript",
     "/console/api/conversations/00000000-0000-0000-0000-000000000000/messages",
     "/api/rag/ingest",
     "/api/v1/conversations/analyze",
