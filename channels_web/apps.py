@@ -31,5 +31,6 @@ class ChannelsWebConfig(AppConfig):
                 renders_markdown=False,
                 shows_citations=True,
                 waits_for_reply=True,
+                sends_files=True,
             )
         )

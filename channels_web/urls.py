@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/webchat/handoff/cancel", api.HandoffCancelView.as_view(), name="handoff-cancel"),
     path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),
     path("api/webchat/config", api.ConfigView.as_view(), name="config"),
+    path("api/webchat/attachments", api.AttachmentsView.as_view(), name="attachments"),
+    path("api/webchat/attachments/<uuid:message_id>/<int:index>", views.attachment, name="attachment"),
     path("widget.js", views.widget_js, name="widget-js"),
     path("", views.demo, name="demo"),
 ]

@@ -187,6 +187,8 @@ class ChannelSpec:
     shows_citations: bool = False
     # The door holds its request open for the assistant's reply (web REST API, voice gather).
     waits_for_reply: bool = False
+    # The door can carry a file an agent attaches (conversations.attachments) to the contact.
+    sends_files: bool = False
     # The channel's own figures on the staff dashboard, and its facts about a conversation in the console.
     figures: FigureSource | None = None
     details: DetailSource | None = None
