@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from channels_web import services
 from conversations import attachments, inbox
 from conversations.models import Channel, ConversationStatus, Message, Sender
-from conversations.realtime import MessagePayload
+from conversations.realtime import Attachment, MessagePayload
 
 SALT = "talia.webchat.attachment"
 FOLDER = "webchat"
@@ -49,14 +49,14 @@ def with_urls(payload: MessagePayload) -> MessagePayload:
     """`payload` with a signed download path on each of its held files (what the widget is sent)."""
     if not payload.get("attachments"):
         return payload
-    signed = []
+    signed: list[Attachment] = []
     for item in payload.get("attachments", []):
-        item = dict(item)  # type: ignore[assignment]
-        if item["stored"]:
-            path = reverse("webchat:attachment", args=[payload["id"], item["index"]])
-            item["url"] = f"{path}?t={sign(payload['id'], item['index'])}"
-        signed.append(item)
-    return {**payload, "attachments": signed}  # type: ignore[typeddict-item]
+        copy = Attachment(**item)
+        if copy["stored"]:
+            path = reverse("webchat:attachment", args=[payload["id"], copy["index"]])
+            copy["url"] = f"{path}?t={sign(payload['id'], copy['index'])}"
+        signed.append(copy)
+    return {**payload, "attachments": signed}
 
 
 def event_with_urls(event: dict[str, Any]) -> dict[str, Any]:

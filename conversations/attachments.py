@@ -21,7 +21,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
@@ -128,7 +128,7 @@ def stored_entry(message: Message, index: int) -> dict[str, Any] | None:
     return item
 
 
-def open_stored(item: dict[str, Any]) -> BinaryIO:
+def open_stored(item: dict[str, Any]) -> File:
     return default_storage.open(item["stored"], "rb")
 
 
