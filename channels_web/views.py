@@ -79,15 +79,7 @@ def attachment(request: HttpRequest, message_id: UUID, index: int) -> HttpRespon
     item = files.visitor_file(message_id, index, session_id=session_id, signature=signature)
     if item is None:
         return _refused(404, "not_found", "No such file, or the link has expired.")
-    inline = attachments.is_inline(item)
-    response = FileResponse(
-        attachments.open_stored(item),
-        as_attachment=not inline,
-        filename=attachments.download_name(item),
-        content_type=str(item["content_type"]),
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response = attachments.file_response(item, inline=attachments.is_inline(item))
     response["Cache-Control"] = "private, max-age=300"
     # The widget lives on the customer's site: its <img> loads the file from TalIA's origin.
     response["Cross-Origin-Resource-Policy"] = "cross-origin"

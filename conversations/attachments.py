@@ -26,6 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
+from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 
 from conversations.models import Message
 
@@ -128,8 +130,20 @@ def stored_entry(message: Message, index: int) -> dict[str, Any] | None:
     return item
 
 
-def open_stored(item: dict[str, Any]) -> File:
-    return default_storage.open(item["stored"], "rb")
+def file_response(item: dict[str, Any], *, inline: bool = False) -> HttpResponse:
+    """The held file as a response: its stored type, `nosniff` and a sandboxing CSP, so a file never runs
+    as a page of TalIA's origin; a download unless `inline` (images for an <img>).
+
+    Read whole (files are bounded by TALIA_ATTACHMENT_MAX_BYTES or the provider's own limit): under ASGI
+    a streamed file would be read into memory anyway, with a warning.
+    """
+    with default_storage.open(item["stored"], "rb") as stored:
+        content = stored.read()
+    response = HttpResponse(content, content_type=str(item.get("content_type") or "application/octet-stream"))
+    response["Content-Disposition"] = content_disposition_header(not inline, download_name(item)) or ""
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 def download_name(item: dict[str, Any]) -> str:

@@ -65,7 +65,7 @@ def make_agent(username: str = "ana") -> Any:
 
 
 def body_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content)
+    return response.content
 
 
 # --- The visitor's upload ------------------------------------------------------------------------------

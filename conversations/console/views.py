@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from conversations import attachments, delivery
@@ -154,7 +154,7 @@ def monitor(request: HttpRequest) -> HttpResponse:
 
 
 @agent_required
-def attachment(request: HttpRequest, conversation_id: str, message_id: str, index: int) -> FileResponse:
+def attachment(request: HttpRequest, conversation_id: str, message_id: str, index: int) -> HttpResponse:
     """One held file of a message (a WhatsApp photo, a voice note, a widget upload), for who may watch it.
 
     Always as a download (Content-Disposition: attachment, nosniff): a file a contact sent never renders
@@ -167,12 +167,4 @@ def attachment(request: HttpRequest, conversation_id: str, message_id: str, inde
     item = attachments.stored_entry(message, index)
     if item is None:
         raise Http404("This attachment has not been downloaded yet.")
-    response = FileResponse(
-        attachments.open_stored(item),
-        as_attachment=True,
-        filename=attachments.download_name(item),
-        content_type=str(item.get("content_type") or "application/octet-stream"),
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return attachments.file_response(item)
