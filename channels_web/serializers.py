@@ -104,6 +104,15 @@ class CitationSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
+class AttachmentSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    content_type = serializers.CharField()
+    stored = serializers.BooleanField()
+    name = serializers.CharField(required=False)
+    size = serializers.IntegerField(required=False)
+    url = serializers.CharField(required=False, help_text="A signed download path on TalIA's origin, short-lived.")
+
+
 class MessageSerializer(serializers.Serializer):
     """The public message shape, shared with the socket's `message.new` (no internal metadata)."""
 
@@ -117,6 +126,7 @@ class MessageSerializer(serializers.Serializer):
     content_type = serializers.CharField()
     created = serializers.DateTimeField()
     citations = CitationSerializer(many=True)
+    attachments = AttachmentSerializer(many=True, required=False)
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
         # Only the visitor's own history uses this shape: their files come with signed download paths.

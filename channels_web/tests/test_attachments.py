@@ -349,3 +349,21 @@ def test_a_channel_that_cannot_carry_files_refuses_the_agents_file_clearly() -> 
     assert response.json()["error"]["code"] == "files_not_supported"
     assert 'id="composer-file"' not in page.content.decode()
     assert not Message.objects.filter(sender=Sender.AGENT).exists()
+
+
+@pytest.mark.django_db
+def test_a_caption_with_a_nul_character_is_refused_on_both_sides(client: Client) -> None:
+    client.post("/api/webchat/handoff", {"session_id": SESSION}, content_type="application/json")
+    conversation = Conversation.objects.get()
+    ana = make_agent()
+    state.claim_conversation(conversation, ana)
+
+    visitor = upload(client, PNG, caption="hola\x00")
+    agent = signed_in(ana).post(
+        f"/console/api/conversations/{conversation.pk}/attachments",
+        {"file": SimpleUploadedFile("a.png", PNG), "caption": "hola\x00"},
+    )
+
+    assert visitor.status_code == 400 and "caption" in visitor.json()["error"]["fields"]
+    assert agent.status_code == 400 and "caption" in agent.json()["error"]["fields"]
+    assert not Message.objects.filter(content_type="media").exists()

@@ -71,21 +71,30 @@ class MessagesView(ConsoleView):
         return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """The small field beside the uploaded `file`."""
+
+    caption = serializers.CharField(
+        max_length=attachments.MAX_CAPTION, required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+
+
 class AttachmentsView(ConsoleView):
     """The agent sends a file (multipart: `file`, optional `caption`) to the contact."""
 
     parser_classes = [UploadParser]
 
     def post(self, request: Request, conversation_id: str) -> Response:
+        body = AttachmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         conversation = self.conversation(request, conversation_id)
-        caption = request.data.get("caption", "")
         try:
             message = self.act(
                 actions.do_send_file,
                 request.user,
                 conversation,
                 request.FILES.get("file"),
-                caption if isinstance(caption, str) else "",
+                body.validated_data["caption"],
             )
         except attachments.AttachmentError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from None
