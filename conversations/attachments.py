@@ -9,6 +9,7 @@ through or whoever sent them:
   name is random, so nobody can guess another visitor's file).
 Files are never served from a public MEDIA_URL: only the console's download (agents who may watch the
 conversation) and the web chat's download (the visitor, by their session or a signed link) read them.
+A deleted message takes its files with it.
 
 Uploads (the widget, the console) go through `check_upload` + `store_upload`: the size is limited
 (TALIA_ATTACHMENT_MAX_BYTES) and the type is decided by the file's first bytes (JPEG, PNG, WebP, GIF,
@@ -26,6 +27,9 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 
@@ -154,3 +158,12 @@ def download_name(item: dict[str, Any]) -> str:
 def is_inline(item: dict[str, Any]) -> bool:
     """Images may be shown in the page (an <img>); everything else is only ever a download."""
     return item.get("content_type") in IMAGE_TYPES
+
+
+@receiver(post_delete, sender=Message, dispatch_uid="conversations.attachments.files_go_with_their_message")
+def files_go_with_their_message(sender: Any, instance: Message, **kwargs: Any) -> None:
+    """A deleted message (or its conversation or contact) takes its stored files with it, once the
+    deletion commits (a rolled-back deletion keeps them)."""
+    held = [item for item in instance.metadata.get("attachments") or [] if isinstance(item, dict)]
+    if any(item.get("stored") for item in held):
+        transaction.on_commit(lambda: discard(held))

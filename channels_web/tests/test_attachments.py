@@ -367,3 +367,13 @@ def test_a_caption_with_a_nul_character_is_refused_on_both_sides(client: Client)
     assert visitor.status_code == 400 and "caption" in visitor.json()["error"]["fields"]
     assert agent.status_code == 400 and "caption" in agent.json()["error"]["fields"]
     assert not Message.objects.filter(content_type="media").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_conversation_deletes_its_files(client: Client) -> None:
+    stored = stored_message(upload(client, PNG)).metadata["attachments"][0]["stored"]
+    assert default_storage.exists(stored)
+
+    Conversation.objects.all().delete()
+
+    assert not default_storage.exists(stored)

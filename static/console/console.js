@@ -781,7 +781,7 @@
       const ol = li.querySelector('.preview');
       if (!m || typeof m !== 'object' || !m.id || [...ol.children].some(x => x.dataset.id === String(m.id))) return;
       const sender = m.sender === 'agent' && m.agent_name ? String(m.agent_name) : STRINGS['sender.' + m.sender] || String(m.sender || '');
-      const text = String(m.text ?? '');
+      const text = (Array.isArray(m.attachments) && m.attachments.length ? '📎 ' : '') + String(m.text ?? '');
       ol.append(h('li', { class: String(m.sender || ''), 'data-id': m.id },
         h('span', { class: 'sender' }, sender + ':'), ' ', text.length > 160 ? text.slice(0, 159) + '…' : text));
       while (ol.children.length > PREVIEW) ol.firstElementChild.remove();
