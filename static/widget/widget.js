@@ -401,7 +401,7 @@ progress{width:100%}`;
   }
   function upload(p) {
     done(p);
-    const x = new XMLHttpRequest(), fd = new FormData(), pr = h('progress', { max: 1, value: 0 });
+    const x = new XMLHttpRequest(), fd = new FormData(), pr = h('progress', { max: 1, value: 0, 'aria-label': p.f.name });
     for (const [k, v] of [['session_id', sid], ['client_message_id', p.cid], ['locale', LC], ['file', p.f]]) fd.append(k, v);
     p.el.classList.add('sd');
     p.el.append(pr);
