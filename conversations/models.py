@@ -89,9 +89,18 @@ class Contact(TimeStamped):
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        # An anonymous visitor gets a short, stable reference the team can say aloud ("Visitante 3f2a9c").
-        fallback = gettext("Visitor %(ref)s") % {"ref": str(self.id)[:6]}
-        return self.full_name or self.display_name or self.email or self.phone or fallback
+        return self.full_name or self.display_name or self.email or self.phone or self.anonymous_name
+
+    @property
+    def anonymous_name(self) -> str:
+        """A visitor who has said nothing about themselves: where they write from (when the web channel's
+        geolocation found it) and a short, stable reference the team can say aloud ("Visitante 3f2a9c")."""
+        ref = str(self.id)[:6]
+        place = self.metadata.get("geolocation") if isinstance(self.metadata, dict) else None
+        city = str(place.get("city") or "").strip()[:60] if isinstance(place, dict) else ""
+        if city:
+            return gettext("Visitor from %(city)s · %(ref)s") % {"city": city, "ref": ref}
+        return gettext("Visitor %(ref)s") % {"ref": ref}
 
     @property
     def has_consented(self) -> bool:

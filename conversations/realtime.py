@@ -106,9 +106,16 @@ class ConversationChanged(TypedDict):
     agent_name: str | None
 
 
+class PreviewLine(TypedDict):
+    sender: str  # the console labels it in the agent's language
+    text: str
+
+
 class QueueAdded(ConversationChanged):
-    # Who is waiting, as the console lists them (name, email, phone, or the channel's "visitor" label).
+    # Who is waiting, as the console lists them (name, email, phone, or the channel's "visitor" label),
+    # and the last few messages, so the live row reads like a rendered one from the first second.
     contact_name: str
+    preview: list[PreviewLine]
 
 
 class Typing(TypedDict):
@@ -348,10 +355,18 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
     }
 
 
+# As many as a rendered queue row shows (conversations.console.views.PREVIEW_MESSAGES).
+QUEUE_PREVIEW_MESSAGES = 3
+
+
 def queue_added(conversation: Conversation) -> QueueAdded:
     """A conversation joined the queue: what the console's live row needs to say who is waiting."""
     changed = conversation_changed("queue.added", conversation)
-    return {**changed, "contact_name": str(conversation.contact)}
+    latest = conversation.messages.order_by("-seq")[:QUEUE_PREVIEW_MESSAGES]
+    preview: list[PreviewLine] = [
+        {"sender": message.sender, "text": message.text[:160]} for message in reversed(latest)
+    ]
+    return {**changed, "contact_name": str(conversation.contact), "preview": preview}
 
 
 MISSED_LIMIT = 200

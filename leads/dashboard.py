@@ -9,6 +9,7 @@ changes from leads.pipeline; this module parses, calls and renders.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -43,6 +44,8 @@ MAX_DAYS = 90
 CARDS_PER_COLUMN = 100
 # A spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Except a bare E.164 number: digits after a "+" can compute nothing, and a quote would break the number.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # Names for the default stages; a stage configured otherwise (TALIA_LEAD_STAGES) shows as it is written.
 STAGE_NAMES = {
@@ -376,7 +379,7 @@ CONVERSATION_COLUMNS = [
 
 def safe_cell(value: Any) -> Any:
     """A text cell a spreadsheet would run as a formula gets a leading quote; everything else is left alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not E164.fullmatch(value):
         return "'" + value
     return value
 

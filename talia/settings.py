@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "conversations",
     "corsheaders",
     "channels_web",
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "talia.urls"
@@ -290,6 +294,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes): after TALIA_LOGIN_FAILURE_LIMIT failed attempts for one username from
+# one IP address, that pair is locked out for TALIA_LOGIN_LOCKOUT_MINUTES (a person on another address, or
+# the right password later, is not). Staff unlock early by deleting the attempt in the admin ("Access
+# attempts") or with `manage.py axes_reset_username <name>`. A successful sign-in clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("TALIA_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("TALIA_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "talia.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what matter; no row per successful sign-in
+AXES_VERBOSE = False
 
 # --- Internationalisation ------------------------------------------------------------------------
 LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
@@ -576,6 +596,8 @@ LOGGING: dict = {
         "pgserver": {"level": "WARNING"},
         # The twilio SDK logs every request's headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
+        # django-axes logs every failed sign-in at INFO; talia.security logs the lockouts that matter.
+        "axes": {"level": "WARNING"},
     },
 }
 if LOG_DIR is not None:

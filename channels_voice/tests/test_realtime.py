@@ -317,12 +317,10 @@ def test_the_realtime_socket_dropping_once_reconnects_with_the_conversation(rig:
     assert VoiceCall.objects.get(call_sid=call_sid).mode == CallMode.REALTIME
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_realtime_socket_dropping_twice_falls_back_to_gather(rig: Rig, voices: dict[str, bytes]):
-    rig.realtime.turns = [
-        Turn("Hola, me llamo Ana.", say="Hola, Ana.", drop_after=True),
-        Turn("¿Qué horario tenéis?", say="De nueve a seis.", drop_after=True),
-    ]
+def drop_twice(rig: Rig, voices: dict[str, bytes], first: str, second: str) -> tuple[str, MediaStreamClient]:
+    """A realtime call whose OpenAI socket drops after each of two caller turns; returns the call's sid and
+    the phone once the bridge has ended the stream."""
+    rig.realtime.turns = [Turn(first, say="OK.", drop_after=True), Turn(second, say="OK.", drop_after=True)]
     call_sid, url, parameters = rig.dial()
 
     async def call() -> MediaStreamClient:
@@ -336,7 +334,12 @@ def test_the_realtime_socket_dropping_twice_falls_back_to_gather(rig: Rig, voice
             assert await phone.wait_closed(), "the bridge did not end the stream"
             return phone
 
-    phone = asyncio.run(call())
+    return call_sid, asyncio.run(call())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_realtime_socket_dropping_twice_falls_back_to_gather(rig: Rig, voices: dict[str, bytes]):
+    call_sid, phone = drop_twice(rig, voices, "Hola, me llamo Ana.", "¿Qué horario tenéis?")
 
     [update] = rig.twilio.call_updates
     root = ET.fromstring(update["Twiml"])  # noqa: S314 (what TalIA sent Twilio, in a test)
@@ -396,23 +399,13 @@ def test_a_realtime_tool_call_delivered_again_is_not_run_twice():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_caller_who_switches_to_english_falls_back_to_speech_turns_in_english(rig: Rig, voices: dict[str, bytes]):
-    rig.realtime.turns = [
-        Turn("Hi, my name is Ana and I would like to book a cleaning for my son.", say="Sure.", drop_after=True),
-        Turn("What are the opening hours on Saturday?", say="Ten to two.", drop_after=True),
-    ]
-    call_sid, url, parameters = rig.dial()  # a Spanish number: greeted in Spanish
-
-    async def call() -> None:
-        async with MediaStreamClient(url, call_sid, parameters, pace=PACE) as phone:
-            await phone.say(voices["name"])
-            assert await phone.wait_played(ANSWER_MS * 8)
-            assert rig.realtime.wait_for(
-                lambda: len(rig.realtime.connections) == 2 and rig.realtime.connections[1].session
-            )
-            await phone.say(voices["hours"])
-            assert await phone.wait_closed(), "the bridge did not end the stream"
-
-    asyncio.run(call())
+    # A Spanish number: greeted in Spanish.
+    call_sid, _ = drop_twice(
+        rig,
+        voices,
+        "Hi, my name is Ana and I would like to book a cleaning for my son.",
+        "What are the opening hours on Saturday?",
+    )
 
     assert VoiceCall.objects.get(call_sid=call_sid).locale == "en"
     [update] = rig.twilio.call_updates

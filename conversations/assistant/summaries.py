@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
@@ -37,130 +39,258 @@ logger = logging.getLogger("talia.assistant")
 EXTRACTIVE = "extractive"
 
 MAX_TOPICS = 5
+# Words that say nothing about what a conversation is about, in both languages: function words, greetings,
+# politeness, the verbs every request uses. Compared without accents ("después" as "despues").
 STOPWORDS = frozenset(
     [
-        "a",
-        "al",
         "algo",
         "algun",
         "alguna",
+        "alguno",
+        "algunos",
+        "ahora",
+        "alli",
+        "aqui",
+        "asi",
+        "aunque",
+        "bien",
+        "buenas",
+        "bueno",
+        "buenos",
+        "cada",
+        "casi",
         "como",
         "con",
-        "de",
-        "del",
+        "contra",
+        "cual",
+        "cuales",
+        "cuando",
+        "cuanto",
+        "cuanta",
+        "cuantos",
+        "cuantas",
         "desde",
         "donde",
-        "el",
+        "durante",
         "ella",
-        "en",
-        "es",
+        "ellas",
+        "ello",
+        "ellos",
+        "entre",
+        "esas",
+        "ese",
+        "eso",
+        "esos",
         "esta",
+        "estas",
         "este",
         "esto",
+        "estos",
+        "estan",
+        "estar",
+        "estoy",
+        "esta",
+        "estamos",
+        "fue",
+        "fueron",
+        "gracias",
+        "hace",
+        "hacer",
+        "hola",
+        "hasta",
         "hay",
-        "la",
-        "las",
-        "le",
-        "lo",
-        "los",
-        "me",
-        "mi",
-        "mis",
-        "muy",
-        "no",
-        "nos",
-        "o",
+        "mucho",
+        "muchas",
+        "muchos",
+        "mucha",
+        "nada",
+        "nadie",
+        "nosotros",
+        "nuestra",
+        "nuestro",
+        "otra",
+        "otro",
+        "otros",
+        "otras",
         "para",
         "pero",
-        "por",
-        "que",
+        "poco",
+        "poder",
+        "podria",
+        "podrian",
+        "puedo",
+        "puede",
+        "pueden",
+        "porque",
+        "pues",
         "quiero",
-        "se",
-        "si",
-        "sin",
+        "quisiera",
+        "queria",
+        "quien",
+        "quienes",
+        "saber",
+        "sabes",
+        "sean",
+        "seria",
+        "sido",
+        "siempre",
         "sobre",
+        "solo",
+        "somos",
         "soy",
-        "su",
-        "sus",
-        "te",
+        "tambien",
+        "tanto",
         "tengo",
-        "tu",
-        "un",
-        "una",
-        "uno",
-        "y",
-        "ya",
-        "yo",
-        "hola",
-        "gracias",
+        "tiene",
+        "tienen",
+        "tener",
+        "todo",
+        "todos",
+        "toda",
+        "todas",
+        "usted",
+        "ustedes",
         "vale",
-        "the",
-        "and",
-        "for",
-        "with",
-        "you",
-        "your",
-        "are",
-        "can",
-        "how",
+        "vamos",
+        "vosotros",
+        "favor",
+        "saludos",
+        "dias",
+        "tardes",
+        "noches",
+        "perdona",
+        "perdon",
+        "necesito",
+        "correo",
+        "email",
+        "mail",
+        "telefono",
+        "phone",
+        "numero",
+        "number",
+        "movil",
+        "llamarme",
+        "contacto",
+        "haceis",
+        "teneis",
+        "gustaria",
+        "hablar",
+        "decir",
+        "pregunta",
+        "preguntar",
+        "consulta",
+        "otra",
+        "cosa",
+        "entonces",
+        "claro",
+        "mismo",
+        "misma",
+        "about",
+        "after",
+        "again",
+        "also",
+        "because",
+        "been",
+        "before",
+        "being",
+        "could",
+        "does",
+        "doing",
+        "done",
+        "from",
+        "good",
+        "have",
+        "having",
+        "hello",
+        "here",
+        "into",
+        "just",
+        "know",
+        "like",
+        "make",
+        "many",
+        "more",
+        "most",
+        "much",
+        "need",
+        "only",
+        "other",
+        "please",
+        "really",
+        "should",
+        "some",
+        "such",
+        "than",
+        "thank",
+        "thanks",
+        "that",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "thing",
+        "think",
+        "this",
+        "those",
+        "through",
+        "very",
+        "want",
+        "wanted",
         "what",
         "when",
         "where",
         "which",
-        "who",
+        "while",
         "will",
+        "with",
         "would",
-        "have",
-        "has",
-        "this",
-        "that",
-        "from",
-        "there",
-        "their",
-        "they",
-        "them",
-        "about",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "it",
-        "its",
-        "is",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "an",
-        "or",
-        "be",
-        "do",
-        "does",
-        "hi",
-        "hello",
-        "thanks",
-        "please",
-        "want",
-        "need",
-        "would",
-        "like",
+        "your",
+        "yours",
+        "hey",
+        "okay",
+        "question",
     ]
 )
 WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+# Addresses and numbers are personal data or noise, never topics.
+NOT_WORDS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\+?\d[\d\s().-]{5,}\d")
 
 
 def _clip(text: str, limit: int = 240) -> str:
     return shorten(text, limit)
 
 
-def topics_of(texts: list[str]) -> list[str]:
-    counts = Counter(word for text in texts for word in WORD.findall(text.lower()) if word not in STOPWORDS)
+def _plain(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def topics_of(texts: list[str], names: Iterable[str] = ()) -> list[str]:
+    """The most frequent meaningful words of what the contact wrote: no stop words, addresses, numbers, nor
+    the words of `names` (the contact's name and company, the assistant's and agents' names)."""
+    excluded = STOPWORDS | {_plain(word) for name in names for word in WORD.findall(str(name).lower())}
+    counts = Counter(
+        word
+        for text in texts
+        for word in WORD.findall(NOT_WORDS.sub(" ", text).lower())
+        if _plain(word) not in excluded
+    )
     return [word for word, _ in counts.most_common(MAX_TOPICS)]
 
 
-def extractive_summary(messages: list[Message], language: str) -> Summary:
+def names_in(conversation: Conversation) -> list[str]:
+    """Who takes part in a conversation, by name: what topics must not be."""
+    contact = conversation.contact
+    return [contact.full_name, contact.display_name, contact.company, settings.TALIA_BUSINESS_NAME]
+
+
+def language_of(conversation: Conversation) -> str:
+    """The conversation's language: the contact's (the assistant answers in it); summaries use it too."""
+    return conversation.contact.locale or settings.LANGUAGE_CODE
+
+
+def extractive_summary(messages: list[Message], language: str, names: Iterable[str] = ()) -> Summary:
     """What the contact asked first and last, the counts, and the most frequent words, in `language`."""
     said = [m.text for m in messages if m.sender == Sender.CONTACT and m.text.strip()]
     with translation.override(language):
@@ -178,15 +308,15 @@ def extractive_summary(messages: list[Message], language: str) -> Summary:
             )
             % {"count": len(said), "replies": replies}
         )
-    return Summary(" ".join(parts), topics_of(said), EXTRACTIVE)
+    return Summary(" ".join(parts), topics_of(said, names), EXTRACTIVE)
 
 
-def written_summary(messages: list[Message]) -> Summary:
-    """The configured engine's summary in the team's language; extractive if the model fails."""
-    language = settings.LANGUAGE_CODE
+def written_summary(conversation: Conversation, messages: list[Message]) -> Summary:
+    """The configured engine's summary in the conversation's language; extractive if the model fails."""
+    language, names = language_of(conversation), names_in(conversation)
     engine = get_engine()
     if not engine.writes_structured:
-        return extractive_summary(messages, language)
+        return extractive_summary(messages, language, names)
     try:
         raw = engine.structured(
             prompts.summary_instructions(language),
@@ -197,7 +327,7 @@ def written_summary(messages: list[Message]) -> Summary:
         return prompts.parse_summary(raw, engine=engine.name)
     except ProviderError as exc:
         logger.warning("The %s engine could not summarise (%s); using the extractive summary", engine.name, exc)
-        return extractive_summary(messages, language)
+        return extractive_summary(messages, language, names)
 
 
 def handoff_brief(conversation: Conversation) -> dict[str, object]:
@@ -209,7 +339,8 @@ def handoff_brief(conversation: Conversation) -> dict[str, object]:
     if handoff is not None and handoff.brief_summary:
         summary = Summary(handoff.brief_summary, list(handoff.brief_topics), "model")
     else:
-        summary = extractive_summary(list(conversation.messages.order_by("seq")), translation.get_language())
+        messages = list(conversation.messages.order_by("seq"))
+        summary = extractive_summary(messages, language_of(conversation), names_in(conversation))
     contact = conversation.contact
     return {
         "reason": handoff.reason if handoff else "",
@@ -231,7 +362,7 @@ def write_handoff_brief(handoff_id: str) -> HandoffRequest | None:
         return handoff
     conversation = handoff.conversation
     messages = list(conversation.messages.filter(created__lte=handoff.created).order_by("seq"))
-    summary = written_summary(messages)
+    summary = written_summary(conversation, messages)
     if summary.engine == EXTRACTIVE:
         return handoff  # the model failed; the page builds the extractive brief itself
     HandoffRequest.objects.filter(pk=handoff.pk).update(brief_summary=summary.text, brief_topics=summary.topics)
@@ -251,7 +382,7 @@ def store_summary(conversation_id: str) -> ConversationSummary | None:
     if hasattr(conversation, "summary"):
         return conversation.summary  # a redelivered task: no second model call
     messages = list(conversation.messages.order_by("seq"))
-    summary = written_summary(messages)
+    summary = written_summary(conversation, messages)
     closed = (
         Event.objects.filter(conversation=conversation, name=events.CONVERSATION_CLOSED.name)
         .order_by("-created")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -127,7 +130,9 @@ class EndRequestView(ConsoleView):
 class HandBackView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_hand_back, request.user, self.conversation(request, conversation_id))
-        return Response({"conversation": actions.conversation_payload(conversation)})
+        # Shown on the queue the console goes back to: the agent no longer has this conversation's page.
+        messages.success(request._request, _("Handed back to the assistant: it answers the visitor again."))
+        return Response({"conversation": actions.conversation_payload(conversation), "next": reverse("console")})
 
 
 class NoteSerializer(serializers.Serializer):

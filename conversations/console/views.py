@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from conversations import attachments, delivery
 from conversations.assistant import summaries
@@ -24,6 +26,7 @@ from conversations.models import (
     EndChatRequest,
     Message,
     QuickReply,
+    Sender,
 )
 from conversations.registry import channel_specs
 from conversations.templatetags.console_tags import phone_address
@@ -67,6 +70,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "mine": mine,
         "closed": closed[:RECENTLY_CLOSED],
         "channel_specs": channel_specs.all(),
+        "sender_choices": Sender.choices,  # labels for live rows' previews
     }
     return render(request, "conversations/console.html", context)
 
@@ -77,7 +81,10 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         Conversation.objects.select_related("contact", "assigned_agent"), pk=conversation_id
     )
     if not can_watch(request.user, conversation):
-        raise PermissionDenied
+        # Normal use leads here (a conversation handed back, claimed by someone else or closed while its
+        # link was open): back to the queue with a word on why, not a bare 403. Nothing of it is shown.
+        messages.info(request, _("That conversation is no longer in your queue: someone else has it or it ended."))
+        return redirect("console")
     context = {
         "conversation": conversation,
         "messages": conversation.messages.select_related("agent").order_by("seq"),

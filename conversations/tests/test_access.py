@@ -173,7 +173,12 @@ def test_the_console_previews_only_conversations_the_agent_may_open(make_agent, 
 
     assert "soy Marta" in page  # her own closed conversation
     assert "Secreto de Bruno" not in page and str(lucia.conversation.pk) not in page
-    assert signed_in(ana).get(f"/console/conversations/{lucia.conversation.pk}/").status_code == 403
+    # Someone else's conversation: back to the queue with a word on why, and none of it shown.
+    client = signed_in(ana)
+    opened = client.get(f"/console/conversations/{lucia.conversation.pk}/", follow=True)
+    assert opened.redirect_chain == [("/console/", 302)]
+    assert "Secreto de Bruno" not in opened.content.decode()
+    assert "no longer in your queue" in opened.content.decode() or "ya no está en tu cola" in opened.content.decode()
     assert "Secreto de Bruno" in supervisor
 
 

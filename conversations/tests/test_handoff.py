@@ -179,6 +179,12 @@ def test_handed_back_the_assistant_answers_again(queued, make_agent):
     run = turns.run_turn(later.message.pk)
 
     assert handed.json()["conversation"]["status"] == ConversationStatus.BOT
+    # The agent is sent back to the queue, told what happened; the conversation's page is no longer theirs.
+    assert handed.json()["next"] == "/console/"
+    queue = client.get("/console/").content.decode()
+    assert "Devuelta al asistente" in queue or "Handed back to the assistant" in queue
+    page = client.get(f"/console/conversations/{queued.pk}/")
+    assert page.status_code == 302 and page["Location"] == "/console/"
     assert run is not None and run.status == AssistantRun.Status.COMPLETED
     assert Message.objects.filter(conversation=queued, sender=Sender.ASSISTANT).exists()
     assert get_user_model().objects.get(pk=ana.pk).assignments.get().release_reason == "handed_back"
@@ -201,7 +207,22 @@ async def test_a_newly_queued_conversation_reaches_every_agent(make_agent):
         str(received.conversation.pk),
         "queued",
     )
+    # The live row names the contact and previews the last messages, like a rendered one.
+    assert event["contact_name"].startswith("Visitante ")
+    assert event["preview"][0] == {"sender": "contact", "text": "Una persona, por favor"}
     await socket.disconnect()
+
+
+def test_an_anonymous_web_visitor_is_named_after_their_city_once_known(db):
+    received = inbox.receive("web", "handoff-session-05", "Hola")
+    contact = received.contact
+    ref = str(contact.pk)[:6]
+    assert str(contact) == f"Visitante {ref}"
+
+    contact.metadata = {"geolocation": {"city": "Valencia", "country": "Spain"}}
+    assert str(contact) == f"Visitante de Valencia · {ref}"
+    contact.full_name = "Lucía Pérez"
+    assert str(contact) == "Lucía Pérez"
 
 
 def test_basic_auth_is_not_accepted_by_the_console_api(queued, make_agent):

@@ -11,6 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from conversations import events, handoff, inbox, state
+from conversations.assistant import summaries
 from conversations.models import (
     AssistantRun,
     ConversationStatus,
@@ -169,3 +170,57 @@ def test_a_summary_that_breaks_the_schema_is_not_stored_as_written(celery_worker
 
     summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=conversation).first())
     assert summary.engine == "extractive"
+
+
+# --- The conversation's language and meaningful topics ----------------------------------------------------
+
+
+def test_topics_are_meaningful_words_not_names_addresses_or_filler():
+    said = [
+        "Hola, soy Lucía Pérez de Textiles Gómez, quiero saber el precio del blanqueamiento",
+        "Mi correo es lucia.perez@example.com y mi teléfono +34 600 123 456",
+        "¿El blanqueamiento duele? Gracias, por favor, y sobre el blanqueamiento, ¿hacéis ortodoncia?",
+    ]
+
+    topics = summaries.topics_of(said, ["Lucía Pérez", "Textiles Gómez", "Clínica Sonrisas"])
+
+    assert topics[0] == "blanqueamiento"
+    assert {"precio", "ortodoncia"} <= set(topics)
+    assert not {"lucía", "pérez", "textiles", "gómez", "example", "perez", "correo", "gracias", "favor"} & set(
+        topics
+    ), topics
+    assert not any(any(ch.isdigit() for ch in topic) for topic in topics)
+
+
+def test_an_english_conversation_is_summed_up_in_english_without_the_contacts_name(db, make_agent):
+    # The team's language is Spanish (LANGUAGE_CODE); the conversation is in English.
+    received = inbox.receive(
+        "web", "summary-session-en", "Hi, I am Peter Walsh and I need a dental implant quote", locale="en"
+    )
+    received.contact.full_name = "Peter Walsh"
+    received.contact.save(update_fields=["full_name"])
+    inbox.receive("web", "summary-session-en", "Is the implant quote free?", locale="en")
+    state.request_handoff(received.conversation, requested_by="contact")
+
+    page = signed_in(make_agent("ana")).get(f"/console/conversations/{received.conversation.pk}/").content.decode()
+    state.close_conversation(received.conversation, ended_by="contact")
+    summary = summaries.store_summary(str(received.conversation.pk))
+
+    assert "First asked: “Hi, I am Peter Walsh" in page  # the brief, in the conversation's language
+    assert summary is not None and summary.summary.startswith("First asked:")
+    assert summary.topics[:2] == ["implant", "quote"]
+    assert not {"peter", "walsh"} & set(summary.topics)
+
+
+@pytest.mark.parametrize("model_engine", ["openai"], indirect=True)
+def test_the_model_is_asked_to_sum_up_in_the_conversations_language(celery_worker, model):
+    fake = model(text(summary_json("Wants an implant quote.", "implant")))
+    with transaction.atomic():
+        conversation = inbox.receive("web", "summary-session-en2", "I need an implant quote", locale="en").conversation
+        state.close_conversation(conversation, ended_by="contact")
+
+    summary = wait_for(lambda: ConversationSummary.objects.filter(conversation=conversation).first())
+    call = next(r.body for r in fake.requests if is_summary_request(r.body))
+    sent = json.dumps(call, ensure_ascii=False)
+    assert "Write in English" in sent and "never people's or companies' names" in sent
+    assert summary.summary == "Wants an implant quote."

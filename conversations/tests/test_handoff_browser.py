@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -33,6 +34,14 @@ def test_visitor_asks_for_a_person_agent_claims_they_chat_and_end(
     visitor = page
     agent = browser.new_context(locale="es-ES", viewport={"width": 1280, "height": 800}).new_page()
 
+    # The agent signs in to an empty queue.
+    agent.goto(f"{live_system.url}/console/")
+    agent.get_by_label("Usuario").fill("ana")
+    agent.get_by_label("Contraseña").fill(PASSWORD)
+    agent.get_by_role("button", name="Iniciar sesión").click()
+    expect(agent.locator("#console")).to_be_visible()
+    agent.evaluate("window.__same_page = true")
+
     # The visitor talks to the assistant, then asks for a person.
     visitor.goto(f"{live_system.url}/")
     visitor.get_by_role("button", name="Abrir el chat").click()
@@ -46,14 +55,12 @@ def test_visitor_asks_for_a_person_agent_claims_they_chat_and_end(
     box.press("Enter")
     expect(from_team.last).to_contain_text("persona", timeout=20_000)
 
-    # The agent signs in and sees it waiting, with a preview.
-    agent.goto(f"{live_system.url}/console/")
-    agent.get_by_label("Usuario").fill("ana")
-    agent.get_by_label("Contraseña").fill(PASSWORD)
-    agent.get_by_role("button", name="Iniciar sesión").click()
-    waiting = agent.locator("a[href*='/console/conversations/']").first
+    # The agent, signed in before, sees it arrive live: named, with a preview of the last messages.
+    waiting = agent.locator("a.contact[href*='/console/conversations/']").first
     expect(waiting).to_be_visible()
-    expect(agent.get_by_text("Quiero hablar con una persona").first).to_be_visible()  # the preview
+    expect(agent.get_by_text("Quiero hablar con una persona").first).to_be_visible(timeout=20_000)  # the preview
+    expect(waiting).to_have_text(re.compile(r"^Visitante [0-9a-f]{6}$"))
+    assert agent.evaluate("window.__same_page") is True  # a live row, not a reloaded page
     waiting.click()
     agent.locator("#claim-button").click()
 

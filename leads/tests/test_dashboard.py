@@ -20,7 +20,7 @@ from django.test import Client
 from conversations import inbox, state
 from conversations.models import Contact, HandoffRequest, Sender
 from conversations.tests.console_helpers import signed_in
-from leads import charts, pipeline
+from leads import charts, dashboard, pipeline
 from leads.models import LeadCard, LeadMovement
 
 pytestmark = pytest.mark.urls("leads.tests.dashboard_test_urls")
@@ -208,6 +208,22 @@ def test_moving_needs_the_csrf_token(supervisor, card):
 # --- CSV exports ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("+34600123456", "+34600123456"),
+        ("+14155550123", "+14155550123"),
+        ("+1+1", "'+1+1"),
+        ("+34600123456+cmd|' /C calc'!A0", "'+34600123456+cmd|' /C calc'!A0"),
+        ("+0123456789", "'+0123456789"),
+        ("-34600123456", "'-34600123456"),
+        ("34600123456", "34600123456"),
+    ],
+)
+def test_only_a_bare_e164_number_escapes_the_formula_guard(value, written):
+    assert dashboard.safe_cell(value) == written
+
+
 def test_the_leads_export_has_its_columns_and_neutralises_formulas(supervisor, card):
     Contact.objects.filter(pk=card.contact_id).update(
         full_name='=HYPERLINK("http://evil.example","click")', company="@SUM(A1)", phone="+34600123456"
@@ -237,7 +253,7 @@ def test_the_leads_export_has_its_columns_and_neutralises_formulas(supervisor, c
     assert record["id"] == str(card.pk)
     assert record["contact"] == '\'=HYPERLINK("http://evil.example","click")'
     assert record["company"] == "'@SUM(A1)"
-    assert record["phone"] == "'+34600123456"
+    assert record["phone"] == "+34600123456"  # E.164 stays a phone number
     assert record["summary"] == "'-2+3 wants a quote"
     assert (record["email"], record["channel"], record["stage"]) == ("lucia@example.com", "web", "new")
     assert (record["value"], record["owner"]) == ("1200.50", "")

@@ -213,7 +213,7 @@
     });
     notifyUpdate();
 
-    function add(id, channel, name) {
+    function add(id, channel, name, preview) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
@@ -222,6 +222,12 @@
       li.querySelector('a').href = conversationUrl(id);
       if (name) li.querySelector('a').textContent = String(name);
       li.querySelector('.tag').textContent = channelLabel(channel);
+      // The last messages, as the rendered rows show them (text as text).
+      const lines = li.querySelector('.preview');
+      for (const m of Array.isArray(preview) ? preview : []) {
+        const sender = String(m.sender || '');
+        lines.append(h('li', { class: sender }, h('span', { class: 'sender' }, (STRINGS['sender.' + sender] || sender) + ':'), ' ' + String(m.text || '')));
+      }
       list.append(li);
       refreshCount();
       refreshWaits();
@@ -237,7 +243,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.preview)) announce(id, v.channel);
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }
@@ -679,7 +685,8 @@
       if (root.dataset.mine === 'true') ta.focus();
     }
 
-    // Close (after an inline confirmation) and hand back: both reload into the page's new state.
+    // Close (after an inline confirmation) reloads into the closed page; hand back goes to the queue the
+    // answer names (the conversation is the assistant's again, no longer this agent's to open).
     const closeButton = $('close-button'), closeConfirm = $('close-confirm'), closeYes = $('close-yes'), closeNo = $('close-no');
     const handBackButton = $('hand-back-button');
     function confirmClose(open) {
@@ -693,7 +700,8 @@
       const r = await api('POST', apiUrl(id, action));
       if (r.ok) {
         store('sessionStorage', DRAFT_KEY, null);
-        location.reload();
+        if (r.data && r.data.next) location.assign(r.data.next);
+        else location.reload();
         return;
       }
       for (const b of actions.querySelectorAll('button')) b.disabled = false;
@@ -761,6 +769,12 @@
       li.dataset.channel = String(channel || '');
       li.querySelector('a').href = conversationUrl(id);
       li.querySelector('.tag').textContent = channelLabel(channel);
+      // The last messages, as the rendered rows show them (text as text).
+      const lines = li.querySelector('.preview');
+      for (const m of Array.isArray(preview) ? preview : []) {
+        const sender = String(m.sender || '');
+        lines.append(h('li', { class: sender }, h('span', { class: 'sender' }, (STRINGS['sender.' + sender] || sender) + ':'), ' ' + String(m.text || '')));
+      }
       list.append(li);
       return li;
     }
