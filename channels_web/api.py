@@ -20,8 +20,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from channels_web import ratelimit, security, services
+from channels_web import files, ratelimit, security, services
 from channels_web.serializers import (
+    AttachmentFieldsSerializer,
+    AttachmentResponseSerializer,
     CloseResponseSerializer,
     CloseSerializer,
     ConfigSerializer,
@@ -42,12 +44,13 @@ from channels_web.serializers import (
     TranscriptResponseSerializer,
     TranscriptSerializer,
 )
-from conversations import csat, profile
+from conversations import attachments, csat, inbox, profile
 from conversations.handoff import queue_outlook
 from conversations.models import AssistantRun, Conversation, ConversationStatus, Message
-from conversations.realtime import MessagePayload
+from conversations.realtime import MessagePayload, message_payload
 from conversations.waiting import wait_for_reply
 from talia.api import ApiError
+from talia.parsers import UploadParser
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid fields or malformed JSON."),
@@ -352,3 +355,51 @@ class TranscriptView(WebchatView):
         if queued:
             return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
         return Response({"status": "already_queued"})
+
+
+class AttachmentsView(WebchatView):
+    """The visitor sends a file (multipart); it becomes their next message, like a text one."""
+
+    parser_classes = [UploadParser]
+
+    @extend_schema(
+        summary="Send an image or PDF (multipart: session_id, file, optional caption and client_message_id)",
+        request={"multipart/form-data": AttachmentFieldsSerializer},
+        responses={
+            201: AttachmentResponseSerializer,
+            200: OpenApiResponse(AttachmentResponseSerializer, description="A retry of an upload already stored."),
+            413: OpenApiResponse(description="The file is larger than TALIA_ATTACHMENT_MAX_BYTES (file_too_large)."),
+            415: OpenApiResponse(
+                description="Not a JPEG, PNG, WebP, GIF or PDF by its content (unsupported_file_type)."
+            ),
+            **{code: response for code, response in ERRORS.items() if code != 413},
+        },
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(AttachmentFieldsSerializer, request.data)
+        wait = await sync_to_async(ratelimit.hit)(
+            "attachment", data["session_id"], settings.TALIA_ATTACHMENT_RATE_PER_SESSION
+        )
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
+        visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
+        try:
+            received = await sync_to_async(files.post_attachment)(
+                visitor, request.FILES.get("file"), data["caption"], data.get("client_message_id", "")
+            )
+        except attachments.AttachmentError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
+        except inbox.InboxError as exc:
+            raise ApiError(400, "invalid", str(exc)) from None
+        current = (
+            await Conversation.objects.filter(pk=received.conversation.pk).values_list("status", flat=True).afirst()
+        )
+        return Response(
+            {
+                "conversation_id": str(received.conversation.pk),
+                "status": current or received.conversation.status,
+                "duplicate": received.duplicate,
+                "message": files.with_urls(message_payload(received.message)),
+            },
+            status=status.HTTP_200_OK if received.duplicate else status.HTTP_201_CREATED,
+        )

@@ -32,5 +32,6 @@ class ChannelsWebConfig(AppConfig):
                 shows_citations=True,
                 waits_for_reply=True,
                 streams_text=True,
+                sends_files=True,
             )
         )

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from rest_framework import serializers
 
-from channels_web import ratelimit, security, services
+from channels_web import files, ratelimit, security, services
 from channels_web.serializers import LocaleField, MessageFieldsSerializer, ResumeSerializer
 from conversations import inbox, realtime
 from conversations.models import Sender, conversation_group
@@ -129,7 +129,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if message_id in self.sent:
             return
         self.sent.append(message_id)
-        await self.send_json(event)
+        await self.send_json(files.event_with_urls(dict(event)))
 
     # --- From the visitor ------------------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         for event in await in_a_thread(realtime.missed_messages)(conversation.id, after, RESUME_LIMIT):
             # A resume is an explicit request: send even what this socket already sent.
             self.sent.append(event["message"]["id"])
-            await self.send_json(event)
+            await self.send_json(files.event_with_urls(dict(event)))
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})

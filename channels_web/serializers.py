@@ -6,7 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from channels_web.files import with_urls
 from channels_web.services import MAX_CONTENT, MAX_PAGE_SIZE, PAGE_SIZE, SESSION_ID
+from conversations.attachments import MAX_CAPTION
 from conversations.inbox import normalise_locale
 from conversations.models import ConversationRating, Message
 from conversations.realtime import message_payload
@@ -51,6 +53,26 @@ class MessageFieldsSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Optional id making a retried message idempotent (same rules as session_id).",
     )
+
+
+class AttachmentFieldsSerializer(SessionSerializer):
+    """The small fields beside the uploaded `file` (multipart) of POST /api/webchat/attachments."""
+
+    caption = serializers.CharField(max_length=MAX_CAPTION, required=False, allow_blank=True, default="")
+    client_message_id = serializers.RegexField(
+        SESSION_ID,
+        required=False,
+        allow_blank=True,
+        help_text="Optional id making a retried upload idempotent (same rules as session_id).",
+    )
+    locale = LocaleField()
+
+
+class AttachmentResponseSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    status = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="True when client_message_id named an upload already stored.")
+    message = serializers.DictField(help_text="The stored message, as in the history (attachments with `url`).")
 
 
 class PostMessageSerializer(SessionSerializer, MessageFieldsSerializer):
@@ -123,6 +145,15 @@ class CitationSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
+class AttachmentSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    content_type = serializers.CharField()
+    stored = serializers.BooleanField()
+    name = serializers.CharField(required=False)
+    size = serializers.IntegerField(required=False)
+    url = serializers.CharField(required=False, help_text="A signed download path on TalIA's origin, short-lived.")
+
+
 class MessageSerializer(serializers.Serializer):
     """The public message shape, shared with the socket's `message.new` (no internal metadata)."""
 
@@ -136,9 +167,11 @@ class MessageSerializer(serializers.Serializer):
     content_type = serializers.CharField()
     created = serializers.DateTimeField()
     citations = CitationSerializer(many=True)
+    attachments = AttachmentSerializer(many=True, required=False)
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
-        return dict(message_payload(instance))
+        # Only the visitor's own history uses this shape: their files come with signed download paths.
+        return dict(with_urls(message_payload(instance)))
 
 
 class ReplyMetadataSerializer(serializers.Serializer):

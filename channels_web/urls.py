@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/webchat/config", api.ConfigView.as_view(), name="config"),
     path("api/webchat/rating", api.RatingView.as_view(), name="rating"),
     path("api/webchat/transcript", api.TranscriptView.as_view(), name="transcript"),
+    path("api/webchat/attachments", api.AttachmentsView.as_view(), name="attachments"),
+    path("api/webchat/attachments/<uuid:message_id>/<int:index>", views.attachment, name="attachment"),
     path("widget.js", views.widget_js, name="widget-js"),
     path("", views.demo, name="demo"),
 ]

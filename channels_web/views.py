@@ -1,14 +1,20 @@
-"""The demo landing page and the widget script."""
+"""The demo landing page, the widget script and the files in the visitor's messages."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
+
+from channels_web import files, ratelimit, security, services
+from conversations import attachments
+from talia.api import error_body
 
 WIDGET_PATH = "widget/widget.js"
 
@@ -38,4 +44,43 @@ def widget_js(request: HttpRequest) -> HttpResponseBase:
         path = str(collected)
     response = FileResponse(open(path, "rb"), content_type="application/javascript; charset=utf-8")  # noqa: SIM115
     response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _refused(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status, headers=headers)
+
+
+@require_GET
+def attachment(request: HttpRequest, message_id: UUID, index: int) -> HttpResponseBase:
+    """A file of a web chat message, for its visitor: by the signed `t` of the widget's link, or by
+    `session_id` (with the widget token, as the API asks). Anyone else gets 404, as for a missing file.
+
+    Images are served inline (the widget shows them in an <img>), everything else as a download; with
+    nosniff and a sandboxing CSP either way, so a file never runs as a page of TalIA's origin.
+    """
+    if not security.origin_allowed(request.headers.get("Origin"), request.get_host()):
+        return _refused(403, "origin_not_allowed", "This site may not use the chat: its origin is not allowed.")
+    signature = request.GET.get("t", "")
+    session_id = request.GET.get("session_id", "")
+    if not signature:
+        if not security.token_ok(request.headers.get("X-TalIA-Token")):
+            return _refused(401, "invalid_token", "A valid widget token is required (X-TalIA-Token header).")
+        if not services.SESSION_ID.match(session_id):
+            return _refused(400, "invalid", "Send the signed link's t, or your session_id.")
+        ip = security.client_ip(
+            request.META.get("REMOTE_ADDR"), {"x-forwarded-for": request.headers.get("X-Forwarded-For", "")}
+        )
+        wait = ratelimit.check_visitor(session_id, ip)
+        if wait is not None:
+            return _refused(
+                429, "rate_limited", f"Too many requests. Try again in {wait} seconds.", **{"Retry-After": str(wait)}
+            )
+    item = files.visitor_file(message_id, index, session_id=session_id, signature=signature)
+    if item is None:
+        return _refused(404, "not_found", "No such file, or the link has expired.")
+    response = attachments.file_response(item, inline=attachments.is_inline(item))
+    response["Cache-Control"] = "private, max-age=300"
+    # The widget lives on the customer's site: its <img> loads the file from TalIA's origin.
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

@@ -7,6 +7,7 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
+        import conversations.attachments  # noqa: F401  (deletes a message's files with it)
         import conversations.checks  # noqa: F401  (registers the system checks)
         import conversations.profile  # noqa: F401  (drops the cached profile when it changes)
         from conversations import events

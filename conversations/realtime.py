@@ -44,9 +44,12 @@ class Citation(TypedDict):
 
 
 class Attachment(TypedDict):
-    index: int  # its place in the message's attachments: the console's download link names it
+    index: int  # its place in the message's attachments: the download links name it
     content_type: str
-    stored: bool  # downloaded from the provider yet
+    stored: bool  # downloaded from the provider yet (uploads: always)
+    name: NotRequired[str]  # the sender's file name (uploads)
+    size: NotRequired[int]
+    url: NotRequired[str]  # only to the widget: a signed, short-lived download path (channels_web.files)
 
 
 class Location(TypedDict):
@@ -67,7 +70,7 @@ class MessagePayload(TypedDict):
     content_type: str
     created: str
     citations: list[Citation]
-    # Only on messages that carry them (WhatsApp media and locations): never the provider's URL.
+    # Only on messages that carry them (files, WhatsApp locations): never the provider's URL.
     attachments: NotRequired[list[Attachment]]
     location: NotRequired[Location]
 
@@ -268,12 +271,23 @@ def message_payload(message: Message) -> MessagePayload:
 
 
 def _attachments(value: object) -> list[Attachment]:
-    """What a channel stored of a message's media, without the provider's URL."""
-    return [
-        {"index": index, "content_type": str(item.get("content_type") or "")[:100], "stored": bool(item.get("stored"))}
-        for index, item in enumerate(value if isinstance(value, list) else [])
-        if isinstance(item, dict)
-    ]
+    """What a channel stored of a message's files (conversations.attachments), without the provider's URL
+    or the storage name."""
+    attachments: list[Attachment] = []
+    for index, item in enumerate(value if isinstance(value, list) else []):
+        if not isinstance(item, dict):
+            continue
+        attachment: Attachment = {
+            "index": index,
+            "content_type": str(item.get("content_type") or "")[:100],
+            "stored": bool(item.get("stored")),
+        }
+        if item.get("name"):
+            attachment["name"] = str(item["name"])[:200]
+        if isinstance(item.get("size"), int):
+            attachment["size"] = item["size"]
+        attachments.append(attachment)
+    return attachments
 
 
 def _location(value: object) -> Location | None:

@@ -190,6 +190,9 @@ class ChannelSpec:
     # The door can show the assistant's reply growing as the model writes it (`message.delta` pushes on
     # the conversation's group, conversations.assistant.streaming), before the stored message.
     streams_text: bool = False
+
+    # The door can carry a file an agent attaches (conversations.attachments) to the contact.
+    sends_files: bool = False
     # The channel's own figures on the staff dashboard, and its facts about a conversation in the console.
     figures: FigureSource | None = None
     details: DetailSource | None = None

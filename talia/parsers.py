@@ -23,3 +23,27 @@ class JSONParser(parsers.JSONParser):
             from talia.api import ApiError
 
             raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+# Room for the multipart envelope and the small fields (session id, caption) around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class UploadParser(parsers.MultiPartParser):
+    """Multipart for the file uploads (widget and console): a body declared larger than the largest
+    accepted file is refused with 413 before it is parsed; the file itself is checked by
+    conversations.attachments.check_upload."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        limit = settings.TALIA_ATTACHMENT_MAX_BYTES
+        try:
+            too_large = int(declared or 0) > limit + MULTIPART_OVERHEAD
+        except ValueError:
+            too_large = False
+        if too_large:
+            from talia.api import ApiError
+
+            raise ApiError(413, "file_too_large", f"The file is larger than {limit} bytes.")
+        return super().parse(stream, media_type, parser_context)

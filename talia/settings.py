@@ -460,6 +460,13 @@ CORS_EXPOSE_HEADERS = ["Retry-After"]
 CORS_PREFLIGHT_MAX_AGE = 600
 TALIA_WEBCHAT_RATE_PER_SESSION = env_rate("TALIA_WEBCHAT_RATE_PER_SESSION", "30/min")
 TALIA_WEBCHAT_RATE_PER_IP = env_rate("TALIA_WEBCHAT_RATE_PER_IP", "120/min")
+# Files in messages (widget and console uploads): the largest accepted, and uploads per widget session.
+TALIA_ATTACHMENT_MAX_BYTES = env_int(
+    "TALIA_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024, maximum=100 * 1024 * 1024
+)
+TALIA_ATTACHMENT_RATE_PER_SESSION = env_rate("TALIA_ATTACHMENT_RATE_PER_SESSION", "20/hour")
+# How long the signed link to a file in a widget message works (an <img> cannot send the session id).
+TALIA_ATTACHMENT_URL_TTL_S = env_int("TALIA_ATTACHMENT_URL_TTL_S", 3600, minimum=60, maximum=7 * 24 * 3600)
 # Proxies whose X-Forwarded-For is believed (IPs or CIDR networks), e.g. the load balancer.
 TALIA_TRUSTED_PROXIES = env_list("TALIA_TRUSTED_PROXIES", [])
 # Optional IP geolocation: a URL with an {ip} placeholder answering JSON (e.g. https://ipinfo.io/{ip}/json).

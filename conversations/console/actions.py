@@ -8,11 +8,12 @@ from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from conversations import endchat, inbox, realtime, state
+from conversations import attachments, endchat, inbox, realtime, state
 from conversations.console.permissions import is_supervisor
 from conversations.leadfields import lead_details
 from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
 from conversations.realtime import agent_name
+from conversations.registry import channel_specs
 
 MAX_TEXT = 4000
 
@@ -81,6 +82,35 @@ def do_send(user: Any, conversation: Conversation, text: str) -> Message:
     if not text or len(text) > MAX_TEXT:
         raise ConsoleError("invalid", _("A message has 1 to %(max)d characters.") % {"max": MAX_TEXT})
     return inbox.send(conversation, text, sender=Sender.AGENT, agent=user)
+
+
+def do_send_file(user: Any, conversation: Conversation, file: Any, caption: str = "") -> Message:
+    """The agent's file (and optional caption) to the contact, on a channel that can carry one.
+
+    Raises attachments.AttachmentError for a file TalIA refuses, ConsoleError when the agent may not
+    send here (not theirs, or a channel that cannot carry files, such as WhatsApp for now).
+    """
+    check_own_conversation(user, conversation)
+    spec = channel_specs.get(conversation.channel)
+    if spec is None or not spec.sends_files:
+        label = spec.label if spec is not None else conversation.channel
+        raise ConsoleError("files_not_supported", _("Files cannot be sent on %(channel)s.") % {"channel": label})
+    caption = caption.strip()
+    if len(caption) > attachments.MAX_CAPTION:
+        raise ConsoleError("invalid", _("A caption has at most %(max)d characters.") % {"max": attachments.MAX_CAPTION})
+    entry = attachments.store_upload(attachments.check_upload(file), f"console/{conversation.pk}")
+    try:
+        return inbox.send(
+            conversation,
+            caption,
+            sender=Sender.AGENT,
+            agent=user,
+            content_type="media",
+            metadata={"attachments": [entry]},
+        )
+    except inbox.ConversationClosedError:
+        attachments.discard([entry])
+        raise ConsoleError("already_closed", _("The conversation is already closed.")) from None
 
 
 def do_close(user: Any, conversation: Conversation) -> Conversation:

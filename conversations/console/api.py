@@ -13,11 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations import attachments
 from conversations.console import actions
 from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
 from conversations.realtime import message_payload, note_payload
 from talia.api import ApiError
+from talia.parsers import UploadParser
 
 
 class MessageSerializer(serializers.Serializer):
@@ -69,6 +71,36 @@ class MessagesView(ConsoleView):
         message = self.act(
             actions.do_send, request.user, self.conversation(request, conversation_id), body.validated_data["text"]
         )
+        return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
+
+
+class AttachmentSerializer(serializers.Serializer):
+    """The small field beside the uploaded `file`."""
+
+    caption = serializers.CharField(
+        max_length=attachments.MAX_CAPTION, required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+
+
+class AttachmentsView(ConsoleView):
+    """The agent sends a file (multipart: `file`, optional `caption`) to the contact."""
+
+    parser_classes = [UploadParser]
+
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = AttachmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.conversation(request, conversation_id)
+        try:
+            message = self.act(
+                actions.do_send_file,
+                request.user,
+                conversation,
+                request.FILES.get("file"),
+                body.validated_data["caption"],
+            )
+        except attachments.AttachmentError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
         return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
 
 

@@ -15,6 +15,11 @@ urlpatterns = [
     path(
         "console/api/conversations/<uuid:conversation_id>/messages", api.MessagesView.as_view(), name="console-messages"
     ),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/attachments",
+        api.AttachmentsView.as_view(),
+        name="console-attachments",
+    ),
     path("console/api/conversations/<uuid:conversation_id>/close", api.CloseView.as_view(), name="console-close"),
     path(
         "console/api/conversations/<uuid:conversation_id>/take-over",

@@ -6,13 +6,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.db.models import Case, Count, F, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from conversations import delivery
+from conversations import attachments, delivery
 from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
@@ -113,6 +112,9 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "address": contact_address(conversation),
         "reply_window": delivery.reply_window(conversation) if conversation.is_open else None,
         "channel_details": channel_details(conversation),
+        "can_send_files": bool((spec := channel_specs.get(conversation.channel)) and spec.sends_files),
+        "accepted_types": ",".join(attachments.ALLOWED_TYPES),
+        "image_types": attachments.IMAGE_TYPES,
     }
     return render(request, "conversations/conversation.html", context)
 
@@ -167,26 +169,17 @@ def monitor(request: HttpRequest) -> HttpResponse:
 
 
 @agent_required
-def attachment(request: HttpRequest, conversation_id: str, message_id: str, index: int) -> FileResponse:
-    """One downloaded attachment of a message (a WhatsApp photo, a voice note), for who may watch it.
+def attachment(request: HttpRequest, conversation_id: str, message_id: str, index: int) -> HttpResponse:
+    """One held file of a message (a WhatsApp photo, a voice note, a widget upload), for who may watch it.
 
     Always as a download (Content-Disposition: attachment, nosniff): a file a contact sent never renders
-    as a page of TalIA's origin.
+    as a page of TalIA's origin (an <img> still shows an image).
     """
     conversation = get_object_or_404(Conversation, pk=conversation_id)
     if not can_watch(request.user, conversation):
         raise PermissionDenied
     message = get_object_or_404(Message, pk=message_id, conversation=conversation)
-    attachments = message.metadata.get("attachments") or []
-    item = attachments[index] if 0 <= index < len(attachments) and isinstance(attachments[index], dict) else None
-    stored = item.get("stored") if item else None
-    if not stored or not default_storage.exists(stored):
+    item = attachments.stored_entry(message, index)
+    if item is None:
         raise Http404("This attachment has not been downloaded yet.")
-    response = FileResponse(
-        default_storage.open(stored, "rb"),
-        as_attachment=True,
-        filename=stored.rsplit("/", 1)[-1],
-        content_type=str(item.get("content_type") or "application/octet-stream") if item else None,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachments.file_response(item)

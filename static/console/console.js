@@ -12,7 +12,7 @@
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
   // Shared with the other staff pages: static/console/kit.js.
-  const { strings: STRINGS, t, h, show, store, api } = window.TalIAKit;
+  const { strings: STRINGS, t, h, show, store, csrfToken, api } = window.TalIAKit;
 
   // --- Socket: reconnect with backoff, 1 s doubling to 30 s; each page resynchronises on reopen ----------
   const connection = $('connection');
@@ -311,14 +311,16 @@
         h('div', { class: 'msg-meta' }, h('span', { class: 'sender' }, senderLabel(m)), ' ', time),
         h('p', { class: 'text' }, String(m.text ?? '')), attachmentsEl(m), locationEl(m.location));
     }
-    // Media a contact sent (WhatsApp): a download link once TalIA has fetched it from the provider.
+    // Files in a message (uploads, WhatsApp media): a download link (images with a thumbnail) once TalIA
+    // holds the file.
     function attachmentsEl(m) {
       const items = Array.isArray(m.attachments) ? m.attachments : [];
       if (!items.length || !UUID.test(String(m.id))) return null;
       return h('ul', { class: 'attachments' }, ...items.map(a => {
-        const label = '📎 ' + (String(a.content_type || '') || t('attachment'));
+        const name = String(a.name || a.content_type || '') || t('attachment');
         const href = '/console/conversations/' + encodeURIComponent(id) + '/messages/' + encodeURIComponent(m.id) + '/attachments/' + Number(a.index);
-        return h('li', {}, a.stored ? h('a', { href }, label) : label, a.stored ? null : ' ', a.stored ? null : h('span', { class: 'muted' }, t('downloading')));
+        const thumb = /^image\/(jpeg|png|webp|gif)$/.test(String(a.content_type)) ? [h('img', { class: 'thumb', src: href, alt: name, loading: 'lazy' }), h('br')] : [];
+        return h('li', {}, a.stored ? h('a', { href }, ...thumb, '📎 ' + name) : '📎 ' + name, a.stored ? null : ' ', a.stored ? null : h('span', { class: 'muted' }, t('downloading')));
       }));
     }
     function locationEl(place) {
@@ -644,6 +646,28 @@
       ta.focus();
     }
 
+    // A file beside the reply box: sent as soon as it is chosen (multipart, the same session and CSRF).
+    const fileInput = $('composer-file'), fileStatus = $('composer-file-status');
+    async function sendFile() {
+      const file = fileInput.files[0];
+      if (!file) return;
+      const body = new FormData();
+      body.append('file', file);
+      fileInput.disabled = true;
+      fileStatus.textContent = t('uploading');
+      show(composerError, '');
+      let r = null, data = {};
+      try {
+        r = await fetch(apiUrl(id, 'attachments'), { method: 'POST', headers: { Accept: 'application/json', 'X-CSRFToken': csrfToken() }, credentials: 'same-origin', body });
+        data = await r.json();
+      } catch (e) { /* offline, or not JSON */ }
+      fileInput.disabled = false;
+      fileStatus.textContent = '';
+      if (r && r.ok && data && data.message) { fileInput.value = ''; add(data.message); }
+      else show(composerError, String((data && data.error && data.error.message) || t('failed')));
+    }
+    if (fileInput) fileInput.addEventListener('change', sendFile);
+
     if (form && ta) {
       if (!ta.value) ta.value = store('sessionStorage', DRAFT_KEY) || '';
       form.addEventListener('submit', e => { e.preventDefault(); submit(); });
@@ -772,7 +796,7 @@
       const ol = li.querySelector('.preview');
       if (!m || typeof m !== 'object' || !m.id || [...ol.children].some(x => x.dataset.id === String(m.id))) return;
       const sender = m.sender === 'agent' && m.agent_name ? String(m.agent_name) : STRINGS['sender.' + m.sender] || String(m.sender || '');
-      const text = String(m.text ?? '');
+      const text = (Array.isArray(m.attachments) && m.attachments.length ? '📎 ' : '') + String(m.text ?? '');
       ol.append(h('li', { class: String(m.sender || ''), 'data-id': m.id },
         h('span', { class: 'sender' }, sender + ':'), ' ', text.length > 160 ? text.slice(0, 159) + '…' : text));
       while (ol.children.length > PREVIEW) ol.firstElementChild.remove();

@@ -23,6 +23,7 @@
       consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
       ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
       choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes', wa: 'Seguir por WhatsApp',
+      att: 'Adjuntar una imagen o un PDF', file: 'Archivo', bad: 'Solo imágenes o PDF, y no demasiado grandes.',
       endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.',
       rateQ: '¿Qué tal te hemos atendido?', rate: '{n} de 5', cmt: 'Comentario (opcional)', rSend: 'Enviar valoración', thx: '¡Gracias por tu valoración!',
       mail: 'Tu correo', tr: 'Enviarme la conversación por correo', sent: 'Te la enviamos por correo en unos minutos.'
@@ -44,6 +45,7 @@
       consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
       ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
       choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources', wa: 'Continue on WhatsApp',
+      att: 'Attach an image or a PDF', file: 'File', bad: 'Only images or PDFs, and not too large.',
       endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.',
       rateQ: 'How did we do?', rate: '{n} out of 5', cmt: 'Comment (optional)', rSend: 'Send rating', thx: 'Thanks for your rating!',
       mail: 'Your email', tr: 'Email me the transcript', sent: 'It’s on its way to your inbox.'
@@ -144,7 +146,12 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
 .rt .bt{justify-content:center}
 .rt .b,.rt p{margin:0}
 .rt [aria-pressed=true]{background:var(--c);color:var(--f)}
-.rt input{border:1px solid #b9bec5;border-radius:10px;padding:6px 10px}`;
+.rt input{border:1px solid #b9bec5;border-radius:10px;padding:6px 10px}
+
+.fm .c{padding:0 9px}
+.fs a{display:block;margin:4px 6px 0;color:#0a58ca}
+.fs img{display:block;max-width:100%;max-height:200px;border-radius:10px}
+progress{width:100%}`;
 
   // Skeleton: static text only, dynamic text is always set as text.
   const host = h('talia-widget');
@@ -179,7 +186,10 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
   } });
   const bSend = h('button', { class: 'b p', type: 'submit' }, t('send'));
-  const form = h('form', { class: 'fm', onsubmit: e => { e.preventDefault(); submit(); } }, ta, bSend);
+  // Files: the server decides the type by content; `accept` only narrows the picker.
+  const fIn = h('input', { type: 'file', hidden: true, accept: 'image/jpeg,image/png,image/webp,image/gif,application/pdf', onchange: () => attach(fIn.files[0]) });
+  const bAtt = h('button', { class: 'b c', type: 'button', 'aria-label': t('att'), title: t('att'), onclick: () => fIn.click() }, '📎');
+  const form = h('form', { class: 'fm', onsubmit: e => { e.preventDefault(); submit(); } }, bAtt, fIn, ta, bSend);
   const pn = h('div', { class: 'pn', id: 'p', role: 'dialog', 'aria-labelledby': 'h', hidden: true, onkeydown: e => {
     if (e.key !== 'Escape') return;
     e.stopPropagation();
@@ -205,7 +215,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     try { j = await r.json(); } catch (e) { /* not JSON */ }
     return { ok: r.ok, status: r.status, j, retry: +r.headers.get('Retry-After') || 0 };
   }
-  const errText = r => (r && r.status === 429 ? t('wait', { s: r.retry || 5 })
+  const errText = r => (r && r.status === 429 ? t('wait', { s: r.retry || 5 }) : r && (r.status === 413 || r.status === 415) ? t('bad')
     : /^(invalid_token|origin_not_allowed)$/.test(r && r.j && r.j.error && r.j.error.code) ? t('denied') : null);
 
   // Message list: one section per conversation, elements ordered by data-k (seq, or provisional).
@@ -244,8 +254,23 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     const who = m.sender, u = who === 'contact', d = date(m.created);
     if (who === 'system') return h('div', { class: 'n' }, String(m.text ?? ''));
     const lab = u ? t('you') : who === 'agent' ? m.agent_name || agentName || t('agent') : t('bot');
-    return h('div', { class: u ? 'm u' : 'm' }, h('div', { class: 'tx' }, String(m.text ?? '')), cites(m.citations),
+    return h('div', { class: u ? 'm u' : 'm' }, m.text || !m.attachments ? h('div', { class: 'tx' }, String(m.text ?? '')) : null, files(m.attachments), cites(m.citations),
       h('div', { class: 'mt' }, lab + ' · ', h('time', { datetime: d.toISOString() }, tf.format(d))));
+  }
+  // Files as DOM: an image in an <img> (alt: its name), anything else a link; only TalIA's signed paths.
+  function files(list) {
+    const d = h('div', { class: 'fs' });
+    for (const a of Array.isArray(list) ? list : []) {
+      if (!/^\/api\/webchat\/attachments\//.test(a && a.url)) continue;
+      const u = BASE + a.url, n = String(a.name || t('file'));
+      d.append(h('a', { href: u, target: '_blank', rel: 'noopener noreferrer' }, /^image\//.test(a.content_type) ? h('img', { src: u, alt: n }) : '📎 ' + n));
+    }
+    return d.firstChild ? d : null;
+  }
+  function fail(p, r, f) {
+    p.el.classList.add('fl');
+    p.er = h('div', { class: 'er', role: 'alert' }, errText(r) || t('failed'), h('button', { type: 'button', onclick: () => f(p) }, t('retry')));
+    p.el.append(p.er);
   }
   function done(p, id) {
     p.el.classList.remove('sd', 'fl');
@@ -312,7 +337,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     bHuman.hidden = closed || s === 'queued' || s === 'agent';
     bStop.hidden = s !== 'queued';
     bEnd.hidden = closed || !conv;
-    ta.disabled = bSend.disabled = closed;
+    ta.disabled = bSend.disabled = bAtt.disabled = closed;
     if (!closed || was === 'closed') return;
     conf.hidden = choice.hidden = true;
     waiting = 0;
@@ -398,13 +423,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     let r = null;
     try { r = await api('POST', '/api/webchat/messages', { session_id: sid, author: 'user', content: p.text, locale: LC, client_message_id: p.cid }); } catch (e) { /* offline */ }
     p.el.classList.remove('sd');
-    if (!r || !r.ok) {
-      typing(0);
-      p.el.classList.add('fl');
-      p.er = h('div', { class: 'er', role: 'alert' }, errText(r) || t('failed'), h('button', { type: 'button', onclick: () => post(p) }, t('retry')));
-      p.el.append(p.er);
-      return;
-    }
+    if (!r || !r.ok) { typing(0); return fail(p, r, post); }
     const j = r.j || {}, md = j.metadata || {};
     if (md.conversation_id) {
       if (!secs.has(md.conversation_id)) useConv(md.conversation_id);
@@ -415,6 +434,39 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (j.reply) add({ id: md.assistant_message_id || rid(), conversation_id: md.conversation_id, sender: 'assistant', text: j.reply, citations: md.citations }, 1);
     else if (r.status === 202) { waiting = 1; poll(15); } else typing(0);
     if (md.status) setStatus(md.status === 'pending' ? 'bot' : md.status);
+  }
+  // A file is sent as soon as it is picked, with progress, and retried like a text (same client id).
+  function attach(f) {
+    fIn.value = '';
+    if (!f || ta.disabled) return;
+    choice.hidden = true;
+    chosen = 1;
+    const p = { cid: rid(), f, el: msgEl({ sender: 'contact', text: f.name }) };
+    place(sec, p.el, null, new Date());
+    boot();
+    upload(p);
+  }
+  function upload(p) {
+    done(p);
+    const x = new XMLHttpRequest(), fd = new FormData(), pr = h('progress', { max: 1, value: 0, 'aria-label': p.f.name });
+    for (const [k, v] of [['session_id', sid], ['client_message_id', p.cid], ['locale', LC], ['file', p.f]]) fd.append(k, v);
+    p.el.classList.add('sd');
+    p.el.append(pr);
+    x.open('POST', BASE + '/api/webchat/attachments');
+    if (TOKEN) x.setRequestHeader('X-TalIA-Token', TOKEN);
+    x.upload.onprogress = e => { pr.value = e.loaded / e.total; };
+    x.onloadend = () => {
+      let j = null;
+      try { j = JSON.parse(x.responseText); } catch (e) { /* not JSON */ }
+      pr.remove();
+      p.el.classList.remove('sd');
+      if (x.status > 299 || !j || !j.message) return fail(p, { status: x.status, j, retry: +x.getResponseHeader('Retry-After') }, upload);
+      p.el.remove();
+      add(j.message);
+      if (j.status) setStatus(j.status);
+      if (!wsOk) sync();
+    };
+    x.send(fd);
   }
   // A pending reply: without a live socket it is fetched from the history; with one, a silence of 8 s
   // (no message pushed) means its push may be lost, and the socket is asked to resume after the last seq.
