@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/webchat/handoff/cancel", api.HandoffCancelView.as_view(), name="handoff-cancel"),
     path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),
     path("api/webchat/config", api.ConfigView.as_view(), name="config"),
+    path("api/webchat/details", api.DetailsView.as_view(), name="details"),
     path("widget.js", views.widget_js, name="widget-js"),
+    path("chat/", views.chat_page, name="chat"),
+    path("widget.html", views.chat_page, name="widget-html"),
     path("", views.demo, name="demo"),
 ]

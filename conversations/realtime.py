@@ -106,6 +106,7 @@ class ConversationChanged(TypedDict):
 class QueueAdded(ConversationChanged):
     # Who is waiting, as the console lists them (name, email, phone, or the channel's "visitor" label).
     contact_name: str
+    out_of_hours: bool  # asked for while the team is away: it waits until the next opening
 
 
 class Typing(TypedDict):
@@ -334,10 +335,10 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
     }
 
 
-def queue_added(conversation: Conversation) -> QueueAdded:
+def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> QueueAdded:
     """A conversation joined the queue: what the console's live row needs to say who is waiting."""
     changed = conversation_changed("queue.added", conversation)
-    return {**changed, "contact_name": str(conversation.contact)}
+    return {**changed, "contact_name": str(conversation.contact), "out_of_hours": out_of_hours}
 
 
 MISSED_LIMIT = 200

@@ -6,7 +6,20 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Case, Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -23,6 +36,7 @@ from conversations.models import (
     ConversationSummary,
     DeliveryStatus,
     EndChatRequest,
+    HandoffRequest,
     Message,
     QuickReply,
 )
@@ -51,7 +65,15 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
 def console(request: HttpRequest) -> HttpResponse:
     queued = _with_preview(
         Conversation.objects.filter(status=ConversationStatus.QUEUED)
-        .annotate(queued_at=Max("handoff_requests__created"))
+        .annotate(
+            queued_at=Max("handoff_requests__created"),
+            # Asked for while the team was away: it waits for the next opening.
+            out_of_hours=Exists(
+                HandoffRequest.objects.filter(
+                    conversation=OuterRef("pk"), status=HandoffRequest.Status.PENDING, out_of_hours=True
+                )
+            ),
+        )
         .order_by("queued_at")
     )
     mine = _with_preview(

@@ -213,7 +213,7 @@
     });
     notifyUpdate();
 
-    function add(id, channel, name) {
+    function add(id, channel, name, outOfHours) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
@@ -222,6 +222,7 @@
       li.querySelector('a').href = conversationUrl(id);
       if (name) li.querySelector('a').textContent = String(name);
       li.querySelector('.tag').textContent = channelLabel(channel);
+      li.querySelector('.ooh').hidden = !outOfHours;
       list.append(li);
       refreshCount();
       refreshWaits();
@@ -237,7 +238,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.out_of_hours)) announce(id, v.channel);
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }

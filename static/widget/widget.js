@@ -23,7 +23,10 @@
       consent: 'Guardamos esta conversación y, solo si nos das permiso, tus datos de contacto (nombre, correo, teléfono, empresa) para atender tu consulta.',
       ver: 'Versión {v}.', accept: 'Aceptar', decline: 'No, gracias', cOk: 'Gracias, hemos anotado tu respuesta.',
       choose: '¿Con quién quieres hablar?', withBot: 'Chatear con el asistente', sources: 'Fuentes', wa: 'Seguir por WhatsApp',
-      endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.'
+      endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.',
+      greet: 'Hola, esto es {b}. ¿En qué te ayudamos?', eta: 'Solemos responder en {m} min.', away: 'Estamos fuera de horario; volvemos el {w}.',
+      leave: 'Déjanos un correo o teléfono y te contactamos.', pre: 'Antes de empezar, ¿quién eres?', name: 'Nombre', email: 'Correo',
+      phone: 'Teléfono', bad: 'Revisa los datos marcados.', needC: 'Para guardar tus datos, acepta el aviso.'
     },
     en: {
       open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
@@ -42,7 +45,10 @@
       consent: 'We store this conversation and, only with your permission, your contact details (name, email, phone, company) to handle your request.',
       ver: 'Version {v}.', accept: 'Accept', decline: 'No thanks', cOk: 'Thank you, we’ve noted your answer.',
       choose: 'Who would you like to talk to?', withBot: 'Chat with the assistant', sources: 'Sources', wa: 'Continue on WhatsApp',
-      endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.'
+      endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.',
+      greet: 'Hi, this is {b}. How can we help?', eta: 'We usually reply within {m} min.', away: 'We’re out of hours; back on {w}.',
+      leave: 'Leave an email or phone and we’ll get back to you:', pre: 'Before we start, who are you?', name: 'Name', email: 'Email',
+      phone: 'Phone', bad: 'Check the marked details.', needC: 'To store your details, accept the notice.'
     }
   };
   const LC = /^en/i.test(D.locale || navigator.language || '') ? 'en' : 'es';
@@ -50,8 +56,8 @@
   const BASE = (D.baseUrl || new URL(S.src || '', location.href).origin).replace(/\/+$/, '');
   const TOKEN = D.token || '';
   const COLOR = D.color && window.CSS && CSS.supports('color', D.color) ? D.color : '#0b6bcb';
-  const CHOICE = D.choice === 'true';
-  const SK = 'talia.session', CK = 'talia.consent';
+  const PAGE = D.mode === 'page';
+  const SK = 'talia.session', CK = 'talia.consent', PK = 'talia.prechat';
   const tf = new Intl.DateTimeFormat(LC, { hour: '2-digit', minute: '2-digit' });
   const df = new Intl.DateTimeFormat(LC, { dateStyle: 'long' });
   const enc = encodeURIComponent;
@@ -93,6 +99,12 @@ button,textarea{font:inherit;color:inherit;margin:0}
 button{cursor:pointer}
 button:disabled{cursor:default;opacity:.6}
 :focus-visible{outline:2px solid transparent;box-shadow:0 0 0 2px #fff,0 0 0 4px #1d1d1f}
+.ln:focus-visible{outline:3px solid #1d1d1f;outline-offset:3px}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+.pn:has(.ch:not([hidden])) .hb{display:none}
+.fp .pn{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.fp .ln,.fp .x{display:none}
+.pf{display:grid;gap:6px;text-align:left}.pf p{margin:0}
+.pf input{display:block;width:100%;font:inherit}.pf [aria-invalid]{outline:2px solid #b3261e}
 [hidden]{display:none!important}
 .ln{position:fixed;right:20px;bottom:20px;width:58px;height:58px;border-radius:50%;border:0;background:var(--c);color:var(--f);display:grid;place-items:center;box-shadow:0 4px 14px #0005;z-index:2147483000}
 .ln svg{width:28px;height:28px;fill:currentColor}
@@ -147,7 +159,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   const ln = h('button', { class: 'ln', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'p', 'aria-label': t('open'), onclick: () => toggle(), onkeydown: e => { if (e.key === 'Escape') close(); } }, icon, badge);
   const title = h('h2', { id: 'h' }, D.title || 'TalIA');
   const bX = h('button', { class: 'x', type: 'button', 'aria-label': t('close'), onclick: () => close() }, '×');
-  const bHuman = h('button', { type: 'button', onclick: () => human() }, t('human'));
+  const bHuman = h('button', { class: 'hb', type: 'button', onclick: () => human() }, t('human'));
   const bStop = h('button', { type: 'button', hidden: true, onclick: () => stopWaiting() }, t('stop'));
   const bEnd = h('button', { type: 'button', hidden: true, onclick: () => { conf.hidden = false; bNo.focus(); } }, t('end'));
   const bYes = h('button', { class: 'b p', type: 'button', onclick: () => endChat() }, t('yes'));
@@ -161,7 +173,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   const log = h('div', { class: 'lg', role: 'log', 'aria-live': 'polite', 'aria-label': t('log'), tabindex: '0' });
   // "Continue on WhatsApp": a wa.me link to the business's number, when the server's config names one.
   const waLink = h('a', { class: 'b', hidden: true, rel: 'noopener noreferrer', target: '_blank' }, t('wa'));
-  const choice = h('div', { class: 'bar', hidden: true }, h('p', {}, t('choose')),
+  const choice = h('div', { class: 'bar ch', hidden: true }, h('p', {}, t('choose')),
     h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => { choice.hidden = true; chosen = 1; ta.focus(); } }, t('withBot')),
       h('button', { class: 'b', type: 'button', onclick: () => human() }, t('human')), waLink));
   const typTx = h('span');
@@ -172,18 +184,21 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   const bSend = h('button', { class: 'b p', type: 'submit' }, t('send'));
   const form = h('form', { class: 'fm', onsubmit: e => { e.preventDefault(); submit(); } }, ta, bSend);
   const pn = h('div', { class: 'pn', id: 'p', role: 'dialog', 'aria-labelledby': 'h', hidden: true, onkeydown: e => {
-    if (e.key !== 'Escape') return;
+    if (e.key === 'Tab') trap(e);
+    if (e.key !== 'Escape' || PAGE) return;
     e.stopPropagation();
     if (!conf.hidden) { conf.hidden = true; bEnd.focus(); } else close();
   } }, h('div', { class: 'hd' }, title, bX, h('div', { class: 'ac' }, bHuman, bStop, bEnd)), conf, cBar, net, log, choice, typ, form);
-  root.append(ln, pn);
+  const sr = h('div', { class: 'sr', role: 'status' });
+  root.append(ln, pn, sr);
+  if (PAGE) root.classList.add('fp');
   // A constructed sheet also works under a strict style-src CSP; <style> is the fallback.
   try { const ss = new CSSStyleSheet(); ss.replaceSync(CSS_TEXT); sh.adoptedStyleSheets = [ss]; } catch (e) { sh.append(h('style', {}, CSS_TEXT)); }
   sh.append(root);
 
   // State.
   let isOpen = 0, booted = 0, chosen = 0, unread = 0, waiting = 0, status = null, conv = null, top = 0;
-  let agentName = '', again = null, cfg = {}, answered = 0;
+  let agentName = '', again = null, cfg = {}, answered = 0, cst = null, gr = null;
   const seen = new Map(), secs = new Map(), pend = [];
   let sec = newSec();
 
@@ -308,7 +323,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     showChoice();
     ta.focus();
   }
-  function showChoice() { choice.hidden = !(CHOICE && !chosen && status !== 'closed' && !sec.querySelector('.m')); }
+  function showChoice() { choice.hidden = !((D.choice ? D.choice === 'true' : cfg.offer_choice) && !chosen && !form.hidden && status !== 'closed' && !sec.querySelector('.m')); }
   function badgeUpd() {
     badge.hidden = !unread;
     badge.textContent = unread > 9 ? '9+' : String(unread);
@@ -394,7 +409,10 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     if (j.status === 'queued') {
       if (status !== 'queued') note(t('waiting'));
       setStatus('queued');
-      if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
+      if (j.out_of_hours) {
+        note(j.back_at ? t('away', { w: when(j.back_at) }) : t('noAgents'));
+        place(sec, mkForm(['email', 'phone'], [], t('leave'), 'callback', () => ta.focus()));
+      } else if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
     }
     await sync();
     if (j.status && status !== 'closed') setStatus(j.status);
@@ -418,13 +436,56 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   }
   async function loadCfg() {
     let r = null;
-    try { r = await api('GET', '/api/webchat/config'); } catch (e) { /* offline */ }
+    try { r = await api('GET', '/api/webchat/config?locale=' + LC); } catch (e) { /* offline */ }
     if (!r || !r.ok || !r.j) return;
     cfg = r.j;
     if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
     if (/^https:\/\/wa\.me\/\d{6,15}$/.test(String(cfg.whatsapp_url || ''))) { waLink.href = cfg.whatsapp_url; waLink.hidden = false; }
     const v = String(cfg.consent_version || '');
-    if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
+    if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; askConsent(); }
+    first();
+  }
+  function askConsent() { cBar.hidden = false; sr.textContent = t('consent'); }
+  // The first minute: greeting (reply time in hours, next opening out of them), pre-chat form, choice.
+  function first() {
+    if (seen.size || pend.length || gr) return showChoice();
+    const m = cfg.reply_minutes, w = cfg.next_opening;
+    log.prepend(gr = h('div', { class: 'm' }, h('div', { class: 'tx' }, cfg.greeting || t('greet', { b: cfg.business_name }),
+      cfg.open_now ? m ? '\n' + t('eta', { m }) : '' : w ? '\n' + t('away', { w: when(w) }) : '')));
+    const f = cfg.prechat_fields;
+    if (f.length && sget(PK) !== sid && cst !== 'declined') {
+      form.hidden = true;
+      // Nothing required: sent blank, the form is skipped.
+      const pf = mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; ta.focus(); });
+      place(sec, pf);
+      pf.querySelector('input').focus();
+    }
+    showChoice();
+  }
+  const when = v => new Intl.DateTimeFormat(LC, { dateStyle: 'full', timeStyle: 'short', timeZone: cfg.time_zone }).format(date(v));
+  const LB = { full_name: [t('name'), 'name'], email: [t('email'), 'email'], phone: [t('phone'), 'tel'] };
+  // A form whose details go to the contact (validated by the server; consent permitting).
+  function mkForm(names, req, intro, purpose, then) {
+    const er = h('p', { class: 'er', role: 'alert' });
+    const ins = names.map(n => h('input', { name: n, type: n[0] == 'f' ? 'text' : LB[n][1], autocomplete: LB[n][1], required: req.includes(n), maxlength: '200' }));
+    const f = h('form', { class: 'n pf', onsubmit: async e => {
+      e.preventDefault();
+      const b = { session_id: sid, purpose, locale: LC };
+      for (const i of ins) { b[i.name] = i.value.trim(); i.removeAttribute('aria-invalid'); }
+      let r = null;
+      try { r = await api('POST', '/api/webchat/details', b); } catch (x) { /* offline */ }
+      if (r && r.ok) { f.remove(); ins.some(i => i.value) && note(t('cOk')); return then(); }
+      if (r && r.status === 409) { er.textContent = t('needC'); return askConsent(); }
+      const fs = (r && r.j && r.j.error && r.j.error.fields) || {};
+      for (const i of ins) if (fs[i.name]) i.setAttribute('aria-invalid', 'true');
+      er.textContent = errText(r) || (r ? t('bad') : t('err'));
+    } }, h('p', {}, intro), ...names.map((n, i) => h('label', {}, LB[n][0], ins[i])), er, h('div', { class: 'bt' }, h('button', { class: 'b p' }, t('send'))));
+    return f;
+  }
+  // Focus stays in the panel while it covers the screen (phones, the full-page chat).
+  function trap(e) {
+    const f = [...pn.querySelectorAll('button,textarea,input,a[href],[tabindex]')].filter(x => !x.disabled && x.offsetParent), x = e.shiftKey ? f[0] : f[f.length - 1];
+    if ((innerWidth < 481 || PAGE) && sh.activeElement === x) { e.preventDefault(); (x === f[0] ? f[f.length - 1] : f[0]).focus(); }
   }
   async function consent(granted) {
     let r = null;
@@ -439,6 +500,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   function consented(state, version) {
     if (state !== 'granted' && state !== 'declined') return;
     answered = 1;
+    cst = state;
     sset(CK, `${version || cfg.consent_version || ''}|${state}`);
     cBar.hidden = true;
   }
@@ -527,7 +589,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     log.scrollTop = log.scrollHeight;
   }
   function close() {
-    if (!isOpen) return;
+    if (!isOpen || PAGE) return;
     const had = !!sh.activeElement;
     isOpen = 0;
     pn.hidden = true;
@@ -541,12 +603,12 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   window.TalIA = Object.freeze({ open, close, toggle });
 
   function start() {
-    document.body.append(host);
+    document.body.prepend(host); // the launcher comes early in the tab order
     const m = /^rgba?\((\d+)\D+(\d+)\D+(\d+)/.exec(getComputedStyle(ln).backgroundColor);
     if (m && 0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3] > 165) root.style.setProperty('--f', '#111');
     if (known) sync().then(() => { if (conv && status !== 'closed') connect(); });
     else showChoice();
-    if (D.open === 'true') open();
+    if (D.open === 'true' || PAGE) open();
   }
   document.body ? start() : addEventListener('DOMContentLoaded', start);
 })();

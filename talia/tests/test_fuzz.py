@@ -187,6 +187,7 @@ ENDPOINTS = [
     "/api/webchat/close",
     "/api/webchat/handoff",
     "/api/webchat/consent",
+    "/api/webchat/details",
     "/console/api/conversations/00000000-0000-0000-0000-000000000000/messages",
     "/console/api/conversations/00000000-0000-0000-0000-000000000000/notes",
     "/api/rag/ingest",
