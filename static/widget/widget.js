@@ -103,7 +103,7 @@ button:disabled{cursor:default;opacity:.6}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
 .pn:has(.ch:not([hidden])) .hb{display:none}
 .fp .pn{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.fp .ln,.fp .x{display:none}
-.pf{display:grid;gap:6px;text-align:left}.pf p{margin:0}
+.g{max-width:85%;align-self:flex-start}.pf{display:grid;gap:6px;text-align:left}.pf p{margin:0}
 .pf input{display:block;width:100%;font:inherit}.pf [aria-invalid]{outline:2px solid #b3261e}
 [hidden]{display:none!important}
 .ln{position:fixed;right:20px;bottom:20px;width:58px;height:58px;border-radius:50%;border:0;background:var(--c);color:var(--f);display:grid;place-items:center;box-shadow:0 4px 14px #0005;z-index:2147483000}
@@ -450,13 +450,13 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   function first() {
     if (seen.size || pend.length || gr) return showChoice();
     const m = cfg.reply_minutes, w = cfg.next_opening;
-    log.prepend(gr = h('div', { class: 'm' }, h('div', { class: 'tx' }, cfg.greeting || t('greet', { b: cfg.business_name }),
-      cfg.open_now ? m ? '\n' + t('eta', { m }) : '' : w ? '\n' + t('away', { w: when(w) }) : '')));
+    log.prepend(gr = h('div', { class: 'tx g' }, cfg.greeting || t('greet', { b: cfg.business_name }),
+      cfg.open_now ? m ? '\n' + t('eta', { m }) : '' : w ? '\n' + t('away', { w: when(w) }) : ''));
     const f = cfg.prechat_fields;
     if (f.length && sget(PK) !== sid && cst !== 'declined') {
       form.hidden = true;
       // Nothing required: sent blank, the form is skipped.
-      const pf = mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; ta.focus(); });
+      const pf = mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; showChoice(); ta.focus(); });
       place(sec, pf);
       pf.querySelector('input').focus();
     }
