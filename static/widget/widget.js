@@ -104,7 +104,7 @@ button:disabled{cursor:default;opacity:.6}
 .pn:has(.ch:not([hidden])) .hb{display:none}
 .fp .pn{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.fp .ln,.fp .x{display:none}
 .g{max-width:85%;align-self:flex-start}.pf{display:grid;gap:6px;text-align:left}.pf p{margin:0}
-.pf input{display:block;width:100%;font:inherit}.pf [aria-invalid]{outline:2px solid #b3261e}
+.pf input{width:100%;font:inherit}.pf [aria-invalid]{outline:2px solid #b3261e}
 [hidden]{display:none!important}
 .ln{position:fixed;right:20px;bottom:20px;width:58px;height:58px;border-radius:50%;border:0;background:var(--c);color:var(--f);display:grid;place-items:center;box-shadow:0 4px 14px #0005;z-index:2147483000}
 .ln svg{width:28px;height:28px;fill:currentColor}
@@ -446,7 +446,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     first();
   }
   function askConsent() { cBar.hidden = false; sr.textContent = t('consent'); }
-  // The first minute: greeting (reply time in hours, next opening out of them), pre-chat form, choice.
+  // First minute: greeting, pre-chat form, choice.
   function first() {
     if (seen.size || pend.length || gr) return showChoice();
     const m = cfg.reply_minutes, w = cfg.next_opening;
@@ -455,37 +455,34 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
     const f = cfg.prechat_fields;
     if (f.length && sget(PK) !== sid && cst !== 'declined') {
       form.hidden = true;
-      // Nothing required: sent blank, the form is skipped.
-      const pf = mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; showChoice(); ta.focus(); });
-      place(sec, pf);
-      pf.querySelector('input').focus();
+      // optional: blank skips
+      place(sec, mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; showChoice(); ta.focus(); }));
+      sec.querySelector('input').focus();
     }
     showChoice();
   }
   const when = v => new Intl.DateTimeFormat(LC, { dateStyle: 'full', timeStyle: 'short', timeZone: cfg.time_zone }).format(date(v));
-  const LB = { full_name: [t('name'), 'name'], email: [t('email'), 'email'], phone: [t('phone'), 'tel'] };
-  // A form whose details go to the contact (validated by the server; consent permitting).
+  const LB = { full_name: [t('name'), 'name', 'text'], email: [t('email'), 'email', 'email'], phone: [t('phone'), 'tel', 'tel'] };
   function mkForm(names, req, intro, purpose, then) {
-    const er = h('p', { class: 'er', role: 'alert' });
-    const ins = names.map(n => h('input', { name: n, type: n[0] == 'f' ? 'text' : LB[n][1], autocomplete: LB[n][1], required: req.includes(n), maxlength: '200' }));
+    const er = h('p', { class: 'er', role: 'alert' }), ins = names.map(n => h('input', { name: n, type: LB[n][2], autocomplete: LB[n][1], required: req.includes(n) }));
     const f = h('form', { class: 'n pf', onsubmit: async e => {
       e.preventDefault();
       const b = { session_id: sid, purpose, locale: LC };
-      for (const i of ins) { b[i.name] = i.value.trim(); i.removeAttribute('aria-invalid'); }
+      for (const i of ins) b[i.name] = i.value.trim();
       let r = null;
       try { r = await api('POST', '/api/webchat/details', b); } catch (x) { /* offline */ }
       if (r && r.ok) { f.remove(); ins.some(i => i.value) && note(t('cOk')); return then(); }
       if (r && r.status === 409) { er.textContent = t('needC'); return askConsent(); }
-      const fs = (r && r.j && r.j.error && r.j.error.fields) || {};
-      for (const i of ins) if (fs[i.name]) i.setAttribute('aria-invalid', 'true');
+      const fs = r && r.j && r.j.error && r.j.error.fields || {};
+      for (const i of ins) fs[i.name] ? i.setAttribute('aria-invalid', 'true') : i.removeAttribute('aria-invalid');
       er.textContent = errText(r) || (r ? t('bad') : t('err'));
     } }, h('p', {}, intro), ...names.map((n, i) => h('label', {}, LB[n][0], ins[i])), er, h('div', { class: 'bt' }, h('button', { class: 'b p' }, t('send'))));
     return f;
   }
-  // Focus stays in the panel while it covers the screen (phones, the full-page chat).
+  // Full screen (phone, page): focus stays in the panel.
   function trap(e) {
-    const f = [...pn.querySelectorAll('button,textarea,input,a[href],[tabindex]')].filter(x => !x.disabled && x.offsetParent), x = e.shiftKey ? f[0] : f[f.length - 1];
-    if ((innerWidth < 481 || PAGE) && sh.activeElement === x) { e.preventDefault(); (x === f[0] ? f[f.length - 1] : f[0]).focus(); }
+    const f = [...pn.querySelectorAll('button,textarea,input,a,[tabindex]')].filter(x => !x.disabled && x.offsetParent), a = f[0], z = f.pop();
+    if ((innerWidth < 481 || PAGE) && sh.activeElement === (e.shiftKey ? a : z)) { e.preventDefault(); (e.shiftKey ? z : a).focus(); }
   }
   async function consent(granted) {
     let r = null;
@@ -603,7 +600,7 @@ textarea{flex:1;resize:none;border:1px solid #b9bec5;border-radius:10px;padding:
   window.TalIA = Object.freeze({ open, close, toggle });
 
   function start() {
-    document.body.prepend(host); // the launcher comes early in the tab order
+    document.body.prepend(host); // early in the tab order
     const m = /^rgba?\((\d+)\D+(\d+)\D+(\d+)/.exec(getComputedStyle(ln).backgroundColor);
     if (m && 0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3] > 165) root.style.setProperty('--f', '#111');
     if (known) sync().then(() => { if (conv && status !== 'closed') connect(); });
