@@ -241,6 +241,14 @@ class DetailsError(ValueError):
         self.fields = fields
 
 
+# What the visitor reads about a value the one writer refused (its own messages speak to the model).
+INVALID = {
+    "full_name": lambda: gettext("Write your name."),
+    "email": lambda: gettext("This email address is not valid."),
+    "phone": lambda: gettext("This phone number is not valid; include the country code, like +34 600 123 456."),
+}
+
+
 def leave_details(visitor: Visitor, purpose: str, values: dict[str, str]) -> Contact:
     """The visitor's pre-chat form or out-of-hours "get back to me" form, stored on their contact.
 
@@ -268,13 +276,8 @@ def leave_details(visitor: Visitor, purpose: str, values: dict[str, str]) -> Con
                 problems[name] = INVALID[name]()
     if problems:
         raise DetailsError(problems)
+    if not given:  # an optional form left blank: nothing to store, no conversation to open
+        return open_session(visitor).contact
     open_session(visitor)
     _, conversation = inbox.ensure_conversation(Channel.WEB, visitor.session_id, locale=visitor.locale)
     return leadfields.write_lead_fields(conversation, given).contact
-
-
-INVALID = {
-    "full_name": lambda: gettext("Write your name."),
-    "email": lambda: gettext("This email address is not valid."),
-    "phone": lambda: gettext("This phone number is not valid; include the country code, like +34 600 123 456."),
-}

@@ -148,6 +148,16 @@ def test_invalid_details_are_named_in_the_visitors_language(client, db):
     assert Contact.objects.get().full_name == ""  # one bad value stores nothing
 
 
+def test_an_optional_prechat_form_left_blank_stores_nothing_and_opens_nothing(client, db):
+    AssistantProfile.objects.create(prechat_fields=["full_name", "email"])
+
+    response = details(client, purpose="prechat", full_name=" ", email="")
+
+    assert response.status_code == 200  # no consent needed to store nothing
+    assert response.json() == {"full_name": "", "email": "", "phone": ""}
+    assert not Conversation.objects.exists()
+
+
 def test_a_field_the_form_does_not_ask_for_is_refused(client, db):
     AssistantProfile.objects.create(prechat_fields=["full_name"])
     consented_contact(client)
