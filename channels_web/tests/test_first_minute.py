@@ -253,3 +253,10 @@ def test_the_full_page_chat_speaks_the_asked_language(client, db, path, query, a
     assert f'<html lang="{locale}">' in html
     assert f'data-locale="{locale}"' in html and 'data-mode="page"' in html
     assert 'src="http://testserver/widget.js"' in html
+
+
+def test_the_admin_edits_the_first_minute(admin_client):
+    page = admin_client.get("/admin/conversations/assistantprofile/add/").content.decode()
+
+    for field in ("reply_minutes", "offer_choice", "prechat_fields", "prechat_required"):
+        assert f'name="{field}"' in page
