@@ -14,6 +14,7 @@ from adrf.views import APIView
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -26,9 +27,12 @@ from channels_web.serializers import (
     AttachmentResponseSerializer,
     CloseResponseSerializer,
     CloseSerializer,
+    ConfigQuerySerializer,
     ConfigSerializer,
     ConsentResponseSerializer,
     ConsentSerializer,
+    DetailsResponseSerializer,
+    DetailsSerializer,
     HandoffResponseSerializer,
     HistoryQuerySerializer,
     HistorySerializer,
@@ -46,7 +50,8 @@ from channels_web.serializers import (
 )
 from conversations import attachments, csat, inbox, profile
 from conversations.handoff import queue_outlook
-from conversations.models import AssistantRun, Conversation, ConversationStatus, Message
+from conversations.leadfields import ConsentRequired
+from conversations.models import AssistantRun, Contact, Conversation, ConversationStatus, HandoffRequest, Message
 from conversations.realtime import MessagePayload, message_payload
 from conversations.waiting import wait_for_reply
 from talia.api import ApiError
@@ -228,8 +233,19 @@ class HandoffView(WebchatView):
         conversation = await sync_to_async(services.request_person)(self.visitor(request, data["session_id"]))
         if conversation.status != ConversationStatus.QUEUED:
             return Response({"status": conversation.status})
-        # Honest expectations: the widget says so when nobody is online to answer.
-        return Response({"status": conversation.status, **await sync_to_async(queue_outlook)()})
+        # Honest expectations: the widget says so when nobody is online to answer, or when the team is away.
+        return Response({"status": conversation.status, **await sync_to_async(self._outlook)(conversation)})
+
+    @staticmethod
+    def _outlook(conversation: Conversation) -> dict[str, Any]:
+        away = (
+            HandoffRequest.objects.filter(conversation=conversation)
+            .order_by("-created")
+            .values_list("out_of_hours", flat=True)
+            .first()
+        )
+        opening = profile.current().next_opening() if away else None
+        return {**queue_outlook(), "out_of_hours": bool(away), "back_at": opening}
 
 
 class HandoffCancelView(WebchatView):
@@ -269,14 +285,23 @@ class ConfigView(WebchatView):
         summary="What the widget needs to know before the first message", responses={200: ConfigSerializer, **ERRORS}
     )
     async def get(self, request: Request) -> Response:
+        locale = validated(ConfigQuerySerializer, request.query_params).get("locale") or settings.LANGUAGE_CODE[:2]
         business = await sync_to_async(profile.current, thread_sensitive=False)()
+        open_now = business.is_open()
         return Response(
             {
                 "require_consent": settings.TALIA_REQUIRE_CONSENT,
                 "consent_version": settings.TALIA_CONSENT_VERSION,
                 "business_name": business.business_name,
                 "assistant_name": business.assistant_name,
-                "open_now": business.is_open(),
+                "open_now": open_now,
+                "next_opening": business.next_opening(),
+                "time_zone": business.zone.key,
+                "greeting": business.greetings.get(locale, ""),
+                "reply_minutes": business.reply_minutes,
+                "offer_choice": business.offer_choice,
+                "prechat_fields": list(business.prechat_fields),
+                "prechat_required": list(business.prechat_required),
                 "token_required": bool(settings.TALIA_WEBCHAT_PUBLIC_TOKEN),
                 "csat": settings.TALIA_WEBCHAT_CSAT,
                 "whatsapp_url": (
@@ -403,3 +428,33 @@ class AttachmentsView(WebchatView):
             },
             status=status.HTTP_200_OK if received.duplicate else status.HTTP_201_CREATED,
         )
+
+
+class DetailsView(WebchatView):
+    @extend_schema(
+        summary="The visitor leaves their name, email or phone (pre-chat form, or a callback out of hours)",
+        request=DetailsSerializer,
+        responses={
+            200: DetailsResponseSerializer,
+            409: OpenApiResponse(description="consent_required: the visitor has not consented to storing details."),
+            **ERRORS,
+        },
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(DetailsSerializer, request.data)
+        visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
+        values = {name: data[name] for name in ("full_name", "email", "phone")}
+        try:
+            contact = await sync_to_async(self._leave)(visitor, data["purpose"], values)
+        except services.DetailsError as exc:
+            raise serializers.ValidationError(exc.fields) from None
+        except ConsentRequired:
+            raise ApiError(
+                409, "consent_required", "The visitor has not consented to storing contact details."
+            ) from None
+        return Response({"full_name": contact.full_name, "email": contact.email, "phone": contact.phone})
+
+    @staticmethod
+    def _leave(visitor: services.Visitor, purpose: str, values: dict[str, str]) -> Contact:
+        with translation.override(visitor.locale or settings.LANGUAGE_CODE[:2]):
+            return services.leave_details(visitor, purpose, values)

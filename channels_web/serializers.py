@@ -140,6 +140,27 @@ class TranscriptResponseSerializer(serializers.Serializer):
     )
 
 
+class ConfigQuerySerializer(serializers.Serializer):
+    locale = LocaleField()
+
+
+class DetailsSerializer(SessionSerializer):
+    purpose = serializers.ChoiceField(
+        choices=["prechat", "callback"],
+        help_text="prechat: the form before the chat; callback: an email or phone left while the team is away.",
+    )
+    locale = LocaleField()
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+
+
+class DetailsResponseSerializer(serializers.Serializer):
+    full_name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+
+
 class CitationSerializer(serializers.Serializer):
     url = serializers.URLField()
     title = serializers.CharField()
@@ -227,6 +248,10 @@ class QueuedResponseSerializer(HandoffResponseSerializer):
     queue_timeout_s = serializers.IntegerField(
         allow_null=True, help_text="After this many seconds unclaimed the assistant takes over again (null: never)."
     )
+    out_of_hours = serializers.BooleanField(help_text="Queued while the team is out of hours. Present while queued.")
+    back_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the team is next at work (out of hours); null when open or never."
+    )
 
 
 class ConsentResponseSerializer(serializers.Serializer):
@@ -240,6 +265,15 @@ class ConfigSerializer(serializers.Serializer):
     business_name = serializers.CharField()
     assistant_name = serializers.CharField(help_text="The assistant's own name from the profile; '' when unnamed.")
     open_now = serializers.BooleanField(help_text="Whether the team is within its business hours now.")
+    next_opening = serializers.DateTimeField(
+        allow_null=True, help_text="When the team is next at work (now when open); null when never."
+    )
+    time_zone = serializers.CharField(help_text="The business's time zone, to show times as the team counts them.")
+    greeting = serializers.CharField(help_text="The business's greeting in the asked locale; '' for the built-in one.")
+    reply_minutes = serializers.IntegerField(allow_null=True, help_text="Usual reply time during business hours.")
+    offer_choice = serializers.BooleanField(help_text="Ask first whether to talk to the assistant or a person.")
+    prechat_fields = serializers.ListField(child=serializers.CharField(), help_text="The pre-chat form's fields.")
+    prechat_required = serializers.ListField(child=serializers.CharField(), help_text="Those that must be given.")
     token_required = serializers.BooleanField()
     csat = serializers.BooleanField(help_text="Whether the widget asks for a rating and offers the transcript.")
     whatsapp_url = serializers.URLField(

@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from channels_web import events as web_events
 from channels_web.models import WebchatSession
-from conversations import csat, endchat, events, inbox, leadfields, state
+from conversations import csat, endchat, events, inbox, leadfields, profile, state
 from conversations.assistant.tools import decline_consent, give_consent
 from conversations.models import (
     OPEN_STATUSES,
@@ -285,3 +286,57 @@ def email_transcript(session_id: str, email: str = "", conversation_id: UUID | N
         with contextlib.suppress(leadfields.LeadFieldError):  # a refusal only means it is not kept
             leadfields.write_lead_fields(conversation, {"email": email}, only_missing=True)
     return csat.request_transcript(conversation, address)
+
+
+# Why a visitor leaves their details, and what each purpose requires besides the profile's rules.
+PRECHAT, CALLBACK = "prechat", "callback"
+
+
+class DetailsError(ValueError):
+    """Details the widget's forms cannot store: `fields` says which and why (in the visitor's language)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in fields.items()))
+        self.fields = fields
+
+
+# What the visitor reads about a value the one writer refused (its own messages speak to the model).
+INVALID = {
+    "full_name": lambda: gettext("Write your name."),
+    "email": lambda: gettext("This email address is not valid."),
+    "phone": lambda: gettext("This phone number is not valid; include the country code, like +34 600 123 456."),
+}
+
+
+def leave_details(visitor: Visitor, purpose: str, values: dict[str, str]) -> Contact:
+    """The visitor's pre-chat form or out-of-hours "get back to me" form, stored on their contact.
+
+    The pre-chat form must carry the fields the profile requires; the callback form an email or a phone.
+    Values go through leadfields' one writer (normalised, consent checked: ConsentRequired when the
+    contact has not consented while consent is required), into the conversation opened if need be, so
+    the queue shows the name. Blank values are ignored; nothing is stored unless everything is valid.
+    """
+    given = {name: value for name, value in values.items() if value.strip()}
+    problems: dict[str, str] = {}
+    if purpose == PRECHAT:
+        business = profile.current()
+        unknown = set(given) - set(business.prechat_fields)
+        problems.update({name: gettext("This form does not ask for it.") for name in unknown})
+        problems.update(
+            {name: gettext("This field is required.") for name in business.prechat_required if name not in given}
+        )
+    elif not (given.get("email") or given.get("phone")):
+        problems["email"] = gettext("Leave an email or a phone number.")
+    for name, value in given.items():
+        if name not in problems:
+            try:
+                leadfields.normalise(name, value)
+            except leadfields.LeadFieldError:
+                problems[name] = INVALID[name]()
+    if problems:
+        raise DetailsError(problems)
+    if not given:  # an optional form left blank: nothing to store, no conversation to open
+        return open_session(visitor).contact
+    open_session(visitor)
+    _, conversation = inbox.ensure_conversation(Channel.WEB, visitor.session_id, locale=visitor.locale)
+    return leadfields.write_lead_fields(conversation, given).contact

@@ -16,6 +16,9 @@ urlpatterns = [
     path("api/webchat/transcript", api.TranscriptView.as_view(), name="transcript"),
     path("api/webchat/attachments", api.AttachmentsView.as_view(), name="attachments"),
     path("api/webchat/attachments/<uuid:message_id>/<int:index>", views.attachment, name="attachment"),
+    path("api/webchat/details", api.DetailsView.as_view(), name="details"),
     path("widget.js", views.widget_js, name="widget-js"),
+    path("chat/", views.chat_page, name="chat"),
+    path("widget.html", views.chat_page, name="widget-html"),
     path("", views.demo, name="demo"),
 ]

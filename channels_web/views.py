@@ -9,11 +9,13 @@ from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from channels_web import files, ratelimit, security, services
-from conversations import attachments
+from conversations import attachments, profile
+from conversations.inbox import normalise_locale
 from talia.api import error_body
 
 WIDGET_PATH = "widget/widget.js"
@@ -29,6 +31,27 @@ def demo(request: HttpRequest) -> HttpResponse:
         "token": settings.TALIA_WEBCHAT_PUBLIC_TOKEN,
     }
     return render(request, "channels_web/demo.html", context)
+
+
+@require_GET
+def chat_page(request: HttpRequest) -> HttpResponse:
+    """`/chat/` (and `/widget.html`): the widget alone, full page, for links, emails and QR codes.
+
+    The locale comes from `?lang=` (es, en) or else the browser's Accept-Language (LocaleMiddleware).
+    """
+    locale = normalise_locale(request.GET.get("lang")) or request.LANGUAGE_CODE
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    context = {
+        "base_url": base_url,
+        "widget_url": f"{base_url}/widget.js",
+        "token": settings.TALIA_WEBCHAT_PUBLIC_TOKEN,
+        "locale": locale,
+        "business_name": profile.current().business_name,
+    }
+    with translation.override(locale):
+        response = render(request, "channels_web/chat.html", context)
+    response["Content-Language"] = locale
+    return response
 
 
 @require_GET

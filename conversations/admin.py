@@ -276,8 +276,18 @@ class AssistantProfileAdmin(admin.ModelAdmin):
         (_("How it speaks"), {"fields": ["instructions_es", "instructions_en", "lead_fields", "offer_whatsapp"]}),
         (
             _("Business hours"),
-            {"fields": ["time_zone", "business_hours", "holidays", "out_of_hours_es", "out_of_hours_en"]},
+            {
+                "fields": [
+                    "time_zone",
+                    "business_hours",
+                    "holidays",
+                    "out_of_hours_es",
+                    "out_of_hours_en",
+                    "reply_minutes",
+                ]
+            },
         ),
+        (_("Chat's first minute"), {"fields": ["offer_choice", "prechat_fields", "prechat_required"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -641,6 +641,29 @@ class AssistantProfile(TimeStamped):
         help_text=_("Said when a visitor asks for a person while the team is away. Blank: the built-in one."),
     )
     out_of_hours_en = models.TextField(_("out-of-hours message (English)"), blank=True)
+    reply_minutes = models.PositiveSmallIntegerField(
+        _("usual reply time (minutes)"),
+        null=True,
+        blank=True,
+        help_text=_('Shown in the chat during business hours: "usually replies in N minutes". Blank: not shown.'),
+    )
+    offer_choice = models.BooleanField(
+        _("ask assistant or person"),
+        default=False,
+        help_text=_("The chat first asks whether to talk to the assistant or a person (a site may also ask for it)."),
+    )
+    prechat_fields = models.JSONField(
+        _("pre-chat form"),
+        default=list,
+        blank=True,
+        help_text=_('Details asked before the chat, in order, from "full_name", "email", "phone". Empty: no form.'),
+    )
+    prechat_required = models.JSONField(
+        _("pre-chat required details"),
+        default=list,
+        blank=True,
+        help_text=_("Which of the pre-chat form's details must be given."),
+    )
 
     class Meta:
         verbose_name = _("assistant profile")
@@ -651,13 +674,14 @@ class AssistantProfile(TimeStamped):
 
     def clean(self) -> None:
         from conversations.leadfields import LEAD_FIELDS
-        from conversations.profile import hours_problems
+        from conversations.profile import hours_problems, prechat_problems
 
         problems: dict[str, str] = {}
         if not isinstance(self.lead_fields, list) or any(field not in LEAD_FIELDS for field in self.lead_fields):
             problems["lead_fields"] = gettext("A list of: %(fields)s.") % {"fields": ", ".join(LEAD_FIELDS)}
         elif len(set(self.lead_fields)) != len(self.lead_fields):
             problems["lead_fields"] = gettext("Each detail at most once.")
+        problems.update(prechat_problems(self.prechat_fields, self.prechat_required))
         problems.update(hours_problems(self.time_zone, self.business_hours, self.holidays))
         if problems:
             raise ValidationError(problems)

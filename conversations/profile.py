@@ -47,6 +47,10 @@ class Profile:
     business_hours: dict[str, list[list[str]]] = field(default_factory=dict)
     holidays: tuple[str, ...] = ()
     out_of_hours: dict[str, str] = field(default_factory=dict)
+    reply_minutes: int | None = None
+    offer_choice: bool = False
+    prechat_fields: tuple[str, ...] = ()
+    prechat_required: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -97,6 +101,10 @@ def _from_row(row: AssistantProfile | None) -> Profile:
         out_of_hours={
             locale: text for locale, text in (("es", row.out_of_hours_es), ("en", row.out_of_hours_en)) if text
         },
+        reply_minutes=row.reply_minutes,
+        offer_choice=row.offer_choice,
+        prechat_fields=tuple(row.prechat_fields or ()),
+        prechat_required=tuple(row.prechat_required or ()),
     )
 
 
@@ -151,6 +159,26 @@ def hours_problems(time_zone: str, hours: Any, holidays: Any) -> dict[str, str]:
         ) % {"days": ", ".join(WEEKDAYS)}
     if not isinstance(holidays, list) or not all(_valid_date(day) for day in holidays):
         problems["holidays"] = _('A list of dates like "2026-12-25".')
+    return problems
+
+
+# What a pre-chat form may ask for: a name and a way to reach the person.
+PRECHAT_FIELDS = ("full_name", "email", "phone")
+
+
+def prechat_problems(fields: Any, required: Any) -> dict[str, str]:
+    """What is wrong with a profile's pre-chat form: known fields, each once, the required ones among them."""
+    problems: dict[str, str] = {}
+    if (
+        not isinstance(fields, list)
+        or any(name not in PRECHAT_FIELDS for name in fields)
+        or len(set(fields)) != len(fields)
+    ):
+        problems["prechat_fields"] = _("A list of: %(fields)s, each at most once.") % {
+            "fields": ", ".join(PRECHAT_FIELDS)
+        }
+    elif not isinstance(required, list) or any(name not in fields for name in required):
+        problems["prechat_required"] = _("A list of details the form asks for.")
     return problems
 
 

@@ -131,6 +131,7 @@ class QueueAdded(ConversationChanged):
     # and the last few messages, so the live row reads like a rendered one from the first second.
     contact_name: str
     preview: list[PreviewLine]
+    out_of_hours: bool  # asked for while the team is away: it waits until the next opening
 
 
 class Typing(TypedDict):
@@ -386,14 +387,14 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
 QUEUE_PREVIEW_MESSAGES = 3
 
 
-def queue_added(conversation: Conversation) -> QueueAdded:
+def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> QueueAdded:
     """A conversation joined the queue: what the console's live row needs to say who is waiting."""
     changed = conversation_changed("queue.added", conversation)
     latest = conversation.messages.order_by("-seq")[:QUEUE_PREVIEW_MESSAGES]
     preview: list[PreviewLine] = [
         {"sender": message.sender, "text": message.text[:160]} for message in reversed(latest)
     ]
-    return {**changed, "contact_name": str(conversation.contact), "preview": preview}
+    return {**changed, "contact_name": str(conversation.contact), "preview": preview, "out_of_hours": out_of_hours}
 
 
 MISSED_LIMIT = 200

@@ -97,7 +97,10 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
             out_of_hours=not profile.current().is_open(),
         )
         events.emit(events.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
-        realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.queue_added(fresh))
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
+            realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours),
+        )
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         if engine_class().writes_structured:  # otherwise briefs are extractive, built on demand
             handoff_id = str(handoff.pk)

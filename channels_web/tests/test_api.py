@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import override_settings
@@ -333,7 +333,14 @@ def test_handoff_queues_the_conversation_even_before_the_first_message(client, d
     first = post(client, "/api/webchat/handoff", {"session_id": SESSION})
     again = post(client, "/api/webchat/handoff", {"session_id": SESSION})
 
-    assert first.json() == {"status": "queued", "agents_online": 0, "queue_timeout_s": 600} == again.json()
+    assert first.json() == {
+        "status": "queued",
+        "agents_online": 0,
+        "queue_timeout_s": 600,
+        "out_of_hours": False,
+        "back_at": None,
+    }
+    assert again.json() == first.json()
     conversation = Conversation.objects.get()
     assert conversation.handoff_requests.get().requested_by == "contact"
 
@@ -347,7 +354,13 @@ def test_the_handoff_answer_counts_the_agents_online(client, db, django_user_mod
     finally:
         presence.leave(ana.pk, "specific.console-tab")
 
-    assert answer == {"status": "queued", "agents_online": 1, "queue_timeout_s": None}
+    assert answer == {
+        "status": "queued",
+        "agents_online": 1,
+        "queue_timeout_s": None,
+        "out_of_hours": False,
+        "back_at": None,
+    }
 
 
 @override_settings(TALIA_CONSENT_VERSION="2026-11")
@@ -366,7 +379,7 @@ def test_declined_consent_stores_nothing(client, db):
     assert not Contact.objects.get().has_consented
 
 
-def test_config_tells_the_widget_what_it_needs(client, db):
+def test_config_tells_the_widget_what_it_needs(client, db, settings):
     body = client.get("/api/webchat/config").json()
 
     assert body == {
@@ -375,10 +388,18 @@ def test_config_tells_the_widget_what_it_needs(client, db):
         "business_name": "TalIA",
         "assistant_name": "",
         "open_now": True,
+        "next_opening": body["next_opening"],  # now: always open without business hours
+        "time_zone": settings.TIME_ZONE,
+        "greeting": "",
+        "reply_minutes": None,
+        "offer_choice": False,
+        "prechat_fields": [],
+        "prechat_required": [],
         "token_required": False,
         "csat": True,
         "whatsapp_url": None,
     }
+    assert abs(datetime.fromisoformat(body["next_opening"]) - timezone.now()) < timedelta(minutes=5)
 
 
 def test_config_follows_the_assistant_profile(client, transactional_db, settings):

@@ -91,6 +91,7 @@ def test_widget_follows_the_contract(source: str) -> None:
         "/api/webchat/rating",
         "/api/webchat/transcript",
         "/api/webchat/config",
+        "/api/webchat/details",
         "/ws/webchat/?session_id=",
         "X-TalIA-Token",
         "client_message_id",

@@ -6,7 +6,21 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Count, F, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -24,6 +38,7 @@ from conversations.models import (
     ConversationSummary,
     DeliveryStatus,
     EndChatRequest,
+    HandoffRequest,
     Message,
     QuickReply,
     Sender,
@@ -55,7 +70,15 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
 def console(request: HttpRequest) -> HttpResponse:
     queued = _with_preview(
         Conversation.objects.filter(status=ConversationStatus.QUEUED)
-        .annotate(queued_at=Max("handoff_requests__created"))
+        .annotate(
+            queued_at=Max("handoff_requests__created"),
+            # Asked for while the team was away: it waits for the next opening.
+            out_of_hours=Exists(
+                HandoffRequest.objects.filter(
+                    conversation=OuterRef("pk"), status=HandoffRequest.Status.PENDING, out_of_hours=True
+                )
+            ),
+        )
         .order_by("queued_at")
     )
     mine = _with_preview(

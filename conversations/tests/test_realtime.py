@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from conversations import inbox, state
-from conversations.models import Sender
+from conversations.models import WEEKDAYS, AssistantProfile, Sender
 from conversations.realtime import AGENTS_GROUP, MONITOR_GROUP
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,6 +63,7 @@ def test_handoff_and_claim_reach_queue_and_visitor(listen, agent):
     added = agents.receive()
     assert added["type"] == "queue.added"
     assert added["contact_name"] == "Marta"  # the live queue row says who is waiting
+    assert added["out_of_hours"] is False  # no business hours: always open
     assert room.receive()["type"] == "handoff.requested"
 
     state.claim_conversation(conversation, agent)
@@ -68,3 +72,18 @@ def test_handoff_and_claim_reach_queue_and_visitor(listen, agent):
     assert accepted["type"] == "handoff.accepted"
     assert accepted["agent_name"] == "Ana García"
     assert accepted["status"] == "agent"
+
+
+def test_a_handoff_out_of_hours_reaches_the_queue_marked(listen):
+    today = timezone.localdate()
+    AssistantProfile.objects.create(
+        business_hours={day: [["09:00", "18:00"]] for day in WEEKDAYS},
+        holidays=[(today + timedelta(days=offset)).isoformat() for offset in range(-1, 8)],
+    )
+    received = inbox.receive("web", "session-rt-000009", "Quiero una persona")
+    agents = listen(AGENTS_GROUP)
+
+    state.request_handoff(received.conversation, requested_by="contact")
+
+    added = agents.receive()
+    assert (added["type"], added["out_of_hours"]) == ("queue.added", True)

@@ -213,7 +213,7 @@
     });
     notifyUpdate();
 
-    function add(id, channel, name, preview) {
+    function add(id, channel, name, preview, outOfHours) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
@@ -228,6 +228,7 @@
         const sender = String(m.sender || '');
         lines.append(h('li', { class: sender }, h('span', { class: 'sender' }, (STRINGS['sender.' + sender] || sender) + ':'), ' ' + String(m.text || '')));
       }
+      li.querySelector('.ooh').hidden = !outOfHours;
       list.append(li);
       refreshCount();
       refreshWaits();
@@ -243,7 +244,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name, v.preview)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours)) announce(id, v.channel);
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }

@@ -26,7 +26,10 @@
       att: 'Adjuntar una imagen o un PDF', file: 'Archivo', bad: 'Solo imágenes o PDF, y no demasiado grandes.',
       endAskT: 'Le hemos pedido al equipo que cierre la conversación…', endAsk: 'Le hemos pedido a {n} que cierre la conversación…', endNo: '{n} quiere seguir la conversación un momento.',
       rateQ: '¿Qué tal te hemos atendido?', rate: '{n} de 5', cmt: 'Comentario (opcional)', rSend: 'Enviar valoración', thx: '¡Gracias por tu valoración!',
-      mail: 'Tu correo', tr: 'Enviarme la conversación por correo', sent: 'Te la enviamos por correo en unos minutos.'
+      mail: 'Tu correo', tr: 'Enviarme la conversación por correo', sent: 'Te la enviamos por correo en unos minutos.',
+      greet: 'Hola, esto es {b}. ¿En qué te ayudamos?', eta: 'Solemos responder en {m} min.', away: 'Estamos fuera de horario; volvemos el {w}.',
+      leave: 'Déjanos un correo o teléfono y te contactamos.', pre: 'Antes de empezar, ¿quién eres?', name: 'Nombre', email: 'Correo',
+      phone: 'Teléfono', badD: 'Revisa los datos marcados.', needC: 'Para guardar tus datos, acepta el aviso.'
     },
     en: {
       open: 'Open the chat', openN: 'Open the chat (new messages: {n})', close: 'Close the chat',
@@ -48,7 +51,10 @@
       att: 'Attach an image or a PDF', file: 'File', bad: 'Only images or PDFs, and not too large.',
       endAskT: 'We asked the team to end the conversation…', endAsk: 'We asked {n} to end the conversation…', endNo: '{n} would like to continue for a moment.',
       rateQ: 'How did we do?', rate: '{n} out of 5', cmt: 'Comment (optional)', rSend: 'Send rating', thx: 'Thanks for your rating!',
-      mail: 'Your email', tr: 'Email me the transcript', sent: 'It’s on its way to your inbox.'
+      mail: 'Your email', tr: 'Email me the transcript', sent: 'It’s on its way to your inbox.',
+      greet: 'Hi, this is {b}. How can we help?', eta: 'We usually reply within {m} min.', away: 'We’re out of hours; back on {w}.',
+      leave: 'Leave an email or phone and we’ll get back to you:', pre: 'Before we start, who are you?', name: 'Name', email: 'Email',
+      phone: 'Phone', badD: 'Check the marked details.', needC: 'To store your details, accept the notice.'
     }
   };
   const LC = /^en/i.test(D.locale || navigator.language || '') ? 'en' : 'es';
@@ -56,8 +62,8 @@
   const BASE = (D.baseUrl || new URL(S.src || '', location.href).origin).replace(/\/+$/, '');
   const TOKEN = D.token || '';
   const COLOR = D.color && window.CSS && CSS.supports('color', D.color) ? D.color : '#0b6bcb';
-  const CHOICE = D.choice === 'true';
-  const SK = 'talia.session', CK = 'talia.consent';
+  const PAGE = D.mode === 'page';
+  const SK = 'talia.session', CK = 'talia.consent', PK = 'talia.prechat';
   const tf = new Intl.DateTimeFormat(LC, { hour: '2-digit', minute: '2-digit' });
   const df = new Intl.DateTimeFormat(LC, { dateStyle: 'long' });
   const enc = encodeURIComponent;
@@ -99,6 +105,12 @@ button,textarea,input{font:inherit;color:inherit;margin:0}
 button{cursor:pointer}
 button:disabled{cursor:default;opacity:.6}
 :focus-visible{outline:2px solid transparent;box-shadow:0 0 0 2px #fff,0 0 0 4px #1d1d1f}
+.ln:focus-visible{outline:3px solid #1d1d1f;outline-offset:3px}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+.pn:has(.ch:not([hidden])) .hb{display:none}
+.fp .pn{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.fp .ln,.fp .x{display:none}
+.g{max-width:85%;align-self:flex-start}.pf{display:grid;gap:6px;text-align:left}.pf p{margin:0}
+.pf input{width:100%;font:inherit}.pf [aria-invalid]{outline:2px solid #b3261e}
 [hidden]{display:none!important}
 .ln{position:fixed;right:20px;bottom:20px;width:58px;height:58px;border-radius:50%;border:0;background:var(--c);color:var(--f);display:grid;place-items:center;box-shadow:0 4px 14px #0005;z-index:2147483000}
 .ln svg{width:28px;height:28px;fill:currentColor}
@@ -163,7 +175,7 @@ progress{width:100%}`;
   const ln = h('button', { class: 'ln', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'p', 'aria-label': t('open'), onclick: () => toggle(), onkeydown: e => { if (e.key === 'Escape') close(); } }, icon, badge);
   const title = h('h2', { id: 'h' }, D.title || 'TalIA');
   const bX = h('button', { class: 'x', type: 'button', 'aria-label': t('close'), onclick: () => close() }, '×');
-  const bHuman = h('button', { type: 'button', onclick: () => human() }, t('human'));
+  const bHuman = h('button', { class: 'hb', type: 'button', onclick: () => human() }, t('human'));
   const bStop = h('button', { type: 'button', hidden: true, onclick: () => stopWaiting() }, t('stop'));
   const bEnd = h('button', { type: 'button', hidden: true, onclick: () => { conf.hidden = false; bNo.focus(); } }, t('end'));
   const bYes = h('button', { class: 'b p', type: 'button', onclick: () => endChat() }, t('yes'));
@@ -177,7 +189,7 @@ progress{width:100%}`;
   const log = h('div', { class: 'lg', role: 'log', 'aria-live': 'polite', 'aria-label': t('log'), tabindex: '0' });
   // "Continue on WhatsApp": a wa.me link to the business's number, when the server's config names one.
   const waLink = h('a', { class: 'b', hidden: true, rel: 'noopener noreferrer', target: '_blank' }, t('wa'));
-  const choice = h('div', { class: 'bar', hidden: true }, h('p', {}, t('choose')),
+  const choice = h('div', { class: 'bar ch', hidden: true }, h('p', {}, t('choose')),
     h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => { choice.hidden = true; chosen = 1; ta.focus(); } }, t('withBot')),
       h('button', { class: 'b', type: 'button', onclick: () => human() }, t('human')), waLink));
   const typTx = h('span');
@@ -191,18 +203,21 @@ progress{width:100%}`;
   const bAtt = h('button', { class: 'b c', type: 'button', 'aria-label': t('att'), title: t('att'), onclick: () => fIn.click() }, '📎');
   const form = h('form', { class: 'fm', onsubmit: e => { e.preventDefault(); submit(); } }, bAtt, fIn, ta, bSend);
   const pn = h('div', { class: 'pn', id: 'p', role: 'dialog', 'aria-labelledby': 'h', hidden: true, onkeydown: e => {
-    if (e.key !== 'Escape') return;
+    if (e.key === 'Tab') trap(e);
+    if (e.key !== 'Escape' || PAGE) return;
     e.stopPropagation();
     if (!conf.hidden) { conf.hidden = true; bEnd.focus(); } else close();
   } }, h('div', { class: 'hd' }, title, bX, h('div', { class: 'ac' }, bHuman, bStop, bEnd)), conf, cBar, net, log, choice, typ, form);
-  root.append(ln, pn);
+  const sr = h('div', { class: 'sr', role: 'status' });
+  root.append(ln, pn, sr);
+  if (PAGE) root.classList.add('fp');
   // A constructed sheet also works under a strict style-src CSP; <style> is the fallback.
   try { const ss = new CSSStyleSheet(); ss.replaceSync(CSS_TEXT); sh.adoptedStyleSheets = [ss]; } catch (e) { sh.append(h('style', {}, CSS_TEXT)); }
   sh.append(root);
 
   // State.
   let isOpen = 0, booted = 0, chosen = 0, unread = 0, waiting = 0, status = null, conv = null, top = 0;
-  let agentName = '', again = null, cfg = {}, answered = 0;
+  let agentName = '', again = null, cfg = {}, answered = 0, cst = null, gr = null;
   const seen = new Map(), secs = new Map(), pend = [];
   let sec = newSec();
 
@@ -379,7 +394,7 @@ progress{width:100%}`;
     showChoice();
     ta.focus();
   }
-  function showChoice() { choice.hidden = !(CHOICE && !chosen && status !== 'closed' && !sec.querySelector('.m')); }
+  function showChoice() { choice.hidden = !((D.choice ? D.choice === 'true' : cfg.offer_choice) && !chosen && !form.hidden && status !== 'closed' && !sec.querySelector('.m')); }
   function badgeUpd() {
     badge.hidden = !unread;
     badge.textContent = unread > 9 ? '9+' : String(unread);
@@ -492,7 +507,10 @@ progress{width:100%}`;
     if (j.status === 'queued') {
       if (status !== 'queued') note(t('waiting'));
       setStatus('queued');
-      if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
+      if (j.out_of_hours) {
+        note(j.back_at ? t('away', { w: when(j.back_at) }) : t('noAgents'));
+        place(sec, mkForm(['email', 'phone'], [], t('leave'), 'callback', () => ta.focus()));
+      } else if (j.agents_online === 0) note(t('noAgents') + (j.queue_timeout_s > 0 ? ' ' + t('fallback', { m: Math.ceil(j.queue_timeout_s / 60) }) : ''));
     }
     await sync();
     if (j.status && status !== 'closed') setStatus(j.status);
@@ -516,13 +534,53 @@ progress{width:100%}`;
   }
   async function loadCfg() {
     let r = null;
-    try { r = await api('GET', '/api/webchat/config'); } catch (e) { /* offline */ }
+    try { r = await api('GET', '/api/webchat/config?locale=' + LC); } catch (e) { /* offline */ }
     if (!r || !r.ok || !r.j) return;
     cfg = r.j;
     if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
     if (/^https:\/\/wa\.me\/\d{6,15}$/.test(String(cfg.whatsapp_url || ''))) { waLink.href = cfg.whatsapp_url; waLink.hidden = false; }
     const v = String(cfg.consent_version || '');
-    if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; cBar.hidden = false; }
+    if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; askConsent(); }
+    first();
+  }
+  function askConsent() { cBar.hidden = false; sr.textContent = t('consent'); }
+  // First minute: greeting, pre-chat form, choice.
+  function first() {
+    if (seen.size || pend.length || gr) return showChoice();
+    const m = cfg.reply_minutes, w = cfg.next_opening;
+    log.prepend(gr = h('div', { class: 'tx g' }, cfg.greeting || t('greet', { b: cfg.business_name }),
+      cfg.open_now ? m ? '\n' + t('eta', { m }) : '' : w ? '\n' + t('away', { w: when(w) }) : ''));
+    const f = cfg.prechat_fields;
+    if (f.length && sget(PK) !== sid && cst !== 'declined') {
+      form.hidden = true;
+      // optional: blank skips
+      place(sec, mkForm(f, cfg.prechat_required, t('pre'), 'prechat', () => { sset(PK, sid); form.hidden = false; showChoice(); ta.focus(); }));
+      sec.querySelector('input').focus();
+    }
+    showChoice();
+  }
+  const when = v => new Intl.DateTimeFormat(LC, { dateStyle: 'full', timeStyle: 'short', timeZone: cfg.time_zone }).format(date(v));
+  const LB = { full_name: [t('name'), 'name', 'text'], email: [t('email'), 'email', 'email'], phone: [t('phone'), 'tel', 'tel'] };
+  function mkForm(names, req, intro, purpose, then) {
+    const er = h('p', { class: 'er', role: 'alert' }), ins = names.map(n => h('input', { name: n, type: LB[n][2], autocomplete: LB[n][1], required: req.includes(n) }));
+    const f = h('form', { class: 'n pf', onsubmit: async e => {
+      e.preventDefault();
+      const b = { session_id: sid, purpose, locale: LC };
+      for (const i of ins) b[i.name] = i.value.trim();
+      let r = null;
+      try { r = await api('POST', '/api/webchat/details', b); } catch (x) { /* offline */ }
+      if (r && r.ok) { f.remove(); ins.some(i => i.value) && note(t('cOk')); return then(); }
+      if (r && r.status === 409) { er.textContent = t('needC'); return askConsent(); }
+      const fs = r && r.j && r.j.error && r.j.error.fields || {};
+      for (const i of ins) fs[i.name] ? i.setAttribute('aria-invalid', 'true') : i.removeAttribute('aria-invalid');
+      er.textContent = errText(r) || (r ? t('badD') : t('err'));
+    } }, h('p', {}, intro), ...names.map((n, i) => h('label', {}, LB[n][0], ins[i])), er, h('div', { class: 'bt' }, h('button', { class: 'b p' }, t('send'))));
+    return f;
+  }
+  // Full screen (phone, page): focus stays in the panel.
+  function trap(e) {
+    const f = [...pn.querySelectorAll('button,textarea,input,a,[tabindex]')].filter(x => !x.disabled && x.offsetParent), a = f[0], z = f.pop();
+    if ((innerWidth < 481 || PAGE) && sh.activeElement === (e.shiftKey ? a : z)) { e.preventDefault(); (e.shiftKey ? z : a).focus(); }
   }
   async function consent(granted) {
     let r = null;
@@ -537,6 +595,7 @@ progress{width:100%}`;
   function consented(state, version) {
     if (state !== 'granted' && state !== 'declined') return;
     answered = 1;
+    cst = state;
     sset(CK, `${version || cfg.consent_version || ''}|${state}`);
     cBar.hidden = true;
   }
@@ -626,7 +685,7 @@ progress{width:100%}`;
     log.scrollTop = log.scrollHeight;
   }
   function close() {
-    if (!isOpen) return;
+    if (!isOpen || PAGE) return;
     const had = !!sh.activeElement;
     isOpen = 0;
     pn.hidden = true;
@@ -640,12 +699,12 @@ progress{width:100%}`;
   window.TalIA = Object.freeze({ open, close, toggle });
 
   function start() {
-    document.body.append(host);
+    document.body.prepend(host); // early in the tab order
     const m = /^rgba?\((\d+)\D+(\d+)\D+(\d+)/.exec(getComputedStyle(ln).backgroundColor);
     if (m && 0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3] > 165) root.style.setProperty('--f', '#111');
     if (known) sync().then(() => { if (conv && status !== 'closed') connect(); });
     else showChoice();
-    if (D.open === 'true') open();
+    if (D.open === 'true' || PAGE) open();
   }
   document.body ? start() : addEventListener('DOMContentLoaded', start);
 })();

@@ -189,6 +189,7 @@ ENDPOINTS = [
     "/api/webchat/consent",
     "/api/webchat/rating",
     "/api/webchat/transcript",
+    "/api/webchat/details",
     "/console/api/conversations/00000000-0000-0000-0000-000000000000/messages",
     "/console/api/conversations/00000000-0000-0000-0000-000000000000/notes",
     "/api/rag/ingest",

@@ -57,6 +57,7 @@ DEMO_PROFILE = {
         **{day: [["09:00", "20:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
         "sat": [["10:00", "14:00"]],
     },
+    "reply_minutes": 5,
 }
 
 
