@@ -291,7 +291,9 @@ class ConfigView(WebchatView):
         return Response(
             {
                 "require_consent": settings.TALIA_REQUIRE_CONSENT,
-                "consent_version": settings.TALIA_CONSENT_VERSION,
+                "consent_version": business.consent_text_version,
+                # The business's own notice in `locale`; "" for the widget's built-in one.
+                "consent_text": business.consent_texts.get(locale, ""),
                 "business_name": business.business_name,
                 "assistant_name": business.assistant_name,
                 "open_now": open_now,

@@ -262,6 +262,9 @@ class ConsentResponseSerializer(serializers.Serializer):
 class ConfigSerializer(serializers.Serializer):
     require_consent = serializers.BooleanField()
     consent_version = serializers.CharField()
+    consent_text = serializers.CharField(
+        allow_blank=True, help_text="The business's consent notice in the requested locale; '' for the built-in one."
+    )
     business_name = serializers.CharField()
     assistant_name = serializers.CharField(help_text="The assistant's own name from the profile; '' when unnamed.")
     open_now = serializers.BooleanField(help_text="Whether the team is within its business hours now.")

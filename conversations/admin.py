@@ -273,7 +273,11 @@ class AssistantProfileAdmin(admin.ModelAdmin):
     list_display = ["__str__", "business_name", "assistant_name", "updated"]
     fieldsets = [
         (_("Who speaks"), {"fields": ["business_name", "assistant_name", "greeting_es", "greeting_en"]}),
-        (_("How it speaks"), {"fields": ["instructions_es", "instructions_en", "lead_fields", "offer_whatsapp"]}),
+        (
+            _("How it speaks"),
+            {"fields": ["tone", "instructions_es", "instructions_en", "lead_fields", "offer_whatsapp"]},
+        ),
+        (_("Consent notice"), {"fields": ["consent_text_es", "consent_text_en", "consent_version"]}),
         (
             _("Business hours"),
             {

@@ -586,6 +586,12 @@ class QuickReply(TimeStamped):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+class Tone(models.TextChoices):
+    WARM = "warm", _("Warm and close")
+    FORMAL = "formal", _("Formal")
+    CONCISE = "concise", _("Brief and to the point")
+
+
 class AssistantProfile(TimeStamped):
     """The business's own assistant, edited in the admin: its name, words, instructions and opening hours.
 
@@ -613,11 +619,33 @@ class AssistantProfile(TimeStamped):
         help_text=_("Added to the model's instructions: tone, what to offer, what never to say."),
     )
     instructions_en = models.TextField(_("instructions (English)"), blank=True)
+    tone = models.CharField(
+        _("tone"),
+        max_length=16,
+        choices=Tone.choices,
+        default=Tone.WARM,
+        help_text=_("How the model engines word their answers."),
+    )
     lead_fields = models.JSONField(
         _("details to ask for"),
         default=list,
         blank=True,
         help_text=_('In order, from "full_name", "email", "phone", "company". Empty: all of them, in that order.'),
+    )
+    consent_text_es = models.TextField(
+        _("consent notice (Spanish)"),
+        blank=True,
+        help_text=_("What the chat's consent notice says. Blank: the built-in notice."),
+    )
+    consent_text_en = models.TextField(_("consent notice (English)"), blank=True)
+    consent_version = models.CharField(
+        _("consent notice version"),
+        max_length=40,
+        blank=True,
+        help_text=_(
+            "Stored with each contact's answer; change it when the notice changes and visitors are asked again. "
+            "Blank: TALIA_CONSENT_VERSION."
+        ),
     )
     offer_whatsapp = models.BooleanField(
         _("offer WhatsApp"), default=True, help_text=_("Offer to continue on WhatsApp when a number is configured.")

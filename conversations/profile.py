@@ -12,6 +12,8 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,7 +31,7 @@ from conversations.models import WEEKDAYS, AssistantProfile
 
 logger = logging.getLogger("talia.profile")
 
-CACHE_KEY = "assistant-profile:v1"
+CACHE_KEY = "assistant-profile:v2"  # bumped with the Profile fields: old pickles never load
 CACHE_S = 300
 # How far ahead the next opening is looked for (a profile open one day a month still finds it).
 LOOKAHEAD_DAYS = 60
@@ -51,6 +53,26 @@ class Profile:
     offer_choice: bool = False
     prechat_fields: tuple[str, ...] = ()
     prechat_required: tuple[str, ...] = ()
+    tone: str = "warm"
+    consent_texts: dict[str, str] = field(default_factory=dict)
+    consent_version: str = ""
+
+    @property
+    def revision(self) -> str:
+        """A short fingerprint of what the profile adds to the model's instructions (its own instructions,
+        tone, names, consent notice): stored with each assistant run beside the prompt's version, so a run
+        says which words the business had configured when it answered."""
+        words = json.dumps(
+            [self.business_name, self.assistant_name, self.instructions, self.tone, self.consent_texts],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(words.encode()).hexdigest()[:10]
+
+    @property
+    def consent_text_version(self) -> str:
+        """The version a contact's consent answer is stored under."""
+        return self.consent_version or settings.TALIA_CONSENT_VERSION
 
     @property
     def zone(self) -> ZoneInfo:
@@ -105,6 +127,11 @@ def _from_row(row: AssistantProfile | None) -> Profile:
         offer_choice=row.offer_choice,
         prechat_fields=tuple(row.prechat_fields or ()),
         prechat_required=tuple(row.prechat_required or ()),
+        tone=row.tone,
+        consent_texts={
+            locale: text for locale, text in (("es", row.consent_text_es), ("en", row.consent_text_en)) if text
+        },
+        consent_version=row.consent_version,
     )
 
 

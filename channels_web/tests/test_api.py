@@ -385,6 +385,7 @@ def test_config_tells_the_widget_what_it_needs(client, db, settings):
     assert body == {
         "require_consent": True,
         "consent_version": "2026-11",
+        "consent_text": "",
         "business_name": "TalIA",
         "assistant_name": "",
         "open_now": True,

@@ -52,6 +52,14 @@ def prompt_text(locale: str) -> str:
     return TOOL_PLACEHOLDER.sub(tool_name, _prompt_file(code))
 
 
+# The profile's tone (conversations.models.Tone), as the model is told it.
+TONES = {
+    "warm": "warm and close; short sentences, friendly, never pushy.",
+    "formal": "formal and courteous (in Spanish, address the contact as usted); no emojis.",
+    "concise": "brief and to the point: answer first, in as few words as clarity allows.",
+}
+
+
 def instructions(context: TurnContext) -> str:
     """The prompt file for the contact's locale and the facts the model needs this turn.
 
@@ -73,6 +81,9 @@ def instructions(context: TurnContext) -> str:
         "Known contact details: " + (", ".join(f"{k}={v}" for k, v in known.items() if v) or "none") + ".",
         "Missing contact details: " + (", ".join(fields_to_ask(contact)) or "none") + ".",
     ]
+    facts.append("Tone: " + TONES.get(business.tone, TONES["warm"]))
+    if consent_text := business.consent_texts.get(context.locale):
+        facts.append(f"When you ask for consent, say it in the business's words: {consent_text}")
     if not business.is_open():
         opening = business.next_opening()
         facts.append(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.utils import timezone
 
 from conversations import profile, realtime, state
@@ -59,7 +58,10 @@ def give_consent(contact_id: UUID | str) -> Contact:
     now = timezone.now()
     # One conditional UPDATE: of two concurrent answers, the first to land is the one recorded.
     changed = Contact.objects.filter(pk=contact_id, consent_given_at__isnull=True).update(
-        consent_given_at=now, consent_declined_at=None, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now
+        consent_given_at=now,
+        consent_declined_at=None,
+        consent_text_version=profile.current().consent_text_version,
+        updated=now,
     )
     contact = Contact.objects.get(pk=contact_id)
     if changed:
@@ -73,7 +75,7 @@ def decline_consent(contact_id: UUID | str) -> Contact:
     now = timezone.now()
     changed = Contact.objects.filter(
         pk=contact_id, consent_given_at__isnull=True, consent_declined_at__isnull=True
-    ).update(consent_declined_at=now, consent_text_version=settings.TALIA_CONSENT_VERSION, updated=now)
+    ).update(consent_declined_at=now, consent_text_version=profile.current().consent_text_version, updated=now)
     contact = Contact.objects.get(pk=contact_id)
     if changed:
         realtime.publish_consent(contact)

@@ -36,7 +36,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from conversations import inbox, realtime
+from conversations import inbox, profile, realtime
 from conversations.assistant.base import (
     Engine,
     EngineResult,
@@ -158,7 +158,8 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     # Recorded with the outcome (finish), in the same UPDATE.
     run.engine = engine.name
     run.previous_response_id = context.previous_response_id
-    run.prompt_version = PROMPT_VERSION
+    # The prompt file's version and the business's own words (instructions, tone...) as configured now.
+    run.prompt_version = f"{PROMPT_VERSION}+{profile.current().revision}"
     realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, True))
     executor = ToolExecutor(run, first_claim=run.first_claim)
     # The reply's id is chosen now, so that what is streamed names the message it will become.

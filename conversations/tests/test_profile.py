@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from conversations import inbox, profile
 from conversations.assistant import turns
-from conversations.assistant.prompts import instructions
+from conversations.assistant.prompts import PROMPT_VERSION, instructions
+from conversations.assistant.tools import give_consent
 from conversations.models import WEEKDAYS, AssistantProfile, ConversationStatus, HandoffRequest
 from conversations.tests.test_offline_engine import Visitor, says
 
@@ -182,3 +183,43 @@ def test_the_model_reads_the_business_instructions_and_hours():
     assert "You speak for: Clínica Sonrisas." in text and "Your name: Sofía." in text
     assert "The team is out of hours now; it is back at " in text
     assert text.endswith("## The business's own instructions\nTrata de usted.")
+
+
+def test_the_model_is_told_the_profile_tone_and_consent_words():
+    AssistantProfile.objects.create(tone="formal", consent_text_es="¿Nos permite guardar sus datos para llamarle?")
+    received = inbox.receive("web", "session-profile-tone", "Hola", locale="es")
+    run = turns.claim_run(received.message.pk)
+    assert run is not None
+
+    text = instructions(turns.build_context(run))
+
+    assert "Tone: formal and courteous (in Spanish, address the contact as usted)" in text
+    assert "say it in the business's words: ¿Nos permite guardar sus datos para llamarle?" in text
+
+
+def test_each_run_records_the_profile_words_it_answered_with(settings):
+    row = AssistantProfile.objects.create(instructions_es="Ofrece la primera visita gratis.")
+    first = turns.run_turn(inbox.receive("web", "session-profile-rev", "Hola", locale="es").message.pk)
+    row.instructions_es = "No menciones precios."
+    row.save()
+    second = turns.run_turn(inbox.receive("web", "session-profile-rev", "¿Y el horario?", locale="es").message.pk)
+
+    assert first is not None and second is not None
+    version, revision = first.prompt_version.split("+")
+    assert version == PROMPT_VERSION and len(revision) == 10
+    assert second.prompt_version.startswith(PROMPT_VERSION + "+") and second.prompt_version != first.prompt_version
+
+
+@pytest.mark.django_db(transaction=True)  # the config view reads the profile on another thread's connection
+def test_the_consent_notice_and_its_version_come_from_the_profile(client, settings):
+    settings.TALIA_REQUIRE_CONSENT = True
+    AssistantProfile.objects.create(consent_text_en="We keep your details for 30 days.", consent_version="2027-01")
+
+    english = client.get("/api/webchat/config?locale=en", HTTP_ORIGIN="http://testserver").json()
+    spanish = client.get("/api/webchat/config?locale=es", HTTP_ORIGIN="http://testserver").json()
+    received = inbox.receive("web", "session-profile-consent", "Hola", locale="en")
+    contact = give_consent(received.contact.pk)
+
+    assert (english["consent_text"], english["consent_version"]) == ("We keep your details for 30 days.", "2027-01")
+    assert spanish["consent_text"] == ""  # the widget's built-in Spanish notice
+    assert contact.consent_text_version == "2027-01"

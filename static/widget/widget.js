@@ -182,7 +182,8 @@ progress{width:100%}`;
   const bNo = h('button', { class: 'b', type: 'button', onclick: () => { conf.hidden = true; bEnd.focus(); } }, t('cancel'));
   const conf = h('div', { class: 'bar', role: 'group', 'aria-label': t('endQ'), hidden: true }, h('p', {}, t('endQ')), h('div', { class: 'bt' }, bYes, bNo));
   const cVer = h('span');
-  const cBar = h('div', { class: 'bar', hidden: true }, h('p', {}, t('consent'), ' ', cVer),
+  const cTx = h('span', {}, t('consent'));
+  const cBar = h('div', { class: 'bar', hidden: true }, h('p', {}, cTx, ' ', cVer),
     h('div', { class: 'bt' }, h('button', { class: 'b p', type: 'button', onclick: () => consent(true) }, t('accept')),
       h('button', { class: 'b', type: 'button', onclick: () => consent(false) }, t('decline'))));
   const net = h('div', { class: 'bar', role: 'status', hidden: true }, t('reconn'));
@@ -539,11 +540,12 @@ progress{width:100%}`;
     cfg = r.j;
     if (!D.title && cfg.business_name) title.textContent = cfg.business_name;
     if (/^https:\/\/wa\.me\/\d{6,15}$/.test(String(cfg.whatsapp_url || ''))) { waLink.href = cfg.whatsapp_url; waLink.hidden = false; }
+    if (cfg.consent_text) cTx.textContent = String(cfg.consent_text); // the business's own notice
     const v = String(cfg.consent_version || '');
     if (cfg.require_consent && !answered && !(sget(CK) || '').startsWith(v + '|')) { cVer.textContent = v ? t('ver', { v }) : ''; askConsent(); }
     first();
   }
-  function askConsent() { cBar.hidden = false; sr.textContent = t('consent'); }
+  function askConsent() { cBar.hidden = false; sr.textContent = cTx.textContent; }
   // First minute: greeting, pre-chat form, choice.
   function first() {
     if (seen.size || pend.length || gr) return showChoice();
