@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -29,6 +30,7 @@ from conversations.models import (
     Event,
     HandoffRequest,
     InternalNote,
+    Label,
     Message,
     QuickReply,
     ToolCall,
@@ -103,7 +105,7 @@ class InternalNoteInline(ReadOnlyInline):
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["contact", "channel", "status", "assigned_agent", "last_message_at", "opened_at", "closed_at"]
-    list_filter = ["channel", "status", "opened_at", "closed_at", "assigned_agent"]
+    list_filter = ["channel", "status", "labels", "opened_at", "closed_at", "assigned_agent"]
     search_fields = ["id", "contact__display_name", "contact__full_name", "contact__email", "contact__phone",
                      "contact__identities__value", "messages__text"]  # fmt: skip
     list_select_related = ["contact", "assigned_agent"]
@@ -257,6 +259,27 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("event"))
     def label(self, obj: Event) -> str:
         return events.label(obj.name)
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ["name", "swatch", "description", "conversation_count"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Label]:
+        return super().get_queryset(request).annotate(conversation_count=Count("conversations"))
+
+    @admin.display(description=_("colour"))
+    def swatch(self, label: Label) -> str:
+        return format_html(
+            '<span style="display:inline-block;width:1em;height:1em;border-radius:50%;background:{}"></span> {}',
+            label.colour,
+            label.colour,
+        )
+
+    @admin.display(description=_("conversations"), ordering="conversation_count")
+    def conversation_count(self, label: Label) -> int:
+        return int(getattr(label, "conversation_count", 0))
 
 
 @admin.register(QuickReply)

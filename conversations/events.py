@@ -121,6 +121,7 @@ HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
+LABELS_CHANGED = spec("labels_changed", "Labels changed", "added", "removed", optional=("agent_id",))
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
 # The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
 CSAT_SUBMITTED = spec("csat_submitted", "Conversation rated", "score", "has_comment", "updated")
@@ -138,4 +139,5 @@ CORE_EVENTS = (
     HANDED_BACK,
     CONVERSATION_CLOSED,
     CSAT_SUBMITTED,
+    LABELS_CHANGED,
 )

@@ -11,7 +11,7 @@ import uuid
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -169,6 +169,8 @@ class Conversation(TimeStamped):
     # Highest Message.seq handed out; incremented under the row lock by conversations.inbox.
     last_seq = models.PositiveIntegerField(_("last message number"), default=0)
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    # Changed through conversations.labels (an event and a push with each change).
+    labels = models.ManyToManyField("Label", blank=True, related_name="conversations", verbose_name=_("labels"))
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
@@ -563,6 +565,25 @@ class Event(models.Model):
         verbose_name = _("event")
         verbose_name_plural = _("events")
         ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb, like #0f766e."))
+
+
+class Label(TimeStamped):
+    """A tag the team puts on conversations (admin-managed): "VIP", "Complaint", "Billing"…"""
+
+    name = models.CharField(_("name"), max_length=40, unique=True)
+    colour = models.CharField(_("colour"), max_length=7, default="#64748b", validators=[COLOUR])
+    description = models.CharField(_("description"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
+        ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name

@@ -29,7 +29,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from conversations.models import Contact, Conversation, InternalNote, Message, conversation_group
+from conversations.models import Contact, Conversation, InternalNote, Label, Message, conversation_group
 from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,20 @@ class MessageDelta(TypedDict):
     seq: int
     text: str
     reset: bool
+
+
+class LabelPayload(TypedDict):
+    id: int
+    name: str
+    colour: str
+
+
+class LabelsChanged(TypedDict):
+    """The labels a conversation has now (staff only: never on the contact's sockets)."""
+
+    type: Literal["labels.changed"]
+    conversation_id: str
+    labels: list[LabelPayload]
 
 
 ConversationEventType = Literal[
@@ -329,6 +343,18 @@ def note_payload(note: InternalNote) -> NotePayload:
 
 def note_added(note: InternalNote) -> NoteAdded:
     return {"type": "note.added", "conversation_id": str(note.conversation_id), "note": note_payload(note)}
+
+
+def label_payload(label: Label) -> LabelPayload:
+    return {"id": label.pk, "name": label.name, "colour": label.colour}
+
+
+def labels_changed(conversation_id: object, labels: list[Label]) -> LabelsChanged:
+    return {
+        "type": "labels.changed",
+        "conversation_id": str(conversation_id),
+        "labels": [label_payload(label) for label in labels],
+    }
 
 
 def agents_online(agents: list[object]) -> AgentsOnline:

@@ -8,10 +8,10 @@ from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from conversations import attachments, endchat, inbox, realtime, state
+from conversations import attachments, endchat, inbox, labels, realtime, state
 from conversations.console.permissions import is_supervisor
 from conversations.leadfields import lead_details
-from conversations.models import Conversation, ConversationStatus, InternalNote, Message, Sender
+from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
 
@@ -74,6 +74,16 @@ def do_take_over(user: Any, conversation: Conversation) -> Conversation:
             name = agent_name(current.assigned_agent) or _("Another agent")
             raise ConsoleError("already_claimed", _("%(name)s took it first.") % {"name": name}) from None
         raise ConsoleError("not_with_assistant", _("The conversation is no longer with the assistant.")) from None
+
+
+def do_set_labels(user: Any, conversation: Conversation, label_ids: list[int]) -> list[Label]:
+    """Any agent who may open the conversation may label it; supervisors manage the labels themselves."""
+    if not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation is not yours to see."))
+    try:
+        return labels.set_labels(conversation, label_ids, by=user)
+    except labels.UnknownLabelError:
+        raise ConsoleError("unknown_label", _("One of those labels no longer exists; reload the page.")) from None
 
 
 def do_send(user: Any, conversation: Conversation, text: str) -> Message:

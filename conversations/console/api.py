@@ -17,7 +17,7 @@ from conversations import attachments
 from conversations.console import actions
 from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
-from conversations.realtime import message_payload, note_payload
+from conversations.realtime import label_payload, message_payload, note_payload
 from talia.api import ApiError
 from talia.parsers import UploadParser
 
@@ -131,6 +131,21 @@ class TakeOverView(ConsoleView):
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_take_over, request.user, self.conversation(request, conversation_id))
         return Response({"conversation": actions.conversation_payload(conversation)})
+
+
+class LabelsSerializer(serializers.Serializer):
+    labels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), max_length=50, help_text="The ids of every label it should have."
+    )
+
+
+class LabelsView(ConsoleView):
+    def put(self, request: Request, conversation_id: str) -> Response:
+        body = LabelsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        labels = self.act(actions.do_set_labels, request.user, conversation, body.validated_data["labels"])
+        return Response({"labels": [label_payload(label) for label in labels]})
 
 
 class HandBackView(ConsoleView):

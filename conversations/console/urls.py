@@ -21,6 +21,7 @@ urlpatterns = [
         name="console-attachments",
     ),
     path("console/api/conversations/<uuid:conversation_id>/close", api.CloseView.as_view(), name="console-close"),
+    path("console/api/conversations/<uuid:conversation_id>/labels", api.LabelsView.as_view(), name="console-labels"),
     path(
         "console/api/conversations/<uuid:conversation_id>/take-over",
         api.TakeOverView.as_view(),

@@ -39,6 +39,7 @@ from conversations.models import (
     DeliveryStatus,
     EndChatRequest,
     HandoffRequest,
+    Label,
     Message,
     QuickReply,
     Sender,
@@ -62,14 +63,22 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
     return (
         conversations.select_related("contact", "assigned_agent")
         .annotate(identity=Subquery(identity.values("value")[:1]))
-        .prefetch_related(Prefetch("messages", queryset=latest, to_attr="latest_messages"))
+        .prefetch_related(Prefetch("messages", queryset=latest, to_attr="latest_messages"), "labels")
     )
+
+
+def _chosen_label(request: HttpRequest) -> Label | None:
+    """The label the queue page is filtered by (`?label=<id>`); None for all, or for an id that is not one."""
+    raw = request.GET.get("label", "")
+    return Label.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
 
 
 @agent_required
 def console(request: HttpRequest) -> HttpResponse:
+    label = _chosen_label(request)
+    everything = Conversation.objects.filter(labels=label) if label is not None else Conversation.objects.all()
     queued = _with_preview(
-        Conversation.objects.filter(status=ConversationStatus.QUEUED)
+        everything.filter(status=ConversationStatus.QUEUED)
         .annotate(
             queued_at=Max("handoff_requests__created"),
             # Asked for while the team was away: it waits for the next opening.
@@ -82,17 +91,17 @@ def console(request: HttpRequest) -> HttpResponse:
         .order_by("queued_at")
     )
     mine = _with_preview(
-        Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent_id=request.user.pk).order_by(
+        everything.filter(status=ConversationStatus.AGENT, assigned_agent_id=request.user.pk).order_by(
             "-last_message_at"
         )
     )
     # The assistant's conversations, most recently active first: any agent may follow one and take it over.
     with_assistant = _with_preview(
-        Conversation.objects.filter(status=ConversationStatus.BOT).order_by(F("last_message_at").desc(nulls_last=True))
+        everything.filter(status=ConversationStatus.BOT).order_by(F("last_message_at").desc(nulls_last=True))
     )
     # Previews only of conversations the agent may open: their own closed ones (staff: everyone's).
     closed = _with_preview(
-        watchable(request.user, Conversation.objects.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
+        watchable(request.user, everything.filter(status=ConversationStatus.CLOSED)).order_by("-closed_at")
     )
     context = {
         "queued": queued,
@@ -101,6 +110,8 @@ def console(request: HttpRequest) -> HttpResponse:
         "closed": closed[:RECENTLY_CLOSED],
         "channel_specs": channel_specs.all(),
         "sender_choices": Sender.choices,  # labels for live rows' previews
+        "all_labels": Label.objects.all(),
+        "label": label,
     }
     return render(request, "conversations/console.html", context)
 
@@ -123,6 +134,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         and conversation.assigned_agent_id == request.user.pk,
         "can_claim": conversation.status == ConversationStatus.QUEUED,
         "can_take_over": conversation.status == ConversationStatus.BOT,
+        "all_labels": Label.objects.all(),
+        "label_ids": set(conversation.labels.values_list("pk", flat=True)),
         # A request to end the chat that arrived before this page was opened.
         "end_requested": conversation.end_requests.filter(status=EndChatRequest.Status.PENDING).exists(),
         "quick_replies": QuickReply.objects.all(),

@@ -11,7 +11,8 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from conversations import inbox, state
-from conversations.models import Conversation, ConversationStatus
+from conversations.models import Conversation, ConversationStatus, Label
+from talia.testing.plugin import wait_for
 
 if TYPE_CHECKING:
     from talia.testing.browser import LiveServer
@@ -60,6 +61,7 @@ def test_an_agent_and_a_supervisor_walk_every_console_action_without_an_error_pa
     ana = users.create_user("ana", password=PASSWORD, first_name="Ana")
     ana.groups.add(Group.objects.get_or_create(name="agents")[0])
     users.create_user("berta", password=PASSWORD, first_name="Berta", is_staff=True)
+    Label.objects.create(name="VIP", colour="#b91c1c")
     first = queued("walk-session-0001", "Hola, quiero cambiar mi cita del martes")
     second = queued("walk-session-0002", "¿Me puede atender un asesor?")
     bruno = users.create_user("bruno", first_name="Bruno")
@@ -80,6 +82,9 @@ def test_an_agent_and_a_supervisor_walk_every_console_action_without_an_error_pa
     agent.locator("#note-text").fill("Prefiere las tardes")
     agent.get_by_role("button", name="Añadir nota").click()
     expect(agent.locator("#notes")).to_contain_text("Prefiere las tardes", timeout=20_000)
+
+    agent.get_by_label("VIP").check()
+    assert wait_for(lambda: first.labels.filter(name="VIP").exists())
 
     # Hand back: back on the queue, told so; then take it over again from the assistant.
     agent.locator("#hand-back-button").click()

@@ -14,6 +14,11 @@
   // Shared with the other staff pages: static/console/kit.js.
   const { strings: STRINGS, t, h, show, store, csrfToken, api } = window.TalIAKit;
 
+  // Label colours come as data (no inline styles, for the Content-Security-Policy).
+  for (const el of document.querySelectorAll('.dot[data-colour]')) {
+    if (/^#[0-9a-fA-F]{6}$/.test(el.dataset.colour)) el.style.setProperty('--dot', el.dataset.colour);
+  }
+
   // --- Socket: reconnect with backoff, 1 s doubling to 30 s; each page resynchronises on reopen ----------
   const connection = $('connection');
   let ws = null, wsOpen = false, tries = 0, opened = 0, stopped = false, leaving = false, retryTimer, pingTimer, stableTimer;
@@ -478,6 +483,24 @@
       }
     }
 
+    // Labels: ticking one saves the whole set; another agent's change arrives as labels.changed.
+    const labelBox = $('labels'), labelError = $('labels-error');
+    function showLabels(labels) {
+      if (!labelBox || !Array.isArray(labels)) return;
+      const on = new Set(labels.map(l => String(l.id)));
+      for (const box of labelBox.querySelectorAll('input')) box.checked = on.has(box.value);
+    }
+    if (labelBox) {
+      labelBox.addEventListener('change', async () => {
+        const boxes = [...labelBox.querySelectorAll('input')];
+        for (const b of boxes) b.disabled = true;
+        const r = await api('PUT', apiUrl(id, 'labels'), { labels: boxes.filter(b => b.checked).map(b => Number(b.value)) });
+        for (const b of boxes) b.disabled = false;
+        show(labelError, r.ok ? '' : r.error);
+        if (r.ok) showLabels(r.data.labels);
+      });
+    }
+
     onEvent = v => {
       if (v.type === 'error') {
         if (v.error && v.error.code === 'forbidden' && !root.dataset.watching) note(t('watchForbidden'));
@@ -505,6 +528,8 @@
         if (typeof v.status === 'string') applyStatus(v.status, v.agent_name);
       } else if (v.type === 'note.added') {
         addNote(v.note);
+      } else if (v.type === 'labels.changed') {
+        showLabels(v.labels);
       } else if (v.type === 'brief.ready') {
         note(t('briefReady'), true);
       }

@@ -14,9 +14,9 @@ from django.utils import timezone
 from channels_voice import services as voice
 from channels_voice import streaming
 from channels_web import services as web
-from conversations import events, inbox, state
+from conversations import events, inbox, labels, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
-from conversations.models import Event, Sender
+from conversations.models import Event, Label, Sender
 from leads import pipeline
 from leads.models import LeadMovement
 from leads.tools import schedule_meeting, update_meeting
@@ -41,6 +41,7 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     state.hand_back_to_assistant(conversation)
     state.take_over(conversation, agent)
     state.hand_back_to_assistant(conversation)
+    labels.set_labels(conversation, [Label.objects.create(name="VIP").pk], by=agent)
 
     friday = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
     schedule_meeting(conversation, "Reunión", friday.isoformat(), None, None)
