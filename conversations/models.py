@@ -7,6 +7,7 @@ conversations.inbox. Models here hold data and invariants, not workflows.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
@@ -170,7 +171,9 @@ class Conversation(TimeStamped):
     last_seq = models.PositiveIntegerField(_("last message number"), default=0)
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     # Changed through conversations.labels (an event and a push with each change).
-    labels = models.ManyToManyField("Label", blank=True, related_name="conversations", verbose_name=_("labels"))
+    labels: models.ManyToManyField[Label, Any] = models.ManyToManyField(
+        "Label", blank=True, related_name="conversations", verbose_name=_("labels")
+    )
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 

@@ -217,6 +217,7 @@ RealtimeEvent = (
     | AccessRevoked
     | MessageStatus
     | ConsentChanged
+    | LabelsChanged
 )
 
 
