@@ -103,7 +103,8 @@ def test_an_agent_and_a_supervisor_walk_every_console_action_without_an_error_pa
     agent.locator(f"a.contact[href*='{second.pk}']").click()
     agent.locator("#claim-button").click()
     agent.locator("#close-button").click()
-    agent.locator("#close-yes").click()
+    with agent.expect_navigation():  # the page reloads into its closed state
+        agent.locator("#close-yes").click()
     expect(agent.locator("#conversation-status")).to_contain_text("Cerrada", timeout=20_000)
     agent.goto(f"{live_system.url}/console/meetings/")
     agent.goto(f"{live_system.url}/console/")
