@@ -17,6 +17,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -266,11 +267,12 @@ def close_idle_sessions(idle: timedelta, *, now: datetime | None = None) -> int:
     """Record an `inactivity` closure for each session idle for `idle` (seen within the last day before
     that, so a long-gone session is looked at once and never again); how many were recorded."""
     cutoff = (now or timezone.now()) - idle
-    closed_since_seen = Event.objects.filter(
-        name=web_events.SESSION_CLOSED.name,
-        contact=OuterRef("contact"),
-        payload__session_id=OuterRef("session_id"),
-        created__gte=OuterRef("last_seen_at"),
+    closed_since_seen = (
+        Event.objects.filter(
+            name=web_events.SESSION_CLOSED.name, contact=OuterRef("contact"), created__gte=OuterRef("last_seen_at")
+        )
+        .annotate(closed_session=KT("payload__session_id"))
+        .filter(closed_session=OuterRef("session_id"))
     )
     candidates = (
         WebchatSession.objects.filter(last_seen_at__lt=cutoff, last_seen_at__gte=cutoff - timedelta(days=1))
