@@ -122,6 +122,7 @@ def test_the_page_offers_the_labels_and_shows_the_agents_table(team):
     assert 'id="agent-table"' in html and '<th scope="row">Ana</th>' in html
     assert '<th scope="row">Beto</th>' not in html
     assert f"label={team['sales'].pk}" in html  # the export links keep the filter
+    assert "count every label" in html
 
 
 def test_an_empty_period_renders_dashes_and_no_agents(db):
