@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from channels_web import events as web_events
-from channels_web import kpis, services
+from channels_web import kpis, services, tasks
 from channels_web.models import WebchatSession
 from conversations import events, inbox, state
 from conversations.models import Conversation, ConversationStatus, EndChatRequest, Event, HandoffRequest, Sender
@@ -231,3 +231,14 @@ def test_an_empty_range_has_no_rates(db):
         None,
         None,
     ]
+
+
+def test_the_beat_task_uses_the_idle_setting(client, db, settings):
+    say(client, "Hola")
+    seen_earlier(SESSION, 20)
+    settings.TALIA_WEBCHAT_SESSION_IDLE_MIN = 30
+    assert tasks.close_idle_sessions() == 0
+    settings.TALIA_WEBCHAT_SESSION_IDLE_MIN = 15
+    assert tasks.close_idle_sessions() == 1
+    assert closures() == ["inactivity"]
+    assert "channels_web.tasks.close_idle_sessions" in {job["task"] for job in settings.CELERY_BEAT_SCHEDULE.values()}
