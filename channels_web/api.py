@@ -36,6 +36,7 @@ from channels_web.serializers import (
     HandoffResponseSerializer,
     HistoryQuerySerializer,
     HistorySerializer,
+    LeaveResponseSerializer,
     MessageSerializer,
     MessagesPageSerializer,
     PostMessageResponseSerializer,
@@ -77,6 +78,8 @@ class WebchatView(APIView):
 
     authentication_classes: list[Any] = []  # visitors are anonymous; no CSRF dance for the widget
     permission_classes = [AllowAny]
+    # A beacon (navigator.sendBeacon) cannot send headers: such an endpoint takes `?token=` too.
+    token_in_query = False
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -84,7 +87,10 @@ class WebchatView(APIView):
             raise ApiError(403, "origin_not_allowed", "This site may not use the chat: its origin is not allowed.")
         if request.method == "OPTIONS":
             return
-        if not security.token_ok(request.headers.get("X-TalIA-Token")):
+        given = request.headers.get("X-TalIA-Token")
+        if given is None and self.token_in_query:
+            given = request.query_params.get("token")
+        if not security.token_ok(given):
             raise ApiError(401, "invalid_token", "A valid widget token is required (X-TalIA-Token header).")
         wait = ratelimit.check_visitor(self._session_hint(request, kwargs), self.client_ip(request))
         if wait is not None:
@@ -220,6 +226,24 @@ class CloseView(WebchatView):
         return Response(
             {"closed": closing.closed, "already_closed": closing.already_closed, "end_requested": closing.end_requested}
         )
+
+
+class LeaveView(WebchatView):
+    token_in_query = True
+
+    @extend_schema(
+        summary="The visitor left the page (the widget's beacon): records a session closure, nothing else",
+        parameters=[
+            OpenApiParameter("session_id", str, required=True),
+            OpenApiParameter("token", str, required=False, description="The widget token, when one is configured."),
+        ],
+        request=None,
+        responses={202: LeaveResponseSerializer, **ERRORS},
+    )
+    async def post(self, request: Request) -> Response:
+        data = validated(SessionSerializer, {"session_id": request.query_params.get("session_id")})
+        recorded = await sync_to_async(services.page_left)(data["session_id"])
+        return Response({"recorded": recorded}, status=status.HTTP_202_ACCEPTED)
 
 
 class HandoffView(WebchatView):

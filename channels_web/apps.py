@@ -18,6 +18,7 @@ class ChannelsWebConfig(AppConfig):
 
         check_request_enabled.connect(cors_origin_allowed, dispatch_uid="channels_web.cors_origin_allowed")
 
+        from channels_web import kpis
         from conversations.registry import ChannelSpec, channel_specs
 
         # Replies are pulled: the widget gets them over TalIA's socket or the REST API, no provider involved.
@@ -33,5 +34,6 @@ class ChannelsWebConfig(AppConfig):
                 waits_for_reply=True,
                 streams_text=True,
                 sends_files=True,
+                figures=kpis.figures,
             )
         )

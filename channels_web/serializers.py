@@ -231,6 +231,12 @@ class HistorySerializer(serializers.Serializer):
     )
 
 
+class LeaveResponseSerializer(serializers.Serializer):
+    recorded = serializers.BooleanField(
+        help_text="False when nothing was recorded: an unknown session, or one already closed since its last activity."
+    )
+
+
 class CloseResponseSerializer(serializers.Serializer):
     closed = serializers.BooleanField()
     already_closed = serializers.BooleanField()

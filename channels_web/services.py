@@ -10,13 +10,14 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -33,6 +34,7 @@ from conversations.models import (
     Event,
     HandoffRequest,
     Message,
+    Sender,
 )
 from talia import enqueue
 
@@ -177,6 +179,7 @@ def close_session(visitor: Visitor, reason: str = "") -> Closing:
     conversation = open_conversation(visitor.session_id)
     if conversation is None:
         _record_closure(visitor, reason)
+        record_closure(visitor.session_id, CLOSED_BY_VISITOR)
         return Closing(closed=True, already_closed=True, end_requested=False)
     try:
         pending = endchat.request_end(conversation, reason=reason)
@@ -184,6 +187,7 @@ def close_session(visitor: Visitor, reason: str = "") -> Closing:
         pending = None
     # The visitor's "end" is what the session metrics count, whether or not an agent must agree first.
     _record_closure(visitor, reason)
+    record_closure(visitor.session_id, CLOSED_BY_VISITOR)
     if pending is not None:
         return Closing(closed=False, already_closed=False, end_requested=True)
     return Closing(closed=True, already_closed=False, end_requested=False)
@@ -199,6 +203,89 @@ def _record_closure(visitor: Visitor, reason: str) -> None:
             message_count=Message.objects.filter(conversation__contact=contact, channel=Channel.WEB).count(),
             lead_captured=Event.objects.filter(contact=contact, name=events.LEAD_CAPTURED.name).exists(),
         )
+
+
+# --- Session closures (dashboard figures) --------------------------------------------------------------
+
+CLOSED_BY_VISITOR = "visitor"
+PAGE_LEFT = "page_left"
+INACTIVITY = "inactivity"
+
+
+def last_activity(session: WebchatSession) -> datetime:
+    """When the visitor last did something: their last web message, or the session's `last_seen_at`."""
+    last_message = (
+        Message.objects.filter(conversation__contact=session.contact_id, channel=Channel.WEB, sender=Sender.CONTACT)
+        .order_by("-created")
+        .values_list("created", flat=True)
+        .first()
+    )
+    return max(session.last_seen_at, last_message) if last_message else session.last_seen_at
+
+
+def record_closure(session_id: str, reason: str) -> bool:
+    """Record one `session_closed` event for the session; whether one was recorded.
+
+    A session closes once per stretch of activity: a page leave or inactivity is recorded only when no
+    closure was recorded since the visitor's last activity (so browsing five pages of the site after the
+    last message counts one page leave), the visitor's own "end" only when no "end" was (a double click
+    or a retry counts once). Nothing else happens: the conversation stays as it is and nobody is told.
+    """
+    with transaction.atomic():
+        # The session row's lock makes concurrent closures (a beacon racing the end button) take turns.
+        session = WebchatSession.objects.select_for_update().filter(session_id=session_id).first()
+        if session is None:
+            return False
+        since = last_activity(session)
+        earlier = Event.objects.filter(
+            name=web_events.SESSION_CLOSED.name,
+            contact=session.contact_id,
+            payload__session_id=session_id,
+            created__gte=since,
+        )
+        if reason == CLOSED_BY_VISITOR:
+            earlier = earlier.filter(payload__reason=CLOSED_BY_VISITOR)
+        if earlier.exists():
+            return False
+        conversation = open_conversation(session_id) or latest_conversation(session_id)
+        events.emit(
+            web_events.SESSION_CLOSED,
+            conversation=conversation,
+            contact=None if conversation else Contact(pk=session.contact_id),
+            session_id=session_id,
+            reason=reason,
+        )
+    return True
+
+
+def page_left(session_id: str) -> bool:
+    """The visitor left the page (the widget's beacon): a closure, and nothing else."""
+    return record_closure(session_id, PAGE_LEFT)
+
+
+def close_idle_sessions(idle: timedelta, *, now: datetime | None = None) -> int:
+    """Record an `inactivity` closure for each session idle for `idle` (seen within the last day before
+    that, so a long-gone session is looked at once and never again); how many were recorded."""
+    cutoff = (now or timezone.now()) - idle
+    closed_since_seen = (
+        Event.objects.filter(
+            name=web_events.SESSION_CLOSED.name, contact=OuterRef("contact"), created__gte=OuterRef("last_seen_at")
+        )
+        .annotate(closed_session=KT("payload__session_id"))
+        .filter(closed_session=OuterRef("session_id"))
+    )
+    candidates = (
+        WebchatSession.objects.filter(last_seen_at__lt=cutoff, last_seen_at__gte=cutoff - timedelta(days=1))
+        .filter(~Exists(closed_since_seen))
+        .values_list("session_id", flat=True)
+    )
+    recorded = 0
+    for session_id in candidates.iterator(chunk_size=500):
+        session = WebchatSession.objects.filter(session_id=session_id).first()
+        if session is None or last_activity(session) >= cutoff:
+            continue
+        recorded += record_closure(session_id, INACTIVITY)
+    return recorded
 
 
 def request_person(visitor: Visitor) -> Conversation:

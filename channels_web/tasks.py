@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import urllib.parse
+from datetime import timedelta
 
 import httpx2
 from celery import shared_task
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from channels_web import services
 from conversations.models import Contact, Message
 
 logger = logging.getLogger("talia.webchat")
@@ -48,6 +50,12 @@ def lookup(ip: str) -> dict[str, str] | None:
     found = {name: str(data[name]) for name in KEPT_FIELDS if isinstance(data, dict) and data.get(name)}
     cache.set(key, found, CACHE_S)
     return found or None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def close_idle_sessions() -> int:
+    """Beat, every 5 minutes: record an inactivity closure for each session idle past the setting."""
+    return services.close_idle_sessions(timedelta(minutes=settings.TALIA_WEBCHAT_SESSION_IDLE_MIN))
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/webchat/messages", api.MessagesView.as_view(), name="messages"),
     path("api/webchat/history/<str:session_id>", api.HistoryView.as_view(), name="history"),
     path("api/webchat/close", api.CloseView.as_view(), name="close"),
+    path("api/webchat/leave", api.LeaveView.as_view(), name="leave"),
     path("api/webchat/handoff", api.HandoffView.as_view(), name="handoff"),
     path("api/webchat/handoff/cancel", api.HandoffCancelView.as_view(), name="handoff-cancel"),
     path("api/webchat/consent", api.ConsentView.as_view(), name="consent"),

@@ -1,6 +1,7 @@
 """The supervisors' dashboard: key figures and charts for a range of days, the lead pipeline, CSV exports.
 
-`GET /console/dashboard/?days=14&channel=web` renders the page; `POST /console/api/leads/<id>/move` moves a
+`GET /console/dashboard/?days=14&channel=web&label=3` renders the page (every parameter optional; `label` is a
+conversation label's id and narrows every conversation-based figure, the board and the exports); `POST /console/api/leads/<id>/move` moves a
 card between stages (the board's drag and drop); `GET /console/dashboard/leads.csv` and
 `conversations.csv` export the same range. Staff only. The figures come from leads.kpis, the stage
 changes from leads.pipeline; this module parses, calls and renders.
@@ -33,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.console.permissions import IsSupervisor, supervisor_required
-from conversations.models import AgentAssignment, Conversation, HandoffRequest, channel_label
+from conversations.models import AgentAssignment, Conversation, HandoffRequest, Label, channel_label
 from conversations.registry import Figure, channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
@@ -68,6 +69,7 @@ class RangeForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=MAX_DAYS, required=False)
     # A callable: the registry is filled in the apps' ready(), after this module may be imported.
     channel = forms.ChoiceField(choices=lambda: [("", ""), *channel_specs.choices()], required=False)
+    label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False)
 
 
 def _selected(request: HttpRequest) -> tuple[kpis.Period, RangeForm]:
@@ -76,13 +78,16 @@ def _selected(request: HttpRequest) -> tuple[kpis.Period, RangeForm]:
     form.is_valid()  # fills cleaned_data with the fields that did validate
     days = form.cleaned_data.get("days") or DEFAULT_DAYS
     channel = form.cleaned_data.get("channel") or None
-    return kpis.Period.last(days, channel), form
+    label = form.cleaned_data.get("label")
+    return kpis.Period.last(days, channel, label.pk if label else None), form
 
 
 def _query(period: kpis.Period) -> str:
     params: dict[str, Any] = {"days": len(period.days)}
     if period.channel:
         params["channel"] = period.channel
+    if period.label is not None:
+        params["label"] = period.label
     return urlencode(params)
 
 
@@ -118,6 +123,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channel": period.channel or "",
         "channel_label": channel_label(period.channel) if period.channel else "",
         "channel_choices": channel_specs.choices(),
+        "label": period.label,
+        "label_choices": Label.objects.order_by("name").values_list("pk", "name"),
+        "label_name": Label.objects.filter(pk=period.label).values_list("name", flat=True).first()
+        if period.label is not None
+        else "",
+        "agent_rows": _agent_rows(kpis.agent_figures(period)),
         "range_errors": [error for errors in form.errors.values() for error in errors],
         "query": _query(period),
         "tiles": _tiles(report.total),
@@ -126,10 +137,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channel_rows": [(_channel_name(row.channel), _row(row.figures)) for row in report.channels],
         "day_rows": [(row.day, _row(row.figures)) for row in report.days],
         "conversion": [(stage_label(step.stage), step.cards, _percent(step.rate)) for step in report.total.conversion],
-        "columns": _board(period.channel),
+        "columns": _board(period.channel, period.label),
         "stage_choices": [(stage, stage_label(stage)) for stage in stages()],
     }
     return render(request, "leads/dashboard.html", context)
+
+
+def _agent_rows(rows: list[kpis.AgentFigures]) -> list[tuple[str, list[str]]]:
+    """The agents' table: assignments, first response (median, p90), resolved, resolution (median, p90)."""
+    return [
+        (
+            row.name,
+            [
+                _count(row.assignments),
+                _duration(row.first_response_median_s),
+                _duration(row.first_response_p90_s),
+                _count(row.resolved),
+                _duration(row.resolution_median_s),
+                _duration(row.resolution_p90_s),
+            ],
+        )
+        for row in rows
+    ]
 
 
 def _tiles(figures: kpis.Figures) -> list[Tile]:
@@ -261,11 +290,13 @@ def _charts(report: kpis.Report) -> list[SafeString]:
     ]
 
 
-def _board(channel: str | None) -> list[Column]:
+def _board(channel: str | None, label: int | None = None) -> list[Column]:
     """The pipeline as it stands: each stage's most recently updated cards, and how many there are."""
     cards = LeadCard.objects.filter(stage__in=stages())
     if channel:
         cards = cards.filter(channel=channel)
+    if label is not None:
+        cards = cards.filter(source_conversation__labels=label)
     totals = dict(cards.order_by().values_list("stage").annotate(n=Count("pk")).values_list("stage", "n"))
     # One query for every column: rank the cards within their stage and keep the first few of each.
     ranked = (
@@ -394,7 +425,7 @@ def safe_cell(value: Any) -> Any:
 @supervisor_required
 @require_GET
 def leads_csv(request: HttpRequest) -> HttpResponse:
-    """The lead cards created in the selected days (and channel)."""
+    """The lead cards created in the selected days (and channel, and label of their source conversation)."""
     period, form = _selected(request)
     if form.errors:
         return _bad_range(form)
@@ -405,6 +436,8 @@ def leads_csv(request: HttpRequest) -> HttpResponse:
     )
     if period.channel:
         cards = cards.filter(channel=period.channel)
+    if period.label is not None:
+        cards = cards.filter(source_conversation__labels=period.label)
     rows = (
         [
             card.pk,
@@ -428,7 +461,7 @@ def leads_csv(request: HttpRequest) -> HttpResponse:
 @supervisor_required
 @require_GET
 def conversations_csv(request: HttpRequest) -> HttpResponse:
-    """The conversations opened in the selected days (and channel), with the agent who had them last."""
+    """The conversations opened in the selected days (and channel, and label), with the agent who had them last."""
     period, form = _selected(request)
     if form.errors:
         return _bad_range(form)
@@ -445,6 +478,8 @@ def conversations_csv(request: HttpRequest) -> HttpResponse:
     )
     if period.channel:
         conversations = conversations.filter(channel=period.channel)
+    if period.label is not None:
+        conversations = conversations.filter(labels=period.label)
     rows = (
         [
             conversation.pk,

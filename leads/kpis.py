@@ -14,6 +14,17 @@ figure is counted on the day its own thing happened:
 - meetings: ScheduledEvents *created* that day and not cancelled;
 - ratings (CSAT): ConversationRatings *given* that day (a replaced rating counts once, with its last score).
 
+A period may also name one conversation label: every figure then counts only what belongs to a conversation
+carrying it (a lead card through its source conversation, a meeting through the conversation it was booked
+in); cards and meetings with no conversation drop out.
+
+Per agent (`agent_figures`), for the agents' table:
+- first response: each AgentAssignment *made* in the period, from the assignment to that agent's first
+  message in the conversation from then on (an assignment never answered has no sample);
+- resolution: each conversation *closed* in the period that a person had, from its first assignment to its
+  closing, credited to the agent who had it last.
+Both as the median and the 90th percentile (nearest rank: the smallest sample at or above 90 % of them).
+
 Durations are in seconds; a median over no samples, and a rate over nothing, is None. Counts are
 aggregated by the database; durations come back as value lists and their medians are taken here,
 because medians of days do not add up to the median of the period.
@@ -21,6 +32,7 @@ because medians of days do not add up to the median of the period.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -28,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -53,16 +66,20 @@ class Period:
     start: date
     end: date
     channel: str | None = None
+    # A conversations.Label id: only what belongs to a conversation carrying it.
+    label: int | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ValueError("A period cannot end before it starts.")
 
     @classmethod
-    def last(cls, days: int, channel: str | None = None, *, today: date | None = None) -> Period:
+    def last(
+        cls, days: int, channel: str | None = None, label: int | None = None, *, today: date | None = None
+    ) -> Period:
         """The `days` days up to and including today (in the current time zone)."""
         end = today or timezone.localdate()
-        return cls(end - timedelta(days=days - 1), end, channel)
+        return cls(end - timedelta(days=days - 1), end, channel, label)
 
     @property
     def since(self) -> datetime:
@@ -179,7 +196,7 @@ def conversations_opened(period: Period) -> dict[Key, tuple[int, int]]:
     """(conversations opened, of which handed off) per day and channel."""
     handed_off = Exists(HandoffRequest.objects.filter(conversation=OuterRef("pk")))
     rows = (
-        _within(Conversation.objects.all(), "opened_at", period, "channel")
+        _within(Conversation.objects.all(), "opened_at", period, "channel", "labels")
         .annotate(day=TruncDate("opened_at"))
         .values("day", "channel")
         .annotate(opened=Count("pk"), handed_off=Count("pk", filter=Q(handed_off)))
@@ -190,7 +207,7 @@ def conversations_opened(period: Period) -> dict[Key, tuple[int, int]]:
 
 def messages_sent(period: Period) -> dict[Key, int]:
     rows = (
-        _within(Message.objects.all(), "created", period, "channel")
+        _within(Message.objects.all(), "created", period, "channel", "conversation__labels")
         .annotate(day=TruncDate("created"))
         .values("day", "channel")
         .annotate(n=Count("pk"))
@@ -201,7 +218,7 @@ def messages_sent(period: Period) -> dict[Key, int]:
 
 def meetings_scheduled(period: Period) -> dict[Key, int]:
     rows = (
-        _within(ScheduledEvent.objects.all(), "created", period, "conversation__channel")
+        _within(ScheduledEvent.objects.all(), "created", period, "conversation__channel", "conversation__labels")
         .exclude(status=ScheduledEvent.Status.CANCELLED)
         .annotate(day=TruncDate("created"), ch=Coalesce(F("conversation__channel"), Value("")))
         .values("day", "ch")
@@ -214,7 +231,7 @@ def meetings_scheduled(period: Period) -> dict[Key, int]:
 def ratings_given(period: Period) -> dict[Key, tuple[int, int]]:
     """(ratings, sum of their scores) per day and channel: averages add up from these."""
     rows = (
-        _within(ConversationRating.objects.all(), "created", period, "conversation__channel")
+        _within(ConversationRating.objects.all(), "created", period, "conversation__channel", "conversation__labels")
         .annotate(day=TruncDate("created"))
         .values("day", "conversation__channel")
         .annotate(n=Count("pk"), total=Sum("score"))
@@ -231,7 +248,7 @@ def stage_reach(period: Period) -> dict[Key, tuple[int, Counter[str]]]:
         for n, stage in enumerate(names)
     }
     rows = (
-        _within(LeadCard.objects.all(), "created", period, "channel")
+        _within(LeadCard.objects.all(), "created", period, "channel", "source_conversation__labels")
         .annotate(day=TruncDate("created"))
         .values("day", "channel")
         .annotate(cards=Count("pk", distinct=True), **reached)
@@ -256,7 +273,7 @@ def assistant_first_responses(period: Period) -> list[tuple[Key, float]]:
         conversation=OuterRef("pk"), sender=Sender.ASSISTANT, seq__gt=OuterRef("asked_seq")
     ).order_by("seq")
     rows = (
-        _within(Conversation.objects.all(), "opened_at", period, "channel")
+        _within(Conversation.objects.all(), "opened_at", period, "channel", "labels")
         .annotate(asked_seq=Subquery(asked.values("seq")[:1]), asked_at=Subquery(asked.values("created")[:1]))
         .annotate(answered_at=Subquery(answered.values("created")[:1]), day=TruncDate("opened_at"))
         .filter(answered_at__isnull=False)
@@ -275,7 +292,7 @@ def human_first_responses(period: Period) -> list[tuple[Key, float]]:
         conversation=OuterRef("conversation"), sender=Sender.AGENT, created__gte=OuterRef("assigned_at")
     ).order_by("created", "seq")
     rows = (
-        _within(AgentAssignment.objects.all(), "assigned_at", period, "conversation__channel")
+        _within(AgentAssignment.objects.all(), "assigned_at", period, "conversation__channel", "conversation__labels")
         .filter(~Exists(earlier))
         .annotate(replied_at=Subquery(replied.values("created")[:1]), day=TruncDate("assigned_at"))
         .filter(replied_at__isnull=False)
@@ -288,13 +305,98 @@ def human_first_responses(period: Period) -> list[tuple[Key, float]]:
 def queue_waits(period: Period) -> list[tuple[Key, float]]:
     """Per handoff request made in the period and accepted by an agent: the time it spent in the queue."""
     rows = (
-        _within(HandoffRequest.objects.all(), "created", period, "conversation__channel")
+        _within(HandoffRequest.objects.all(), "created", period, "conversation__channel", "conversation__labels")
         .filter(status=HandoffRequest.Status.ACCEPTED, resolved_at__isnull=False)
         .annotate(day=TruncDate("created"))
         .values_list("day", "conversation__channel", "created", "resolved_at")
         .order_by()
     )
     return [((day, channel), _seconds(created, resolved_at)) for day, channel, created, resolved_at in rows]
+
+
+# --- Per agent --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentFigures:
+    agent_id: int
+    name: str
+    assignments: int
+    first_response_median_s: float | None
+    first_response_p90_s: float | None
+    answered: int
+    resolved: int
+    resolution_median_s: float | None
+    resolution_p90_s: float | None
+
+
+def agent_figures(period: Period) -> list[AgentFigures]:
+    """Each agent with an assignment or a resolution in the period: first-response and resolution times.
+
+    First response: every assignment made in the period, to the assigned agent's first message in the
+    conversation from then on. Resolution: every conversation closed in the period that had an assignment,
+    from its first assignment to its closing, credited to the agent who had it last.
+    """
+    replied = Message.objects.filter(
+        conversation=OuterRef("conversation"),
+        sender=Sender.AGENT,
+        agent=OuterRef("agent"),
+        created__gte=OuterRef("assigned_at"),
+    ).order_by("created", "seq")
+    assignments = (
+        _within(AgentAssignment.objects.all(), "assigned_at", period, "conversation__channel", "conversation__labels")
+        .annotate(replied_at=Subquery(replied.values("created")[:1]))
+        .values_list("agent_id", "assigned_at", "replied_at")
+        .order_by()
+    )
+    assigned: defaultdict[int, int] = defaultdict(int)
+    responses: defaultdict[int, list[float]] = defaultdict(list)
+    for agent_id, assigned_at, replied_at in assignments:
+        assigned[agent_id] += 1
+        if replied_at is not None:
+            responses[agent_id].append(_seconds(assigned_at, replied_at))
+
+    first = AgentAssignment.objects.filter(conversation=OuterRef("pk")).order_by("assigned_at", "pk")
+    last = AgentAssignment.objects.filter(conversation=OuterRef("pk")).order_by("-assigned_at", "-pk")
+    closed = (
+        _within(Conversation.objects.filter(closed_at__isnull=False), "closed_at", period, "channel", "labels")
+        .annotate(
+            first_assigned=Subquery(first.values("assigned_at")[:1]), last_agent=Subquery(last.values("agent")[:1])
+        )
+        .filter(last_agent__isnull=False)
+        .values_list("last_agent", "first_assigned", "closed_at")
+        .order_by()
+    )
+    resolutions: defaultdict[int, list[float]] = defaultdict(list)
+    for agent_id, first_assigned, closed_at in closed:
+        resolutions[agent_id].append(_seconds(first_assigned, closed_at))
+
+    ids = set(assigned) | set(resolutions)
+    users = get_user_model().objects.filter(pk__in=ids)
+    names = {user.pk: user.get_full_name() or user.get_username() for user in users}
+    rows = [
+        AgentFigures(
+            agent_id=agent_id,
+            name=names.get(agent_id, str(agent_id)),
+            assignments=assigned[agent_id],
+            first_response_median_s=median(responses[agent_id]),
+            first_response_p90_s=percentile(responses[agent_id], 90),
+            answered=len(responses[agent_id]),
+            resolved=len(resolutions[agent_id]),
+            resolution_median_s=median(resolutions[agent_id]),
+            resolution_p90_s=percentile(resolutions[agent_id], 90),
+        )
+        for agent_id in ids
+    ]
+    return sorted(rows, key=lambda row: (row.name.casefold(), row.agent_id))
+
+
+def percentile(values: Iterable[float], rank: int) -> float | None:
+    """The nearest-rank percentile: the smallest sample with at least `rank` % of them at or below it."""
+    samples = sorted(values)
+    if not samples:
+        return None
+    return float(samples[max(0, math.ceil(rank / 100 * len(samples)) - 1)])
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------
@@ -348,10 +450,16 @@ def _figures(tallies: Iterable[_Tally]) -> Figures:
     )
 
 
-def _within(queryset: QuerySet[Any], moment: str, period: Period, channel_field: str) -> QuerySet[Any]:
+def _within(
+    queryset: QuerySet[Any], moment: str, period: Period, channel_field: str, label_field: str
+) -> QuerySet[Any]:
+    """The rows of the period's days (and channel, and label: `label_field` is the path to the labels of the
+    row's conversation; one label per conversation at most, so the join never repeats a row)."""
     queryset = queryset.filter(**{f"{moment}__gte": period.since, f"{moment}__lt": period.until})
     if period.channel:
         queryset = queryset.filter(**{channel_field: period.channel})
+    if period.label is not None:
+        queryset = queryset.filter(**{label_field: period.label})
     return queryset
 
 

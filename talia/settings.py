@@ -280,6 +280,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.expire_queued_handoffs",
         "schedule": 30.0,
     },
+    "close-idle-webchat-sessions": {
+        "task": "channels_web.tasks.close_idle_sessions",
+        "schedule": 300.0,
+    },
     "analyse-conversations": {
         "task": "leads.tasks.analyse_conversations",
         "schedule": 300.0,
@@ -478,6 +482,8 @@ TALIA_GEOLOCATION_API_URL = (
 TALIA_GEOLOCATION_API_TOKEN = env_str("TALIA_GEOLOCATION_API_TOKEN", "")
 # After a chat ends the widget asks for a 1-5 rating and offers the transcript by email.
 TALIA_WEBCHAT_CSAT = env_bool("TALIA_WEBCHAT_CSAT", True)
+# A visitor's session with nothing from them for this long is recorded as closed by inactivity (dashboard).
+TALIA_WEBCHAT_SESSION_IDLE_MIN = env_int("TALIA_WEBCHAT_SESSION_IDLE_MIN", 30, minimum=1, maximum=24 * 60)
 
 # --- Email ---------------------------------------------------------------------------------------------
 # Transcripts go out through SMTP when EMAIL_HOST is set; otherwise they are printed to the log (console

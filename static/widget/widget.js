@@ -699,6 +699,8 @@ progress{width:100%}`;
   }
   function toggle() { isOpen ? close() : open(); }
   window.TalIA = Object.freeze({ open, close, toggle });
+  // Leaving the page records a session closure (a dashboard figure); the chat itself goes on.
+  addEventListener('pagehide', () => { if (conv && status !== 'closed' && navigator.sendBeacon) navigator.sendBeacon(`${BASE}/api/webchat/leave?session_id=${enc(sid)}${TOKEN ? '&token=' + enc(TOKEN) : ''}`); });
 
   function start() {
     document.body.prepend(host); // early in the tab order

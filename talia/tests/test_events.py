@@ -50,6 +50,7 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     pipeline.move_card(card, "won", moved_by=LeadMovement.MovedBy.AGENT, user=agent)
     state.close_conversation(conversation, ended_by="agent", reason="hecho")
     web.rate("events-flow-0001", conversation.pk, 5, "Muy bien")
+    assert web.page_left("events-flow-0001")  # the widget's beacon: a session closure
 
     call = {"CallSid": "CA-events-0001", "From": "+34600000009", "To": "+34910000000"}
     started = voice.start_call(call)
