@@ -33,6 +33,7 @@ from conversations.models import (
     Label,
     Message,
     QuickReply,
+    Team,
     ToolCall,
 )
 from talia.text import shorten
@@ -280,6 +281,21 @@ class LabelAdmin(admin.ModelAdmin):
     @admin.display(description=_("conversations"), ordering="conversation_count")
     def conversation_count(self, label: Label) -> int:
         return int(getattr(label, "conversation_count", 0))
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "channels", "keywords", "auto_assign", "capacity", "member_count"]
+    list_filter = ["auto_assign"]
+    search_fields = ["name", "keywords"]
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, team: Team) -> int:
+        return int(getattr(team, "member_count", 0))
 
 
 @admin.register(QuickReply)

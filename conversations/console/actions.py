@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from conversations import attachments, endchat, inbox, labels, realtime, state
-from conversations.console.permissions import is_supervisor
+from conversations import assignment, attachments, endchat, inbox, labels, realtime, state
+from conversations.console import presence
+from conversations.console.permissions import is_agent, is_supervisor
 from conversations.leadfields import lead_details
-from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender
+from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
 
@@ -32,17 +34,28 @@ SHARED_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED)
 
 
 def can_watch(user: Any, conversation: Conversation) -> bool:
-    """Agents see the queue, the assistant's conversations and their own; staff see everything."""
+    """Agents see the assistant's conversations, the queue of their teams plus the unrouted one, and their
+    own; staff see everything."""
     if is_supervisor(user):
         return True
-    return conversation.status in SHARED_STATUSES or conversation.assigned_agent_id == user.pk
+    if conversation.assigned_agent_id == user.pk and conversation.assigned_agent_id is not None:
+        return True
+    if conversation.status == ConversationStatus.QUEUED:
+        return conversation.team_id is None or Team.objects.filter(pk=conversation.team_id, members=user).exists()
+    return conversation.status in SHARED_STATUSES
 
 
 def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
     if is_supervisor(user):
         return conversations
-    return conversations.filter(Q(status__in=SHARED_STATUSES) | Q(assigned_agent_id=user.pk))
+    my_teams = Team.objects.filter(members=user).values("pk")
+    return conversations.filter(
+        Q(status=ConversationStatus.BOT)
+        | Q(status=ConversationStatus.QUEUED, team__isnull=True)
+        | Q(status=ConversationStatus.QUEUED, team_id__in=my_teams)
+        | Q(assigned_agent_id=user.pk)
+    )
 
 
 def check_own_conversation(user: Any, conversation: Conversation) -> None:
@@ -51,6 +64,8 @@ def check_own_conversation(user: Any, conversation: Conversation) -> None:
 
 
 def do_claim(user: Any, conversation: Conversation) -> Conversation:
+    if conversation.status == ConversationStatus.QUEUED and not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation waits in another team's queue."))
     try:
         return state.claim_conversation(conversation, user)
     except state.AlreadyClaimedError:
@@ -145,6 +160,45 @@ def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
     return state.hand_back_to_assistant(conversation)
 
 
+def do_transfer(
+    user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
+) -> Conversation:
+    """Hand the conversation this agent handles (any, for a supervisor) to another agent or a team's queue."""
+    if not is_supervisor(user):
+        check_own_conversation(user, conversation)
+    elif conversation.status != ConversationStatus.AGENT:
+        raise ConsoleError("not_with_agent", _("Only a conversation an agent is handling can be transferred."))
+    text = _clean_note(note)
+    try:
+        if agent_id is not None:
+            target = get_user_model().objects.filter(pk=agent_id).first()
+            if target is None or not is_agent(target):
+                raise ConsoleError("unknown_agent", _("That person is not an agent."))
+            if target.pk == conversation.assigned_agent_id:
+                raise ConsoleError("same_agent", _("The conversation is already with that agent."))
+            return state.transfer_to_agent(conversation, target, by=user, note=text)
+        team = Team.objects.filter(pk=team_id).first()
+        if team is None:
+            raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
+        return state.transfer_to_team(conversation, team, by=user, note=text)
+    except state.TransitionError:
+        raise ConsoleError("not_with_agent", _("The conversation is no longer with an agent.")) from None
+
+
+def do_set_presence(user: Any, value: str) -> str:
+    """The agent's chosen state; choosing online gets them waiting conversations of their teams."""
+    if value not in presence.STATES:
+        raise ConsoleError("invalid", _("Choose online, away or offline."))
+    try:
+        presence.set_state(user.pk, value)
+    except Exception:
+        raise ConsoleError("unavailable", _("Your state could not be saved; try again.")) from None
+    if value == "online":
+        assignment.fill(user)
+    presence.announce()
+    return value
+
+
 def _clean_note(text: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
@@ -197,6 +251,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
             **lead_details(contact),
         },
         "agent_name": agent_name(conversation.assigned_agent),
+        "team": conversation.team.name if conversation.team_id and conversation.team else None,
         "queued_at": queued_at.isoformat() if queued_at else None,
         "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
     }
