@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Max, Q
 
-from conversations import state
+from conversations import realtime, state
 from conversations.console import presence
 from conversations.console.permissions import AGENTS_GROUP_NAME
 from conversations.models import Conversation, ConversationStatus, Team
@@ -63,13 +64,17 @@ def _claim_within_capacity(conversation: Conversation, agent_id: int, capacity: 
         if load >= capacity:
             return False
         try:
-            state.claim_conversation(conversation, agent)
+            claimed = state.claim_conversation(conversation, agent)
         except state.TransitionError:
             return None
+        # The agent's consoles: it is theirs now (the queue hears `handoff.accepted` from the claim).
+        realtime.publish(
+            [realtime.agent_group(agent_id)], realtime.conversation_changed("conversation.assigned", claimed)
+        )
     return True
 
 
-def auto_assign(conversation_id: object) -> Any | None:
+def auto_assign(conversation_id: UUID | str) -> Any | None:
     """Give a queued conversation of an auto-assign team to its best available member; the agent or None."""
     conversation = Conversation.objects.select_related("team").filter(pk=conversation_id).first()
     if conversation is None or conversation.status != ConversationStatus.QUEUED:
@@ -90,7 +95,7 @@ def auto_assign(conversation_id: object) -> Any | None:
     return None
 
 
-def offer_after_commit(conversation_id: object) -> None:
+def offer_after_commit(conversation_id: UUID | str) -> None:
     """Run `auto_assign` once the current transaction commits; a failure leaves it queued (logged)."""
 
     def run() -> None:

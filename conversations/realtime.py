@@ -128,6 +128,7 @@ ConversationEventType = Literal[
     "end.requested",
     "end.declined",
     "conversation.transferred",
+    "conversation.assigned",
 ]
 
 

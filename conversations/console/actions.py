@@ -177,7 +177,7 @@ def do_transfer(
             if target.pk == conversation.assigned_agent_id:
                 raise ConsoleError("same_agent", _("The conversation is already with that agent."))
             return state.transfer_to_agent(conversation, target, by=user, note=text)
-        team = Team.objects.filter(pk=team_id).first()
+        team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
         if team is None:
             raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
         return state.transfer_to_team(conversation, team, by=user, note=text)

@@ -222,7 +222,7 @@ class PresenceView(ConsoleView):
     """The agent's own state: online (auto-assignment on), away or offline (none)."""
 
     def get(self, request: Request) -> Response:
-        return Response({"state": presence.state_of(request.user.pk)})
+        return Response({"state": presence.state_of(int(request.user.pk or 0))})
 
     def put(self, request: Request) -> Response:
         body = PresenceSerializer(data=request.data)

@@ -209,7 +209,7 @@ class ConsoleConsumer(StaffConsumer):
 
     # --- From the channel layer ----------------------------------------------------------------------
 
-    handoff_requested = message_new = StaffConsumer.forward
+    handoff_requested = message_new = conversation_assigned = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = labels_changed = StaffConsumer.forward
 
     async def message_delta(self, event: dict[str, Any]) -> None:

@@ -63,7 +63,7 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
     latest = Message.objects.order_by("-seq")[:PREVIEW_MESSAGES]
     identity = ContactIdentity.objects.filter(contact_id=OuterRef("contact_id"), channel=OuterRef("channel"))
     return (
-        conversations.select_related("contact", "assigned_agent")
+        conversations.select_related("contact", "assigned_agent", "team")
         .annotate(identity=Subquery(identity.values("value")[:1]))
         .prefetch_related(Prefetch("messages", queryset=latest, to_attr="latest_messages"), "labels")
     )
@@ -82,7 +82,6 @@ def console(request: HttpRequest) -> HttpResponse:
     # The agent's teams' queues and the unrouted one (supervisors: every team's).
     queued = _with_preview(
         watchable(request.user, everything.filter(status=ConversationStatus.QUEUED))
-        .select_related("team")
         .annotate(
             queued_at=Max("handoff_requests__created"),
             # Asked for while the team was away: it waits for the next opening.
@@ -116,7 +115,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "sender_choices": Sender.choices,  # labels for live rows' previews
         "all_labels": Label.objects.all(),
         "label": label,
-        "presence_state": presence.state_of(request.user.pk),
+        "presence_state": presence.state_of(int(request.user.pk or 0)),
         "presence_states": [("online", _("Online")), ("away", _("Away")), ("offline", _("Offline"))],
     }
     return render(request, "conversations/console.html", context)
@@ -171,7 +170,7 @@ def transfer_choices(user: Any, conversation: Conversation) -> dict[str, Any]:
         get_user_model()
         .objects.filter(is_active=True)
         .filter(Q(is_staff=True) | Q(groups__name=AGENTS_GROUP_NAME))
-        .exclude(pk=conversation.assigned_agent_id)
+        .exclude(pk=conversation.assigned_agent_id or 0)
         .distinct()
         .order_by("first_name", "username")
     )
