@@ -115,21 +115,27 @@ class ConsoleConsumer(StaffConsumer):
             return [realtime.SUPERVISORS_GROUP]
         return [realtime.team_group(team_id) for team_id in teams.team_ids_of(user)]
 
-    async def join_queues(self) -> None:
-        """Join the queue groups the agent belongs to now, leaving those they no longer do."""
+    async def join_queues(self, *, announce: bool = False) -> None:
+        """Join the queue groups the agent belongs to now, leaving those they no longer do; with `announce`,
+        tell the page when they changed (`queues.changed`)."""
         wanted = await database_sync_to_async(self.queue_groups)(self.user)
         for group in set(self.queues) - set(wanted):
             await self.channel_layer.group_discard(group, self.channel_name)
         joining = [group for group in wanted if group not in self.queues]
         if joining:
             await sockets.join(self.channel_layer, self.channel_name, joining)
+        changed = set(wanted) != set(self.queues)
         self.queues = wanted
+        if changed and announce:
+            # The page's queue was rendered for the old teams: it may reload to list the new ones.
+            teams_now = sorted(int(group.split(".", 1)[1]) for group in wanted if group.startswith("team."))
+            await self.send_json({"type": "queues.changed", "teams": teams_now})
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         """Also sent when the agent's teams change (conversations.access): join the right queues."""
         await super().access_revoked(event)
         if hasattr(self, "queues"):
-            await self.join_queues()
+            await self.join_queues(announce=True)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "user"):
