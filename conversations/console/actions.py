@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,6 +17,8 @@ from conversations.leadfields import lead_details
 from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
+
+logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
 
@@ -141,10 +144,23 @@ def do_send_file(user: Any, conversation: Conversation, file: Any, caption: str 
 def do_close(user: Any, conversation: Conversation) -> Conversation:
     if not is_supervisor(user):
         check_own_conversation(user, conversation)
+    handler = conversation.assigned_agent if conversation.status == ConversationStatus.AGENT else None
     try:
-        return state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
+        closed = state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
     except state.TransitionError:
         raise ConsoleError("already_closed", _("The conversation is already closed.")) from None
+    _refill(handler)
+    return closed
+
+
+def _refill(agent: Any) -> None:
+    """The agent has room for one more: waiting conversations of their auto-assign teams may go out now."""
+    if agent is None:
+        return
+    try:
+        assignment.fill(agent)
+    except Exception:
+        logger.exception("Auto-assignment after agent %s freed a slot failed", agent.pk)
 
 
 def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conversation:
@@ -157,7 +173,9 @@ def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conver
 
 def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
     check_own_conversation(user, conversation)
-    return state.hand_back_to_assistant(conversation)
+    handed_back = state.hand_back_to_assistant(conversation)
+    _refill(user)
+    return handed_back
 
 
 def do_transfer(
@@ -169,6 +187,7 @@ def do_transfer(
     elif conversation.status != ConversationStatus.AGENT:
         raise ConsoleError("not_with_agent", _("Only a conversation an agent is handling can be transferred."))
     text = _clean_note(note)
+    previous = conversation.assigned_agent
     try:
         if agent_id is not None:
             target = get_user_model().objects.filter(pk=agent_id).first()
@@ -176,13 +195,16 @@ def do_transfer(
                 raise ConsoleError("unknown_agent", _("That person is not an agent."))
             if target.pk == conversation.assigned_agent_id:
                 raise ConsoleError("same_agent", _("The conversation is already with that agent."))
-            return state.transfer_to_agent(conversation, target, by=user, note=text)
-        team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
-        if team is None:
-            raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
-        return state.transfer_to_team(conversation, team, by=user, note=text)
+            moved = state.transfer_to_agent(conversation, target, by=user, note=text)
+        else:
+            team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+            if team is None:
+                raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
+            moved = state.transfer_to_team(conversation, team, by=user, note=text)
     except state.TransitionError:
         raise ConsoleError("not_with_agent", _("The conversation is no longer with an agent.")) from None
+    _refill(previous)
+    return moved
 
 
 def do_set_presence(user: Any, value: str) -> str:

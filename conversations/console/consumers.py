@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from conversations import realtime, teams
+from conversations import assignment, realtime, teams
 from conversations.console import actions, presence
 from conversations.console.permissions import is_agent, is_supervisor
 from conversations.models import Conversation, Sender, conversation_group
@@ -108,6 +108,8 @@ class ConsoleConsumer(StaffConsumer):
         await self.join_queues()
         await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
         await self.tell_monitor_who_is_online()
+        # Back online: waiting conversations of the agent's auto-assign teams may go to them now.
+        await database_sync_to_async(assignment.fill)(self.user)
 
     def queue_groups(self, user: Any) -> list[str]:
         """The queues this socket hears of besides the unrouted one: every team's, or the agent's teams'."""

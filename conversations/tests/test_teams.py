@@ -420,3 +420,35 @@ def test_watchable_matches_can_watch(desks):
         assert listed == {c.pk for c in everything if can_watch(user, c)}
         assert watchable(user, everything).count() == len(listed)  # no duplicate rows from the team join
     assert Conversation.objects.filter(Q(team__isnull=False)).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_freed_slot_takes_the_next_waiting_conversation(make_agent, online):
+    team = Team.objects.create(name="Soporte", keywords="avería", capacity=1)
+    ana = make_agent("ana")
+    team.members.add(ana)
+    online(ana)
+    first, second = queued("freed-0001", "avería"), queued("freed-0002", "avería")
+    assert (first.assigned_agent_id, second.status) == (ana.pk, QUEUED)  # at capacity: the second waits
+
+    assert api(signed_in(ana), first, "close").status_code == 200
+
+    second.refresh_from_db()
+    assert (second.status, second.assigned_agent_id) == (AGENT, ana.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_opening_the_console_brings_the_waiting_conversations_of_the_agents_teams(make_agent):
+    team = await sync_to_async(Team.objects.create)(name="Soporte", keywords="avería")
+    ana = await sync_to_async(make_agent)("ana")
+    await sync_to_async(team.members.add)(ana)
+    waiting = await sync_to_async(queued)("connect-0001", "avería")  # nobody online: it waits
+    assert waiting.status == QUEUED
+
+    socket = await sync_to_async(console_socket)(ana)
+    connected, _ = await socket.connect()
+    assert connected
+
+    told = await next_of(socket, "conversation.assigned")
+    assert (told["conversation_id"], told["status"]) == (str(waiting.pk), AGENT)
+    await socket.disconnect()

@@ -275,6 +275,8 @@
         givenToMe(id, v.channel, 'assignedToYou');
       } else if (v.type === 'conversation.transferred') {
         if (v.to_agent_id != null && String(v.to_agent_id) === root.dataset.userId) givenToMe(id, v.channel, 'transferredToYou');
+      } else if (v.type === 'queues.changed') {
+        location.reload(); // the agent's teams changed: the rendered queue was for the old ones
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }
