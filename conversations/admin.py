@@ -105,14 +105,23 @@ class InternalNoteInline(ReadOnlyInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["contact", "channel", "status", "assigned_agent", "last_message_at", "opened_at", "closed_at"]
-    list_filter = ["channel", "status", "labels", "opened_at", "closed_at", "assigned_agent"]
+    list_display = [
+        "contact",
+        "channel",
+        "status",
+        "team",
+        "assigned_agent",
+        "last_message_at",
+        "opened_at",
+        "closed_at",
+    ]
+    list_filter = ["channel", "status", "team", "labels", "opened_at", "closed_at", "assigned_agent"]
     search_fields = ["id", "contact__display_name", "contact__full_name", "contact__email", "contact__phone",
                      "contact__identities__value", "messages__text"]  # fmt: skip
-    list_select_related = ["contact", "assigned_agent"]
+    list_select_related = ["contact", "assigned_agent", "team"]
     date_hierarchy = "opened_at"
     # Status and assignment change only through the state machine (the actions below).
-    readonly_fields = ("id", "contact", "channel", "status", "assigned_agent", "last_seq",
+    readonly_fields = ("id", "contact", "channel", "status", "team", "assigned_agent", "last_seq",
                                         "last_message_at", "opened_at", "closed_at", "created", "updated")  # fmt: skip
     fields = (*readonly_fields, "provider_conversation_id", "last_response_id")
     inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline, InternalNoteInline]

@@ -74,8 +74,9 @@ def _claim_within_capacity(conversation: Conversation, agent_id: int, capacity: 
     return True
 
 
-def auto_assign(conversation_id: UUID | str) -> Any | None:
-    """Give a queued conversation of an auto-assign team to its best available member; the agent or None."""
+def auto_assign(conversation_id: UUID | str, *, exclude: int | None = None) -> Any | None:
+    """Give a queued conversation of an auto-assign team to its best available member; the agent or None.
+    `exclude`: an agent who must not get it (the one who just transferred it away)."""
     conversation = Conversation.objects.select_related("team").filter(pk=conversation_id).first()
     if conversation is None or conversation.status != ConversationStatus.QUEUED:
         return None
@@ -85,7 +86,7 @@ def auto_assign(conversation_id: UUID | str) -> Any | None:
     available = presence.available_agent_ids()
     if not available:
         return None
-    for agent in _candidates(team, available):
+    for agent in _candidates(team, available - {exclude}):
         outcome = _claim_within_capacity(conversation, agent.pk, team.capacity)
         if outcome is None:
             return None  # claimed, cancelled or closed meanwhile
@@ -95,23 +96,25 @@ def auto_assign(conversation_id: UUID | str) -> Any | None:
     return None
 
 
-def offer_after_commit(conversation_id: UUID | str) -> None:
+def offer_after_commit(conversation_id: UUID | str, *, exclude: int | None = None) -> None:
     """Run `auto_assign` once the current transaction commits; a failure leaves it queued (logged)."""
 
     def run() -> None:
         try:
-            auto_assign(conversation_id)
+            auto_assign(conversation_id, exclude=exclude)
         except Exception:
             logger.exception("Auto-assignment of conversation %s failed; it stays queued", conversation_id)
 
     transaction.on_commit(run)
 
 
-def fill(agent: Any) -> list[str]:
-    """The agent just became available: auto-assign waiting conversations of their teams, oldest first."""
+def fill(agent: Any, *, skip: object = None) -> list[str]:
+    """The agent just became available: auto-assign waiting conversations of their teams, oldest first
+    (but `skip`, a conversation they just transferred away)."""
     assigned = []
     waiting = (
         Conversation.objects.filter(status=ConversationStatus.QUEUED, team__auto_assign=True, team__members=agent)
+        .exclude(pk=skip)
         .annotate(queued_at=Max("handoff_requests__created"))
         .order_by("queued_at")
     )

@@ -118,11 +118,11 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
     return handoff
 
 
-def _offer(conversation: Conversation) -> None:
+def _offer(conversation: Conversation, *, exclude: int | None = None) -> None:
     if conversation.team is not None and conversation.team.auto_assign:
         from conversations import assignment  # it claims through this module
 
-        assignment.offer_after_commit(conversation.pk)
+        assignment.offer_after_commit(conversation.pk, exclude=exclude)
 
 
 def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
@@ -295,7 +295,7 @@ def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: s
         _transfer_note(fresh, by, note, from_agent_id, to_agent_id=None, to_team_id=team.pk)
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
         realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours))
-        _offer(fresh)
+        _offer(fresh, exclude=from_agent_id)  # not straight back to whoever transferred it
     return fresh
 
 

@@ -153,12 +153,12 @@ def do_close(user: Any, conversation: Conversation) -> Conversation:
     return closed
 
 
-def _refill(agent: Any) -> None:
+def _refill(agent: Any, *, skip: object = None) -> None:
     """The agent has room for one more: waiting conversations of their auto-assign teams may go out now."""
     if agent is None:
         return
     try:
-        assignment.fill(agent)
+        assignment.fill(agent, skip=skip)
     except Exception:
         logger.exception("Auto-assignment after agent %s freed a slot failed", agent.pk)
 
@@ -203,7 +203,7 @@ def do_transfer(
             moved = state.transfer_to_team(conversation, team, by=user, note=text)
     except state.TransitionError:
         raise ConsoleError("not_with_agent", _("The conversation is no longer with an agent.")) from None
-    _refill(previous)
+    _refill(previous, skip=conversation.pk)
     return moved
 
 

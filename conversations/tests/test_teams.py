@@ -452,3 +452,24 @@ async def test_opening_the_console_brings_the_waiting_conversations_of_the_agent
     told = await next_of(socket, "conversation.assigned")
     assert (told["conversation_id"], told["status"]) == (str(waiting.pk), AGENT)
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_to_an_auto_assign_team_never_bounces_back_to_the_transferring_agent(make_agent, online):
+    team = Team.objects.create(name="Soporte", keywords="avería")
+    ana, carla = make_agent("ana"), make_agent("carla")
+    team.members.add(ana)
+    online(ana, carla)
+    first, second = queued("bounce-0001", "avería"), queued("bounce-0002", "avería")
+    assert first.assigned_agent_id == ana.pk and second.assigned_agent_id == ana.pk
+
+    # Only Ana is an available member: the transferred conversation waits rather than coming back to her.
+    assert transfer(ana, first, team=team.pk, note="No me da tiempo").status_code == 200
+    first.refresh_from_db()
+    assert (first.status, first.assigned_agent_id) == (QUEUED, None)
+
+    # With Carla in the team too, the next transfer goes to her.
+    team.members.add(carla)
+    assert transfer(ana, second, team=team.pk, note="Para Carla").status_code == 200
+    second.refresh_from_db()
+    assert (second.status, second.assigned_agent_id) == (AGENT, carla.pk)
