@@ -108,16 +108,14 @@ def offer_after_commit(conversation_id: UUID | str, *, exclude: int | None = Non
     transaction.on_commit(run)
 
 
-def fill(agent: Any, *, skip: object = None) -> list[str]:
+def fill(agent: Any, *, skip: UUID | None = None) -> list[str]:
     """The agent just became available: auto-assign waiting conversations of their teams, oldest first
     (but `skip`, a conversation they just transferred away)."""
     assigned = []
-    waiting = (
-        Conversation.objects.filter(status=ConversationStatus.QUEUED, team__auto_assign=True, team__members=agent)
-        .exclude(pk=skip)
-        .annotate(queued_at=Max("handoff_requests__created"))
-        .order_by("queued_at")
-    )
+    waiting = Conversation.objects.filter(status=ConversationStatus.QUEUED, team__auto_assign=True, team__members=agent)
+    if skip is not None:
+        waiting = waiting.exclude(pk=skip)
+    waiting = waiting.annotate(queued_at=Max("handoff_requests__created")).order_by("queued_at")
     for conversation in waiting[:50]:
         if auto_assign(conversation.pk) is None:
             continue

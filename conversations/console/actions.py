@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -153,7 +154,7 @@ def do_close(user: Any, conversation: Conversation) -> Conversation:
     return closed
 
 
-def _refill(agent: Any, *, skip: object = None) -> None:
+def _refill(agent: Any, *, skip: UUID | None = None) -> None:
     """The agent has room for one more: waiting conversations of their auto-assign teams may go out now."""
     if agent is None:
         return
