@@ -294,6 +294,8 @@ def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: s
         )
         _transfer_note(fresh, by, note, from_agent_id, to_agent_id=None, to_team_id=team.pk)
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
+        # The contact's widget: waiting for a person again.
+        realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours))
         _offer(fresh, exclude=from_agent_id)  # not straight back to whoever transferred it
     return fresh

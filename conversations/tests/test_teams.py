@@ -334,6 +334,7 @@ def test_transfer_to_a_team_puts_it_in_their_queue_with_the_brief(
     carla = make_agent("carla")
     billing.members.add(carla)
     team_queue = listen(realtime.team_group(billing.pk))
+    widget = listen(conversation.group_name)
 
     with django_capture_on_commit_callbacks(execute=True):
         moved = transfer(ana, conversation, team=billing.pk, note="Es una duda de factura")
@@ -349,6 +350,8 @@ def test_transfer_to_a_team_puts_it_in_their_queue_with_the_brief(
     )
     pushed = team_queue.receive()
     assert pushed is not None and (pushed["type"], pushed["team_name"]) == ("queue.added", "Facturación")
+    told = widget.receive()  # the visitor's widget says they wait for a person again
+    assert told is not None and (told["type"], told["status"]) == ("handoff.requested", QUEUED)
     # Ana (not in the team) no longer sees it; Carla claims it and reads the brief.
     assert signed_in(ana).get(f"/console/conversations/{conversation.pk}/").status_code == 302
     assert api(signed_in(carla), conversation, "claim").status_code == 200
