@@ -33,6 +33,7 @@ from conversations.models import (
     Label,
     Message,
     QuickReply,
+    Team,
     ToolCall,
 )
 from talia.text import shorten
@@ -104,14 +105,23 @@ class InternalNoteInline(ReadOnlyInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["contact", "channel", "status", "assigned_agent", "last_message_at", "opened_at", "closed_at"]
-    list_filter = ["channel", "status", "labels", "opened_at", "closed_at", "assigned_agent"]
+    list_display = [
+        "contact",
+        "channel",
+        "status",
+        "team",
+        "assigned_agent",
+        "last_message_at",
+        "opened_at",
+        "closed_at",
+    ]
+    list_filter = ["channel", "status", "team", "labels", "opened_at", "closed_at", "assigned_agent"]
     search_fields = ["id", "contact__display_name", "contact__full_name", "contact__email", "contact__phone",
                      "contact__identities__value", "messages__text"]  # fmt: skip
-    list_select_related = ["contact", "assigned_agent"]
+    list_select_related = ["contact", "assigned_agent", "team"]
     date_hierarchy = "opened_at"
     # Status and assignment change only through the state machine (the actions below).
-    readonly_fields = ("id", "contact", "channel", "status", "assigned_agent", "last_seq",
+    readonly_fields = ("id", "contact", "channel", "status", "team", "assigned_agent", "last_seq",
                                         "last_message_at", "opened_at", "closed_at", "created", "updated")  # fmt: skip
     fields = (*readonly_fields, "provider_conversation_id", "last_response_id")
     inlines = [MessageInline, HandoffRequestInline, AgentAssignmentInline, InternalNoteInline]
@@ -280,6 +290,21 @@ class LabelAdmin(admin.ModelAdmin):
     @admin.display(description=_("conversations"), ordering="conversation_count")
     def conversation_count(self, label: Label) -> int:
         return int(getattr(label, "conversation_count", 0))
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "channels", "keywords", "auto_assign", "capacity", "member_count"]
+    list_filter = ["auto_assign"]
+    search_fields = ["name", "keywords"]
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, team: Team) -> int:
+        return int(getattr(team, "member_count", 0))
 
 
 @admin.register(QuickReply)

@@ -122,6 +122,10 @@ AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
 LABELS_CHANGED = spec("labels_changed", "Labels changed", "added", "removed", optional=("agent_id",))
+# Queued for a team's queue (conversations.teams): `by` is "reason" (a keyword of the handoff reason) or "channel".
+ROUTED = spec("routed", "Routed to a team", "team_id", "team", "by")
+# To another agent (`to_agent_id`) or back to a team's queue (`to_team_id`), with the transferring note.
+TRANSFERRED = spec("transferred", "Transferred", "from_agent_id", "to_agent_id", "to_team_id", "note_id", "by_id")
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
 # The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
 CSAT_SUBMITTED = spec("csat_submitted", "Conversation rated", "score", "has_comment", "updated")
@@ -140,4 +144,6 @@ CORE_EVENTS = (
     CONVERSATION_CLOSED,
     CSAT_SUBMITTED,
     LABELS_CHANGED,
+    ROUTED,
+    TRANSFERRED,
 )

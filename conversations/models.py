@@ -174,6 +174,15 @@ class Conversation(TimeStamped):
     labels: models.ManyToManyField[Label, Any] = models.ManyToManyField(
         "Label", blank=True, related_name="conversations", verbose_name=_("labels")
     )
+    # The team whose queue it waits in (conversations.teams routes it when it is queued); None: everyone's.
+    team = models.ForeignKey(
+        "Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("team"),
+    )
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
@@ -304,6 +313,7 @@ class HandoffRequest(TimeStamped):
         CONTACT = "contact", _("Contact")
         ASSISTANT = "assistant", _("Assistant")
         ADMIN = "admin", _("Admin")
+        AGENT = "agent", _("Agent (transfer)")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoff_requests")
@@ -331,6 +341,7 @@ class AgentAssignment(models.Model):
     class ReleaseReason(models.TextChoices):
         CLOSED = "closed", _("Conversation closed")
         HANDED_BACK = "handed_back", _("Handed back to the assistant")
+        TRANSFERRED = "transferred", _("Transferred")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assignments")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
@@ -590,6 +601,70 @@ class Label(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _words(text: str) -> list[str]:
+    """Comma- or line-separated entries, trimmed, empty ones dropped."""
+    return [word.strip() for word in text.replace("\n", ",").split(",") if word.strip()]
+
+
+class Team(TimeStamped):
+    """A group of agents with its own queue (Sales, Support…), admin-managed.
+
+    A conversation is routed to a team when it is queued (conversations.teams): by a keyword of the
+    handoff reason, else by its channel; otherwise it waits in everyone's queue.
+    """
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="teams", verbose_name=_("members")
+    )
+    channels = models.CharField(
+        _("channels"),
+        max_length=200,
+        blank=True,
+        help_text=_("Comma-separated channel names (web, whatsapp, voice…) whose conversations this team takes."),
+    )
+    keywords = models.TextField(
+        _("handoff reason keywords"),
+        blank=True,
+        help_text=_("Comma-separated words; a handoff whose reason contains one is routed to this team."),
+    )
+    auto_assign = models.BooleanField(
+        _("auto-assign"),
+        default=True,
+        help_text=_("Give each queued conversation to the available member with the fewest open ones."),
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity per agent"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Auto-assignment gives a member no more open conversations than this."),
+    )
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def channel_list(self) -> list[str]:
+        return [word.lower() for word in _words(self.channels)]
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return _words(self.keywords)
+
+    def clean(self) -> None:
+        from conversations.registry import channel_specs
+
+        known = {spec.name for spec in channel_specs.all()}
+        unknown = [name for name in self.channel_list if name not in known]
+        if unknown:
+            raise ValidationError({"channels": gettext("Unknown channels: %(names)s.") % {"names": ", ".join(unknown)}})
 
 
 class QuickReply(TimeStamped):

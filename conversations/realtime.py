@@ -11,7 +11,9 @@ for its timeout. Envelopes are the TypedDicts below; `publish` is called only fr
 Groups: `conversation.<id>` (the visitor and anyone viewing that conversation), `staff.<id>` (the
 staff viewing that conversation: internal notes, the brief), `agent.<user id>` (one agent's console
 sockets: whispers), `user.<user id>` (every staff socket of one account, console and monitor: only
-`access.revoked`), `agents` (every online agent: the queue), `monitor` (supervisors: everything).
+`access.revoked`), `agents` (every online agent: the unrouted queue and changes of status), `team.<id>` (the console
+sockets of a team's members who are not supervisors: that team's queue), `supervisors` (supervisors'
+console sockets: every team's queue), `monitor` (supervisors: everything).
 Nothing staff-only is ever sent to a `conversation.<id>` group, which the contact's sockets join.
 """
 
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 AGENTS_GROUP = "agents"
 MONITOR_GROUP = "monitor"
+SUPERVISORS_GROUP = "supervisors"
 
 
 class Citation(TypedDict):
@@ -124,6 +127,8 @@ ConversationEventType = Literal[
     "summary.ready",
     "end.requested",
     "end.declined",
+    "conversation.transferred",
+    "conversation.assigned",
 ]
 
 
@@ -146,6 +151,16 @@ class QueueAdded(ConversationChanged):
     contact_name: str
     preview: list[PreviewLine]
     out_of_hours: bool  # asked for while the team is away: it waits until the next opening
+    team_id: int | None  # the team whose queue it waits in (conversations.teams); None: everyone's
+    team_name: str | None
+
+
+class Transferred(ConversationChanged):
+    """Moved to another agent (`to_agent_id`) or back to a team's queue (`to_team_id`)."""
+
+    to_agent_id: int | None
+    to_team_id: int | None
+    team_name: str | None
 
 
 class Typing(TypedDict):
@@ -234,6 +249,18 @@ def staff_group(conversation_id: object) -> str:
 def agent_group(user_id: object) -> str:
     """Every console socket of one agent."""
     return f"agent.{user_id}"
+
+
+def team_group(team_id: object) -> str:
+    """The console sockets of a team's members (not supervisors, who are in `supervisors`)."""
+    return f"team.{team_id}"
+
+
+def queue_groups(team_id: object | None) -> list[str]:
+    """Who hears that a conversation joined a queue: its team and the supervisors, or every agent."""
+    if team_id is None:
+        return [AGENTS_GROUP, MONITOR_GROUP]
+    return [team_group(team_id), SUPERVISORS_GROUP, MONITOR_GROUP]
 
 
 def user_group(user_id: object) -> str:
@@ -421,7 +448,25 @@ def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> Qu
     preview: list[PreviewLine] = [
         {"sender": message.sender, "text": message.text[:160]} for message in reversed(latest)
     ]
-    return {**changed, "contact_name": str(conversation.contact), "preview": preview, "out_of_hours": out_of_hours}
+    team = conversation.team
+    return {
+        **changed,
+        "contact_name": str(conversation.contact),
+        "preview": preview,
+        "out_of_hours": out_of_hours,
+        "team_id": team.pk if team is not None else None,
+        "team_name": team.name if team is not None else None,
+    }
+
+
+def transferred(conversation: Conversation) -> Transferred:
+    team = conversation.team
+    return {
+        **conversation_changed("conversation.transferred", conversation),
+        "to_agent_id": conversation.assigned_agent_id if conversation.status == "agent" else None,
+        "to_team_id": team.pk if team is not None and conversation.status == "queued" else None,
+        "team_name": team.name if team is not None else None,
+    }
 
 
 MISSED_LIMIT = 200

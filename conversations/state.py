@@ -6,6 +6,7 @@
      └───────────────take_over───────────────────┘ │
        ^──────────────hand_back────────────────────┘
     bot | queued | agent ──close──> closed
+    agent ──transfer_to_team──> queued        (and agent ──transfer_to_agent──> agent: a new assignee)
 
 Each transition is one conditional UPDATE (`... WHERE status IN (allowed sources)`) whose row count
 says whether it happened, so of N concurrent claimers exactly one wins and no lock is held across
@@ -20,13 +21,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events, profile, realtime
+from conversations import events, profile, realtime, teams
 from conversations.assistant.engines import engine_class
 from conversations.models import (
     AgentAssignment,
     Conversation,
     ConversationStatus,
     HandoffRequest,
+    InternalNote,
+    Team,
 )
 from talia import enqueue
 
@@ -48,6 +51,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "expire_handoff": (frozenset({QUEUED}), BOT),
     "hand_back": (frozenset({AGENT}), BOT),
     "close": (frozenset({BOT, QUEUED, AGENT}), CLOSED),
+    "transfer_to_team": (frozenset({AGENT}), QUEUED),
 }
 
 LEGAL_TRANSITIONS = frozenset((source, target) for sources, target in ACTIONS.values() for source in sources)
@@ -78,18 +82,21 @@ def _transition(conversation: Conversation, action: str, **changes: Any) -> Conv
             raise Conversation.DoesNotExist(f"Conversation {conversation.pk} does not exist.")
         error = AlreadyClaimedError if action == "claim" and current == AGENT else TransitionError
         raise error(conversation.pk, action, current)
-    fresh = Conversation.objects.select_related("contact", "assigned_agent").get(pk=conversation.pk)
+    fresh = Conversation.objects.select_related("contact", "assigned_agent", "team").get(pk=conversation.pk)
     # Keep the caller's instance truthful too.
     conversation.status = fresh.status
     conversation.assigned_agent = fresh.assigned_agent
     conversation.closed_at = fresh.closed_at
+    conversation.team = fresh.team
     return fresh
 
 
 def request_handoff(conversation: Conversation, *, requested_by: str, reason: str = "") -> HandoffRequest:
-    """Queue the conversation for a human agent; the assistant falls silent."""
+    """Queue the conversation for a human agent, in its team's queue (conversations.teams); the assistant
+    falls silent. A team with auto-assignment gets it offered once this commits (conversations.assignment)."""
     with transaction.atomic():
-        fresh = _transition(conversation, "request_handoff")
+        team, routed_by = teams.route(conversation, reason)
+        fresh = _transition(conversation, "request_handoff", team=team)
         handoff = HandoffRequest.objects.create(
             conversation=fresh,
             requested_by=requested_by,
@@ -97,16 +104,25 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
             out_of_hours=not profile.current().is_open(),
         )
         events.emit(events.HANDOFF_REQUESTED, conversation=fresh, requested_by=requested_by, reason=reason)
+        if team is not None:
+            events.emit(events.ROUTED, conversation=fresh, team_id=team.pk, team=team.name, by=routed_by)
         realtime.publish(
-            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP],
-            realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours),
+            realtime.queue_groups(fresh.team_id), realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours)
         )
+        _offer(fresh)
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         if engine_class().writes_structured:  # otherwise briefs are extractive, built on demand
             handoff_id = str(handoff.pk)
             # If Redis is down the hand-off is stored and the console falls back to an extractive brief.
             enqueue.after_commit("conversations.tasks.write_handoff_brief", handoff_id, what="handoff brief")
     return handoff
+
+
+def _offer(conversation: Conversation, *, exclude: int | None = None) -> None:
+    if conversation.team is not None and conversation.team.auto_assign:
+        from conversations import assignment  # it claims through this module
+
+        assignment.offer_after_commit(conversation.pk, exclude=exclude)
 
 
 def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
@@ -223,6 +239,88 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
         # If Redis is down the summary page falls back to an extractive summary.
         enqueue.after_commit("conversations.tasks.summarize_conversation", conversation_id, what="summary")
     return fresh
+
+
+def transfer_to_agent(conversation: Conversation, to_agent: Any, *, by: Any, note: str) -> Conversation:
+    """Give the conversation an agent is handling to another agent, with a note they read first.
+
+    The status stays `agent`; the assignee changes in one conditional UPDATE (from whoever handles it
+    now), the old assignment is released as transferred and a new one starts. The hand-off's brief stays
+    with the conversation. Raises TransitionError when it is not with an agent any more.
+    """
+    with transaction.atomic():
+        current = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if current is None:
+            raise Conversation.DoesNotExist(f"Conversation {conversation.pk} does not exist.")
+        if current.status != AGENT:
+            raise TransitionError(conversation.pk, "transfer", current.status)
+        from_agent_id = current.assigned_agent_id
+        Conversation.objects.filter(pk=current.pk, status=AGENT).update(assigned_agent=to_agent, updated=timezone.now())
+        fresh = Conversation.objects.select_related("contact", "assigned_agent", "team").get(pk=current.pk)
+        conversation.assigned_agent = fresh.assigned_agent
+        _release_assignment(fresh, AgentAssignment.ReleaseReason.TRANSFERRED)
+        AgentAssignment.objects.create(conversation=fresh, agent=to_agent, assigned_at=timezone.now())
+        _transfer_note(fresh, by, note, from_agent_id, to_agent_id=to_agent.pk, to_team_id=None)
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP, realtime.agent_group(to_agent.pk)],
+            realtime.transferred(fresh),
+        )
+    return fresh
+
+
+def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: str) -> Conversation:
+    """Put the conversation an agent is handling back in a team's queue, with a note.
+
+    A new pending HandoffRequest (requested by an agent, the note as its reason) carries the earlier
+    brief, so whoever claims it reads the same brief; a team with auto-assignment gets it offered.
+    """
+    with transaction.atomic():
+        previous = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values_list("assigned_agent_id", flat=True)
+        )
+        from_agent_id = previous.first()
+        fresh = _transition(conversation, "transfer_to_team", team=team, assigned_agent=None)
+        _release_assignment(fresh, AgentAssignment.ReleaseReason.TRANSFERRED)
+        brief = HandoffRequest.objects.filter(conversation=fresh).order_by("-created").first()
+        handoff = HandoffRequest.objects.create(
+            conversation=fresh,
+            requested_by=HandoffRequest.RequestedBy.AGENT,
+            reason=note,
+            out_of_hours=not profile.current().is_open(),
+            brief_summary=brief.brief_summary if brief else "",
+            brief_topics=brief.brief_topics if brief else [],
+        )
+        _transfer_note(fresh, by, note, from_agent_id, to_agent_id=None, to_team_id=team.pk)
+        realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
+        # The contact's widget: waiting for a person again.
+        realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
+        realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours))
+        _offer(fresh, exclude=from_agent_id)  # not straight back to whoever transferred it
+    return fresh
+
+
+def _transfer_note(
+    conversation: Conversation,
+    by: Any,
+    note: str,
+    from_agent_id: int | None,
+    *,
+    to_agent_id: int | None,
+    to_team_id: int | None,
+) -> None:
+    written = InternalNote.objects.create(conversation=conversation, author=by, text=note)
+    events.emit(
+        events.TRANSFERRED,
+        conversation=conversation,
+        from_agent_id=from_agent_id,
+        to_agent_id=to_agent_id,
+        to_team_id=to_team_id,
+        note_id=str(written.pk),
+        by_id=by.pk if by is not None else None,
+    )
+    realtime.publish([realtime.staff_group(conversation.pk), realtime.MONITOR_GROUP], realtime.note_added(written))
 
 
 def _release_assignment(conversation: Conversation, reason: str) -> list[int]:

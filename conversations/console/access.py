@@ -68,7 +68,20 @@ def _group_deleted(sender: Any, instance: Group, **kw: Any) -> None:
     revoke(_members(instance))
 
 
+def _team_members_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[Any] | None, **kw: Any
+) -> None:
+    """A change of a team's members changes which queues their consoles hear of: they rejoin them."""
+    if action in ("post_add", "post_remove"):
+        revoke((pk_set or ()) if not reverse else [instance.pk])
+    elif action == "pre_clear":
+        revoke(list(instance.members.values_list("pk", flat=True)) if not reverse else [instance.pk])
+
+
 def connect_signals() -> None:
+    from conversations.models import Team
+
+    m2m_changed.connect(_team_members_changed, sender=Team.members.through, dispatch_uid="talia_access_team_members")
     user_model = get_user_model()
     m2m_changed.connect(_membership_changed, sender=user_model.groups.through, dispatch_uid="talia_access_groups")
     post_save.connect(_user_saved, sender=user_model, dispatch_uid="talia_access_user_saved")

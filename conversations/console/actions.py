@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from conversations import attachments, endchat, inbox, labels, realtime, state
-from conversations.console.permissions import is_supervisor
+from conversations import assignment, attachments, endchat, inbox, labels, realtime, state
+from conversations.console import presence
+from conversations.console.permissions import is_agent, is_supervisor
 from conversations.leadfields import lead_details
-from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender
+from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
+
+logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
 
@@ -32,17 +38,28 @@ SHARED_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED)
 
 
 def can_watch(user: Any, conversation: Conversation) -> bool:
-    """Agents see the queue, the assistant's conversations and their own; staff see everything."""
+    """Agents see the assistant's conversations, the queue of their teams plus the unrouted one, and their
+    own; staff see everything."""
     if is_supervisor(user):
         return True
-    return conversation.status in SHARED_STATUSES or conversation.assigned_agent_id == user.pk
+    if conversation.assigned_agent_id == user.pk and conversation.assigned_agent_id is not None:
+        return True
+    if conversation.status == ConversationStatus.QUEUED:
+        return conversation.team_id is None or Team.objects.filter(pk=conversation.team_id, members=user).exists()
+    return conversation.status in SHARED_STATUSES
 
 
 def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
     if is_supervisor(user):
         return conversations
-    return conversations.filter(Q(status__in=SHARED_STATUSES) | Q(assigned_agent_id=user.pk))
+    my_teams = Team.objects.filter(members=user).values("pk")
+    return conversations.filter(
+        Q(status=ConversationStatus.BOT)
+        | Q(status=ConversationStatus.QUEUED, team__isnull=True)
+        | Q(status=ConversationStatus.QUEUED, team_id__in=my_teams)
+        | Q(assigned_agent_id=user.pk)
+    )
 
 
 def check_own_conversation(user: Any, conversation: Conversation) -> None:
@@ -51,6 +68,8 @@ def check_own_conversation(user: Any, conversation: Conversation) -> None:
 
 
 def do_claim(user: Any, conversation: Conversation) -> Conversation:
+    if conversation.status == ConversationStatus.QUEUED and not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation waits in another team's queue."))
     try:
         return state.claim_conversation(conversation, user)
     except state.AlreadyClaimedError:
@@ -126,10 +145,23 @@ def do_send_file(user: Any, conversation: Conversation, file: Any, caption: str 
 def do_close(user: Any, conversation: Conversation) -> Conversation:
     if not is_supervisor(user):
         check_own_conversation(user, conversation)
+    handler = conversation.assigned_agent if conversation.status == ConversationStatus.AGENT else None
     try:
-        return state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
+        closed = state.close_conversation(conversation, ended_by="agent", reason=f"closed by {user.get_username()}")
     except state.TransitionError:
         raise ConsoleError("already_closed", _("The conversation is already closed.")) from None
+    _refill(handler)
+    return closed
+
+
+def _refill(agent: Any, *, skip: UUID | None = None) -> None:
+    """The agent has room for one more: waiting conversations of their auto-assign teams may go out now."""
+    if agent is None:
+        return
+    try:
+        assignment.fill(agent, skip=skip)
+    except Exception:
+        logger.exception("Auto-assignment after agent %s freed a slot failed", agent.pk)
 
 
 def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conversation:
@@ -142,7 +174,52 @@ def do_answer_end(user: Any, conversation: Conversation, accept: bool) -> Conver
 
 def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
     check_own_conversation(user, conversation)
-    return state.hand_back_to_assistant(conversation)
+    handed_back = state.hand_back_to_assistant(conversation)
+    _refill(user)
+    return handed_back
+
+
+def do_transfer(
+    user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
+) -> Conversation:
+    """Hand the conversation this agent handles (any, for a supervisor) to another agent or a team's queue."""
+    if not is_supervisor(user):
+        check_own_conversation(user, conversation)
+    elif conversation.status != ConversationStatus.AGENT:
+        raise ConsoleError("not_with_agent", _("Only a conversation an agent is handling can be transferred."))
+    text = _clean_note(note)
+    previous = conversation.assigned_agent
+    try:
+        if agent_id is not None:
+            target = get_user_model().objects.filter(pk=agent_id).first()
+            if target is None or not is_agent(target):
+                raise ConsoleError("unknown_agent", _("That person is not an agent."))
+            if target.pk == conversation.assigned_agent_id:
+                raise ConsoleError("same_agent", _("The conversation is already with that agent."))
+            moved = state.transfer_to_agent(conversation, target, by=user, note=text)
+        else:
+            team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+            if team is None:
+                raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
+            moved = state.transfer_to_team(conversation, team, by=user, note=text)
+    except state.TransitionError:
+        raise ConsoleError("not_with_agent", _("The conversation is no longer with an agent.")) from None
+    _refill(previous, skip=conversation.pk)
+    return moved
+
+
+def do_set_presence(user: Any, value: str) -> str:
+    """The agent's chosen state; choosing online gets them waiting conversations of their teams."""
+    if value not in presence.STATES:
+        raise ConsoleError("invalid", _("Choose online, away or offline."))
+    try:
+        presence.set_state(user.pk, value)
+    except Exception:
+        raise ConsoleError("unavailable", _("Your state could not be saved; try again.")) from None
+    if value == "online":
+        assignment.fill(user)
+    presence.announce()
+    return value
 
 
 def _clean_note(text: str) -> str:
@@ -197,6 +274,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
             **lead_details(contact),
         },
         "agent_name": agent_name(conversation.assigned_agent),
+        "team": conversation.team.name if conversation.team_id and conversation.team else None,
         "queued_at": queued_at.isoformat() if queued_at else None,
         "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
     }

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations import attachments
-from conversations.console import actions
+from conversations.console import actions, presence
 from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
 from conversations.realtime import label_payload, message_payload, note_payload
@@ -185,3 +185,46 @@ class WhisperView(ConsoleView):
         conversation = self.conversation(request, conversation_id)
         note = self.act(actions.do_whisper, request.user, conversation, body.validated_data["text"])
         return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)
+
+
+class TransferSerializer(serializers.Serializer):
+    agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
+    team = serializers.IntegerField(min_value=1, required=False, help_text="Or the team whose queue it goes to.")
+    note = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("agent" in attrs) == ("team" in attrs):
+            raise serializers.ValidationError("Give exactly one of agent or team.")
+        return attrs
+
+
+class TransferView(ConsoleView):
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = TransferSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        conversation = self.act(
+            actions.do_transfer,
+            request.user,
+            self.conversation(request, conversation_id),
+            data.get("agent"),
+            data.get("team"),
+            data["note"],
+        )
+        return Response({"conversation": actions.conversation_payload(conversation), "next": reverse("console")})
+
+
+class PresenceSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["online", "away", "offline"])
+
+
+class PresenceView(ConsoleView):
+    """The agent's own state: online (auto-assignment on), away or offline (none)."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"state": presence.state_of(int(request.user.pk or 0))})
+
+    def put(self, request: Request) -> Response:
+        body = PresenceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response({"state": self.act(actions.do_set_presence, request.user, body.validated_data["state"])})

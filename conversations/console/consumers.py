@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from conversations import realtime
+from conversations import assignment, realtime, teams
 from conversations.console import actions, presence
 from conversations.console.permissions import is_agent, is_supervisor
 from conversations.models import Conversation, Sender, conversation_group
@@ -101,14 +101,48 @@ class ConsoleConsumer(StaffConsumer):
     async def joined(self) -> None:
         self.watching = set()
         self.assignees = {}
+        self.queues: list[str] = []
         await sockets.join(
             self.channel_layer, self.channel_name, [realtime.AGENTS_GROUP, realtime.agent_group(self.user.pk)]
         )
+        await self.join_queues()
         await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
         await self.tell_monitor_who_is_online()
+        # Back online: waiting conversations of the agent's auto-assign teams may go to them now.
+        await database_sync_to_async(assignment.fill)(self.user)
+
+    def queue_groups(self, user: Any) -> list[str]:
+        """The queues this socket hears of besides the unrouted one: every team's, or the agent's teams'."""
+        if is_supervisor(user):
+            return [realtime.SUPERVISORS_GROUP]
+        return [realtime.team_group(team_id) for team_id in teams.team_ids_of(user)]
+
+    async def join_queues(self, *, announce: bool = False) -> None:
+        """Join the queue groups the agent belongs to now, leaving those they no longer do; with `announce`,
+        tell the page when they changed (`queues.changed`)."""
+        wanted = await database_sync_to_async(self.queue_groups)(self.user)
+        for group in set(self.queues) - set(wanted):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        joining = [group for group in wanted if group not in self.queues]
+        if joining:
+            await sockets.join(self.channel_layer, self.channel_name, joining)
+        changed = set(wanted) != set(self.queues)
+        self.queues = wanted
+        if changed and announce:
+            # The page's queue was rendered for the old teams: it may reload to list the new ones.
+            teams_now = sorted(int(group.split(".", 1)[1]) for group in wanted if group.startswith("team."))
+            await self.send_json({"type": "queues.changed", "teams": teams_now})
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """Also sent when the agent's teams change (conversations.access): join the right queues."""
+        await super().access_revoked(event)
+        if hasattr(self, "queues"):
+            await self.join_queues(announce=True)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "user"):
+            for group in getattr(self, "queues", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
             await self.channel_layer.group_discard(realtime.AGENTS_GROUP, self.channel_name)
             await self.channel_layer.group_discard(realtime.agent_group(self.user.pk), self.channel_name)
             for conversation_id in getattr(self, "watching", set()):
@@ -183,7 +217,7 @@ class ConsoleConsumer(StaffConsumer):
 
     # --- From the channel layer ----------------------------------------------------------------------
 
-    handoff_requested = message_new = StaffConsumer.forward
+    handoff_requested = message_new = conversation_assigned = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = labels_changed = StaffConsumer.forward
 
     async def message_delta(self, event: dict[str, Any]) -> None:
@@ -207,7 +241,7 @@ class ConsoleConsumer(StaffConsumer):
             await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
 
     handoff_accepted = handoff_cancelled = handoff_expired = forward_and_recheck
-    conversation_handed_back = conversation_closed = forward_and_recheck
+    conversation_handed_back = conversation_closed = conversation_transferred = forward_and_recheck
 
     def may_watch(self, conversation_id: str) -> bool:
         conversation = self._conversation(conversation_id)
@@ -240,4 +274,4 @@ class MonitorConsumer(StaffConsumer):
     conversation_opened = queue_added = queue_removed = handoff_accepted = StaffConsumer.forward
     conversation_closed = conversation_handed_back = message_new = end_requested = StaffConsumer.forward
     summary_ready = note_added = brief_ready = agents_online = message_status = StaffConsumer.forward
-    labels_changed = StaffConsumer.forward
+    labels_changed = conversation_transferred = StaffConsumer.forward

@@ -4,6 +4,11 @@ Each console socket is a member of one Redis sorted set, scored by the last time
 connect and on every ping the console sends every 25 s). A socket that closes cleanly leaves at once; one
 whose process died simply stops being refreshed and drops out after PRESENCE_TTL_S. When Redis cannot be
 reached presence is unknown (None), and nobody is told that no agent is online.
+
+Besides being connected, an agent picks a state in the console (`set_state`): online (the default),
+away or offline. Only connected agents whose chosen state is online are `available` for
+auto-assignment (conversations.teams); opening the console with no choice stored, or choosing online
+again, makes them available. The choice is kept for PRESENCE_STATE_TTL_S after it was last set.
 """
 
 from __future__ import annotations
@@ -46,6 +51,48 @@ def leave(user_id: int, channel_name: str) -> None:
         get_redis().zrem(_key(), _member(user_id, channel_name))
     except redis.RedisError:
         logger.warning("Could not record that agent %s left", user_id, exc_info=True)
+
+
+STATES = ("online", "away", "offline")
+# An agent's chosen state is forgotten after a day without being set again: tomorrow starts online.
+PRESENCE_STATE_TTL_S = 86400
+
+
+def _state_key(user_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}:console:state:{user_id}"
+
+
+def set_state(user_id: int, value: str) -> None:
+    """The agent's chosen state (one of STATES). Raises redis.RedisError when it cannot be stored."""
+    if value not in STATES:
+        raise ValueError(f"Presence state must be one of {', '.join(STATES)}.")
+    get_redis().set(_state_key(user_id), value, ex=PRESENCE_STATE_TTL_S)
+
+
+def chosen_state(user_id: int) -> str:
+    """What the agent chose (online when nothing was chosen or Redis cannot say)."""
+    try:
+        value = get_redis().get(_state_key(user_id))
+    except redis.RedisError:
+        return "online"
+    text = value.decode() if isinstance(value, bytes) else value
+    return text if text in STATES else "online"
+
+
+def state_of(user_id: int, online: set[int] | None = None) -> str:
+    """offline when no console socket is open, else the state the agent chose."""
+    online = online_agent_ids() if online is None else online
+    if online is not None and user_id not in online:
+        return "offline"
+    return chosen_state(user_id)
+
+
+def available_agent_ids() -> set[int]:
+    """Connected agents whose chosen state is online: who may be auto-assigned (empty when unknown)."""
+    online = online_agent_ids()
+    if not online:
+        return set()
+    return {user_id for user_id in online if chosen_state(user_id) == "online"}
 
 
 def online_agent_ids() -> set[int] | None:

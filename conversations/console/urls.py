@@ -11,6 +11,10 @@ urlpatterns = [
         views.attachment,
         name="console-attachment",
     ),
+    path("console/api/presence", api.PresenceView.as_view(), name="console-presence"),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/transfer", api.TransferView.as_view(), name="console-transfer"
+    ),
     path("console/api/conversations/<uuid:conversation_id>/claim", api.ClaimView.as_view(), name="console-claim"),
     path(
         "console/api/conversations/<uuid:conversation_id>/messages", api.MessagesView.as_view(), name="console-messages"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import (
     Case,
@@ -29,7 +30,7 @@ from conversations import attachments, delivery
 from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
-from conversations.console.permissions import agent_required, is_supervisor, supervisor_required
+from conversations.console.permissions import AGENTS_GROUP_NAME, agent_required, is_supervisor, supervisor_required
 from conversations.models import (
     OPEN_STATUSES,
     ContactIdentity,
@@ -43,6 +44,7 @@ from conversations.models import (
     Message,
     QuickReply,
     Sender,
+    Team,
 )
 from conversations.registry import channel_specs
 from conversations.templatetags.console_tags import phone_address
@@ -61,7 +63,7 @@ def _with_preview(conversations: QuerySet[Conversation]) -> QuerySet[Conversatio
     latest = Message.objects.order_by("-seq")[:PREVIEW_MESSAGES]
     identity = ContactIdentity.objects.filter(contact_id=OuterRef("contact_id"), channel=OuterRef("channel"))
     return (
-        conversations.select_related("contact", "assigned_agent")
+        conversations.select_related("contact", "assigned_agent", "team")
         .annotate(identity=Subquery(identity.values("value")[:1]))
         .prefetch_related(Prefetch("messages", queryset=latest, to_attr="latest_messages"), "labels")
     )
@@ -77,8 +79,9 @@ def _chosen_label(request: HttpRequest) -> Label | None:
 def console(request: HttpRequest) -> HttpResponse:
     label = _chosen_label(request)
     everything = Conversation.objects.filter(labels=label) if label is not None else Conversation.objects.all()
+    # The agent's teams' queues and the unrouted one (supervisors: every team's).
     queued = _with_preview(
-        everything.filter(status=ConversationStatus.QUEUED)
+        watchable(request.user, everything.filter(status=ConversationStatus.QUEUED))
         .annotate(
             queued_at=Max("handoff_requests__created"),
             # Asked for while the team was away: it waits for the next opening.
@@ -112,6 +115,8 @@ def console(request: HttpRequest) -> HttpResponse:
         "sender_choices": Sender.choices,  # labels for live rows' previews
         "all_labels": Label.objects.all(),
         "label": label,
+        "presence_state": presence.state_of(int(request.user.pk or 0)),
+        "presence_states": [("online", _("Online")), ("away", _("Away")), ("offline", _("Offline"))],
     }
     return render(request, "conversations/console.html", context)
 
@@ -119,7 +124,7 @@ def console(request: HttpRequest) -> HttpResponse:
 @agent_required
 def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
     conversation = get_object_or_404(
-        Conversation.objects.select_related("contact", "assigned_agent"), pk=conversation_id
+        Conversation.objects.select_related("contact", "assigned_agent", "team"), pk=conversation_id
     )
     if not can_watch(request.user, conversation):
         # Normal use leads here (a conversation handed back, claimed by someone else or closed while its
@@ -151,8 +156,25 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "can_send_files": bool((spec := channel_specs.get(conversation.channel)) and spec.sends_files),
         "accepted_types": ",".join(attachments.ALLOWED_TYPES),
         "image_types": attachments.IMAGE_TYPES,
+        **transfer_choices(request.user, conversation),
     }
     return render(request, "conversations/conversation.html", context)
+
+
+def transfer_choices(user: Any, conversation: Conversation) -> dict[str, Any]:
+    """Who the conversation may be transferred to, when this user may transfer it (theirs; staff: any)."""
+    handled = conversation.status == ConversationStatus.AGENT
+    if not handled or not (conversation.assigned_agent_id == user.pk or is_supervisor(user)):
+        return {"can_transfer": False}
+    agents = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_staff=True) | Q(groups__name=AGENTS_GROUP_NAME))
+        .exclude(pk=conversation.assigned_agent_id or 0)
+        .distinct()
+        .order_by("first_name", "username")
+    )
+    return {"can_transfer": True, "transfer_agents": agents, "transfer_teams": Team.objects.all()}
 
 
 def channel_details(conversation: Conversation) -> list[tuple[Any, str]]:

@@ -14,6 +14,7 @@ from conversations.models import (
     ConversationStatus,
     Event,
     HandoffRequest,
+    Team,
 )
 from conversations.tests.test_inbox import run_concurrently
 
@@ -29,6 +30,7 @@ DESIGN = {
     (QUEUED, BOT),  # visitor cancels, or nobody claims it within the queue timeout
     (BOT, CLOSED),
     (QUEUED, CLOSED),
+    (AGENT, QUEUED),  # an agent transfers it to a team's queue (issue #17's routing)
 }
 
 
@@ -58,6 +60,9 @@ ACTIONS = {
     "expire_handoff": lambda c, agent: state.expire_handoff(c),
     "hand_back": lambda c, agent: state.hand_back_to_assistant(c),
     "close": lambda c, agent: state.close_conversation(c, ended_by="agent"),
+    "transfer_to_team": lambda c, agent: state.transfer_to_team(
+        c, Team.objects.get_or_create(name="Sales")[0], by=agent, note="for sales"
+    ),
 }
 # action -> (statuses it may start from, status it leads to), as the design describes each one.
 EXPECTED = {
@@ -68,6 +73,7 @@ EXPECTED = {
     "expire_handoff": ({QUEUED}, BOT),
     "hand_back": ({AGENT}, BOT),
     "close": ({BOT, QUEUED, AGENT}, CLOSED),
+    "transfer_to_team": ({AGENT}, QUEUED),
 }
 
 

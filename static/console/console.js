@@ -218,7 +218,26 @@
     });
     notifyUpdate();
 
-    function add(id, channel, name, preview, outOfHours) {
+    // Teams: the agent's state (online: auto-assignment on; away/offline: none), and conversations given
+    // to this agent by auto-assignment or a transfer.
+    const presenceSelect = $('presence-state');
+    if (presenceSelect) presenceSelect.addEventListener('change', async () => {
+      presenceSelect.disabled = true;
+      const r = await api('PUT', '/console/api/presence', { state: presenceSelect.value });
+      presenceSelect.disabled = false;
+      show($('presence-error'), r.ok ? '' : r.error);
+      if (r.ok) presenceSelect.value = r.data.state;
+    });
+    function givenToMe(id, channel, key) {
+      if (!UUID.test(id || '')) return;
+      alertFor = id;
+      alertText.textContent = t(key, { channel: channelLabel(channel) });
+      alertLink.href = conversationUrl(id);
+      alertBody.hidden = false;
+      if (soundToggle.checked) beep();
+    }
+
+    function add(id, channel, name, preview, outOfHours, team) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
@@ -234,6 +253,7 @@
         lines.append(h('li', { class: sender }, h('span', { class: 'sender' }, (STRINGS['sender.' + sender] || sender) + ':'), ' ' + String(m.text || '')));
       }
       li.querySelector('.ooh').hidden = !outOfHours;
+      if (team) { li.querySelector('.team').textContent = String(team); li.querySelector('.team').hidden = false; }
       list.append(li);
       refreshCount();
       refreshWaits();
@@ -249,7 +269,14 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours, v.team_name)) announce(id, v.channel);
+      } else if (v.type === 'conversation.assigned') {
+        remove(id);
+        givenToMe(id, v.channel, 'assignedToYou');
+      } else if (v.type === 'conversation.transferred') {
+        if (v.to_agent_id != null && String(v.to_agent_id) === root.dataset.userId) givenToMe(id, v.channel, 'transferredToYou');
+      } else if (v.type === 'queues.changed') {
+        location.reload(); // the agent's teams changed: the rendered queue was for the old ones
       } else if (v.type === 'queue.removed' || v.type === 'handoff.accepted' || v.type === 'conversation.closed' || v.type === 'conversation.handed_back') {
         remove(id);
       }
@@ -279,6 +306,7 @@
     const log = $('messages'), typingEl = $('typing'), notice = $('notice'), noticeText = $('notice-text'), noticeReload = $('notice-reload');
     const form = $('composer'), ta = $('composer-text'), sendButton = $('send-button'), composerError = $('composer-error');
     const actions = $('actions'), actionError = $('action-error'), claimButton = $('claim-button'), claimError = $('claim-error');
+    const transferForm = $('transfer-form');
     const endRequest = $('end-request'), endAccept = $('end-accept'), endDecline = $('end-decline'), endError = $('end-request-error');
     const DRAFT_KEY = 'talia.console.draft.' + id;
     const timeFormat = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
@@ -532,6 +560,10 @@
         showLabels(v.labels);
       } else if (v.type === 'brief.ready') {
         note(t('briefReady'), true);
+      } else if (v.type === 'conversation.transferred') {
+        if (v.to_agent_id != null && String(v.to_agent_id) === root.dataset.userId) { location.reload(); return; }
+        if (root.dataset.mine === 'true') { note(t('transferredAway'), true); disableComposer(); if (transferForm) transferForm.hidden = true; }
+        applyStatus(v.status, v.agent_name);
       }
     };
     onOpen = reconnected => {
@@ -746,6 +778,18 @@
       });
     }
     if (handBackButton) handBackButton.addEventListener('click', () => act('hand-back', handBackButton));
+
+    // Transfer to an agent or a team's queue, with a note (an internal note the receiver reads first).
+    if (transferForm) transferForm.addEventListener('submit', async e => {
+      e.preventDefault();
+      const [kind, target] = $('transfer-to').value.split(':'), text = $('transfer-note').value.trim();
+      if (!target || !text) { show($('transfer-error'), t('chooseTransfer')); return; }
+      $('transfer-button').disabled = true;
+      const r = await api('POST', apiUrl(id, 'transfer'), { [kind === 'team' ? 'team' : 'agent']: Number(target), note: text });
+      $('transfer-button').disabled = false;
+      if (r.ok) { store('sessionStorage', DRAFT_KEY, null); location.assign(r.data.next); return; }
+      show($('transfer-error'), r.error);
+    });
 
     // The visitor asked to end the chat: the agent ends it (reload into the closed page) or keeps chatting.
     if (endRequest) {

@@ -16,7 +16,7 @@ from channels_voice import streaming
 from channels_web import services as web
 from conversations import events, inbox, labels, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
-from conversations.models import Event, Label, Sender
+from conversations.models import Event, Label, Sender, Team
 from leads import pipeline
 from leads.models import LeadMovement
 from leads.tools import schedule_meeting, update_meeting
@@ -42,6 +42,14 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     state.take_over(conversation, agent)
     state.hand_back_to_assistant(conversation)
     labels.set_labels(conversation, [Label.objects.create(name="VIP").pk], by=agent)
+    sales = Team.objects.create(name="Ventas", keywords="precio", auto_assign=False)
+    state.request_handoff(conversation, requested_by="assistant", reason="Pregunta por el precio")  # routed
+    state.claim_conversation(conversation, agent)
+    colleague = django_user_model.objects.create_user("berta-events", is_staff=True)
+    state.transfer_to_agent(conversation, colleague, by=agent, note="Te lo paso")
+    state.transfer_to_team(conversation, sales, by=colleague, note="Para ventas")
+    state.claim_conversation(conversation, agent)
+    state.hand_back_to_assistant(conversation)
 
     friday = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
     schedule_meeting(conversation, "Reunión", friday.isoformat(), None, None)

@@ -1,0 +1,48 @@
+"""Teams: which queue a conversation waits in, and who may see a team's queue.
+
+Routing happens once, when a conversation is queued (conversations.state.request_handoff, in the same
+transaction as the transition): the first team (by name) with a keyword found in the handoff reason the
+assistant (or contact) gave, else the first team that takes the conversation's channel, else no team —
+everyone's queue. Keywords match whole words, ignoring case and accents.
+
+Visibility: an agent sees the queued conversations of their teams and the unrouted ones; supervisors
+see all (conversations.console.actions.can_watch). Live queue pushes go to the `team.<id>` group (the
+console sockets of the team's members that are not supervisors) plus `supervisors`, or to `agents`
+for an unrouted conversation (conversations.realtime.queue_groups).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from conversations.models import Conversation, Team
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _mentions(reason: str, keyword: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(_plain(keyword))}(?!\w)", reason) is not None
+
+
+def route(conversation: Conversation, reason: str) -> tuple[Team | None, str]:
+    """The team `conversation` should wait for and why ("reason" or "channel"); (None, "") for none."""
+    teams = list(Team.objects.all())
+    plain = _plain(reason or "")
+    if plain:
+        for team in teams:
+            if any(_mentions(plain, keyword) for keyword in team.keyword_list):
+                return team, "reason"
+    for team in teams:
+        if conversation.channel in team.channel_list:
+            return team, "channel"
+    return None, ""
+
+
+def team_ids_of(user: Any) -> list[int]:
+    """The teams `user` is a member of."""
+    return list(Team.objects.filter(members=user).values_list("pk", flat=True))
