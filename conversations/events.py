@@ -121,6 +121,8 @@ HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
+# An agent edited the contact's details in the console sidebar (names of the fields, never their values).
+CONTACT_EDITED = spec("contact_edited", "Contact details edited by an agent", "agent_id", "fields", "replaced")
 LABELS_CHANGED = spec("labels_changed", "Labels changed", "added", "removed", optional=("agent_id",))
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
 # The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
@@ -140,4 +142,5 @@ CORE_EVENTS = (
     CONVERSATION_CLOSED,
     CSAT_SUBMITTED,
     LABELS_CHANGED,
+    CONTACT_EDITED,
 )

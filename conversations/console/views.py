@@ -30,6 +30,7 @@ from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
 from conversations.console.permissions import agent_required, is_supervisor, supervisor_required
+from conversations.console.sidebar import contact_sidebar
 from conversations.models import (
     OPEN_STATUSES,
     ContactIdentity,
@@ -151,6 +152,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "can_send_files": bool((spec := channel_specs.get(conversation.channel)) and spec.sends_files),
         "accepted_types": ",".join(attachments.ALLOWED_TYPES),
         "image_types": attachments.IMAGE_TYPES,
+        "sidebar": contact_sidebar(request, conversation),
     }
     return render(request, "conversations/conversation.html", context)
 
