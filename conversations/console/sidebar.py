@@ -69,7 +69,8 @@ def contact_sidebar(request: HttpRequest, conversation: Conversation) -> dict[st
     """What the sidebar shows about the conversation's contact (template: conversations/_contact_sidebar.html)."""
     contact = conversation.contact
     metadata = contact.metadata if isinstance(contact.metadata, dict) else {}
-    web = metadata.get("web") if isinstance(metadata.get("web"), dict) else {}
+    found = metadata.get("web")
+    web: dict[str, Any] = found if isinstance(found, dict) else {}
     page = str(web.get("page") or "")
     user_agent = str(web.get("user_agent") or "")
     past = (
