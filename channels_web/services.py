@@ -105,8 +105,8 @@ def open_session(visitor: Visitor) -> WebchatSession:
 
 
 def post_message(visitor: Visitor, content: str, client_message_id: str = "", page: str = "") -> inbox.Received:
-    """Store the visitor's message; the page it was written from and the browser go on the message and, for
-    the console's contact sidebar, on the contact (`metadata["web"]`, written only when they change)."""
+    """Store the visitor's message, with the page it was written from and the browser in its metadata (the
+    console's contact sidebar reads them from the contact's latest message: no extra write per message)."""
     session = open_session(visitor)
     external_id = f"{visitor.session_id}:{client_message_id}" if client_message_id else ""
     metadata = {**visitor.metadata, "page": page} if page else visitor.metadata
@@ -119,33 +119,12 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "", pa
         locale=visitor.locale,
         contact=session.contact,
     )
-    if not received.duplicate:
-        remember_visit(session.contact, page, visitor.user_agent)
     if not received.duplicate and settings.TALIA_GEOLOCATION_API_URL and visitor.ip:
         # Best effort: while Redis fails the message simply goes without a location.
         enqueue.after_commit(
             "channels_web.tasks.geolocate_message", str(received.message.pk), visitor.ip, what="geolocation"
         )
     return received
-
-
-def remember_visit(contact: Contact, page: str, user_agent: str) -> None:
-    """The page and browser the contact last wrote from, kept in `contact.metadata["web"]` (what is not
-    known now is kept from before). No write when nothing changed."""
-    seen = contact.metadata.get("web") if isinstance(contact.metadata, dict) else None
-    now = {"page": page[:MAX_PAGE], "user_agent": user_agent[:400]}
-    if isinstance(seen, dict):
-        now = {key: value or str(seen.get(key) or "") for key, value in now.items()}
-        if now == {key: seen.get(key) for key in now}:
-            return
-    if not any(now.values()):
-        return
-    with transaction.atomic():
-        # Locked: the geolocation task writes the same JSON.
-        locked = Contact.objects.select_for_update().get(pk=contact.pk)
-        locked.metadata = {**(locked.metadata or {}), "web": now}
-        locked.save(update_fields=["metadata", "updated"])
-    contact.metadata = locked.metadata
 
 
 def conversations_of(session_id: str) -> QuerySet[Conversation]:

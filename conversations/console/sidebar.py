@@ -1,6 +1,7 @@
 """The contact sidebar of a conversation's console page: who the contact is, everywhere they have written.
 
-Read-only here; the edits it offers go through their owners (contact fields: `leadfields.write_lead_fields`
+The page and browser are those of the contact's latest message that carries them (a web door stores both
+on each message). Read-only here; the edits it offers go through their owners (contact fields: `leadfields.write_lead_fields`
 via the console API; the lead card and meetings: the panels the leads app registers in
 `registry.contact_panels`). Past conversations link to their transcript only when the agent may open them
 (`can_watch`); otherwise the summary line is shown alone.
@@ -17,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from conversations.console.actions import can_watch
 from conversations.leadfields import LEAD_FIELDS, lead_details
-from conversations.models import Conversation
+from conversations.models import Contact, Conversation, Message, Sender
 from conversations.registry import channel_specs, contact_panels
 from conversations.templatetags.console_tags import phone_address
 
@@ -59,6 +60,17 @@ def _place(metadata: dict[str, Any]) -> str:
     return ", ".join(dict.fromkeys(part[:60] for part in parts if part))
 
 
+def _latest(contact: Contact, key: str) -> dict[str, Any]:
+    """The metadata of the contact's latest message that carries `key` (a web door's `page`, `user_agent`)."""
+    found = (
+        Message.objects.filter(conversation__contact=contact, sender=Sender.CONTACT, metadata__has_key=key)
+        .order_by("-created")
+        .values_list("metadata", flat=True)
+        .first()
+    )
+    return found if isinstance(found, dict) else {}
+
+
 def _identity(value: str) -> str:
     """A number as +E.164; anything else (a web session id, which lets its holder resume the chat) only by
     its last characters."""
@@ -69,10 +81,8 @@ def contact_sidebar(request: HttpRequest, conversation: Conversation) -> dict[st
     """What the sidebar shows about the conversation's contact (template: conversations/_contact_sidebar.html)."""
     contact = conversation.contact
     metadata = contact.metadata if isinstance(contact.metadata, dict) else {}
-    found = metadata.get("web")
-    web: dict[str, Any] = found if isinstance(found, dict) else {}
-    page = str(web.get("page") or "")
-    user_agent = str(web.get("user_agent") or "")
+    page = str(_latest(contact, "page").get("page") or "")
+    user_agent = str(_latest(contact, "user_agent").get("user_agent") or "")
     past = (
         Conversation.objects.filter(contact=contact)
         .exclude(pk=conversation.pk)
