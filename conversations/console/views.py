@@ -129,7 +129,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         return redirect("console")
     context = {
         "conversation": conversation,
-        "messages": conversation.messages.select_related("agent").order_by("seq"),
+        # Not "messages": that name is the flash messages base.html shows (a sidebar action says how it went).
+        "history": conversation.messages.select_related("agent").order_by("seq"),
         "brief": summaries.handoff_brief(conversation),
         "is_mine": conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id == request.user.pk,

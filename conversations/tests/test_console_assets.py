@@ -133,7 +133,7 @@ def render_page(conversation, user, **context):
     request.user = user
     defaults = {
         "conversation": conversation,
-        "messages": conversation.messages.select_related("agent").order_by("seq"),
+        "history": conversation.messages.select_related("agent").order_by("seq"),
         "brief": {
             "reason": "Asks for <b>prices</b>",
             "summary": "Wants a quote.",

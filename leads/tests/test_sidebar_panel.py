@@ -104,3 +104,22 @@ def test_a_meeting_is_confirmed_from_the_sidebar_and_the_agent_comes_back_to_the
     assert elsewhere["Location"] == "/console/meetings/"
     meeting.refresh_from_db()
     assert meeting.status == ScheduledEvent.Status.CONFIRMED
+
+
+def test_back_on_the_conversation_the_agent_reads_how_the_meeting_action_went(conversation, ana):
+    meeting = ScheduledEvent.objects.create(
+        title="Demo",
+        start=timezone.now() + timedelta(days=2),
+        contact=conversation.contact,
+        conversation=conversation,
+        created_by=LeadMovement.MovedBy.ASSISTANT,
+    )
+    client = signed_in(ana)
+    back = f"/console/conversations/{conversation.pk}/"
+
+    page = client.post(f"/console/meetings/{meeting.pk}/confirm", {"next": back}, follow=True)
+
+    html = page.content.decode()
+    assert page.redirect_chain == [(back, 302)]
+    assert 'class="flash"' in html and "Demo" in html.split('class="flash"')[1].split("</ul>")[0]
+    assert "Hola" not in html.split('class="flash"')[1].split("</ul>")[0]  # not the conversation's messages
