@@ -18,11 +18,12 @@ from django.utils.safestring import SafeString, mark_safe
 
 from conversations.console.actions import can_watch
 from conversations.leadfields import LEAD_FIELDS, lead_details
-from conversations.models import Contact, Conversation, Message, Sender
+from conversations.models import Contact, Conversation, ConversationStatus, Message, Sender
 from conversations.registry import channel_specs, contact_panels
 from conversations.templatetags.console_tags import phone_address
 
 PAST_LIMIT = 20
+MINE_LIMIT = 100
 
 # Order matters: Edge and Opera also say "Chrome", Chrome also says "Safari".
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
@@ -69,6 +70,13 @@ def _latest(contact: Contact, key: str) -> dict[str, Any]:
         .first()
     )
     return found if isinstance(found, dict) else {}
+
+
+def my_other_conversations(user: Any, conversation: Conversation) -> list[str]:
+    """The ids of the agent's other open conversations: the conversation page follows them for unread
+    counts and alerts (console.js `myMessages`)."""
+    mine = Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent_id=user.pk)
+    return [str(pk) for pk in mine.exclude(pk=conversation.pk).values_list("pk", flat=True)[:MINE_LIMIT]]
 
 
 def _identity(value: str) -> str:

@@ -30,7 +30,7 @@ from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
 from conversations.console.permissions import agent_required, is_supervisor, supervisor_required
-from conversations.console.sidebar import contact_sidebar
+from conversations.console.sidebar import contact_sidebar, my_other_conversations
 from conversations.models import (
     OPEN_STATUSES,
     ContactIdentity,
@@ -154,6 +154,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "accepted_types": ",".join(attachments.ALLOWED_TYPES),
         "image_types": attachments.IMAGE_TYPES,
         "sidebar": contact_sidebar(request, conversation),
+        "mine_elsewhere": my_other_conversations(request.user, conversation),
     }
     return render(request, "conversations/conversation.html", context)
 

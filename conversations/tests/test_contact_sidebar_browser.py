@@ -21,15 +21,30 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "a-long-agent-password"
 SESSION = "sidebar-browser-0001"
+OTHER = "sidebar-browser-0002"
 
 
-def seen_in(page: Any, frames: list[str], text: str) -> bool:
-    """Whether a socket frame containing `text` arrives (bounded wait, 20 s)."""
+def seen_in(page: Any, sockets: list[list[str]], after: int, text: str) -> bool:
+    """Whether a frame containing `text` arrives on a socket the page opened after the first `after` ones
+    (bounded wait, 20 s). Playwright hands frames over only while it is called: poll through it."""
     for _ in range(400):
-        if any(text in frame for frame in frames):
+        if any(text in frame for frames in sockets[after:] for frame in frames):
             return True
         page.wait_for_timeout(50)
     return False
+
+
+def record_frames(page: Any) -> list[list[str]]:
+    """The frames each socket of the page receives, one list per socket, in the order they open."""
+    sockets: list[list[str]] = []
+
+    def opened(ws: Any) -> None:
+        frames: list[str] = []
+        sockets.append(frames)
+        ws.on("framereceived", lambda frame: frames.append(str(frame)))
+
+    page.on("websocket", opened)
+    return sockets
 
 
 @pytest.fixture
@@ -45,8 +60,10 @@ def test_an_agent_edits_the_contact_and_sees_a_new_message_counted_in_the_title(
     conversation = inbox.receive("web", SESSION, "Hola, quiero un presupuesto", assistant_turn=False).conversation
     state.request_handoff(conversation, requested_by="contact")
     state.claim_conversation(conversation, ana)
-    frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(str(frame))))
+    other = inbox.receive("web", OTHER, "Buenas, otra consulta", assistant_turn=False).conversation
+    state.request_handoff(other, requested_by="contact")
+    state.claim_conversation(other, ana)
+    sockets = record_frames(page)
 
     page.goto(f"{live_system.url}/console/conversations/{conversation.pk}/")
     page.get_by_label("Usuario").fill("ana")
@@ -72,12 +89,11 @@ def test_an_agent_edits_the_contact_and_sees_a_new_message_counted_in_the_title(
     assert Event.objects.filter(name=events.CONTACT_EDITED.name, payload__agent_id=ana.pk).exists()
 
     # On the queue page the agent's conversation is followed live: a new message is counted.
-    frames.clear()
+    opened = len(sockets)
     page.goto(f"{live_system.url}/console/")
     row = page.locator(f"#mine-list li[data-conversation-id='{conversation.pk}']")
     expect(row).to_be_visible()
-    # Playwright hands over socket frames only while it is called: poll through it, not beside it.
-    assert seen_in(page, frames, f'"watching", "conversation_id": "{conversation.pk}"')
+    assert seen_in(page, sockets, opened, f'"watching", "conversation_id": "{conversation.pk}"')
     expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
     inbox.receive("web", SESSION, "¿Sigues ahí?", assistant_turn=False)
     expect(page).to_have_title(re.compile(r"^\(1\) "), timeout=20_000)
@@ -89,4 +105,15 @@ def test_an_agent_edits_the_contact_and_sees_a_new_message_counted_in_the_title(
     expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
     page.goto(f"{live_system.url}/console/")
     expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
+    expect(row.locator(".unread")).to_have_count(0)
+
+    # On one conversation's page, a message in another of mine is counted in the title and on its row.
+    opened = len(sockets)
+    row.locator("a.contact").click()
+    assert seen_in(page, sockets, opened, f'"watching", "conversation_id": "{other.pk}"')
+    inbox.receive("web", OTHER, "¿Hay alguien?", assistant_turn=False)
+    expect(page).to_have_title(re.compile(r"^\(1\) Lucía Pérez"), timeout=20_000)
+    page.goto(f"{live_system.url}/console/")
+    other_row = page.locator(f"#mine-list li[data-conversation-id='{other.pk}']")
+    expect(other_row.locator(".unread")).to_contain_text("1")
     expect(row.locator(".unread")).to_have_count(0)

@@ -176,19 +176,21 @@
   function myMessages() {
     const here = root.dataset.page === 'conversation' ? root.dataset.conversationId : '';
     const counted = new Set();
-    const mine = () => [...document.querySelectorAll('#mine-list li[data-conversation-id]')].map(li => li.dataset.conversationId);
+    // My other open conversations: the queue page's rows, or what the conversation page was rendered with.
+    const others = String(root.dataset.mineElsewhere || '').split(',').filter(x => UUID.test(x));
+    const mine = () => here ? others : [...document.querySelectorAll('#mine-list li[data-conversation-id]')].map(li => li.dataset.conversationId);
     function arrived(v) {
       const m = v.message, id = String(v.conversation_id || '');
       if (!m || m.sender !== 'contact' || !UUID.test(id) || counted.has(String(m.id))) return;
       counted.add(String(m.id));
-      if (here ? id !== here || root.dataset.mine !== 'true' : !mine().includes(id)) return;
+      if (id === here ? root.dataset.mine !== 'true' : !mine().includes(id)) return;
       if (id === here && !document.hidden) return; // read as it arrives
       unreadSet(id, (Number(unreadAll()[id]) || 0) + 1);
       if (store('localStorage', SOUND_ON) === 'on') chime();
       if ('Notification' in window && Notification.permission === 'granted') {
         try {
-          const who = here ? document.querySelector('.console-bar h1') : document.querySelector('#mine-list li[data-conversation-id="' + id + '"] .contact');
-          const n = new Notification(t('newMessageFrom', { name: who ? who.textContent : '' }), { body: String(m.text || '').slice(0, 140), tag: 'talia-message-' + id, lang: LANG });
+          const who = id === here ? document.querySelector('.console-bar h1') : document.querySelector('#mine-list li[data-conversation-id="' + id + '"] .contact');
+          const n = new Notification(t('newMessageFrom', { name: who ? who.textContent : STRINGS['sender.contact'] || '' }), { body: String(m.text || '').slice(0, 140), tag: 'talia-message-' + id, lang: LANG });
           n.onclick = () => { window.focus(); if (id !== here) location.href = conversationUrl(id); n.close(); };
         } catch (e) { /* some browsers only notify from a service worker */ }
       }
@@ -198,10 +200,10 @@
       if (v.type === 'message.new') arrived(v);
       pageEvent(v);
     };
-    // The queue page follows my conversations on its socket (the conversation page already follows its own).
+    // The socket follows my other conversations too (the conversation page already follows its own).
     onOpen = reconnected => {
       pageOpen(reconnected);
-      if (!here) for (const id of mine()) wsSend({ type: 'watch', conversation_id: id });
+      for (const id of mine()) wsSend({ type: 'watch', conversation_id: id });
     };
     if (here) {
       unreadSet(here, 0);
