@@ -137,7 +137,7 @@ class MessagesView(WebchatView):
         data = validated(PostMessageSerializer, request.data)
         visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
         received = await sync_to_async(services.post_message)(
-            visitor, data["content"], data.get("client_message_id", "")
+            visitor, data["content"], data.get("client_message_id", ""), data.get("page", "")
         )
         conversation, message = received.conversation, received.message
         if conversation.status != ConversationStatus.BOT:

@@ -156,7 +156,7 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
             return
         try:
             received = await in_a_thread(services.post_message)(
-                self.visitor, fields["content"], fields.get("client_message_id", "")
+                self.visitor, fields["content"], fields.get("client_message_id", ""), fields.get("page", "")
             )
         except inbox.InboxError as exc:
             await self.error("invalid", str(exc))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework import serializers
 
 from channels_web.files import with_urls
-from channels_web.services import MAX_CONTENT, MAX_PAGE_SIZE, PAGE_SIZE, SESSION_ID
+from channels_web.services import MAX_CONTENT, MAX_PAGE, MAX_PAGE_SIZE, PAGE_SIZE, SESSION_ID
 from conversations.attachments import MAX_CAPTION
 from conversations.inbox import normalise_locale
 from conversations.models import ConversationRating, Message
@@ -53,6 +54,19 @@ class MessageFieldsSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Optional id making a retried message idempotent (same rules as session_id).",
     )
+    page = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Optional http(s) address of the page the visitor writes from; shown to agents without its "
+        "query and fragment.",
+    )
+
+    def validate_page(self, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s]+$", value):
+            raise serializers.ValidationError("page must be an http:// or https:// address.")
+        return re.split(r"[?#]", value, maxsplit=1)[0][:MAX_PAGE]
 
 
 class AttachmentFieldsSerializer(SessionSerializer):

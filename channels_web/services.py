@@ -44,6 +44,7 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 MAX_CONTENT = 4000
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 500  # the page address a message was written from, as kept (without query and fragment)
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,17 @@ def open_session(visitor: Visitor) -> WebchatSession:
     return session
 
 
-def post_message(visitor: Visitor, content: str, client_message_id: str = "") -> inbox.Received:
+def post_message(visitor: Visitor, content: str, client_message_id: str = "", page: str = "") -> inbox.Received:
+    """Store the visitor's message, with the page it was written from and the browser in its metadata (the
+    console's contact sidebar reads them from the contact's latest message: no extra write per message)."""
     session = open_session(visitor)
     external_id = f"{visitor.session_id}:{client_message_id}" if client_message_id else ""
+    metadata = {**visitor.metadata, "page": page} if page else visitor.metadata
     received = inbox.receive(
         Channel.WEB,
         visitor.session_id,
         content,
-        visitor.metadata,
+        metadata,
         external_id,
         locale=visitor.locale,
         contact=session.contact,

@@ -121,6 +121,8 @@ HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
+# An agent edited the contact's details in the console sidebar (names of the fields, never their values).
+CONTACT_EDITED = spec("contact_edited", "Contact details edited by an agent", "agent_id", "fields", "replaced")
 LABELS_CHANGED = spec("labels_changed", "Labels changed", "added", "removed", optional=("agent_id",))
 # Queued for a team's queue (conversations.teams): `by` is "reason" (a keyword of the handoff reason) or "channel".
 ROUTED = spec("routed", "Routed to a team", "team_id", "team", "by")
@@ -146,4 +148,5 @@ CORE_EVENTS = (
     LABELS_CHANGED,
     ROUTED,
     TRANSFERRED,
+    CONTACT_EDITED,
 )

@@ -5,7 +5,8 @@ assistant's tools (conversations/assistant/tools.py), leads' whole-conversation 
 agent action that learns one. It normalises each value (a value it cannot accept raises LeadFieldError
 with a message the model can act on), refuses personal data without consent when TALIA_REQUIRE_CONSENT is
 on (ConsentRequired), and records `lead_captured` once per contact when a name and a way to reach them
-are known. Readers (the console, summaries, the prompts) take the fields from `lead_details()` and
+are known. An agent's edit (the console sidebar, `agent=`) is the business acting on its own records: it
+is not held back by the visitor's consent and is recorded as `contact_edited` by that agent. Readers (the console, summaries, the prompts) take the fields from `lead_details()` and
 `missing_lead_fields()`, never from a list of their own.
 """
 
@@ -109,28 +110,46 @@ class Written:
     contact: Contact
     fields: dict[str, str] = field(default_factory=dict)  # what this call stored, normalised
     lead_captured: bool = False  # `lead_captured` was recorded by this call
+    previous: dict[str, str] = field(default_factory=dict)  # what the stored fields held before ("" if empty)
 
 
-def write_lead_fields(conversation: Conversation, values: dict[str, str], *, only_missing: bool = False) -> Written:
+def write_lead_fields(
+    conversation: Conversation, values: dict[str, str], *, only_missing: bool = False, agent: Any = None
+) -> Written:
     """Store lead fields on the conversation's contact; the one writer of them.
 
     Every value is normalised first, so one bad value stores nothing. With `only_missing`, fields the
     contact already has are left as they are (what an analysis found never overwrites what the contact
     gave). Raises LeadFieldError for a value it cannot accept and ConsentRequired without consent.
+
+    With `agent` (a staff user editing in the console) consent is not required: the agent is the data
+    controller's staff correcting its own records, not the assistant collecting data from the visitor. Only
+    fields whose value changes are stored, and `contact_edited` records who changed which.
     """
     clean = {name: normalise(name, value) for name, value in values.items()}
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=conversation.contact_id)
-        if settings.TALIA_REQUIRE_CONSENT and not contact.has_consented:
+        if settings.TALIA_REQUIRE_CONSENT and not contact.has_consented and agent is None:
             raise ConsentRequired()
         if only_missing:
             clean = {name: value for name, value in clean.items() if not getattr(contact, name)}
-        written = Written(contact, clean)
+        if agent is not None:
+            clean = {name: value for name, value in clean.items() if getattr(contact, name) != value}
+        written = Written(contact, clean, previous={name: getattr(contact, name) for name in clean})
         if not clean:
             return written
         for name, value in clean.items():
             setattr(contact, name, value)
         contact.save(update_fields=[*clean, "updated"])
+        if agent is not None:
+            replaced = [name for name, old in written.previous.items() if old]
+            events.emit(
+                events.CONTACT_EDITED,
+                conversation=conversation,
+                agent_id=agent.pk,
+                fields=list(clean),
+                replaced=replaced,
+            )
         if contact.full_name and (contact.email or contact.phone):
             written.lead_captured = record_lead_captured(contact, conversation)
     return written

@@ -242,5 +242,30 @@ class ChannelSpecRegistry:
         return name in self._specs
 
 
+@dataclass(frozen=True)
+class ContactPanel:
+    """A section of the console's contact sidebar that another app provides (leads: the card and meetings).
+
+    `render(request, conversation)` returns the section's HTML (rendered from that app's own template), or
+    "" to show nothing; the core never names the app.
+    """
+
+    name: str
+    render: Callable[[Any, Any], str]
+
+
+class ContactPanelRegistry:
+    def __init__(self) -> None:
+        self._panels: dict[str, ContactPanel] = {}
+
+    def register(self, panel: ContactPanel) -> ContactPanel:
+        self._panels[panel.name] = panel
+        return panel
+
+    def all(self) -> list[ContactPanel]:
+        return list(self._panels.values())
+
+
 tools = ToolRegistry()
 channel_specs = ChannelSpecRegistry()
+contact_panels = ContactPanelRegistry()

@@ -8,11 +8,13 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations.events import declare
-        from conversations.registry import tools
+        from conversations.registry import contact_panels, tools
         from leads.events import EVENTS
+        from leads.sidebar import PANEL
         from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING, UPDATE_MEETING
 
         tools.register(CLOSE_LEAD)
         tools.register(SCHEDULE_MEETING)
         tools.register(UPDATE_MEETING)
         declare(*EVENTS)
+        contact_panels.register(PANEL)

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,6 +21,14 @@ from leads.tools import change_meeting
 
 FEED_PAST_DAYS = 30
 UPCOMING_LIMIT = 200
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back where the form was (the conversation's contact sidebar sends `next`), else the meetings page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect("meetings")
 
 
 def _ics(body: bytes, filename: str) -> HttpResponse:
@@ -60,7 +69,7 @@ def confirm_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
     else:
         change_meeting(event, status=ScheduledEvent.Status.CONFIRMED, changed_by=LeadMovement.MovedBy.AGENT)
         messages.success(request, _("Meeting “%(title)s” confirmed.") % {"title": event.title})
-    return redirect("meetings")
+    return _back(request)
 
 
 @agent_required
@@ -72,7 +81,7 @@ def reschedule_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
     if not form.is_valid():
         problem = " ".join(str(error) for errors in form.errors.values() for error in errors)
         messages.error(request, _("The meeting was not moved: %(problem)s") % {"problem": problem})
-        return redirect("meetings")
+        return _back(request)
     taken = (
         ScheduledEvent.objects.filter(conversation=event.conversation, start=form.cleaned_data["start"])
         .exclude(pk=event.pk)
@@ -80,7 +89,7 @@ def reschedule_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
     )
     if taken:
         messages.error(request, _("This conversation already has a meeting at that time."))
-        return redirect("meetings")
+        return _back(request)
     change_meeting(
         event,
         start=form.cleaned_data["start"],
@@ -88,7 +97,7 @@ def reschedule_meeting(request: HttpRequest, event_id: str) -> HttpResponse:
         changed_by=LeadMovement.MovedBy.AGENT,
     )
     messages.success(request, _("Meeting “%(title)s” moved.") % {"title": event.title})
-    return redirect("meetings")
+    return _back(request)
 
 
 @agent_required

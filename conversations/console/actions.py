@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from conversations import assignment, attachments, endchat, inbox, labels, realtime, state
 from conversations.console import presence
 from conversations.console.permissions import is_agent, is_supervisor
-from conversations.leadfields import lead_details
+from conversations.leadfields import Written, lead_details, write_lead_fields
 from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
@@ -259,6 +259,17 @@ def do_whisper(user: Any, conversation: Conversation, text: str) -> InternalNote
             realtime.note_added(note),
         )
     return note
+
+
+def do_edit_contact(user: Any, conversation: Conversation, values: dict[str, str]) -> Written:
+    """An agent corrects the contact's details from the sidebar, through the one lead-field writer.
+
+    Any agent who may open the conversation may edit (its contact is on their screen). Consent does not
+    hold it back: the agent is the business's staff keeping its own records (leadfields' docstring).
+    """
+    if not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation is not yours to see."))
+    return write_lead_fields(conversation, values, agent=user)
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:

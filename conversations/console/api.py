@@ -8,12 +8,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import attachments
+from conversations import attachments, leadfields
 from conversations.console import actions, presence
 from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
@@ -146,6 +147,54 @@ class LabelsView(ConsoleView):
         conversation = self.conversation(request, conversation_id, to_read=True)
         labels = self.act(actions.do_set_labels, request.user, conversation, body.validated_data["labels"])
         return Response({"labels": [label_payload(label) for label in labels]})
+
+
+class ContactSerializer(serializers.Serializer):
+    """The lead fields an agent edits in the sidebar; each sent one is checked by the lead writer's rules."""
+
+    full_name = serializers.CharField(max_length=leadfields.MAX_NAME_LENGTH, required=False)
+    email = serializers.CharField(max_length=254, required=False)
+    phone = serializers.CharField(max_length=40, required=False)
+    company = serializers.CharField(max_length=leadfields.MAX_NAME_LENGTH, required=False)
+
+    MESSAGES = {
+        "full_name": gettext_lazy("Enter the person's name (letters, at least two characters)."),
+        "email": gettext_lazy("Enter a valid email address."),
+        "phone": gettext_lazy("Enter a valid phone number, with the country code (like +34 600 123 456)."),
+        "company": gettext_lazy("Enter the company's name."),
+    }
+
+    def validate(self, attrs: dict[str, str]) -> dict[str, str]:
+        if not attrs:
+            raise serializers.ValidationError(_("Send at least one of full_name, email, phone, company."))
+        errors = {}
+        for name, value in attrs.items():
+            try:
+                leadfields.normalise(name, value)
+            except leadfields.LeadFieldError:
+                errors[name] = [str(self.MESSAGES[name])]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class ContactView(ConsoleView):
+    """The sidebar's contact fields: PATCH stores what changed and answers with the old values."""
+
+    def patch(self, request: Request, conversation_id: str) -> Response:
+        body = ContactSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        written = self.act(actions.do_edit_contact, request.user, conversation, body.validated_data)
+        contact = written.contact
+        return Response(
+            {
+                "contact": {"id": str(contact.id), "name": str(contact), **leadfields.lead_details(contact)},
+                "changed": written.fields,
+                "previous": written.previous,
+                "lead_captured": written.lead_captured,
+            }
+        )
 
 
 class HandBackView(ConsoleView):

@@ -36,6 +36,7 @@ urlpatterns = [
         api.HandBackView.as_view(),
         name="console-hand-back",
     ),
+    path("console/api/conversations/<uuid:conversation_id>/contact", api.ContactView.as_view(), name="console-contact"),
     path("console/api/conversations/<uuid:conversation_id>/notes", api.NotesView.as_view(), name="console-notes"),
     path("console/api/conversations/<uuid:conversation_id>/whisper", api.WhisperView.as_view(), name="console-whisper"),
     path(

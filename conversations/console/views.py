@@ -31,6 +31,7 @@ from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.actions import can_watch, watchable
 from conversations.console.permissions import AGENTS_GROUP_NAME, agent_required, is_supervisor, supervisor_required
+from conversations.console.sidebar import contact_sidebar, my_other_conversations
 from conversations.models import (
     OPEN_STATUSES,
     ContactIdentity,
@@ -133,7 +134,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         return redirect("console")
     context = {
         "conversation": conversation,
-        "messages": conversation.messages.select_related("agent").order_by("seq"),
+        # Not "messages": that name is the flash messages base.html shows (a sidebar action says how it went).
+        "history": conversation.messages.select_related("agent").order_by("seq"),
         "brief": summaries.handoff_brief(conversation),
         "is_mine": conversation.status == ConversationStatus.AGENT
         and conversation.assigned_agent_id == request.user.pk,
@@ -157,6 +159,8 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         "accepted_types": ",".join(attachments.ALLOWED_TYPES),
         "image_types": attachments.IMAGE_TYPES,
         **transfer_choices(request.user, conversation),
+        "sidebar": contact_sidebar(request, conversation),
+        "mine_elsewhere": my_other_conversations(request.user, conversation),
     }
     return render(request, "conversations/conversation.html", context)
 

@@ -14,13 +14,20 @@ from django.test import RequestFactory
 from django.utils import translation
 
 from conversations import inbox, state
-from conversations.models import Channel, QuickReply
+from conversations.console.sidebar import contact_sidebar
+from conversations.models import Channel, Contact, QuickReply
 
 SCRIPT = settings.BASE_DIR / "static" / "console" / "console.js"
 KIT = settings.BASE_DIR / "static" / "console" / "kit.js"  # shared with the leads dashboard
 TEMPLATES = settings.BASE_DIR / "templates" / "conversations"
 PAGES = ["console.html", "conversation.html", "monitor.html"]
-ALL_TEMPLATES = [*PAGES, "_conversation_list.html", "_whisper_alert.html"]
+ALL_TEMPLATES = [
+    *PAGES,
+    "_conversation_list.html",
+    "_whisper_alert.html",
+    "_contact_sidebar.html",
+    "../leads/_contact_panel.html",
+]
 
 # Ways to turn a string into markup or code; the console builds every node itself.
 FORBIDDEN = ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "DOMParser"]
@@ -126,7 +133,7 @@ def render_page(conversation, user, **context):
     request.user = user
     defaults = {
         "conversation": conversation,
-        "messages": conversation.messages.select_related("agent").order_by("seq"),
+        "history": conversation.messages.select_related("agent").order_by("seq"),
         "brief": {
             "reason": "Asks for <b>prices</b>",
             "summary": "Wants a quote.",
@@ -135,12 +142,15 @@ def render_page(conversation, user, **context):
         "is_mine": False,
         "can_claim": True,
         "quick_replies": QuickReply.objects.all(),
+        "sidebar": contact_sidebar(request, conversation),
     }
     with translation.override("en"):
         return render_to_string("conversations/conversation.html", defaults | context, request=request)
 
 
 def test_conversation_page_escapes_messages_brief_and_lead(queued_web_chat, agent):
+    Contact.objects.filter(pk=queued_web_chat.contact_id).update(full_name="Marta <i>Ruiz</i>")
+    queued_web_chat.refresh_from_db()
     body = render_page(queued_web_chat, agent)
 
     assert "Quiero &lt;script&gt;alert(1)&lt;/script&gt; precios" in body

@@ -118,9 +118,162 @@
     location.reload();
   }
 
+
+  // --- Unread messages in my conversations ---------------------------------------------------------------
+  // Counted per conversation in this tab's sessionStorage (no server state: each tab of the console keeps
+  // its own), shown on the queue page's rows and in the tab title, reset when the conversation is viewed.
+  // A new message from the contact in one of my conversations chimes and raises a desktop notification,
+  // switched by the queue page's sound toggle and notification permission.
+  const UNREAD_KEY = 'talia.console.unread', SOUND_ON = 'talia.console.sound';
+  const titleBase = document.title;
+  let titleExtra = 0; // the queue page adds its queue length
+  function unreadAll() {
+    let v = null;
+    try { v = JSON.parse(store('sessionStorage', UNREAD_KEY) || '{}'); } catch (e) { /* ignore */ }
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : {};
+  }
+  function unreadSet(id, n) {
+    const v = unreadAll();
+    if (n > 0) v[id] = n; else delete v[id];
+    store('sessionStorage', UNREAD_KEY, JSON.stringify(v));
+    showUnread();
+  }
+  function showUnread() {
+    const v = unreadAll();
+    let total = 0;
+    for (const n of Object.values(v)) total += Number(n) || 0;
+    const n = total + titleExtra;
+    document.title = n ? '(' + n + ') ' + titleBase : titleBase;
+    const list = $('mine-list');
+    for (const li of list ? list.querySelectorAll('li[data-conversation-id]') : []) {
+      const count = Number(v[li.dataset.conversationId]) || 0;
+      let badge = li.querySelector('.unread');
+      if (!badge && count) badge = li.querySelector('.who').appendChild(h('span', { class: 'unread' }));
+      if (badge) {
+        badge.textContent = count ? t('unread', { count }) : '';
+        badge.hidden = !count;
+      }
+    }
+  }
+  const titleWith = n => { titleExtra = n; showUnread(); };
+  let chimeAudio = null;
+  function chime() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      chimeAudio = chimeAudio || new Ctx();
+      if (chimeAudio.state === 'suspended') chimeAudio.resume().catch(() => {});
+      const at = chimeAudio.currentTime, osc = chimeAudio.createOscillator(), gain = chimeAudio.createGain();
+      osc.frequency.setValueAtTime(660, at);
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.15, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+      osc.connect(gain).connect(chimeAudio.destination);
+      osc.start(at);
+      osc.stop(at + 0.22);
+    } catch (e) { /* no audio: the count is enough */ }
+  }
+  function myMessages() {
+    const here = root.dataset.page === 'conversation' ? root.dataset.conversationId : '';
+    const counted = new Set();
+    // My other open conversations: the queue page's rows, or what the conversation page was rendered with.
+    const others = String(root.dataset.mineElsewhere || '').split(',').filter(x => UUID.test(x));
+    const mine = () => here ? others : [...document.querySelectorAll('#mine-list li[data-conversation-id]')].map(li => li.dataset.conversationId);
+    function arrived(v) {
+      const m = v.message, id = String(v.conversation_id || '');
+      if (!m || m.sender !== 'contact' || !UUID.test(id) || counted.has(String(m.id))) return;
+      counted.add(String(m.id));
+      if (id === here ? root.dataset.mine !== 'true' : !mine().includes(id)) return;
+      if (id === here && !document.hidden) return; // read as it arrives
+      unreadSet(id, (Number(unreadAll()[id]) || 0) + 1);
+      if (store('localStorage', SOUND_ON) === 'on') chime();
+      if ('Notification' in window && Notification.permission === 'granted') {
+        try {
+          const who = id === here ? document.querySelector('.console-bar h1') : document.querySelector('#mine-list li[data-conversation-id="' + id + '"] .contact');
+          const n = new Notification(t('newMessageFrom', { name: who ? who.textContent : STRINGS['sender.contact'] || '' }), { body: String(m.text || '').slice(0, 140), tag: 'talia-message-' + id, lang: LANG });
+          n.onclick = () => { window.focus(); if (id !== here) location.href = conversationUrl(id); n.close(); };
+        } catch (e) { /* some browsers only notify from a service worker */ }
+      }
+    }
+    const pageEvent = onEvent, pageOpen = onOpen;
+    onEvent = v => {
+      if (v.type === 'message.new') arrived(v);
+      pageEvent(v);
+    };
+    // The socket follows my other conversations too (the conversation page already follows its own).
+    onOpen = reconnected => {
+      pageOpen(reconnected);
+      for (const id of mine()) wsSend({ type: 'watch', conversation_id: id });
+    };
+    if (here) {
+      unreadSet(here, 0);
+      document.addEventListener('visibilitychange', () => { if (!document.hidden) unreadSet(here, 0); });
+    }
+    showUnread();
+  }
+
+  // --- The contact sidebar (conversation page): fields saved through the console API, the lead's stage ------
+  function contactSidebar() {
+    const form = $('contact-form'), status = $('contact-status'), formError = $('contact-error');
+    const inputs = [...form.querySelectorAll('input[name]')];
+    form.addEventListener('submit', async e => {
+      e.preventDefault();
+      const changed = {};
+      for (const input of inputs) {
+        show($('contact-' + input.name + '-error'), '');
+        if (input.value.trim() !== input.dataset.saved) changed[input.name] = input.value;
+      }
+      show(formError, '');
+      if (!Object.keys(changed).length) { status.textContent = t('nothingChanged'); return; }
+      status.textContent = '';
+      $('contact-save').disabled = true;
+      const r = await api('PATCH', apiUrl(root.dataset.conversationId, 'contact'), changed);
+      $('contact-save').disabled = false;
+      if (!r.ok) {
+        const fields = (r.data.error && r.data.error.fields) || {};
+        let shown = false;
+        for (const [name, errors] of Object.entries(fields)) {
+          const el = $('contact-' + name + '-error');
+          if (el && inputs.some(i => i.name === name)) { show(el, [].concat(errors).join(' ')); shown = true; }
+        }
+        if (!shown) show(formError, r.error);
+        return;
+      }
+      // Never overwrite silently: what each field held before is shown under it.
+      for (const [name, before] of Object.entries(r.data.previous || {})) {
+        const input = inputs.find(i => i.name === name);
+        if (!input) continue;
+        show($('contact-' + name + '-previous'), before ? t('was', { value: before }) : t('wasEmpty'));
+      }
+      for (const input of inputs) {
+        const value = String((r.data.contact || {})[input.name] ?? input.dataset.saved);
+        input.value = input.dataset.saved = value;
+      }
+      if (r.data.contact && r.data.contact.name) document.querySelector('.console-bar h1').textContent = String(r.data.contact.name);
+      status.textContent = t('saved');
+    });
+    const stage = $('lead-stage');
+    if (!stage) return;
+    let current = stage.value;
+    stage.addEventListener('change', async () => {
+      stage.disabled = true;
+      const r = await api('POST', stage.dataset.url, { stage: stage.value });
+      stage.disabled = false;
+      const fields = (r.data.error && r.data.error.fields) || {};
+      show($('lead-stage-error'), r.ok ? '' : [].concat(fields.stage || r.error).join(' '));
+      if (!r.ok) { stage.value = current; return; }
+      current = stage.value;
+      const placeholder = stage.querySelector('option[value=""]');
+      if (placeholder) placeholder.remove();
+      $('lead-stage-status').textContent = t('saved');
+    });
+  }
+
   if (root.dataset.page === 'queue') queuePage();
   else if (root.dataset.page === 'conversation') conversationPage();
   else if (root.dataset.page === 'monitor') monitorPage();
+  if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') myMessages();
+  if ($('contact-sidebar')) contactSidebar();
   connect();
 
   // --- The queue ---------------------------------------------------------------------------------------
@@ -128,7 +281,6 @@
     const list = $('queue-list'), empty = $('queue-list-empty'), count = $('queue-count'), rowTemplate = $('queue-row-template');
     const alertBody = $('queue-alert'), alertText = $('queue-alert-text'), alertLink = $('queue-alert-link');
     const soundToggle = $('sound-toggle'), notifyButton = $('notify-button'), notifyState = $('notify-state');
-    const baseTitle = document.title;
     const SOUND_KEY = 'talia.console.sound', KNOWN_KEY = 'talia.console.queue';
     let alertFor = null, audio = null;
 
@@ -149,7 +301,7 @@
       count.classList.toggle('zero', !n);
       list.hidden = !n;
       empty.hidden = !!n;
-      document.title = n ? '(' + n + ') ' + baseTitle : baseTitle;
+      titleWith(n); // the tab title adds the unread messages of my conversations
     }
 
     // Alerts: a banner (role="alert"), an optional beep, and a desktop notification when allowed.

@@ -437,7 +437,7 @@ progress{width:100%}`;
     p.el.classList.add('sd');
     if (status !== 'queued' && status !== 'agent') typing(1, 'assistant');
     let r = null;
-    try { r = await api('POST', '/api/webchat/messages', { session_id: sid, author: 'user', content: p.text, locale: LC, client_message_id: p.cid }); } catch (e) { /* offline */ }
+    try { r = await api('POST', '/api/webchat/messages', { session_id: sid, author: 'user', content: p.text, locale: LC, client_message_id: p.cid, page: /^https?:/.test(location.href) ? location.href.split(/[?#]/)[0].slice(0, 500) : '' }); } catch (e) { /* offline */ }
     p.el.classList.remove('sd');
     if (!r || !r.ok) { typing(0); return fail(p, r, post); }
     const j = r.j || {}, md = j.metadata || {};
