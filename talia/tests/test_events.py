@@ -16,6 +16,7 @@ from channels_voice import streaming
 from channels_web import services as web
 from conversations import events, inbox, labels, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
+from conversations.leadfields import write_lead_fields
 from conversations.models import Event, Label, Sender, Team
 from leads import pipeline
 from leads.models import LeadMovement
@@ -31,6 +32,7 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     record_consent(conversation, True)
     set_full_name(conversation, "Lucía Pérez")
     set_email(conversation, "lucia@example.com")
+    write_lead_fields(conversation, {"company": "Textiles Gómez"}, agent=agent)  # an agent's edit
 
     state.request_handoff(conversation, requested_by="contact", reason="quiere una persona")
     state.cancel_handoff(conversation)
