@@ -1037,8 +1037,8 @@
       agentsList.hidden = !agents.length;
       agentsEmpty.hidden = !!agents.length;
       $('figure-online').textContent = String(agents.length);
-      // The agents' table: who is connected is online or away (as they chose); everyone else is offline.
-      const states = new Map(agents.map(a => [String(a.id), a.state === 'away' ? 'away' : 'online']));
+      // The agents' table: who is connected is in the state they chose; everyone else is offline.
+      const states = new Map(agents.map(a => [String(a.id), ['away', 'offline'].includes(a.state) ? a.state : 'online']));
       for (const tr of document.querySelectorAll('#agent-states tr[data-agent-id]')) {
         const state = states.get(tr.dataset.agentId) || 'offline', cell = tr.querySelector('.state');
         cell.dataset.state = state;
