@@ -171,7 +171,7 @@ def test_the_monitor_shows_each_teams_queue_and_the_agents_states_and_loads(desk
 
     assert page.status_code == 200
     queues = {queue["name"]: queue for queue in page.context["team_queues"]}
-    assert [name for name in queues] == ["Soporte", "Ventas", "No team"]
+    assert list(queues) == ["Soporte", "Ventas", "No team"]
     assert (queues["Ventas"]["waiting"], queues["Soporte"]["waiting"], queues["No team"]["waiting"]) == (2, 0, 1)
     assert queues["Ventas"]["oldest"] is not None and queues["Soporte"]["oldest"] is None
     agents = {row["agent"].get_username(): row for row in page.context["agent_rows"]}
