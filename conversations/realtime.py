@@ -189,6 +189,7 @@ class NoteAdded(TypedDict):
 class AgentSummary(TypedDict):
     id: int
     name: str | None
+    state: NotRequired[str]  # online or away (the state the agent chose), when the sender knows it
 
 
 class AgentsOnline(TypedDict):
@@ -385,11 +386,14 @@ def labels_changed(conversation_id: object, labels: list[Label]) -> LabelsChange
     }
 
 
-def agents_online(agents: list[object]) -> AgentsOnline:
-    return {
-        "type": "agents.online",
-        "agents": [{"id": int(getattr(agent, "pk", 0)), "name": agent_name(agent)} for agent in agents],
-    }
+def agents_online(agents: list[object], states: dict[int, str] | None = None) -> AgentsOnline:
+    summaries: list[AgentSummary] = []
+    for agent in agents:
+        summary: AgentSummary = {"id": int(getattr(agent, "pk", 0)), "name": agent_name(agent)}
+        if states is not None and summary["id"] in states:
+            summary["state"] = states[summary["id"]]
+        summaries.append(summary)
+    return {"type": "agents.online", "agents": summaries}
 
 
 def typing(conversation_id: object, sender: str, active: bool) -> Typing:

@@ -1,7 +1,8 @@
 """The supervisors' dashboard: key figures and charts for a range of days, the lead pipeline, CSV exports.
 
-`GET /console/dashboard/?days=14&channel=web&label=3` renders the page (every parameter optional; `label` is a
-conversation label's id and narrows every conversation-based figure, the board and the exports); `POST /console/api/leads/<id>/move` moves a
+`GET /console/dashboard/?days=14&channel=web&label=3&team=2` renders the page (every parameter optional; `label`
+is a conversation label's id and `team` a team's id, each narrowing every conversation-based figure, the board and
+the exports); `POST /console/api/leads/<id>/move` moves a
 card between stages (the board's drag and drop); `GET /console/dashboard/leads.csv` and
 `conversations.csv` export the same range. Staff only. The figures come from leads.kpis, the stage
 changes from leads.pipeline; this module parses, calls and renders.
@@ -34,7 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.console.permissions import IsSupervisor, supervisor_required
-from conversations.models import AgentAssignment, Conversation, HandoffRequest, Label, channel_label
+from conversations.models import AgentAssignment, Conversation, HandoffRequest, Label, Team, channel_label
 from conversations.registry import Figure, channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
@@ -70,6 +71,7 @@ class RangeForm(forms.Form):
     # A callable: the registry is filled in the apps' ready(), after this module may be imported.
     channel = forms.ChoiceField(choices=lambda: [("", ""), *channel_specs.choices()], required=False)
     label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False)
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
 
 
 def _selected(request: HttpRequest) -> tuple[kpis.Period, RangeForm]:
@@ -79,7 +81,8 @@ def _selected(request: HttpRequest) -> tuple[kpis.Period, RangeForm]:
     days = form.cleaned_data.get("days") or DEFAULT_DAYS
     channel = form.cleaned_data.get("channel") or None
     label = form.cleaned_data.get("label")
-    return kpis.Period.last(days, channel, label.pk if label else None), form
+    team = form.cleaned_data.get("team")
+    return kpis.Period.last(days, channel, label.pk if label else None, team=team.pk if team else None), form
 
 
 def _query(period: kpis.Period) -> str:
@@ -88,6 +91,8 @@ def _query(period: kpis.Period) -> str:
         params["channel"] = period.channel
     if period.label is not None:
         params["label"] = period.label
+    if period.team is not None:
+        params["team"] = period.team
     return urlencode(params)
 
 
@@ -129,6 +134,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if period.label is not None
         else "",
         "agent_rows": _agent_rows(kpis.agent_figures(period)),
+        "team": period.team,
+        "team_choices": Team.objects.order_by("name").values_list("pk", "name"),
+        "team_name": Team.objects.filter(pk=period.team).values_list("name", flat=True).first()
+        if period.team is not None
+        else "",
+        "team_rows": _team_rows(kpis.team_figures(period)),
         "range_errors": [error for errors in form.errors.values() for error in errors],
         "query": _query(period),
         "tiles": _tiles(report.total),
@@ -137,7 +148,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channel_rows": [(_channel_name(row.channel), _row(row.figures)) for row in report.channels],
         "day_rows": [(row.day, _row(row.figures)) for row in report.days],
         "conversion": [(stage_label(step.stage), step.cards, _percent(step.rate)) for step in report.total.conversion],
-        "columns": _board(period.channel, period.label),
+        "columns": _board(period.channel, period.label, period.team),
         "stage_choices": [(stage, stage_label(stage)) for stage in stages()],
     }
     return render(request, "leads/dashboard.html", context)
@@ -148,6 +159,24 @@ def _agent_rows(rows: list[kpis.AgentFigures]) -> list[tuple[str, list[str]]]:
     return [
         (
             row.name,
+            [
+                _count(row.assignments),
+                _duration(row.first_response_median_s),
+                _duration(row.first_response_p90_s),
+                _count(row.resolved),
+                _duration(row.resolution_median_s),
+                _duration(row.resolution_p90_s),
+            ],
+        )
+        for row in rows
+    ]
+
+
+def _team_rows(rows: list[kpis.TeamFigures]) -> list[tuple[str, list[str]]]:
+    """The teams' table, the agents' columns; conversations of no team last."""
+    return [
+        (
+            row.name if row.team_id is not None else _("No team"),
             [
                 _count(row.assignments),
                 _duration(row.first_response_median_s),
@@ -290,13 +319,15 @@ def _charts(report: kpis.Report) -> list[SafeString]:
     ]
 
 
-def _board(channel: str | None, label: int | None = None) -> list[Column]:
+def _board(channel: str | None, label: int | None = None, team: int | None = None) -> list[Column]:
     """The pipeline as it stands: each stage's most recently updated cards, and how many there are."""
     cards = LeadCard.objects.filter(stage__in=stages())
     if channel:
         cards = cards.filter(channel=channel)
     if label is not None:
         cards = cards.filter(source_conversation__labels=label)
+    if team is not None:
+        cards = cards.filter(source_conversation__team=team)
     totals = dict(cards.order_by().values_list("stage").annotate(n=Count("pk")).values_list("stage", "n"))
     # One query for every column: rank the cards within their stage and keep the first few of each.
     ranked = (
@@ -438,6 +469,8 @@ def leads_csv(request: HttpRequest) -> HttpResponse:
         cards = cards.filter(channel=period.channel)
     if period.label is not None:
         cards = cards.filter(source_conversation__labels=period.label)
+    if period.team is not None:
+        cards = cards.filter(source_conversation__team=period.team)
     rows = (
         [
             card.pk,
@@ -480,6 +513,8 @@ def conversations_csv(request: HttpRequest) -> HttpResponse:
         conversations = conversations.filter(channel=period.channel)
     if period.label is not None:
         conversations = conversations.filter(labels=period.label)
+    if period.team is not None:
+        conversations = conversations.filter(team=period.team)
     rows = (
         [
             conversation.pk,

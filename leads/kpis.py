@@ -16,13 +16,16 @@ figure is counted on the day its own thing happened:
 
 A period may also name one conversation label: every figure then counts only what belongs to a conversation
 carrying it (a lead card through its source conversation, a meeting through the conversation it was booked
-in); cards and meetings with no conversation drop out.
+in); cards and meetings with no conversation drop out. A period may likewise name one team: only what belongs
+to a conversation whose team (Conversation.team, where it was last queued) is that one.
 
 Per agent (`agent_figures`), for the agents' table:
 - first response: each AgentAssignment *made* in the period, from the assignment to that agent's first
   message in the conversation from then on (an assignment never answered has no sample);
 - resolution: each conversation *closed* in the period that a person had, from its first assignment to its
   closing, credited to the agent who had it last.
+Per team (`team_figures`), for the teams' table: the same two measures grouped by the conversation's team
+(its current one: where it was last queued), with a row for conversations of no team.
 Both as the median and the 90th percentile (nearest rank: the smallest sample at or above 90 % of them).
 
 Durations are in seconds; a median over no samples, and a rate over nothing, is None. Counts are
@@ -52,6 +55,7 @@ from conversations.models import (
     HandoffRequest,
     Message,
     Sender,
+    Team,
 )
 from conversations.registry import channel_specs
 from leads.models import LeadCard, ScheduledEvent
@@ -68,6 +72,8 @@ class Period:
     channel: str | None = None
     # A conversations.Label id: only what belongs to a conversation carrying it.
     label: int | None = None
+    # A conversations.Team id: only what belongs to a conversation routed to that team.
+    team: int | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -75,11 +81,17 @@ class Period:
 
     @classmethod
     def last(
-        cls, days: int, channel: str | None = None, label: int | None = None, *, today: date | None = None
+        cls,
+        days: int,
+        channel: str | None = None,
+        label: int | None = None,
+        *,
+        team: int | None = None,
+        today: date | None = None,
     ) -> Period:
         """The `days` days up to and including today (in the current time zone)."""
         end = today or timezone.localdate()
-        return cls(end - timedelta(days=days - 1), end, channel, label)
+        return cls(end - timedelta(days=days - 1), end, channel, label, team)
 
     @property
     def since(self) -> datetime:
@@ -391,6 +403,72 @@ def agent_figures(period: Period) -> list[AgentFigures]:
     return sorted(rows, key=lambda row: (row.name.casefold(), row.agent_id))
 
 
+@dataclass(frozen=True)
+class TeamFigures:
+    team_id: int | None  # None: conversations of no team
+    name: str
+    assignments: int
+    first_response_median_s: float | None
+    first_response_p90_s: float | None
+    answered: int
+    resolved: int
+    resolution_median_s: float | None
+    resolution_p90_s: float | None
+
+
+def team_figures(period: Period) -> list[TeamFigures]:
+    """`agent_figures`' two measures grouped by the conversation's team instead of the agent: each team with an
+    assignment or a resolution in the period, by name, then conversations of no team (team_id None)."""
+    replied = Message.objects.filter(
+        conversation=OuterRef("conversation"),
+        sender=Sender.AGENT,
+        agent=OuterRef("agent"),
+        created__gte=OuterRef("assigned_at"),
+    ).order_by("created", "seq")
+    assignments = (
+        _within(AgentAssignment.objects.all(), "assigned_at", period, "conversation__channel", "conversation__labels")
+        .annotate(replied_at=Subquery(replied.values("created")[:1]))
+        .values_list("conversation__team_id", "assigned_at", "replied_at")
+        .order_by()
+    )
+    assigned: defaultdict[int | None, int] = defaultdict(int)
+    responses: defaultdict[int | None, list[float]] = defaultdict(list)
+    for team_id, assigned_at, replied_at in assignments:
+        assigned[team_id] += 1
+        if replied_at is not None:
+            responses[team_id].append(_seconds(assigned_at, replied_at))
+
+    first = AgentAssignment.objects.filter(conversation=OuterRef("pk")).order_by("assigned_at", "pk")
+    closed = (
+        _within(Conversation.objects.filter(closed_at__isnull=False), "closed_at", period, "channel", "labels")
+        .annotate(first_assigned=Subquery(first.values("assigned_at")[:1]))
+        .filter(first_assigned__isnull=False)
+        .values_list("team_id", "first_assigned", "closed_at")
+        .order_by()
+    )
+    resolutions: defaultdict[int | None, list[float]] = defaultdict(list)
+    for team_id, first_assigned, closed_at in closed:
+        resolutions[team_id].append(_seconds(first_assigned, closed_at))
+
+    ids = set(assigned) | set(resolutions)
+    names = dict(Team.objects.filter(pk__in=[i for i in ids if i is not None]).values_list("pk", "name"))
+    rows = [
+        TeamFigures(
+            team_id=team_id,
+            name=names.get(team_id, "") if team_id is not None else "",
+            assignments=assigned[team_id],
+            first_response_median_s=median(responses[team_id]),
+            first_response_p90_s=percentile(responses[team_id], 90),
+            answered=len(responses[team_id]),
+            resolved=len(resolutions[team_id]),
+            resolution_median_s=median(resolutions[team_id]),
+            resolution_p90_s=percentile(resolutions[team_id], 90),
+        )
+        for team_id in ids
+    ]
+    return sorted(rows, key=lambda row: (row.team_id is None, row.name.casefold(), row.team_id or 0))
+
+
 def percentile(values: Iterable[float], rank: int) -> float | None:
     """The nearest-rank percentile: the smallest sample with at least `rank` % of them at or below it."""
     samples = sorted(values)
@@ -454,12 +532,17 @@ def _within(
     queryset: QuerySet[Any], moment: str, period: Period, channel_field: str, label_field: str
 ) -> QuerySet[Any]:
     """The rows of the period's days (and channel, and label: `label_field` is the path to the labels of the
-    row's conversation; one label per conversation at most, so the join never repeats a row)."""
+    row's conversation; one label per conversation at most, so the join never repeats a row; and team, by the
+    same path ending in `team`)."""
     queryset = queryset.filter(**{f"{moment}__gte": period.since, f"{moment}__lt": period.until})
     if period.channel:
         queryset = queryset.filter(**{channel_field: period.channel})
     if period.label is not None:
         queryset = queryset.filter(**{label_field: period.label})
+    if period.team is not None:
+        # The same path, to the conversation's team instead of its labels.
+        team_field = label_field.removesuffix("labels") + "team"
+        queryset = queryset.filter(**{team_field: period.team})
     return queryset
 
 

@@ -289,3 +289,42 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "queued_at": queued_at.isoformat() if queued_at else None,
         "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
     }
+
+
+def do_reassign(
+    user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
+) -> Conversation:
+    """A supervisor, from the monitor, gives a conversation to another agent or team.
+
+    With an agent: a queued conversation is claimed on their behalf (state.claim_conversation, capacity
+    not checked: the supervisor decides), one an agent handles is transferred to them. With a team: one
+    an agent handles goes to that team's queue (a queued one stays where it is: claim it for an agent
+    instead). A transfer records its note (the given one, else a default naming the supervisor); a claim
+    on behalf records the note only when one is given.
+    """
+    if not is_supervisor(user):
+        raise ConsoleError("forbidden", _("Only supervisors may reassign conversations."))
+    text = note.strip()
+    if conversation.status == ConversationStatus.AGENT:
+        default = _("Reassigned by %(name)s from the monitor.") % {"name": agent_name(user)}
+        return do_transfer(user, conversation, agent_id, team_id, text or default)
+    if conversation.status != ConversationStatus.QUEUED:
+        raise ConsoleError("not_reassignable", _("Only a waiting conversation or one with an agent can be reassigned."))
+    if agent_id is None:
+        raise ConsoleError("not_with_agent", _("A waiting conversation can only be given to an agent."))
+    target = get_user_model().objects.filter(pk=agent_id).first()
+    if target is None or not is_agent(target):
+        raise ConsoleError("unknown_agent", _("That person is not an agent."))
+    with transaction.atomic():
+        try:
+            claimed = state.claim_conversation(conversation, target)
+        except state.TransitionError:
+            raise ConsoleError("not_queued", _("The conversation is no longer waiting for an agent.")) from None
+        if text:
+            written = InternalNote.objects.create(conversation=claimed, author=user, text=_clean_note(text))
+            realtime.publish([realtime.staff_group(claimed.pk), realtime.MONITOR_GROUP], realtime.note_added(written))
+        # The agent's consoles: it is theirs now (as after an auto-assignment).
+        realtime.publish(
+            [realtime.agent_group(target.pk)], realtime.conversation_changed("conversation.assigned", claimed)
+        )
+    return claimed

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -277,3 +278,55 @@ class PresenceView(ConsoleView):
         body = PresenceSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return Response({"state": self.act(actions.do_set_presence, request.user, body.validated_data["state"])})
+
+
+# --- Reassign from the monitor (supervisors) ----------------------------------------------------------------
+
+
+class ReassignSerializer(serializers.Serializer):
+    agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
+    team = serializers.IntegerField(
+        min_value=1, required=False, help_text="Or the team whose queue it goes to (a conversation with an agent)."
+    )
+    note = serializers.CharField(
+        max_length=actions.MAX_TEXT,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
+        help_text="For whoever gets it; a transfer without one records a default note.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("agent" in attrs) == ("team" in attrs):
+            raise serializers.ValidationError("Give exactly one of agent or team.")
+        return attrs
+
+
+class ReassignResponseSerializer(serializers.Serializer):
+    conversation = serializers.DictField(help_text="The conversation as it is now (id, status, agent, team…).")
+
+
+class ReassignView(ConsoleView):
+    """A supervisor gives a waiting conversation to an agent, or one an agent handles to another agent or team."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        summary="Reassign a conversation (supervisors)",
+        request=ReassignSerializer,
+        responses={200: ReassignResponseSerializer},
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        body = ReassignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        conversation = self.act(
+            actions.do_reassign,
+            request.user,
+            self.conversation(request, conversation_id),
+            data.get("agent"),
+            data.get("team"),
+            data["note"],
+        )
+        return Response({"conversation": actions.conversation_payload(conversation)})

@@ -122,10 +122,12 @@ def online_agents() -> list[AbstractBaseUser] | None:
 
 
 def announce() -> None:
-    """Tell the supervisors' monitor who is online now (after a console socket opens or closes)."""
+    """Tell the supervisors' monitor who is online now and in which chosen state (after a console socket
+    opens or closes, or an agent picks a state)."""
     agents = online_agents()
     if agents is not None:
-        realtime.publish([realtime.MONITOR_GROUP], realtime.agents_online(list(agents)))
+        states = {int(agent.pk): chosen_state(int(agent.pk)) for agent in agents}
+        realtime.publish([realtime.MONITOR_GROUP], realtime.agents_online(list(agents), states))
 
 
 def online_count() -> int | None:

@@ -44,4 +44,9 @@ urlpatterns = [
         api.EndRequestView.as_view(),
         name="console-end-request",
     ),
+    path(
+        "console/api/conversations/<uuid:conversation_id>/reassign",
+        api.ReassignView.as_view(),
+        name="console-reassign",
+    ),
 ]

@@ -14,6 +14,7 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -216,6 +217,7 @@ def monitor(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .values_list("assigned_agent", "n")
     )
+    teams = list(Team.objects.order_by("name"))
     context = {
         "conversations": ordered[:MONITOR_LIMIT],
         "more": max(0, sum(counts.values()) - MONITOR_LIMIT),
@@ -226,8 +228,61 @@ def monitor(request: HttpRequest) -> HttpResponse:
         "agents_online": None if online is None else [(agent, handling.get(agent.pk, 0)) for agent in online],
         "summaries": ConversationSummary.objects.select_related("conversation__contact").order_by("-created")[:10],
         "channel_specs": channel_specs.all(),
+        "team_queues": team_queues(teams),
+        "agent_rows": agent_rows(online, handling),
+        "teams": teams,
     }
     return render(request, "conversations/monitor.html", context)
+
+
+def team_queues(teams: list[Team]) -> list[dict[str, Any]]:
+    """Each team's queue (by name, then the unrouted one): how many wait and since when the oldest does."""
+    waiting = (
+        Conversation.objects.filter(status=ConversationStatus.QUEUED)
+        .values("team")
+        .annotate(
+            n=Count("id", distinct=True),
+            oldest=Min("handoff_requests__created", filter=Q(handoff_requests__status="pending")),
+        )
+        .order_by()
+    )
+    by_team = {row["team"]: row for row in waiting}
+    rows = [{"id": team.pk, "name": team.name, **_queue_figures(by_team.get(team.pk))} for team in teams]
+    return [*rows, {"id": None, "name": _("No team"), **_queue_figures(by_team.get(None))}]
+
+
+def _queue_figures(row: dict[str, Any] | None) -> dict[str, Any]:
+    return {"waiting": row["n"] if row else 0, "oldest": row["oldest"] if row else None}
+
+
+def agent_rows(online: list[Any] | None, handling: dict[int, int]) -> list[dict[str, Any]]:
+    """Every active agent with their state (offline without a console open, else what they chose), their
+    load (conversations they handle) and capacity (the largest of their teams'; None without a team)."""
+    agents = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_staff=True) | Q(groups__name=AGENTS_GROUP_NAME))
+        .distinct()
+        .annotate(capacity=Max("teams__capacity"))
+        .prefetch_related(Prefetch("teams", queryset=Team.objects.order_by("name")))
+        .order_by("first_name", "username")
+    )
+    online_ids = None if online is None else {int(agent.pk) for agent in online}
+    rows = []
+    for agent in agents:
+        state = "unknown" if online_ids is None else presence.state_of(int(agent.pk), online_ids)
+        rows.append(
+            {
+                "agent": agent,
+                "state": state,
+                "load": handling.get(agent.pk, 0),
+                "capacity": agent.capacity,
+                "teams": ", ".join(team.name for team in agent.teams.all()),
+            }
+        )
+    # Who can take work first: online, then away, then offline (and unknown), by name within each.
+    order = {"online": 0, "away": 1}
+    return sorted(rows, key=lambda row: order.get(row["state"], 2))
 
 
 @agent_required

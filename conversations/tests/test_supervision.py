@@ -176,7 +176,7 @@ async def test_the_monitor_sees_agents_come_and_go_and_every_message(people, mak
     await agent.disconnect()
     offline = await next_of(monitor, "agents.online")
 
-    assert online["agents"] == [{"id": ana.pk, "name": "Ana"}]
+    assert online["agents"] == [{"id": ana.pk, "name": "Ana", "state": "online"}]
     assert opened["conversation_id"] == str(received.conversation.pk)
     assert message["message"]["text"] == "¿Abren el sábado?"
     assert offline["agents"] == []

@@ -977,6 +977,13 @@
           ? t('waiting', { since: minutes(now() - at) })
           : li.dataset.ending ? t('wantsToEnd') : '';
       }
+      // Each team's queue: how many wait and the longest wait, from the rows ('' is the unrouted queue).
+      for (const tr of document.querySelectorAll('#team-queues tr[data-team-queue]')) {
+        const waiting = all.filter(li => li.dataset.status === 'queued' && (li.dataset.teamId || '') === tr.dataset.teamQueue);
+        const waits = waiting.map(li => Date.parse(li.dataset.queuedAt || '')).filter(at => !isNaN(at));
+        tr.querySelector('.waiting').textContent = String(waiting.length);
+        tr.querySelector('.longest').textContent = waits.length ? minutes(now() - Math.min(...waits)) : '—';
+      }
     }
     // The queue first (oldest first), then conversations with an agent, then the assistant's.
     function place(li) {
@@ -1012,6 +1019,7 @@
       if (status === 'queued') li.dataset.queuedAt = li.dataset.queuedAt || new Date(now()).toISOString();
       else delete li.dataset.queuedAt;
       if (status !== 'agent') delete li.dataset.ending;
+      li.querySelector('.reassign').hidden = !(status === 'queued' || status === 'agent');
       place(li);
     }
     function preview(li, m) {
@@ -1029,7 +1037,54 @@
       agentsList.hidden = !agents.length;
       agentsEmpty.hidden = !!agents.length;
       $('figure-online').textContent = String(agents.length);
+      // The agents' table: who is connected is in the state they chose; everyone else is offline.
+      const states = new Map(agents.map(a => [String(a.id), ['away', 'offline'].includes(a.state) ? a.state : 'online']));
+      for (const tr of document.querySelectorAll('#agent-states tr[data-agent-id]')) {
+        const state = states.get(tr.dataset.agentId) || 'offline', cell = tr.querySelector('.state');
+        cell.dataset.state = state;
+        cell.className = 'state state-' + state;
+        cell.textContent = STRINGS['state.' + state] || state;
+      }
     }
+    function setTeam(li, teamId, teamName) {
+      if (!li) return;
+      li.dataset.teamId = teamId == null ? '' : String(teamId);
+      li.querySelector('.team').textContent = teamId == null ? '' : String(teamName || '');
+    }
+
+    // Reassign: a row's button opens the one form; the server's answer (or the pushes) updates the page.
+    const form = $('reassign-form');
+    let reassigning = null;
+    list.addEventListener('click', e => {
+      const button = e.target.closest('button.reassign');
+      if (!button) return;
+      const li = button.closest('li[data-conversation-id]');
+      reassigning = li.dataset.conversationId;
+      $('reassign-who').textContent = li.querySelector('.contact').textContent;
+      $('reassign-to').value = '';
+      $('reassign-note').value = '';
+      // A waiting conversation goes to an agent only (it is already in a queue).
+      $('reassign-teams').disabled = li.dataset.status === 'queued';
+      show($('reassign-error'), '');
+      form.hidden = false;
+      $('reassign-to').focus();
+    });
+    $('reassign-cancel').addEventListener('click', () => { form.hidden = true; reassigning = null; });
+    form.addEventListener('submit', async e => {
+      e.preventDefault();
+      const [kind, target] = $('reassign-to').value.split(':');
+      if (!reassigning || !target) { show($('reassign-error'), t('chooseReassign')); return; }
+      const body = { [kind === 'team' ? 'team' : 'agent']: Number(target) };
+      const text = $('reassign-note').value.trim();
+      if (text) body.note = text;
+      $('reassign-button').disabled = true;
+      const r = await api('POST', apiUrl(reassigning, 'reassign'), body);
+      $('reassign-button').disabled = false;
+      if (!r.ok) { show($('reassign-error'), r.error); return; }
+      form.hidden = true;
+      reassigning = null;
+      location.reload(); // loads and states as they are now
+    });
     function summaryReady(id) {
       const placeholder = $('summaries-empty');
       if (placeholder) placeholder.remove();
@@ -1045,7 +1100,12 @@
       } else if (v.type === 'conversation.opened') {
         setStatus(row(id, v.channel), v.status || 'bot');
       } else if (v.type === 'queue.added') {
-        setStatus(row(id, v.channel), 'queued');
+        const added = row(id, v.channel);
+        if (added && 'team_id' in v) setTeam(added, v.team_id, v.team_name);
+        setStatus(added, 'queued');
+      } else if (v.type === 'conversation.transferred') {
+        if (li && v.status === 'queued') { delete li.dataset.queuedAt; setTeam(li, v.to_team_id, v.team_name); }
+        setStatus(li, v.status, v.agent_name);
       } else if (v.type === 'handoff.accepted' || v.type === 'queue.removed' || v.type === 'conversation.handed_back') {
         setStatus(li, v.status, v.agent_name);
       } else if (v.type === 'message.new') {
