@@ -1,0 +1,141 @@
+"""The console's API documents itself: every operation in /api/schema/ has a summary and typed bodies, and
+its errors say their message in English and, for the agent, in the request's language."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from conversations import inbox, state
+from conversations.models import Channel
+from conversations.tests.console_helpers import api, signed_in
+
+pytestmark = pytest.mark.django_db
+
+BODY_METHODS = {"post", "put", "patch"}
+# Actions that take no body: the URL says everything.
+BODILESS = {"claim", "close", "take-over", "hand-back"}
+
+
+def console_operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/console/api/")
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def typed(schema: dict[str, Any], content: dict[str, Any]) -> bool:
+    """Every media type of a body names an object with properties (not `{}` or a free-form object)."""
+    return bool(content) and all(
+        resolve(schema, media.get("schema", {})).get("properties") for media in content.values()
+    )
+
+
+def undocumented(schema: dict[str, Any]) -> list[str]:
+    problems = []
+    for path, method, operation in console_operations(schema):
+        where = f"{method.upper()} {path}"
+        if not operation.get("summary"):
+            problems.append(f"{where}: no summary")
+        takes_body = method in BODY_METHODS and path.rsplit("/", 1)[-1] not in BODILESS
+        if takes_body and not typed(schema, operation.get("requestBody", {}).get("content", {})):
+            problems.append(f"{where}: no request body schema")
+        success = [body for status, body in operation.get("responses", {}).items() if status.startswith("2")]
+        if not success or not all(typed(schema, body.get("content", {})) for body in success):
+            problems.append(f"{where}: no typed 2xx response")
+    return problems
+
+
+def test_every_console_operation_has_a_summary_and_typed_bodies():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    operations = console_operations(schema)
+    assert len(operations) >= 18  # the console's, the presence, the leads app's stage and board moves
+    assert {"/console/api/conversations/{conversation_id}/lead-stage", "/console/api/leads/{card_id}/move"} <= {
+        path for path, _, _ in operations
+    }
+    assert undocumented(schema) == []
+
+
+def test_the_check_names_an_operation_without_its_schema():
+    """The check itself: an operation the way drf-spectacular shows an undecorated APIView is caught."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    path = "/console/api/conversations/{conversation_id}/notes"
+    schema["paths"][path]["post"] = {"responses": {"200": {"description": "No response body"}}}
+
+    assert undocumented(schema) == [
+        f"POST {path}: no summary",
+        f"POST {path}: no request body schema",
+        f"POST {path}: no typed 2xx response",
+    ]
+
+
+def test_the_console_operations_are_listed_only_to_staff(client, make_agent):
+    anonymous = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    agent = signed_in(make_agent("ana")).get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+
+    assert "/api/webchat/messages" in anonymous
+    assert not [path for path in anonymous if path.startswith("/console/api/")]
+    assert "/console/api/conversations/{conversation_id}/claim" in agent
+    assert signed_in(make_agent("bruno")).get("/api/docs/").status_code == 200
+
+
+@pytest.fixture
+def queued():
+    conversation = inbox.receive(Channel.WEB, "schema-session-0001", "Hola", assistant_turn=False).conversation
+    state.request_handoff(conversation, requested_by="contact")
+    return conversation
+
+
+def test_a_console_error_is_in_english_with_the_agents_language_beside_it(queued, make_agent):
+    api(signed_in(make_agent("ana", first_name="Ana")), queued, "claim")
+    late = signed_in(make_agent("bruno")).post(
+        f"/console/api/conversations/{queued.pk}/claim", HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    assert late.status_code == 409
+    assert late.json()["error"] == {
+        "code": "already_claimed",
+        "message": "Ana took it first.",
+        "localized": {"message": "Ana la ha atendido antes."},
+    }
+
+
+def test_invalid_fields_are_in_english_with_the_agents_language_beside_them(queued, make_agent):
+    refused = signed_in(make_agent("ana")).patch(
+        f"/console/api/conversations/{queued.pk}/contact",
+        data=json.dumps({"email": "lucia@"}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+
+    error = refused.json()["error"]
+    assert refused.status_code == 400 and error["code"] == "invalid"
+    assert (error["message"], error["fields"]) == (
+        "Some fields are invalid.",
+        {"email": ["Enter a valid email address."]},
+    )
+    assert error["localized"]["fields"]["email"] != error["fields"]["email"]
+    assert error["localized"]["fields"]["email"][0].startswith("Introduce")
+
+
+def test_drfs_own_refusals_are_in_english_too(make_agent, client):
+    anonymous = client.get("/console/api/presence", HTTP_ACCEPT_LANGUAGE="es")
+    wrong = signed_in(make_agent("ana")).delete("/console/api/presence", HTTP_ACCEPT_LANGUAGE="es")
+
+    assert anonymous.status_code == 403
+    assert anonymous.json()["error"]["message"] == "Authentication credentials were not provided."
+    assert anonymous.json()["error"]["localized"]["message"] != anonymous.json()["error"]["message"]
+    assert wrong.status_code == 405 and wrong.json()["error"]["message"] == 'Method "DELETE" not allowed.'
