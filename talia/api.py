@@ -156,14 +156,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def drf_in_english(exc: Exception, message: str, context: dict[str, Any]) -> str:
     """DRF's own refusals are said in the request's language when raised: say them again in English."""
     request = context.get("request")
-    as_raised = isinstance(exc, exceptions.APIException) and message == str(exc.default_detail)
+    default = exc.default_detail if isinstance(exc, exceptions.APIException) else None
+    as_raised = default is not None and message == str(default)
     with translation.override("en"):
         if isinstance(exc, exceptions.MethodNotAllowed) and request is not None:
             return str(exceptions.MethodNotAllowed(request.method).detail)
         if isinstance(exc, exceptions.UnsupportedMediaType) and request is not None:
             return str(exceptions.UnsupportedMediaType(request.content_type).detail)
         if as_raised:
-            return str(exc.default_detail)  # type: ignore[union-attr]
+            return str(default)
     return message
 
 
