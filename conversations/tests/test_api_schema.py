@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from conversations import inbox, state
-from conversations.models import Channel
+from conversations.models import Channel, Label
 from conversations.tests.console_helpers import api, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +140,62 @@ def test_drfs_own_refusals_are_in_english_too(make_agent, client):
     assert anonymous.json()["error"]["message"] == "Authentication credentials were not provided."
     assert anonymous.json()["error"]["localized"]["message"] != anonymous.json()["error"]["message"]
     assert wrong.status_code == 405 and wrong.json()["error"]["message"] == 'Method "DELETE" not allowed.'
+
+
+def as_json_schema(schema: dict[str, Any], node: Any) -> Any:
+    """An OpenAPI 3.0 schema as a strict JSON Schema: references inlined, `nullable` as a null type, and no
+    key the documentation does not name (so a response cannot carry more than its schema says)."""
+    if isinstance(node, list):
+        return [as_json_schema(schema, item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = resolve(schema, node)
+    converted = {key: as_json_schema(schema, value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") and "type" in node:
+        converted["type"] = [node["type"], "null"]
+    if "properties" in node:
+        converted.setdefault("additionalProperties", False)
+    return converted
+
+
+def conforms(schema: dict[str, Any], path: str, method: str, response: Any) -> list[str]:
+    documented = schema["paths"][path][method]["responses"][str(response.status_code)]
+    body = as_json_schema(schema, documented["content"]["application/json"]["schema"])
+    validator = jsonschema.Draft202012Validator(body)
+    return [f"{method.upper()} {path}: {error.message}" for error in validator.iter_errors(response.json())]
+
+
+def test_the_console_answers_what_its_schema_says(queued, make_agent):
+    """A conversation worked through the API: every success body matches its documented schema exactly."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    ana = make_agent("ana", first_name="Ana")
+    client = signed_in(ana)
+    label = Label.objects.create(name="Presupuesto", colour="#2e7d32")
+    base = f"/console/api/conversations/{queued.pk}"
+    item = "/console/api/conversations/{conversation_id}"
+
+    def call(method: str, action: str, body: dict[str, Any] | None = None) -> Any:
+        send = getattr(client, method)
+        if body is None:
+            return send(f"{base}/{action}")
+        return send(f"{base}/{action}", data=json.dumps(body), content_type="application/json")
+
+    answers = [
+        ("post", "claim", call("post", "claim")),
+        ("post", "messages", call("post", "messages", {"text": "Hola, soy Ana"})),
+        ("get", "messages", call("get", "messages")),
+        ("post", "notes", call("post", "notes", {"text": "Quiere presupuesto"})),
+        ("get", "notes", call("get", "notes")),
+        ("put", "labels", call("put", "labels", {"labels": [label.pk]})),
+        ("patch", "contact", call("patch", "contact", {"full_name": "Lucía Pérez", "email": "lucia@example.com"})),
+        ("post", "lead-stage", call("post", "lead-stage", {"stage": "qualified"})),
+        ("post", "close", call("post", "close")),
+    ]
+    presence = [client.put("/console/api/presence", {"state": "away"}, content_type="application/json")]
+    presence.append(client.get("/console/api/presence"))
+
+    assert [(action, answer.status_code) for _, action, answer in answers if answer.status_code >= 300] == []
+    problems = [p for method, action, answer in answers for p in conforms(schema, f"{item}/{action}", method, answer)]
+    problems += conforms(schema, "/console/api/presence", "put", presence[0])
+    problems += conforms(schema, "/console/api/presence", "get", presence[1])
+    assert problems == []
