@@ -11,7 +11,8 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -73,6 +74,81 @@ def call_row(call: VoiceCall, staff: bool = False) -> dict[str, Any]:
     }
 
 
+# The answers' shapes, for /api/schema/ (docs/console-api.md, "API reference").
+class CallConversationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+
+    class Meta:
+        ref_name = "VoiceCallConversation"
+
+
+class CallContactSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    company = serializers.CharField()
+
+    class Meta:
+        ref_name = "VoiceCallContact"
+
+
+class RecordingSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    duration_s = serializers.IntegerField(allow_null=True)
+    play_url = serializers.CharField(allow_null=True, help_text="Staff only, once the recording is stored.")
+
+    class Meta:
+        ref_name = "VoiceCallRecording"
+
+
+class CallSerializer(serializers.Serializer):
+    call_sid = serializers.CharField()
+    to = serializers.CharField()
+    direction = serializers.CharField()
+    status = serializers.CharField()
+    mode = serializers.CharField()
+    locale = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    answered_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    duration_s = serializers.IntegerField(allow_null=True)
+    conversation = CallConversationSerializer(allow_null=True)
+    contact = CallContactSerializer(allow_null=True)
+    recording = RecordingSerializer(allow_null=True)
+
+    def get_fields(self) -> dict[str, Any]:
+        return {"from": serializers.CharField(), **super().get_fields()}  # `from` is a Python keyword
+
+    class Meta:
+        ref_name = "VoiceCall"
+
+
+class TranscriptLineSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    speaker = serializers.ChoiceField(choices=["caller", "assistant", "agent"])
+    text = serializers.CharField()
+    time = serializers.DateTimeField()
+
+
+class CallWithTranscriptSerializer(CallSerializer):
+    transcript = TranscriptLineSerializer(many=True)
+
+    class Meta:
+        ref_name = "VoiceCallWithTranscript"
+
+
+class CallPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = CallSerializer(many=True)
+
+
+PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int, description="Up to 200.")]
+
+
 def _calls() -> Any:
     return (
         VoiceCall.objects.select_related("conversation__contact")
@@ -84,7 +160,9 @@ def _calls() -> Any:
 class CallsView(APIView):
     permission_classes = [IsAgent]
 
-    @extend_schema(summary="Phone calls, newest first (paginated)")
+    @extend_schema(
+        summary="Phone calls, newest first (paginated)", parameters=PAGE_PARAMETERS, responses={200: CallPageSerializer}
+    )
     def get(self, request: Request) -> Response:
         pages = Pages()
         page = pages.paginate_queryset(_calls(), request, view=self)
@@ -94,7 +172,7 @@ class CallsView(APIView):
 class CallView(APIView):
     permission_classes = [IsAgent]
 
-    @extend_schema(summary="One phone call with its transcript")
+    @extend_schema(summary="One phone call with its transcript", responses={200: CallWithTranscriptSerializer})
     def get(self, request: Request, call_sid: str) -> Response:
         call = get_object_or_404(_calls(), call_sid=call_sid)
         return Response({**call_row(call, is_supervisor(request.user)), "transcript": services.transcript(call)})

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,10 +76,87 @@ def message_row(message: Message) -> dict[str, Any]:
     }
 
 
+# The answers' shapes, for /api/schema/ (docs/console-api.md, "API reference").
+def page_of(name: str, item: serializers.Serializer) -> serializers.Serializer:
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.CharField(allow_null=True),
+            "previous": serializers.CharField(allow_null=True),
+            "results": item,
+        },
+    )
+
+
+CONVERSATIONS_PAGE = page_of(
+    "WhatsAppConversationPage",
+    inline_serializer(
+        "WhatsAppConversation",
+        {
+            "id": serializers.UUIDField(),
+            "status": serializers.CharField(),
+            "contact": inline_serializer(
+                "WhatsAppContact", {"id": serializers.UUIDField(), "name": serializers.CharField()}
+            ),
+            "number": serializers.CharField(help_text="E.164, or empty when unknown."),
+            "profile_name": serializers.CharField(),
+            "opened_at": serializers.DateTimeField(),
+            "last_message_at": serializers.DateTimeField(allow_null=True),
+            "last_message": inline_serializer(
+                "WhatsAppLastMessage",
+                {"text": serializers.CharField(), "sender": serializers.CharField()},
+                allow_null=True,
+            ),
+            "messages": serializers.IntegerField(),
+            "events_found": serializers.IntegerField(),
+            "reply_window_closes_at": serializers.DateTimeField(allow_null=True),
+        },
+        many=True,
+    ),
+)
+MESSAGES_PAGE = page_of(
+    "WhatsAppMessagePage",
+    inline_serializer(
+        "WhatsAppMessage",
+        {
+            "id": serializers.UUIDField(),
+            "seq": serializers.IntegerField(),
+            "direction": serializers.CharField(),
+            "sender": serializers.CharField(),
+            "text": serializers.CharField(),
+            "content_type": serializers.CharField(),
+            "metadata": serializers.DictField(),
+            "external_id": serializers.CharField(),
+            "delivery_status": serializers.CharField(),
+            "delivery_error": serializers.CharField(),
+            "created": serializers.DateTimeField(),
+        },
+        many=True,
+    ),
+)
+PROCESSED = inline_serializer(
+    "WhatsAppProcessed",
+    {
+        "events_created": serializers.ListField(child=serializers.CharField()),
+        "messages_processed": serializers.IntegerField(),
+        "conversations": serializers.ListField(
+            child=serializers.DictField(), help_text="What the analysis found in each (as analyze's `analysed`)."
+        ),
+        "failed": serializers.ListField(child=serializers.UUIDField()),
+    },
+)
+PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int, description="Up to 200.")]
+
+
 class ConversationsView(APIView):
     permission_classes = [IsAgent]
 
-    @extend_schema(summary="WhatsApp conversations, latest first (paginated)")
+    @extend_schema(
+        summary="WhatsApp conversations, latest first (paginated)",
+        parameters=PAGE_PARAMETERS,
+        responses={200: CONVERSATIONS_PAGE},
+    )
     def get(self, request: Request) -> Response:
         conversations = (
             Conversation.objects.filter(channel=CHANNEL)
@@ -109,7 +187,11 @@ class ConversationsView(APIView):
 class MessagesView(APIView):
     permission_classes = [IsAgent]
 
-    @extend_schema(summary="One WhatsApp conversation's messages, oldest first (paginated)")
+    @extend_schema(
+        summary="One WhatsApp conversation's messages, oldest first (paginated)",
+        parameters=PAGE_PARAMETERS,
+        responses={200: MESSAGES_PAGE},
+    )
     def get(self, request: Request, pk: str) -> Response:
         conversation = get_object_or_404(Conversation, pk=pk, channel=CHANNEL)
         pages = Pages()
@@ -120,7 +202,11 @@ class MessagesView(APIView):
 class ProcessConversationsView(APIView):
     permission_classes = [IsAgent]
 
-    @extend_schema(summary="Analyse the WhatsApp conversations now: meetings found, messages read", request=None)
+    @extend_schema(
+        summary="Analyse the WhatsApp conversations now: meetings found, messages read",
+        request=None,
+        responses={200: PROCESSED},
+    )
     def post(self, request: Request) -> Response:
         # The one import of the leads app: its analysis is what this endpoint runs.
         from leads import analysis

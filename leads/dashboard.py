@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,6 +40,7 @@ from conversations.registry import Figure, channel_specs
 from leads import charts, kpis
 from leads.models import LeadCard, LeadMovement
 from leads.pipeline import StageError, check_stage, move_card, stages
+from talia.api import BilingualSerializer
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90
@@ -373,7 +374,7 @@ def _duration(seconds: float | None) -> str:
 # --- Moving a card ----------------------------------------------------------------------------------------
 
 
-class MoveSerializer(serializers.Serializer):
+class MoveSerializer(BilingualSerializer):
     stage = serializers.CharField(max_length=32)
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
@@ -382,6 +383,21 @@ class MoveSerializer(serializers.Serializer):
             return check_stage(value)
         except StageError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+class LeadCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    contact = serializers.CharField()
+    channel = serializers.CharField()
+    stage = serializers.CharField()
+    value = serializers.CharField(allow_null=True, help_text="A decimal, as text.")
+    owner = serializers.CharField(allow_null=True)
+    updated = serializers.DateTimeField()
+
+
+class LeadCardResponseSerializer(serializers.Serializer):
+    card = LeadCardSerializer()
+    moved = serializers.BooleanField(help_text="False when the card was already in that stage.")
 
 
 def card_payload(card: LeadCard) -> dict[str, Any]:
@@ -399,7 +415,15 @@ def card_payload(card: LeadCard) -> dict[str, Any]:
 class MoveView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(summary="Move a lead card to another pipeline stage", request=MoveSerializer)
+    @extend_schema(
+        summary="Move a lead card to another pipeline stage (supervisors)",
+        request=MoveSerializer,
+        responses={
+            200: LeadCardResponseSerializer,
+            400: OpenApiResponse(description="`invalid`: an unknown stage."),
+            404: OpenApiResponse(description="No such card."),
+        },
+    )
     def post(self, request: Request, card_id: int) -> Response:
         card = get_object_or_404(LeadCard.objects.select_related("contact", "owner"), pk=card_id)
         body = MoveSerializer(data=request.data)

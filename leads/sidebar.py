@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,10 +24,10 @@ from conversations.console.actions import can_watch
 from conversations.console.permissions import IsAgent
 from conversations.models import Conversation
 from conversations.registry import ContactPanel
-from leads.dashboard import card_payload, stage_label
+from leads.dashboard import LeadCardResponseSerializer, card_payload, stage_label
 from leads.models import LeadCard, LeadMovement, ScheduledEvent
 from leads.pipeline import StageError, card_for, check_stage, move_card, stages
-from talia.api import ApiError
+from talia.api import ApiError, BilingualSerializer
 
 MEETINGS_LIMIT = 10
 
@@ -52,7 +53,7 @@ def render_panel(request: Any, conversation: Conversation) -> str:
 PANEL = ContactPanel("leads", render_panel)
 
 
-class StageSerializer(serializers.Serializer):
+class StageSerializer(BilingualSerializer):
     stage = serializers.CharField(max_length=32)
 
     def validate_stage(self, value: str) -> str:
@@ -67,6 +68,16 @@ class LeadStageView(APIView):
 
     permission_classes = [IsAgent]
 
+    @extend_schema(
+        summary="Move the contact's lead card to a stage (from the conversation's sidebar)",
+        request=StageSerializer,
+        responses={
+            200: LeadCardResponseSerializer,
+            400: OpenApiResponse(description="`invalid`: an unknown stage."),
+            403: OpenApiResponse(description="`forbidden`: not a conversation this agent may open."),
+            409: OpenApiResponse(description="`stage_refused`."),
+        },
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=conversation_id)
         if not can_watch(request.user, conversation):

@@ -43,18 +43,45 @@ def job_payload(job: IngestJob) -> dict[str, Any]:
     }
 
 
-JOB = inline_serializer(
-    "IngestJob",
-    {
+def job_fields() -> dict[str, Any]:
+    count = serializers.IntegerField
+    return {
         "id": serializers.UUIDField(),
         "site": serializers.URLField(),
         "status": serializers.ChoiceField(choices=["queued", "running", "completed", "failed"]),
-        "fetched": serializers.IntegerField(),
-        "indexed": serializers.IntegerField(),
-        "skipped": serializers.IntegerField(),
-        "failed": serializers.IntegerField(),
-        "removed": serializers.IntegerField(),
+        "max_pages": count(),
+        "fetched": count(),
+        "indexed": count(),
+        "skipped": count(),
+        "failed": count(),
+        "removed": count(),
+        "chunks": count(),
         "error": serializers.CharField(),
+        "log": serializers.JSONField(),
+        "created": serializers.DateTimeField(),
+        "started_at": serializers.DateTimeField(allow_null=True),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+    }
+
+
+JOB = inline_serializer("IngestJobResponse", {"job": inline_serializer("IngestJob", job_fields())})
+SEARCH = inline_serializer(
+    "SearchResponse",
+    {
+        "query": serializers.CharField(),
+        "results": inline_serializer(
+            "SearchHit",
+            {
+                "url": serializers.URLField(),
+                "title": serializers.CharField(),
+                "heading": serializers.CharField(),
+                "snippet": serializers.CharField(),
+                "score": serializers.FloatField(),
+                "coverage": serializers.FloatField(),
+                "similarity": serializers.FloatField(allow_null=True),
+            },
+            many=True,
+        ),
     },
 )
 
@@ -97,6 +124,7 @@ class SearchView(StaffView):
     @extend_schema(
         summary="Search the knowledge base as the assistant does (hybrid, ranked)",
         parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("limit", int)],
+        responses={200: SEARCH},
     )
     def get(self, request: Request) -> Response:
         query = SearchQuerySerializer(data=request.query_params)

@@ -355,6 +355,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Each visitor sees the operations they may call: the console's and staff APIs only when signed in as
+    # staff (or an agent), the web chat's to anyone (docs/console-api.md, "API reference").
+    "SERVE_PUBLIC": False,
 }
 
 # --- Security --------------------------------------------------------------------------------------

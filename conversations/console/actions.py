@@ -9,7 +9,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from conversations import assignment, attachments, endchat, inbox, labels, realtime, state
 from conversations.console import presence
@@ -18,6 +18,7 @@ from conversations.leadfields import Written, lead_details, write_lead_fields
 from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
 from conversations.registry import channel_specs
+from talia.api import render_message
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,20 @@ MAX_TEXT = 4000
 
 
 class ConsoleError(Exception):
-    """An action the agent may not take now; `code` is machine-readable, the message is for people."""
+    """An action the agent may not take now; `code` is machine-readable, the message is for people.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    The message is a lazy msgid with its `%(name)s` params, so the API can say it in English and in the
+    agent's language (talia.api.ApiError); str() says it in the active language.
+    """
+
+    def __init__(self, code: str, message: Any, **params: Any) -> None:
+        super().__init__(code)
         self.code = code
+        self.message = message
+        self.params = params
+
+    def __str__(self) -> str:
+        return render_message(self.message, self.params)
 
 
 # What every agent may open besides their own: the queue, and conversations with the assistant (to follow
@@ -75,10 +85,10 @@ def do_claim(user: Any, conversation: Conversation) -> Conversation:
     except state.AlreadyClaimedError:
         current = Conversation.objects.select_related("assigned_agent").get(pk=conversation.pk)
         name = agent_name(current.assigned_agent) or _("Another agent")
-        raise ConsoleError("already_claimed", _("%(name)s took it first.") % {"name": name}) from None
+        raise ConsoleError("already_claimed", _("%(name)s took it first."), name=name) from None
     except state.TransitionError as exc:
-        message = _("The conversation is not waiting for an agent (it is %(status)s).") % {"status": exc.current}
-        raise ConsoleError("not_queued", message) from None
+        message = _("The conversation is not waiting for an agent (it is %(status)s).")
+        raise ConsoleError("not_queued", message, status=exc.current) from None
 
 
 def do_take_over(user: Any, conversation: Conversation) -> Conversation:
@@ -91,7 +101,7 @@ def do_take_over(user: Any, conversation: Conversation) -> Conversation:
         if exc.current == ConversationStatus.AGENT:
             current = Conversation.objects.select_related("assigned_agent").get(pk=conversation.pk)
             name = agent_name(current.assigned_agent) or _("Another agent")
-            raise ConsoleError("already_claimed", _("%(name)s took it first.") % {"name": name}) from None
+            raise ConsoleError("already_claimed", _("%(name)s took it first."), name=name) from None
         raise ConsoleError("not_with_assistant", _("The conversation is no longer with the assistant.")) from None
 
 
@@ -109,7 +119,7 @@ def do_send(user: Any, conversation: Conversation, text: str) -> Message:
     check_own_conversation(user, conversation)
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
-        raise ConsoleError("invalid", _("A message has 1 to %(max)d characters.") % {"max": MAX_TEXT})
+        raise ConsoleError("invalid", _("A message has 1 to %(max)d characters."), max=MAX_TEXT)
     return inbox.send(conversation, text, sender=Sender.AGENT, agent=user)
 
 
@@ -123,10 +133,10 @@ def do_send_file(user: Any, conversation: Conversation, file: Any, caption: str 
     spec = channel_specs.get(conversation.channel)
     if spec is None or not spec.sends_files:
         label = spec.label if spec is not None else conversation.channel
-        raise ConsoleError("files_not_supported", _("Files cannot be sent on %(channel)s.") % {"channel": label})
+        raise ConsoleError("files_not_supported", _("Files cannot be sent on %(channel)s."), channel=label)
     caption = caption.strip()
     if len(caption) > attachments.MAX_CAPTION:
-        raise ConsoleError("invalid", _("A caption has at most %(max)d characters.") % {"max": attachments.MAX_CAPTION})
+        raise ConsoleError("invalid", _("A caption has at most %(max)d characters."), max=attachments.MAX_CAPTION)
     entry = attachments.store_upload(attachments.check_upload(file), f"console/{conversation.pk}")
     try:
         return inbox.send(
@@ -225,7 +235,7 @@ def do_set_presence(user: Any, value: str) -> str:
 def _clean_note(text: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
-        raise ConsoleError("invalid", _("A note has 1 to %(max)d characters.") % {"max": MAX_TEXT})
+        raise ConsoleError("invalid", _("A note has 1 to %(max)d characters."), max=MAX_TEXT)
     return text
 
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,18 +17,28 @@ from rest_framework.views import APIView
 
 from conversations import attachments, leadfields
 from conversations.console import actions, presence
+from conversations.console import serializers as shapes
 from conversations.console.permissions import IsAgent, IsSupervisor
 from conversations.models import Conversation
 from conversations.realtime import label_payload, message_payload, note_payload
-from talia.api import ApiError
+from talia.api import ApiError, BilingualSerializer
 from talia.parsers import UploadParser
 
+# The error answers every console operation may give besides 401/403 for someone not an agent
+# (`{"error": {"code", "message", "fields"?, "localized"}}`, docs/console-api.md).
+INVALID = OpenApiResponse(description="`invalid`: a malformed body; `fields` names each bad field.")
+FORBIDDEN = OpenApiResponse(description="`forbidden`: not a conversation this agent may open.")
+CONFLICT = OpenApiResponse(description="The action is not possible now; `code` says why.")
 
-class MessageSerializer(serializers.Serializer):
+
+class MessageSerializer(BilingualSerializer):
     text = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
+    class Meta:
+        ref_name = "ConsoleMessageRequest"  # not the web chat's Message
 
-class AfterSerializer(serializers.Serializer):
+
+class AfterSerializer(BilingualSerializer):
     after = serializers.IntegerField(min_value=0, required=False, default=0)
 
 
@@ -48,16 +58,26 @@ class ConsoleView(APIView):
         try:
             return action(*args)
         except actions.ConsoleError as exc:
-            raise ApiError(409, exc.code, str(exc)) from None
+            raise ApiError(409, exc.code, exc.message, **exc.params) from None
 
 
 class ClaimView(ConsoleView):
+    @extend_schema(
+        summary="Claim a queued conversation",
+        request=None,
+        responses={200: shapes.ConversationResponseSerializer, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_claim, request.user, self.conversation(request, conversation_id))
         return Response({"conversation": actions.conversation_payload(conversation)})
 
 
 class MessagesView(ConsoleView):
+    @extend_schema(
+        summary="Messages after a sequence number (catch-up)",
+        parameters=[AfterSerializer],
+        responses={200: shapes.MessagesResponseSerializer, 403: FORBIDDEN},
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = self.conversation(request, conversation_id, to_read=True)
         query = AfterSerializer(data=request.query_params)
@@ -67,6 +87,11 @@ class MessagesView(ConsoleView):
         )
         return Response({"messages": [message_payload(m) for m in messages]})
 
+    @extend_schema(
+        summary="Send a message to the contact",
+        request=MessageSerializer,
+        responses={201: shapes.MessageResponseSerializer, 400: INVALID, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = MessageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -76,7 +101,7 @@ class MessagesView(ConsoleView):
         return Response({"message": message_payload(message)}, status=status.HTTP_201_CREATED)
 
 
-class AttachmentSerializer(serializers.Serializer):
+class AttachmentSerializer(BilingualSerializer):
     """The small field beside the uploaded `file`."""
 
     caption = serializers.CharField(
@@ -84,11 +109,28 @@ class AttachmentSerializer(serializers.Serializer):
     )
 
 
+class AttachmentUploadSerializer(AttachmentSerializer):
+    """The multipart body, as the schema shows it."""
+
+    file = serializers.FileField()
+
+
 class AttachmentsView(ConsoleView):
     """The agent sends a file (multipart: `file`, optional `caption`) to the contact."""
 
     parser_classes = [UploadParser]
 
+    @extend_schema(
+        summary="Send a file to the contact",
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={
+            201: shapes.MessageResponseSerializer,
+            400: INVALID,
+            409: CONFLICT,
+            413: OpenApiResponse(description="`file_too_large`."),
+            415: OpenApiResponse(description="`unsupported_file_type`."),
+        },
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = AttachmentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -107,16 +149,26 @@ class AttachmentsView(ConsoleView):
 
 
 class CloseView(ConsoleView):
+    @extend_schema(
+        summary="Close the conversation",
+        request=None,
+        responses={200: shapes.ConversationResponseSerializer, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_close, request.user, self.conversation(request, conversation_id))
         return Response({"conversation": actions.conversation_payload(conversation)})
 
 
-class EndAnswerSerializer(serializers.Serializer):
+class EndAnswerSerializer(BilingualSerializer):
     accept = serializers.BooleanField()
 
 
 class EndRequestView(ConsoleView):
+    @extend_schema(
+        summary="Accept or decline the contact's request to end the chat",
+        request=EndAnswerSerializer,
+        responses={200: shapes.ConversationResponseSerializer, 400: INVALID, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = EndAnswerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -130,18 +182,28 @@ class EndRequestView(ConsoleView):
 
 
 class TakeOverView(ConsoleView):
+    @extend_schema(
+        summary="Take a conversation over from the assistant",
+        request=None,
+        responses={200: shapes.ConversationResponseSerializer, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_take_over, request.user, self.conversation(request, conversation_id))
         return Response({"conversation": actions.conversation_payload(conversation)})
 
 
-class LabelsSerializer(serializers.Serializer):
+class LabelsSerializer(BilingualSerializer):
     labels = serializers.ListField(
         child=serializers.IntegerField(min_value=1), max_length=50, help_text="The ids of every label it should have."
     )
 
 
 class LabelsView(ConsoleView):
+    @extend_schema(
+        summary="Set the conversation's labels",
+        request=LabelsSerializer,
+        responses={200: shapes.LabelsResponseSerializer, 400: INVALID, 403: FORBIDDEN, 409: CONFLICT},
+    )
     def put(self, request: Request, conversation_id: str) -> Response:
         body = LabelsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -150,7 +212,7 @@ class LabelsView(ConsoleView):
         return Response({"labels": [label_payload(label) for label in labels]})
 
 
-class ContactSerializer(serializers.Serializer):
+class ContactSerializer(BilingualSerializer):
     """The lead fields an agent edits in the sidebar; each sent one is checked by the lead writer's rules."""
 
     full_name = serializers.CharField(max_length=leadfields.MAX_NAME_LENGTH, required=False)
@@ -182,6 +244,11 @@ class ContactSerializer(serializers.Serializer):
 class ContactView(ConsoleView):
     """The sidebar's contact fields: PATCH stores what changed and answers with the old values."""
 
+    @extend_schema(
+        summary="Edit the contact's lead fields",
+        request=ContactSerializer,
+        responses={200: shapes.ContactEditResponseSerializer, 400: INVALID, 403: FORBIDDEN},
+    )
     def patch(self, request: Request, conversation_id: str) -> Response:
         body = ContactSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -199,6 +266,11 @@ class ContactView(ConsoleView):
 
 
 class HandBackView(ConsoleView):
+    @extend_schema(
+        summary="Hand the conversation back to the assistant",
+        request=None,
+        responses={200: shapes.ConversationNextResponseSerializer, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = self.act(actions.do_hand_back, request.user, self.conversation(request, conversation_id))
         # Shown on the queue the console goes back to: the agent no longer has this conversation's page.
@@ -206,18 +278,27 @@ class HandBackView(ConsoleView):
         return Response({"conversation": actions.conversation_payload(conversation), "next": reverse("console")})
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(BilingualSerializer):
     text = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
 
 class NotesView(ConsoleView):
     """Internal notes and whispers: staff-only, never part of what the contact sees."""
 
+    @extend_schema(
+        summary="The conversation's internal notes, oldest first",
+        responses={200: shapes.NotesResponseSerializer, 403: FORBIDDEN},
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = self.conversation(request, conversation_id, to_read=True)
         notes = conversation.notes.select_related("author", "recipient").order_by("created")
         return Response({"notes": [note_payload(note) for note in notes]})
 
+    @extend_schema(
+        summary="Add an internal note",
+        request=NoteSerializer,
+        responses={201: shapes.NoteResponseSerializer, 400: INVALID, 403: FORBIDDEN},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = NoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -229,6 +310,11 @@ class NotesView(ConsoleView):
 class WhisperView(ConsoleView):
     permission_classes = [IsSupervisor]
 
+    @extend_schema(
+        summary="Whisper to the agent handling the conversation (supervisors)",
+        request=NoteSerializer,
+        responses={201: shapes.NoteResponseSerializer, 400: INVALID, 403: FORBIDDEN, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = NoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -237,7 +323,7 @@ class WhisperView(ConsoleView):
         return Response({"note": note_payload(note)}, status=status.HTTP_201_CREATED)
 
 
-class TransferSerializer(serializers.Serializer):
+class TransferSerializer(BilingualSerializer):
     agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
     team = serializers.IntegerField(min_value=1, required=False, help_text="Or the team whose queue it goes to.")
     note = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
@@ -249,6 +335,11 @@ class TransferSerializer(serializers.Serializer):
 
 
 class TransferView(ConsoleView):
+    @extend_schema(
+        summary="Transfer the conversation to another agent or a team's queue",
+        request=TransferSerializer,
+        responses={200: shapes.ConversationNextResponseSerializer, 400: INVALID, 409: CONFLICT},
+    )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = TransferSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -264,16 +355,22 @@ class TransferView(ConsoleView):
         return Response({"conversation": actions.conversation_payload(conversation), "next": reverse("console")})
 
 
-class PresenceSerializer(serializers.Serializer):
+class PresenceSerializer(BilingualSerializer):
     state = serializers.ChoiceField(choices=["online", "away", "offline"])
 
 
 class PresenceView(ConsoleView):
     """The agent's own state: online (auto-assignment on), away or offline (none)."""
 
+    @extend_schema(summary="The agent's own presence", responses={200: shapes.PresenceResponseSerializer})
     def get(self, request: Request) -> Response:
         return Response({"state": presence.state_of(int(request.user.pk or 0))})
 
+    @extend_schema(
+        summary="Set the agent's own presence",
+        request=PresenceSerializer,
+        responses={200: shapes.PresenceResponseSerializer, 400: INVALID},
+    )
     def put(self, request: Request) -> Response:
         body = PresenceSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -283,7 +380,7 @@ class PresenceView(ConsoleView):
 # --- Reassign from the monitor (supervisors) ----------------------------------------------------------------
 
 
-class ReassignSerializer(serializers.Serializer):
+class ReassignSerializer(BilingualSerializer):
     agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
     team = serializers.IntegerField(
         min_value=1, required=False, help_text="Or the team whose queue it goes to (a conversation with an agent)."
@@ -303,10 +400,6 @@ class ReassignSerializer(serializers.Serializer):
         return attrs
 
 
-class ReassignResponseSerializer(serializers.Serializer):
-    conversation = serializers.DictField(help_text="The conversation as it is now (id, status, agent, team…).")
-
-
 class ReassignView(ConsoleView):
     """A supervisor gives a waiting conversation to an agent, or one an agent handles to another agent or team."""
 
@@ -315,7 +408,7 @@ class ReassignView(ConsoleView):
     @extend_schema(
         summary="Reassign a conversation (supervisors)",
         request=ReassignSerializer,
-        responses={200: ReassignResponseSerializer},
+        responses={200: shapes.ConversationResponseSerializer, 400: INVALID, 409: CONFLICT},
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = ReassignSerializer(data=request.data)

@@ -94,8 +94,9 @@ def test_the_second_agent_to_claim_is_told_who_was_first(queued, make_agent):
     assert lost.status_code == 409
     assert lost.json()["error"] == {
         "code": "already_claimed",
-        "message": "Ana la ha atendido antes.",
-    }  # Spanish by default
+        "message": "Ana took it first.",  # the API speaks English...
+        "localized": {"message": "Ana la ha atendido antes."},  # ...and the agent's language, Spanish by default
+    }
 
 
 def test_only_the_assigned_agent_may_write(queued, make_agent):

@@ -230,7 +230,7 @@
       const r = await api('PATCH', apiUrl(root.dataset.conversationId, 'contact'), changed);
       $('contact-save').disabled = false;
       if (!r.ok) {
-        const fields = (r.data.error && r.data.error.fields) || {};
+        const fields = r.fields;
         let shown = false;
         for (const [name, errors] of Object.entries(fields)) {
           const el = $('contact-' + name + '-error');
@@ -259,8 +259,7 @@
       stage.disabled = true;
       const r = await api('POST', stage.dataset.url, { stage: stage.value });
       stage.disabled = false;
-      const fields = (r.data.error && r.data.error.fields) || {};
-      show($('lead-stage-error'), r.ok ? '' : [].concat(fields.stage || r.error).join(' '));
+      show($('lead-stage-error'), r.ok ? '' : [].concat(r.fields.stage || r.error).join(' '));
       if (!r.ok) { stage.value = current; return; }
       current = stage.value;
       const placeholder = stage.querySelector('option[value=""]');
@@ -874,7 +873,10 @@
       fileInput.disabled = false;
       fileStatus.textContent = '';
       if (r && r.ok && data && data.message) { fileInput.value = ''; add(data.message); }
-      else show(composerError, String((data && data.error && data.error.message) || t('failed')));
+      else {
+        const err = (data && data.error) || {};
+        show(composerError, String((err.localized && err.localized.message) || err.message || t('failed')));
+      }
     }
     if (fileInput) fileInput.addEventListener('change', sendFile);
 

@@ -45,8 +45,9 @@
     return input ? input.value : '';
   }
 
-  // The JSON API (session auth with CSRF). Resolves to {ok, status, data, code, error}; `error` is the
-  // server's message, or ours, for people; status 0 and code "offline" when the request never arrived.
+  // The JSON API (session auth with CSRF). Resolves to {ok, status, data, code, error, fields}; `error` is
+  // the server's message in the agent's language (its `localized` copy; `message` is English), or ours,
+  // and `fields` the per-field messages likewise; status 0 and code "offline" when the request never arrived.
   async function api(method, path, body) {
     const headers = { Accept: 'application/json' };
     if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
@@ -61,10 +62,12 @@
     try { data = await r.json(); } catch (e) { /* not JSON: a proxy or CSRF error page */ }
     data = data && typeof data === 'object' ? data : {};
     const err = data.error && typeof data.error === 'object' ? data.error : {};
+    const local = err.localized && typeof err.localized === 'object' ? err.localized : {};
     return {
       ok: r.ok, status: r.status, data,
       code: r.ok ? '' : String(err.code || r.status),
-      error: r.ok ? '' : String(err.message || '') || (r.status === 401 ? t('signedOut') : t('failed'))
+      error: r.ok ? '' : String(local.message || err.message || '') || (r.status === 401 ? t('signedOut') : t('failed')),
+      fields: (r.ok ? null : local.fields || err.fields) || {}
     };
   }
 
