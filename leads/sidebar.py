@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations.console.actions import can_watch
 from conversations.console.permissions import IsAgent
+from conversations.console.visibility import can_watch
 from conversations.models import Conversation
 from conversations.registry import ContactPanel
 from leads.dashboard import LeadCardResponseSerializer, card_payload, stage_label

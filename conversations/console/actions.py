@@ -8,12 +8,13 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
 from conversations import assignment, attachments, endchat, inbox, labels, realtime, state
 from conversations.console import presence
 from conversations.console.permissions import is_agent, is_supervisor
+from conversations.console.visibility import can_watch
 from conversations.leadfields import Written, lead_details, write_lead_fields
 from conversations.models import Conversation, ConversationStatus, InternalNote, Label, Message, Sender, Team
 from conversations.realtime import agent_name
@@ -40,36 +41,6 @@ class ConsoleError(Exception):
 
     def __str__(self) -> str:
         return render_message(self.message, self.params)
-
-
-# What every agent may open besides their own: the queue, and conversations with the assistant (to follow
-# them and take one over before the contact asks).
-SHARED_STATUSES = (ConversationStatus.BOT, ConversationStatus.QUEUED)
-
-
-def can_watch(user: Any, conversation: Conversation) -> bool:
-    """Agents see the assistant's conversations, the queue of their teams plus the unrouted one, and their
-    own; staff see everything."""
-    if is_supervisor(user):
-        return True
-    if conversation.assigned_agent_id == user.pk and conversation.assigned_agent_id is not None:
-        return True
-    if conversation.status == ConversationStatus.QUEUED:
-        return conversation.team_id is None or Team.objects.filter(pk=conversation.team_id, members=user).exists()
-    return conversation.status in SHARED_STATUSES
-
-
-def watchable(user: Any, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    """`conversations` narrowed to those `user` may open (`can_watch` as a query): what lists may preview."""
-    if is_supervisor(user):
-        return conversations
-    my_teams = Team.objects.filter(members=user).values("pk")
-    return conversations.filter(
-        Q(status=ConversationStatus.BOT)
-        | Q(status=ConversationStatus.QUEUED, team__isnull=True)
-        | Q(status=ConversationStatus.QUEUED, team_id__in=my_teams)
-        | Q(assigned_agent_id=user.pk)
-    )
 
 
 def check_own_conversation(user: Any, conversation: Conversation) -> None:

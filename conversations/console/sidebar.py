@@ -16,7 +16,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
-from conversations.console.actions import can_watch
+from conversations.console.visibility import can_watch
 from conversations.leadfields import LEAD_FIELDS, lead_details
 from conversations.models import Contact, Conversation, ConversationStatus, Message, Sender
 from conversations.registry import channel_specs, contact_panels

@@ -30,9 +30,9 @@ from django.utils.translation import gettext as _
 from conversations import attachments, delivery
 from conversations.assistant import summaries
 from conversations.console import presence
-from conversations.console.actions import can_watch, watchable
 from conversations.console.permissions import AGENTS_GROUP_NAME, agent_required, is_supervisor, supervisor_required
 from conversations.console.sidebar import contact_sidebar, my_other_conversations
+from conversations.console.visibility import can_watch, watchable
 from conversations.models import (
     OPEN_STATUSES,
     ContactIdentity,

@@ -414,7 +414,7 @@ def test_the_transfer_form_is_offered_to_the_handling_agent_only(handled):
 
 
 def test_watchable_matches_can_watch(desks):
-    from conversations.console.actions import can_watch, watchable
+    from conversations.console.visibility import can_watch, watchable
 
     everything = Conversation.objects.all()
     for who in ("ana", "bruno", "boss"):

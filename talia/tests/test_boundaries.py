@@ -2,7 +2,8 @@
 
 - `conversations` is the hub: it imports none of the apps that plug into it.
 - The console (`conversations.console`) is used by other apps only through its public pieces:
-  `permissions` (who is an agent or a supervisor) and `presence` (who is online).
+  `permissions` (who is an agent or a supervisor), `presence` (who is online) and `visibility` (who may
+  open which conversation).
 - Channel apps never import each other.
 """
 
@@ -15,7 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("conversations", "channels_web", "channels_whatsapp", "channels_voice", "leads", "rag")
-CONSOLE_PUBLIC = {"conversations.console.permissions", "conversations.console.presence"}
+CONSOLE_PUBLIC = {
+    "conversations.console.permissions",
+    "conversations.console.presence",
+    "conversations.console.visibility",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
