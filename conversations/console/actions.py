@@ -160,6 +160,14 @@ def do_hand_back(user: Any, conversation: Conversation) -> Conversation:
     return handed_back
 
 
+def _agent(user_id: int) -> Any:
+    """The agent with this user id; ConsoleError when there is none (or they are not an agent)."""
+    target = get_user_model().objects.filter(pk=user_id).first()
+    if target is None or not is_agent(target):
+        raise ConsoleError("unknown_agent", _("That person is not an agent."))
+    return target
+
+
 def do_transfer(
     user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
 ) -> Conversation:
@@ -172,9 +180,7 @@ def do_transfer(
     previous = conversation.assigned_agent
     try:
         if agent_id is not None:
-            target = get_user_model().objects.filter(pk=agent_id).first()
-            if target is None or not is_agent(target):
-                raise ConsoleError("unknown_agent", _("That person is not an agent."))
+            target = _agent(agent_id)
             if target.pk == conversation.assigned_agent_id:
                 raise ConsoleError("same_agent", _("The conversation is already with that agent."))
             moved = state.transfer_to_agent(conversation, target, by=user, note=text)
@@ -214,8 +220,13 @@ def do_add_note(user: Any, conversation: Conversation, text: str) -> InternalNot
     """An internal note: every agent who can see the conversation reads it; the contact never does."""
     if not can_watch(user, conversation):
         raise ConsoleError("forbidden", _("This conversation is not yours to see."))
+    return _write_note(conversation, user, text)
+
+
+def _write_note(conversation: Conversation, author: Any, text: str) -> InternalNote:
+    """Store an internal note and tell the staff watching (after commit)."""
     with transaction.atomic():
-        note = InternalNote.objects.create(conversation=conversation, author=user, text=_clean_note(text))
+        note = InternalNote.objects.create(conversation=conversation, author=author, text=_clean_note(text))
         realtime.publish([realtime.staff_group(conversation.pk), realtime.MONITOR_GROUP], realtime.note_added(note))
     return note
 
@@ -293,17 +304,14 @@ def do_reassign(
         raise ConsoleError("not_reassignable", _("Only a waiting conversation or one with an agent can be reassigned."))
     if agent_id is None:
         raise ConsoleError("not_with_agent", _("A waiting conversation can only be given to an agent."))
-    target = get_user_model().objects.filter(pk=agent_id).first()
-    if target is None or not is_agent(target):
-        raise ConsoleError("unknown_agent", _("That person is not an agent."))
+    target = _agent(agent_id)
     with transaction.atomic():
         try:
             claimed = state.claim_conversation(conversation, target)
         except state.TransitionError:
             raise ConsoleError("not_queued", _("The conversation is no longer waiting for an agent.")) from None
         if text:
-            written = InternalNote.objects.create(conversation=claimed, author=user, text=_clean_note(text))
-            realtime.publish([realtime.staff_group(claimed.pk), realtime.MONITOR_GROUP], realtime.note_added(written))
+            _write_note(claimed, user, text)
         # The agent's consoles: it is theirs now (as after an auto-assignment).
         realtime.publish(
             [realtime.agent_group(target.pk)], realtime.conversation_changed("conversation.assigned", claimed)

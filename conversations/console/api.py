@@ -380,24 +380,12 @@ class PresenceView(ConsoleView):
 # --- Reassign from the monitor (supervisors) ----------------------------------------------------------------
 
 
-class ReassignSerializer(BilingualSerializer):
-    agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
-    team = serializers.IntegerField(
-        min_value=1, required=False, help_text="Or the team whose queue it goes to (a conversation with an agent)."
-    )
-    note = serializers.CharField(
-        max_length=actions.MAX_TEXT,
-        required=False,
-        allow_blank=True,
-        default="",
-        trim_whitespace=True,
-        help_text="For whoever gets it; a transfer without one records a default note.",
-    )
+class ReassignSerializer(TransferSerializer):
+    """A transfer's fields, the note optional: a transfer without one records a default note."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("agent" in attrs) == ("team" in attrs):
-            raise serializers.ValidationError("Give exactly one of agent or team.")
-        return attrs
+    note = serializers.CharField(
+        max_length=actions.MAX_TEXT, required=False, allow_blank=True, default="", trim_whitespace=True
+    )
 
 
 class ReassignView(ConsoleView):
