@@ -209,6 +209,24 @@ def do_set_presence(user: Any, value: str) -> str:
     return value
 
 
+def do_accept_offer(user: Any, offer_id: int) -> Conversation:
+    """The agent takes the conversation auto-assignment offered them (a claim, one winner)."""
+    try:
+        return assignment.accept_offer(user, offer_id)
+    except assignment.OfferGoneError:
+        raise ConsoleError(
+            "offer_gone", _("That offer is no longer open: it expired or someone else took the conversation.")
+        ) from None
+
+
+def do_decline_offer(user: Any, offer_id: int) -> None:
+    """The agent passes: the conversation is offered to the next agent, or waits in the queue."""
+    try:
+        assignment.decline_offer(user, offer_id)
+    except assignment.OfferGoneError:
+        raise ConsoleError("offer_gone", _("That offer is no longer open.")) from None
+
+
 def _clean_note(text: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
