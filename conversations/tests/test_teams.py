@@ -4,6 +4,7 @@ auto-assignment under capacity (concurrently too), presence states, and transfer
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,8 +27,9 @@ from conversations.models import (
     InternalNote,
     Team,
 )
-from conversations.tests.console_helpers import api, console_socket, next_of, ready, signed_in
+from conversations.tests.console_helpers import api, console_socket, next_of, ready, signed_in, staff_socket
 from conversations.tests.test_inbox import run_concurrently
+from talia.redis_client import get_redis
 
 QUEUED, AGENT = ConversationStatus.QUEUED, ConversationStatus.AGENT
 
@@ -699,3 +701,78 @@ def test_a_transfer_to_an_auto_assign_team_never_bounces_back_to_the_transferrin
     assert transfer(ana, second, team=team.pk, note="Para Carla").status_code == 200
     second.refresh_from_db()
     assert (second.status, offered_to(second)) == (QUEUED, carla.pk)
+
+
+# --- Presence by activity ------------------------------------------------------------------------------
+
+
+def idle_for(user: Any, minutes: float) -> None:
+    """As if the agent's console had reported no activity for `minutes` (the stored timestamp, set directly)."""
+    get_redis().zadd(f"{settings.REDIS_PREFIX}:console:activity", {str(user.pk): time.time() - minutes * 60})
+
+
+async def state_on_monitor(monitor: Any, user: Any, expected: str) -> None:
+    """Read the monitor's `agents.online` pushes until one says `user` is in the `expected` state."""
+    while True:
+        told = await next_of(monitor, "agents.online")
+        states = {agent["id"]: agent.get("state") for agent in told["agents"]}
+        if states.get(user.pk) == expected:
+            return
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_idle_agent_is_away_for_offers_and_back_online_on_activity(make_agent, django_user_model, settings):
+    settings.TALIA_PRESENCE_IDLE_MIN = 5
+    team = await sync_to_async(Team.objects.create)(name="Soporte", keywords="avería")
+    ana = await sync_to_async(make_agent)("ana")
+    boss = await sync_to_async(django_user_model.objects.create_user)("boss", is_staff=True)
+    await sync_to_async(team.members.add)(ana)
+    monitor = await ready(await sync_to_async(staff_socket)(boss, "/ws/monitor/"))
+    console = await ready(await sync_to_async(console_socket)(ana))
+    await state_on_monitor(monitor, ana, "online")
+
+    await sync_to_async(idle_for)(ana, 6)
+    assert await sync_to_async(presence.state_of)(ana.pk) == "away"
+    assert ana.pk not in await sync_to_async(presence.available_agent_ids)()
+    waiting = await sync_to_async(queued)("idle-0001", "avería")
+    assert await sync_to_async(offer_of)(waiting) is None  # nobody to offer it to
+    # The console's next ping notices the idle spell and the monitor is told, once.
+    await console.send_json_to({"type": "ping"})
+    await state_on_monitor(monitor, ana, "away")
+
+    await console.send_json_to({"type": "activity"})
+
+    await state_on_monitor(monitor, ana, "online")
+    offer = await next_of(console, "offer.made")  # back online: the waiting conversation is offered to her
+    assert offer["conversation_id"] == str(waiting.pk)
+    assert await sync_to_async(presence.state_of)(ana.pk) == "online"
+    await console.disconnect()
+    await monitor.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_activity_never_overrides_a_chosen_away(make_agent, online):
+    ana = make_agent("ana")
+    online(ana)
+    presence.set_state(ana.pk, "away")
+    idle_for(ana, settings.TALIA_PRESENCE_IDLE_MIN + 1)
+    assert presence.state_of(ana.pk) == "away"
+
+    presence.record_activity(ana.pk)
+
+    assert presence.state_of(ana.pk) == "away" and ana.pk not in presence.available_agent_ids()
+    presence.set_state(ana.pk, "online")
+    assert presence.state_of(ana.pk) == "online" and ana.pk in presence.available_agent_ids()
+
+
+def test_the_queue_page_shows_the_chosen_state_before_the_socket_connects(agent):
+    presence.set_state(agent.pk, "away")
+    try:
+        page = signed_in(agent).get("/console/").content.decode()
+        assert '<option value="away" selected>' in page
+
+        presence.set_state(agent.pk, "online")
+        page = signed_in(agent).get("/console/").content.decode()
+        assert '<option value="online" selected>' in page  # not "offline": no console socket is open yet
+    finally:
+        presence.set_state(agent.pk, "online")
