@@ -330,7 +330,7 @@ def do_reassign(
             raise ConsoleError("not_queued", _("The conversation is no longer waiting for an agent.")) from None
         if text:
             _write_note(claimed, user, text)
-        # The agent's consoles: it is theirs now (as after an auto-assignment).
+        # The agent's consoles: it is theirs now (the queue page says so).
         realtime.publish(
             [realtime.agent_group(target.pk)], realtime.conversation_changed("conversation.assigned", claimed)
         )

@@ -359,6 +359,9 @@ def test_an_unanswered_offer_expires_and_goes_to_the_next_agent(make_agent, onli
     past_deadline(first)
 
     assert tasks.expire_assignment_offers() == 1  # the task Celery beat runs
+    assert "conversations.tasks.expire_assignment_offers" in {
+        job["task"] for job in settings.CELERY_BEAT_SCHEDULE.values()
+    }
 
     first.refresh_from_db()
     assert first.status == AssignmentOffer.Status.EXPIRED
