@@ -18,7 +18,8 @@ The offer (an AssignmentOffer row, so it survives a restart) is pushed to the ag
   offer of the same conversation expires a late one too): recorded (`offer_declined`, `offer_expired`)
   and offered to the next candidate. With nobody left it simply stays queued.
 - withdrawn (`resolve_offers`, called by the state machine): someone claimed the conversation, or it
-  left the queue; the offered agent's prompt goes away (`offer.withdrawn`).
+  left the queue; the offered agent's prompt goes away (`offer.withdrawn`). Also when the agent goes
+  away (`release_offers`: they chose away or offline, or turned idle): offered to the next one at once.
 
 At most one offer per conversation is pending (a partial unique index). Capacity holds under
 concurrency because the chosen agent's user row is locked while their load is counted and the offer is
@@ -135,8 +136,9 @@ def _offer_within_capacity(conversation_id: UUID, agent_id: int, capacity: int) 
         user_model.objects.select_for_update().get(pk=agent_id)  # one assigner per agent at a time
         if _load(agent_id) >= capacity:
             return False
+        # NO KEY: rows that point at the conversation (its events) may still be written meanwhile.
         conversation = (
-            Conversation.objects.select_for_update(of=("self",))
+            Conversation.objects.select_for_update(no_key=True, of=("self",))
             .select_related("contact", "team")
             .filter(pk=conversation_id, status=ConversationStatus.QUEUED)
             .first()
@@ -250,6 +252,24 @@ def decline_offer(agent: Any, offer_id: int) -> None:
         events.emit(events.OFFER_DECLINED, conversation=offer.conversation, agent_id=agent.pk, offer_id=offer.pk)
         realtime.publish([realtime.agent_group(agent.pk)], _withdrawn(offer.pk, offer.conversation_id, "declined"))
         offer_after_commit(offer.conversation_id)
+
+
+def release_offers(agent: Any) -> int:
+    """The agent went away (chose away or offline, or turned idle): their open offers are withdrawn and
+    offered to someone else at once rather than left to time out. How many were withdrawn."""
+    released = 0
+    with transaction.atomic():
+        now = timezone.now()
+        for offer_id, conversation_id in AssignmentOffer.objects.filter(agent=agent, status=PENDING).values_list(
+            "pk", "conversation_id"
+        ):
+            if AssignmentOffer.objects.filter(pk=offer_id, status=PENDING).update(
+                status=AssignmentOffer.Status.WITHDRAWN, resolved_at=now
+            ):
+                released += 1
+                realtime.publish([realtime.agent_group(agent.pk)], _withdrawn(offer_id, conversation_id, "withdrawn"))
+                offer_after_commit(conversation_id, exclude=agent.pk)
+    return released
 
 
 def _expire(offer_id: int, conversation_id: UUID, agent_id: int) -> bool:

@@ -196,7 +196,8 @@ def do_transfer(
 
 
 def do_set_presence(user: Any, value: str) -> str:
-    """The agent's chosen state; choosing online gets them waiting conversations of their teams."""
+    """The agent's chosen state; choosing online offers them waiting conversations of their teams, choosing
+    away or offline hands their open offers to others."""
     if value not in presence.STATES:
         raise ConsoleError("invalid", _("Choose online, away or offline."))
     try:
@@ -205,6 +206,8 @@ def do_set_presence(user: Any, value: str) -> str:
         raise ConsoleError("unavailable", _("Your state could not be saved; try again.")) from None
     if value == "online":
         assignment.fill(user)
+    else:
+        assignment.release_offers(user)  # their open offers go to someone available now
     presence.announce()
     return value
 

@@ -182,6 +182,7 @@ class ConsoleConsumer(StaffConsumer):
         turned idle (automatically away) and tell the monitor, once."""
         if await sync_to_async(presence.notice_idle, thread_sensitive=False)(self.user.pk):
             await self.tell_monitor_who_is_online()
+            await database_sync_to_async(assignment.release_offers)(self.user)
 
     async def on_activity(self) -> None:
         """The agent used the console (the page throttles these): back online if idle made them away."""

@@ -454,6 +454,25 @@ def test_the_offered_agent_and_a_manual_claimer_racing_make_one_winner(make_agen
 
 
 @pytest.mark.django_db(transaction=True)
+def test_choosing_away_hands_the_open_offers_to_another_agent(make_agent, online):
+    team = Team.objects.create(name="Soporte", keywords="avería")
+    ana, bruno = make_agent("ana"), make_agent("bruno")
+    team.members.add(ana, bruno)
+    online(ana, bruno)
+    conversation = queued("away-offer-0001", "avería")
+    first = offer_of(conversation)
+    assert first is not None
+    leaving = first.agent
+
+    away = signed_in(leaving).put("/console/api/presence", {"state": "away"}, content_type="application/json")
+    assert away.status_code == 200
+
+    first.refresh_from_db()
+    assert first.status == AssignmentOffer.Status.WITHDRAWN
+    assert offered_to(conversation) not in (None, leaving.pk)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_agent_who_comes_back_online_is_offered_the_waiting_conversations_of_their_teams(make_agent, online):
     team = Team.objects.create(name="Soporte", keywords="avería", capacity=2)
     ana = make_agent("ana")
@@ -733,21 +752,26 @@ async def test_an_idle_agent_is_away_for_offers_and_back_online_on_activity(make
     monitor = await ready(await sync_to_async(staff_socket)(boss, "/ws/monitor/"))
     console = await ready(await sync_to_async(console_socket)(ana))
     await state_on_monitor(monitor, ana, "online")
+    first = await sync_to_async(queued)("idle-0001", "avería")
+    assert (await next_of(console, "offer.made"))["conversation_id"] == str(first.pk)
 
     await sync_to_async(idle_for)(ana, 6)
     assert await sync_to_async(presence.state_of)(ana.pk) == "away"
     assert ana.pk not in await sync_to_async(presence.available_agent_ids)()
-    waiting = await sync_to_async(queued)("idle-0001", "avería")
-    assert await sync_to_async(offer_of)(waiting) is None  # nobody to offer it to
-    # The console's next ping notices the idle spell and the monitor is told, once.
+    second = await sync_to_async(queued)("idle-0002", "avería")
+    assert await sync_to_async(offer_of)(second) is None  # nobody to offer it to
+    # The console's next ping notices the idle spell: the monitor is told, her open offer is withdrawn.
     await console.send_json_to({"type": "ping"})
     await state_on_monitor(monitor, ana, "away")
+    withdrawn = await next_of(console, "offer.withdrawn")
+    assert (withdrawn["conversation_id"], withdrawn["reason"]) == (str(first.pk), "withdrawn")
 
     await console.send_json_to({"type": "activity"})
 
     await state_on_monitor(monitor, ana, "online")
-    offer = await next_of(console, "offer.made")  # back online: the waiting conversation is offered to her
-    assert offer["conversation_id"] == str(waiting.pk)
+    # Back online: both waiting conversations are offered to her.
+    offered = {(await next_of(console, "offer.made"))["conversation_id"] for _ in range(2)}
+    assert offered == {str(first.pk), str(second.pk)}
     assert await sync_to_async(presence.state_of)(ana.pk) == "online"
     await console.disconnect()
     await monitor.disconnect()
