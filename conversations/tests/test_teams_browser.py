@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from conversations import inbox, state
 from conversations.console import presence
 from conversations.models import AssignmentOffer, Conversation, ConversationStatus, InternalNote, Team
+from talia.testing.axe import serious_violations
 from talia.testing.plugin import wait_for
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def test_an_agent_accepts_an_auto_assignment_offer_from_the_prompt(live_system: 
     prompt = page.locator("#offer-prompt")
     expect(prompt).to_be_visible(timeout=20_000)
     expect(prompt.locator("#offer-countdown")).to_contain_text("s")
+    assert serious_violations(page, "#offer-prompt") == []
     offer = AssignmentOffer.objects.get(conversation=conversation, status=AssignmentOffer.Status.PENDING)
     assert offer.agent_id == ana.pk
     prompt.locator("#offer-accept").click()  # "Aceptar" once translated
