@@ -6,9 +6,10 @@ whose process died simply stops being refreshed and drops out after PRESENCE_TTL
 reached presence is unknown (None), and nobody is told that no agent is online.
 
 Besides being connected, an agent picks a state in the console (`set_state`): online (the default),
-away or offline. Only connected agents whose chosen state is online are `available` for
-auto-assignment (conversations.teams); opening the console with no choice stored, or choosing online
-again, makes them available. The choice is kept for PRESENCE_STATE_TTL_S after it was last set.
+away or offline. Only connected agents whose chosen state is online (and who are not idle, below) are
+`available` for auto-assignment offers (conversations.assignment); opening the console with no choice
+stored, or choosing online again, makes them available. The choice is kept for PRESENCE_STATE_TTL_S
+after it was last set.
 
 Activity: the console reports keyboard, mouse and focus activity (throttled, an `activity` frame; opening
 the console counts too), stored as one more Redis sorted set of agent ids scored by the time of their
@@ -126,18 +127,20 @@ def idle_after_s() -> float:
 
 
 def record_activity(user_id: int) -> bool:
-    """The agent used their console just now. True when this ends an idle spell the monitor was told of
-    (the caller announces it and offers them waiting conversations)."""
+    """The agent used their console just now. True when this ends an idle spell, noticed by a ping or not
+    yet (the caller announces it and offers them waiting conversations)."""
     client = get_redis()
+    now = time.time()
     try:
         pipe = client.pipeline()
-        pipe.zadd(_activity_key(), {str(user_id): time.time()})
+        pipe.zscore(_activity_key(), str(user_id))
+        pipe.zadd(_activity_key(), {str(user_id): now})
         pipe.srem(_idle_key(), str(user_id))
-        _, was_idle = pipe.execute()
+        last, _, noticed = pipe.execute()
     except redis.RedisError:
         logger.warning("Could not record the activity of agent %s", user_id, exc_info=True)
         return False
-    return bool(was_idle)
+    return bool(noticed) or (last is not None and last < now - idle_after_s())
 
 
 def idle_agent_ids() -> set[int]:

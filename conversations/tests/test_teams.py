@@ -785,8 +785,9 @@ def test_activity_never_overrides_a_chosen_away(make_agent, online):
     idle_for(ana, settings.TALIA_PRESENCE_IDLE_MIN + 1)
     assert presence.state_of(ana.pk) == "away"
 
-    presence.record_activity(ana.pk)
+    ended_idle = presence.record_activity(ana.pk)  # idle, though no ping noticed it yet
 
+    assert ended_idle is True and presence.record_activity(ana.pk) is False
     assert presence.state_of(ana.pk) == "away" and ana.pk not in presence.available_agent_ids()
     presence.set_state(ana.pk, "online")
     assert presence.state_of(ana.pk) == "online" and ana.pk in presence.available_agent_ids()
