@@ -119,6 +119,10 @@ HANDOFF_REQUESTED = spec("handoff_requested", "Handoff requested", "requested_by
 HANDOFF_CANCELLED = spec("handoff_cancelled", "Handoff cancelled")
 HANDOFF_EXPIRED = spec("handoff_expired", "Handoff expired")
 AGENT_ASSIGNED = spec("agent_assigned", "Agent assigned", "agent_id")
+# Auto-assignment (conversations.assignment): offered to one agent, who declined it or let it expire.
+ASSIGNMENT_OFFERED = spec("assignment_offered", "Offered to an agent", "agent_id", "offer_id", "expires_at")
+OFFER_DECLINED = spec("offer_declined", "Offer declined by the agent", "agent_id", "offer_id")
+OFFER_EXPIRED = spec("offer_expired", "Offer not answered in time", "agent_id", "offer_id")
 TAKEN_OVER = spec("taken_over", "Taken over from the assistant by an agent", "agent_id")
 HANDED_BACK = spec("handed_back", "Handed back to the assistant", "agent_ids")
 # An agent edited the contact's details in the console sidebar (names of the fields, never their values).
@@ -141,6 +145,9 @@ CORE_EVENTS = (
     HANDOFF_CANCELLED,
     HANDOFF_EXPIRED,
     AGENT_ASSIGNED,
+    ASSIGNMENT_OFFERED,
+    OFFER_DECLINED,
+    OFFER_EXPIRED,
     TAKEN_OVER,
     HANDED_BACK,
     CONVERSATION_CLOSED,

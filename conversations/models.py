@@ -365,6 +365,46 @@ class AgentAssignment(models.Model):
         return f"{self.agent} · {self.conversation_id}"
 
 
+class AssignmentOffer(models.Model):
+    """A queued conversation offered to one agent by auto-assignment (conversations.assignment).
+
+    At most one offer per conversation is pending at a time; it counts toward the agent's load until it
+    is accepted, declined, expired (nobody answered by `expires_at`) or withdrawn (someone claimed the
+    conversation, or it left the queue).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="offers")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignment_offers")
+    team = models.ForeignKey("Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(_("offered at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assignment offer")
+        verbose_name_plural = _("assignment offers")
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(status="pending"),
+                name="one_pending_offer_per_conversation",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="offer_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} · {self.conversation_id} ({self.status})"
+
+
 class EndChatRequest(TimeStamped):
     class RequestedBy(models.TextChoices):
         CONTACT = "contact", _("Contact")

@@ -223,8 +223,32 @@ class ConsentChanged(TypedDict):
     version: str
 
 
+class OfferMade(TypedDict):
+    """A queued conversation offered to this agent (conversations.assignment): accept before `expires_at`."""
+
+    type: Literal["offer.made"]
+    offer_id: int
+    conversation_id: str
+    channel: str
+    contact_name: str
+    team_name: str | None
+    expires_at: str
+    timeout_s: int
+
+
+class OfferWithdrawn(TypedDict):
+    """The offer is no longer open: `reason` is accepted, declined, expired or withdrawn."""
+
+    type: Literal["offer.withdrawn"]
+    offer_id: int
+    conversation_id: str
+    reason: str
+
+
 RealtimeEvent = (
-    MessageNew
+    OfferMade
+    | OfferWithdrawn
+    | MessageNew
     | MessageDelta
     | ConversationChanged
     | Typing

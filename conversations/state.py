@@ -118,6 +118,13 @@ def request_handoff(conversation: Conversation, *, requested_by: str, reason: st
     return handoff
 
 
+def _resolve_offers(conversation: Conversation, *, claimed_by: Any = None, accepting: int | None = None) -> None:
+    """Leaving the queue closes its pending auto-assignment offer (conversations.assignment)."""
+    from conversations import assignment  # it claims through this module
+
+    assignment.resolve_offers(conversation, claimed_by=claimed_by, accepting=accepting)
+
+
 def _offer(conversation: Conversation, *, exclude: int | None = None) -> None:
     if conversation.team is not None and conversation.team.auto_assign:
         from conversations import assignment  # it claims through this module
@@ -125,10 +132,15 @@ def _offer(conversation: Conversation, *, exclude: int | None = None) -> None:
         assignment.offer_after_commit(conversation.pk, exclude=exclude)
 
 
-def claim_conversation(conversation: Conversation, agent: Any) -> Conversation:
-    """Give a queued conversation to `agent`. Raises AlreadyClaimedError when someone was quicker."""
+def claim_conversation(conversation: Conversation, agent: Any, *, offer_id: int | None = None) -> Conversation:
+    """Give a queued conversation to `agent`. Raises AlreadyClaimedError when someone was quicker.
+
+    Its pending auto-assignment offer is closed with it: accepted when `offer_id` (the agent answering
+    the offer; conversations.assignment.OfferGoneError, and no claim, when that offer is no longer open)
+    or when the offered agent claims it, withdrawn otherwise."""
     with transaction.atomic():
         fresh = _transition(conversation, "claim", assigned_agent=agent)
+        _resolve_offers(fresh, claimed_by=agent, accepting=offer_id)
         now = timezone.now()
         AgentAssignment.objects.create(conversation=fresh, agent=agent, assigned_at=now)
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
@@ -188,6 +200,7 @@ def _leave_queue(
 ) -> Conversation:
     with transaction.atomic():
         fresh = _transition(conversation, action)
+        _resolve_offers(fresh)
         now = timezone.now()
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
             status=outcome, resolved_at=now, updated=now
@@ -221,6 +234,8 @@ def close_conversation(conversation: Conversation, *, ended_by: str, reason: str
         was_queued = previous.first() == QUEUED
         now = timezone.now()
         fresh = _transition(conversation, "close", closed_at=now)
+        if was_queued:
+            _resolve_offers(fresh)
         _release_assignment(fresh, AgentAssignment.ReleaseReason.CLOSED)
         HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING).update(
             status=HandoffRequest.Status.CLOSED, resolved_at=now, updated=now

@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations import csat, delivery, handoff
+from conversations import assignment, csat, delivery, handoff
 from conversations.assistant import summaries, turns
 from conversations.inbox import enqueue_delivery, enqueue_turn
 from conversations.models import AssistantRun, DeliveryStatus, Message
@@ -172,3 +172,9 @@ def requeue_unanswered_messages() -> int:
             "Requeued %d turn(s) and %d delivery(ies) that were never processed", len(turn_ids), len(delivery_ids)
         )
     return len(turn_ids) + len(delivery_ids)
+
+
+@shared_task
+def expire_assignment_offers() -> int:
+    """Auto-assignment offers nobody answered within TALIA_OFFER_TIMEOUT_S go to the next agent."""
+    return len(assignment.expire_offers())

@@ -280,6 +280,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.expire_queued_handoffs",
         "schedule": 30.0,
     },
+    # Auto-assignment offers nobody answered in time go to the next agent (conversations.assignment).
+    "expire-assignment-offers": {
+        "task": "conversations.tasks.expire_assignment_offers",
+        "schedule": 5.0,
+    },
     "close-idle-webchat-sessions": {
         "task": "channels_web.tasks.close_idle_sessions",
         "schedule": 300.0,
@@ -381,6 +386,12 @@ TALIA_HEALTH_TIMEOUT_S = env_float("TALIA_HEALTH_TIMEOUT_S", 3.0, minimum=0.5, m
 # A conversation waiting this long for an agent goes back to the assistant, which tells the contact
 # and keeps helping. 0 keeps it in the queue until an agent claims it or the contact gives up.
 TALIA_QUEUE_TIMEOUT_S = env_int("TALIA_QUEUE_TIMEOUT_S", 600, minimum=0)
+# Auto-assignment offers a queued conversation to one agent at a time; unanswered after this many
+# seconds, the offer goes to the next agent (conversations.assignment).
+TALIA_OFFER_TIMEOUT_S = env_int("TALIA_OFFER_TIMEOUT_S", 30, minimum=5, maximum=600)
+# An agent whose console reports no keyboard, mouse or focus activity for this many minutes is away
+# (automatically; activity brings them back) and gets no offers (conversations.console.presence).
+TALIA_PRESENCE_IDLE_MIN = env_int("TALIA_PRESENCE_IDLE_MIN", 10, minimum=1, maximum=1440)
 
 # --- Assistant --------------------------------------------------------------------------------------
 # The business the assistant speaks for (greetings, instructions).

@@ -196,7 +196,8 @@ def do_transfer(
 
 
 def do_set_presence(user: Any, value: str) -> str:
-    """The agent's chosen state; choosing online gets them waiting conversations of their teams."""
+    """The agent's chosen state; choosing online offers them waiting conversations of their teams, choosing
+    away or offline hands their open offers to others."""
     if value not in presence.STATES:
         raise ConsoleError("invalid", _("Choose online, away or offline."))
     try:
@@ -205,8 +206,28 @@ def do_set_presence(user: Any, value: str) -> str:
         raise ConsoleError("unavailable", _("Your state could not be saved; try again.")) from None
     if value == "online":
         assignment.fill(user)
+    else:
+        assignment.release_offers(user)  # their open offers go to someone available now
     presence.announce()
     return value
+
+
+def do_accept_offer(user: Any, offer_id: int) -> Conversation:
+    """The agent takes the conversation auto-assignment offered them (a claim, one winner)."""
+    try:
+        return assignment.accept_offer(user, offer_id)
+    except assignment.OfferGoneError:
+        raise ConsoleError(
+            "offer_gone", _("That offer is no longer open: it expired or someone else took the conversation.")
+        ) from None
+
+
+def do_decline_offer(user: Any, offer_id: int) -> None:
+    """The agent passes: the conversation is offered to the next agent, or waits in the queue."""
+    try:
+        assignment.decline_offer(user, offer_id)
+    except assignment.OfferGoneError:
+        raise ConsoleError("offer_gone", _("That offer is no longer open.")) from None
 
 
 def _clean_note(text: str) -> str:
@@ -312,7 +333,7 @@ def do_reassign(
             raise ConsoleError("not_queued", _("The conversation is no longer waiting for an agent.")) from None
         if text:
             _write_note(claimed, user, text)
-        # The agent's consoles: it is theirs now (as after an auto-assignment).
+        # The agent's consoles: it is theirs now (the queue page says so).
         realtime.publish(
             [realtime.agent_group(target.pk)], realtime.conversation_changed("conversation.assigned", claimed)
         )

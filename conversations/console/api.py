@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import attachments, leadfields
+from conversations import assignment, attachments, leadfields
 from conversations.console import actions, presence
 from conversations.console import serializers as shapes
 from conversations.console.permissions import IsAgent, IsSupervisor
@@ -375,6 +375,44 @@ class PresenceView(ConsoleView):
         body = PresenceSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return Response({"state": self.act(actions.do_set_presence, request.user, body.validated_data["state"])})
+
+
+# --- Auto-assignment offers ---------------------------------------------------------------------------------
+
+
+class OffersView(ConsoleView):
+    """The agent's open auto-assignment offers (a console that (re)connects shows their prompts)."""
+
+    @extend_schema(summary="My open auto-assignment offers", responses={200: shapes.OffersResponseSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"offers": assignment.pending_offers(request.user)})
+
+
+class OfferAcceptView(ConsoleView):
+    @extend_schema(
+        summary="Accept an auto-assignment offer (claims the conversation)",
+        request=None,
+        responses={200: shapes.ConversationNextResponseSerializer, 409: CONFLICT},
+    )
+    def post(self, request: Request, offer_id: int) -> Response:
+        conversation = self.act(actions.do_accept_offer, request.user, offer_id)
+        return Response(
+            {
+                "conversation": actions.conversation_payload(conversation),
+                "next": reverse("console-conversation", args=[conversation.pk]),
+            }
+        )
+
+
+class OfferDeclineView(ConsoleView):
+    @extend_schema(
+        summary="Decline an auto-assignment offer (it goes to the next agent)",
+        request=None,
+        responses={200: shapes.OfferDeclinedResponseSerializer, 409: CONFLICT},
+    )
+    def post(self, request: Request, offer_id: int) -> Response:
+        self.act(actions.do_decline_offer, request.user, offer_id)
+        return Response({"declined": True})
 
 
 # --- Reassign from the monitor (supervisors) ----------------------------------------------------------------

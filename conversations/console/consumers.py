@@ -107,6 +107,7 @@ class ConsoleConsumer(StaffConsumer):
         )
         await self.join_queues()
         await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
+        await sync_to_async(presence.record_activity, thread_sensitive=False)(self.user.pk)  # opening it is activity
         await self.tell_monitor_who_is_online()
         # Back online: waiting conversations of the agent's auto-assign teams may go to them now.
         await database_sync_to_async(assignment.fill)(self.user)
@@ -161,7 +162,10 @@ class ConsoleConsumer(StaffConsumer):
         kind = payloads.frame_type(content)
         if kind == "ping":
             await sync_to_async(presence.touch, thread_sensitive=False)(self.user.pk, self.channel_name)
+            await self.on_ping_idle()
             await self.send_json({"type": "pong"})
+        elif kind == "activity":
+            await self.on_activity()
         elif kind == "watch":
             await self.on_watch(content)
         elif kind == "typing":
@@ -169,7 +173,22 @@ class ConsoleConsumer(StaffConsumer):
         elif kind == "resume":
             await self.on_resume(content)
         else:
-            await self.error("unknown_type", "Send a JSON object whose type is watch, resume, typing or ping.")
+            await self.error(
+                "unknown_type", "Send a JSON object whose type is watch, resume, typing, activity or ping."
+            )
+
+    async def on_ping_idle(self) -> None:
+        """The ping comes every 25 s even when nobody touches the page: the moment to notice the agent
+        turned idle (automatically away) and tell the monitor, once."""
+        if await sync_to_async(presence.notice_idle, thread_sensitive=False)(self.user.pk):
+            await self.tell_monitor_who_is_online()
+            await database_sync_to_async(assignment.release_offers)(self.user)
+
+    async def on_activity(self) -> None:
+        """The agent used the console (the page throttles these): back online if idle made them away."""
+        if await sync_to_async(presence.record_activity, thread_sensitive=False)(self.user.pk):
+            await self.tell_monitor_who_is_online()
+            await database_sync_to_async(assignment.fill)(self.user)
 
     async def on_watch(self, content: dict[str, Any]) -> None:
         conversation = await database_sync_to_async(self._conversation)(content.get("conversation_id"))
@@ -219,6 +238,7 @@ class ConsoleConsumer(StaffConsumer):
 
     handoff_requested = message_new = conversation_assigned = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = labels_changed = StaffConsumer.forward
+    offer_made = offer_withdrawn = StaffConsumer.forward  # auto-assignment offers to this agent
 
     async def message_delta(self, event: dict[str, Any]) -> None:
         """The assistant's reply while it is written, for the visitor's widget: the console shows it stored."""

@@ -6,9 +6,19 @@ whose process died simply stops being refreshed and drops out after PRESENCE_TTL
 reached presence is unknown (None), and nobody is told that no agent is online.
 
 Besides being connected, an agent picks a state in the console (`set_state`): online (the default),
-away or offline. Only connected agents whose chosen state is online are `available` for
-auto-assignment (conversations.teams); opening the console with no choice stored, or choosing online
-again, makes them available. The choice is kept for PRESENCE_STATE_TTL_S after it was last set.
+away or offline. Only connected agents whose chosen state is online (and who are not idle, below) are
+`available` for auto-assignment offers (conversations.assignment); opening the console with no choice
+stored, or choosing online again, makes them available. The choice is kept for PRESENCE_STATE_TTL_S
+after it was last set.
+
+Activity: the console reports keyboard, mouse and focus activity (throttled, an `activity` frame; opening
+the console counts too), stored as one more Redis sorted set of agent ids scored by the time of their
+last activity. An agent who chose online but has shown no activity for TALIA_PRESENCE_IDLE_MIN minutes
+is away (`state_of`), automatically: not available for offers, and back online at their next activity.
+A chosen away or offline is never changed by activity. The console's ping notices the moment an agent
+turns idle (`notice_idle`, which remembers it in a third set) so the monitor is told; the activity that
+ends it (`record_activity`) tells the monitor again and offers the agent waiting conversations.
+An agent with no activity stored at all (Redis lost it) counts as active.
 """
 
 from __future__ import annotations
@@ -80,19 +90,87 @@ def chosen_state(user_id: int) -> str:
 
 
 def state_of(user_id: int, online: set[int] | None = None) -> str:
-    """offline when no console socket is open, else the state the agent chose."""
+    """offline when no console socket is open, else the state the agent chose, but away when they chose
+    online and have been idle for TALIA_PRESENCE_IDLE_MIN."""
     online = online_agent_ids() if online is None else online
     if online is not None and user_id not in online:
         return "offline"
-    return chosen_state(user_id)
+    chosen = chosen_state(user_id)
+    if chosen == "online" and is_idle(user_id):
+        return "away"
+    return chosen
 
 
 def available_agent_ids() -> set[int]:
-    """Connected agents whose chosen state is online: who may be auto-assigned (empty when unknown)."""
+    """Connected agents whose chosen state is online and who are not idle: who may be offered
+    conversations (empty when unknown)."""
     online = online_agent_ids()
     if not online:
         return set()
-    return {user_id for user_id in online if chosen_state(user_id) == "online"}
+    idle = idle_agent_ids()
+    return {user_id for user_id in online if user_id not in idle and chosen_state(user_id) == "online"}
+
+
+# --- Activity ----------------------------------------------------------------------------------------
+
+
+def _activity_key() -> str:
+    return f"{settings.REDIS_PREFIX}:console:activity"
+
+
+def _idle_key() -> str:
+    return f"{settings.REDIS_PREFIX}:console:idle"
+
+
+def idle_after_s() -> float:
+    return settings.TALIA_PRESENCE_IDLE_MIN * 60.0
+
+
+def record_activity(user_id: int) -> bool:
+    """The agent used their console just now. True when this ends an idle spell, noticed by a ping or not
+    yet (the caller announces it and offers them waiting conversations)."""
+    client = get_redis()
+    now = time.time()
+    try:
+        pipe = client.pipeline()
+        pipe.zscore(_activity_key(), str(user_id))
+        pipe.zadd(_activity_key(), {str(user_id): now})
+        pipe.srem(_idle_key(), str(user_id))
+        last, _, noticed = pipe.execute()
+    except redis.RedisError:
+        logger.warning("Could not record the activity of agent %s", user_id, exc_info=True)
+        return False
+    return bool(noticed) or (last is not None and last < now - idle_after_s())
+
+
+def idle_agent_ids() -> set[int]:
+    """Agents whose last activity is older than TALIA_PRESENCE_IDLE_MIN (empty when Redis cannot say)."""
+    try:
+        members = get_redis().zrangebyscore(_activity_key(), "-inf", time.time() - idle_after_s())
+    except redis.RedisError:
+        logger.warning("Could not read agent activity", exc_info=True)
+        return set()
+    return {
+        int(member) for member in (m.decode() if isinstance(m, bytes) else str(m) for m in members) if member.isdigit()
+    }
+
+
+def is_idle(user_id: int) -> bool:
+    try:
+        score = get_redis().zscore(_activity_key(), str(user_id))
+    except redis.RedisError:
+        return False
+    return score is not None and score < time.time() - idle_after_s()
+
+
+def notice_idle(user_id: int) -> bool:
+    """True the first time the agent is seen idle since their last activity (the caller announces it)."""
+    if not is_idle(user_id):
+        return False
+    try:
+        return bool(get_redis().sadd(_idle_key(), str(user_id)))
+    except redis.RedisError:
+        return False
 
 
 def online_agent_ids() -> set[int] | None:
@@ -126,7 +204,8 @@ def announce() -> None:
     opens or closes, or an agent picks a state)."""
     agents = online_agents()
     if agents is not None:
-        states = {int(agent.pk): chosen_state(int(agent.pk)) for agent in agents}
+        online = {int(agent.pk) for agent in agents}
+        states = {int(agent.pk): state_of(int(agent.pk), online) for agent in agents}
         realtime.publish([realtime.MONITOR_GROUP], realtime.agents_online(list(agents), states))
 
 

@@ -42,7 +42,9 @@ class ConversationResponseSerializer(serializers.Serializer):
 
 class ConversationNextResponseSerializer(serializers.Serializer):
     conversation = ConversationSerializer()
-    next = serializers.CharField(help_text="Where the console goes next (the queue).")
+    next = serializers.CharField(
+        help_text="Where the console goes next (the queue, or an accepted offer's conversation)."
+    )
 
 
 class MessageSerializer(serializers.Serializer):
@@ -116,3 +118,24 @@ class ContactEditResponseSerializer(serializers.Serializer):
 
 class PresenceResponseSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["online", "away", "offline"])
+
+
+class OfferSerializer(serializers.Serializer):
+    """An open auto-assignment offer, as the `offer.made` push carries it."""
+
+    type = serializers.CharField(help_text='Always "offer.made".')
+    offer_id = serializers.IntegerField()
+    conversation_id = serializers.UUIDField()
+    channel = serializers.CharField()
+    contact_name = serializers.CharField()
+    team_name = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField(help_text="Accept before this; after it the offer goes to someone else.")
+    timeout_s = serializers.IntegerField(help_text="How long an offer lasts (TALIA_OFFER_TIMEOUT_S).")
+
+
+class OffersResponseSerializer(serializers.Serializer):
+    offers = OfferSerializer(many=True)
+
+
+class OfferDeclinedResponseSerializer(serializers.Serializer):
+    declined = serializers.BooleanField()

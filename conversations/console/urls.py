@@ -12,6 +12,9 @@ urlpatterns = [
         name="console-attachment",
     ),
     path("console/api/presence", api.PresenceView.as_view(), name="console-presence"),
+    path("console/api/offers", api.OffersView.as_view(), name="console-offers"),
+    path("console/api/offers/<int:offer_id>/accept", api.OfferAcceptView.as_view(), name="console-offer-accept"),
+    path("console/api/offers/<int:offer_id>/decline", api.OfferDeclineView.as_view(), name="console-offer-decline"),
     path(
         "console/api/conversations/<uuid:conversation_id>/transfer", api.TransferView.as_view(), name="console-transfer"
     ),

@@ -117,7 +117,8 @@ def console(request: HttpRequest) -> HttpResponse:
         "sender_choices": Sender.choices,  # labels for live rows' previews
         "all_labels": Label.objects.all(),
         "label": label,
-        "presence_state": presence.state_of(int(request.user.pk or 0)),
+        # What the agent chose, not state_of: that says offline until this page's socket connects.
+        "presence_state": presence.chosen_state(int(request.user.pk or 0)),
         "presence_states": [("online", _("Online")), ("away", _("Away")), ("offline", _("Offline"))],
     }
     return render(request, "conversations/console.html", context)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 BODY_METHODS = {"post", "put", "patch"}
 # Actions that take no body: the URL says everything.
-BODILESS = {"claim", "close", "take-over", "hand-back", "process-conversations"}
+BODILESS = {"claim", "close", "take-over", "hand-back", "process-conversations", "accept", "decline"}
 
 
 def operations(schema: dict[str, Any], under: str = "/") -> list[tuple[str, str, dict[str, Any]]]:

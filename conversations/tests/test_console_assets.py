@@ -25,6 +25,7 @@ ALL_TEMPLATES = [
     *PAGES,
     "_conversation_list.html",
     "_whisper_alert.html",
+    "_offer_prompt.html",
     "_contact_sidebar.html",
     "../leads/_contact_panel.html",
 ]

@@ -1,5 +1,6 @@
 """Teams in real browsers: an agent transfers a conversation to another team's queue with a note, and a
-member of that team sees it arrive live; the presence select stores the agent's state."""
+member of that team sees it arrive live; the presence select stores the agent's state; an agent accepts an
+auto-assignment offer from its prompt."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from playwright.sync_api import expect
 
 from conversations import inbox, state
 from conversations.console import presence
-from conversations.models import Conversation, ConversationStatus, InternalNote, Team
+from conversations.models import AssignmentOffer, Conversation, ConversationStatus, InternalNote, Team
+from talia.testing.axe import serious_violations
 from talia.testing.plugin import wait_for
 
 if TYPE_CHECKING:
@@ -72,3 +74,30 @@ def test_an_agent_transfers_to_a_team_whose_member_sees_it_live(live_system: Liv
     page.locator("#presence-state").select_option("away")  # labelled "Mi estado" once translated
     wait_for(lambda: presence.chosen_state(ana.pk) == "away")
     presence.set_state(ana.pk, "online")
+
+
+def test_an_agent_accepts_an_auto_assignment_offer_from_the_prompt(live_system: LiveServer, page: Any):
+    ana = make_agent("ana", "Ana")
+    support = Team.objects.create(name="Soporte", keywords="avería")
+    support.members.add(ana)
+    sign_in(page, f"{live_system.url}/console/", "ana")
+    # Her state is right from the first paint, before the socket says she is connected.
+    expect(page.locator("#presence-state")).to_have_value("online")
+    wait_for(lambda: ana.pk in presence.available_agent_ids())
+
+    conversation = inbox.receive("web", "browser-offer-0001", "Se me ha roto el aparato").conversation
+    state.request_handoff(conversation, requested_by="contact", reason="una avería")
+
+    prompt = page.locator("#offer-prompt")
+    expect(prompt).to_be_visible(timeout=20_000)
+    expect(prompt.locator("#offer-countdown")).to_contain_text("s")
+    assert serious_violations(page, "#offer-prompt") == []
+    offer = AssignmentOffer.objects.get(conversation=conversation, status=AssignmentOffer.Status.PENDING)
+    assert offer.agent_id == ana.pk
+    prompt.locator("#offer-accept").click()  # "Aceptar" once translated
+
+    expect(page).to_have_url(f"{live_system.url}/console/conversations/{conversation.pk}/")
+    fresh = Conversation.objects.get(pk=conversation.pk)
+    assert (fresh.status, fresh.assigned_agent_id) == (ConversationStatus.AGENT, ana.pk)
+    offer.refresh_from_db()
+    assert offer.status == AssignmentOffer.Status.ACCEPTED

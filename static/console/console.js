@@ -268,11 +268,119 @@
     });
   }
 
+  // --- Auto-assignment offers (conversations.assignment): a prompt with Accept / Decline and a countdown --------
+  // Offers arrive as `offer.made` pushes on this agent's sockets and go away with `offer.withdrawn`; a socket
+  // that (re)opens asks /console/api/offers for those still open. One is shown at a time, oldest first.
+  function offerPrompt() {
+    const box = $('offer-prompt');
+    if (!box) return;
+    const offers = new Map(); // offer_id -> the offer.made push
+    const accept = $('offer-accept'), decline = $('offer-decline'), error = $('offer-error');
+    let shownId = null, tick = null;
+    const fill = (text, vars) => String(text || '').replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] != null ? String(vars[k]) : m));
+    const current = () => [...offers.values()].sort((a, b) => Date.parse(a.expires_at) - Date.parse(b.expires_at))[0] || null;
+    function countdown() {
+      const offer = current();
+      if (!offer) return;
+      const left = Math.ceil((Date.parse(offer.expires_at) - now()) / 1000);
+      // Late: the server expires it and tells us; until then it cannot be accepted any more.
+      if (left <= 0) { offers.delete(offer.offer_id); render(); return; }
+      $('offer-countdown').textContent = fill(box.dataset.countdown, { seconds: left });
+    }
+    function render() {
+      const offer = current();
+      clearInterval(tick);
+      if (!offer) { box.hidden = true; shownId = null; return; }
+      if (offer.offer_id !== shownId) {
+        shownId = offer.offer_id;
+        $('offer-contact').textContent = String(offer.contact_name || '');
+        $('offer-channel').textContent = channelLabel(offer.channel);
+        $('offer-team').textContent = String(offer.team_name || '');
+        $('offer-team').hidden = !offer.team_name;
+        show(error, '');
+        accept.disabled = decline.disabled = false;
+      }
+      const more = offers.size - 1;
+      $('offer-more').textContent = more > 0 ? fill(box.dataset.more, { count: more }) : '';
+      $('offer-more').hidden = more <= 0;
+      box.hidden = false;
+      countdown();
+      tick = setInterval(countdown, 1000);
+    }
+    function alertAgent(offer) {
+      if (store('localStorage', SOUND_ON) === 'on') chime();
+      if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+      try {
+        const n = new Notification(fill(box.dataset.notification, { channel: channelLabel(offer.channel) }), { body: String(offer.contact_name || ''), tag: 'talia-offer-' + offer.offer_id, lang: LANG });
+        n.onclick = () => { window.focus(); n.close(); };
+      } catch (e) { /* some browsers only notify from a service worker */ }
+    }
+    function made(offer) {
+      if (!offer || !Number.isInteger(offer.offer_id) || !UUID.test(offer.conversation_id || '')) return false;
+      const fresh = !offers.has(offer.offer_id);
+      offers.set(offer.offer_id, offer);
+      render();
+      return fresh;
+    }
+    async function answer(action, button) {
+      const offer = current();
+      if (!offer) return;
+      accept.disabled = decline.disabled = true;
+      const r = await api('POST', '/console/api/offers/' + encodeURIComponent(offer.offer_id) + '/' + action);
+      if (r.ok && action === 'accept') { location.assign(r.data.next); return; }
+      if (r.ok || r.code === 'offer_gone') {
+        offers.delete(offer.offer_id);
+        render();
+        if (!r.ok) show(error, r.error);
+        return;
+      }
+      accept.disabled = decline.disabled = false;
+      show(error, r.error);
+      button.focus();
+    }
+    accept.addEventListener('click', () => answer('accept', accept));
+    decline.addEventListener('click', () => answer('decline', decline));
+    async function sync() {
+      const r = await api('GET', '/console/api/offers');
+      if (!r.ok || !Array.isArray(r.data.offers)) return;
+      offers.clear();
+      for (const offer of r.data.offers) made(offer);
+      render();
+    }
+    const pageEvent = onEvent, pageOpen = onOpen;
+    onEvent = v => {
+      if (v.type === 'offer.made') {
+        if (made(v)) alertAgent(v);
+      } else if (v.type === 'offer.withdrawn') {
+        offers.delete(v.offer_id);
+        render();
+      }
+      pageEvent(v);
+    };
+    onOpen = reconnected => {
+      pageOpen(reconnected);
+      sync();
+    };
+  }
+
+  // --- Activity: the server counts an agent idle after TALIA_PRESENCE_IDLE_MIN without any (away for offers) ---
+  // Keyboard, pointer, wheel and focus tell the socket, at most every 30 s (conversations.console.presence).
+  function reportActivity() {
+    let sentAt = 0;
+    const used = () => {
+      if (document.hidden || Date.now() - sentAt < 30000) return;
+      if (wsSend({ type: 'activity' })) sentAt = Date.now();
+    };
+    for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'focus']) addEventListener(type, used, { passive: true });
+    document.addEventListener('visibilitychange', used);
+  }
+
   if (root.dataset.page === 'queue') queuePage();
   else if (root.dataset.page === 'conversation') conversationPage();
   else if (root.dataset.page === 'monitor') monitorPage();
   if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') myMessages();
   if ($('contact-sidebar')) contactSidebar();
+  if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') { offerPrompt(); reportActivity(); }
   connect();
 
   // --- The queue ---------------------------------------------------------------------------------------

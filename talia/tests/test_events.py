@@ -14,10 +14,11 @@ from django.utils import timezone
 from channels_voice import services as voice
 from channels_voice import streaming
 from channels_web import services as web
-from conversations import events, inbox, labels, state
+from conversations import assignment, events, inbox, labels, state
 from conversations.assistant.tools import record_consent, set_email, set_full_name
+from conversations.console import presence
 from conversations.leadfields import write_lead_fields
-from conversations.models import Event, Label, Sender, Team
+from conversations.models import AssignmentOffer, Event, Label, Sender, Team
 from leads import pipeline
 from leads.models import LeadMovement
 from leads.tools import schedule_meeting, update_meeting
@@ -50,6 +51,21 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     colleague = django_user_model.objects.create_user("berta-events", is_staff=True)
     state.transfer_to_agent(conversation, colleague, by=agent, note="Te lo paso")
     state.transfer_to_team(conversation, sales, by=colleague, note="Para ventas")
+    state.claim_conversation(conversation, agent)
+    state.hand_back_to_assistant(conversation)
+    # Auto-assignment: offered, declined, offered to the other member, expired; then claimed by hand.
+    support = Team.objects.create(name="Soporte", keywords="avería")
+    support.members.add(agent, colleague)
+    for member in (agent, colleague):
+        presence.touch(member.pk, "events-socket")
+    state.request_handoff(conversation, requested_by="assistant", reason="Una avería")
+    first = assignment.auto_assign(conversation.pk)
+    assignment.decline_offer(first, AssignmentOffer.objects.get(status="pending").pk)
+    assert assignment.auto_assign(conversation.pk) not in (None, first)
+    AssignmentOffer.objects.filter(status="pending").update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert len(assignment.expire_offers()) == 1
+    for member in (agent, colleague):
+        presence.leave(member.pk, "events-socket")
     state.claim_conversation(conversation, agent)
     state.hand_back_to_assistant(conversation)
 
