@@ -336,9 +336,23 @@ class TransferSerializer(BilingualSerializer):
 
 class TransferView(ConsoleView):
     @extend_schema(
-        summary="Transfer the conversation to another agent or a team's queue",
+        summary="Transfer the conversation to another agent or a team's queue (a waiting one: to another queue)",
+        description=(
+            "The agent handling the conversation (any supervisor) gives it to an agent or a team's queue. A "
+            "conversation still waiting moves to another team's queue (`team` only), by an agent who sees it "
+            "in their queue or a supervisor: the brief and the time waited go with it, a `transferred` event "
+            "records both teams."
+        ),
         request=TransferSerializer,
-        responses={200: shapes.ConversationNextResponseSerializer, 400: INVALID, 409: CONFLICT},
+        responses={
+            200: shapes.ConversationNextResponseSerializer,
+            400: INVALID,
+            409: OpenApiResponse(
+                description="`not_yours`, `not_with_agent`, `unknown_agent`, `same_agent`, `unknown_team`; for a "
+                "waiting conversation `forbidden` (another team's queue), `queue_to_team_only`, `same_team`, "
+                "`not_queued`."
+            ),
+        },
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = TransferSerializer(data=request.data)

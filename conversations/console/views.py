@@ -167,7 +167,11 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
 
 
 def transfer_choices(user: Any, conversation: Conversation) -> dict[str, Any]:
-    """Who the conversation may be transferred to, when this user may transfer it (theirs; staff: any)."""
+    """Who the conversation may be transferred to, when this user may transfer it (theirs; staff: any); a
+    waiting one, to which other team's queue (whoever sees it waiting: actions.do_move_queue)."""
+    if conversation.status == ConversationStatus.QUEUED:
+        other_teams = Team.objects.exclude(pk=conversation.team_id or 0).order_by("name")
+        return {"can_move_queue": True, "transfer_teams": other_teams}  # the page was checked with can_watch
     handled = conversation.status == ConversationStatus.AGENT
     if not handled or not (conversation.assigned_agent_id == user.pk or is_supervisor(user)):
         return {"can_transfer": False}

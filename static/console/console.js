@@ -268,8 +268,24 @@
     });
   }
 
+  // --- Moving a waiting conversation to another team's queue (conversation page) -------------------------
+  function moveQueueForm() {
+    const form = $('move-queue-form');
+    if (!form) return;
+    form.addEventListener('submit', async e => {
+      e.preventDefault();
+      const team = $('move-queue-to').value, text = $('move-queue-note').value.trim();
+      if (!team || !text) { show($('move-queue-error'), t('chooseMoveQueue')); return; }
+      $('move-queue-button').disabled = true;
+      const r = await api('POST', apiUrl(root.dataset.conversationId, 'transfer'), { team: Number(team), note: text });
+      $('move-queue-button').disabled = false;
+      if (r.ok) { location.assign(r.data.next); return; }
+      show($('move-queue-error'), r.error);
+    });
+  }
+
   if (root.dataset.page === 'queue') queuePage();
-  else if (root.dataset.page === 'conversation') conversationPage();
+  else if (root.dataset.page === 'conversation') { conversationPage(); moveQueueForm(); }
   else if (root.dataset.page === 'monitor') monitorPage();
   if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') myMessages();
   if ($('contact-sidebar')) contactSidebar();
@@ -714,6 +730,7 @@
       } else if (v.type === 'conversation.transferred') {
         if (v.to_agent_id != null && String(v.to_agent_id) === root.dataset.userId) { location.reload(); return; }
         if (root.dataset.mine === 'true') { note(t('transferredAway'), true); disableComposer(); if (transferForm) transferForm.hidden = true; }
+        else if (v.status === 'queued' && status === 'queued') note(t('movedQueue', { team: String(v.team_name || '') }), true);
         applyStatus(v.status, v.agent_name);
       }
     };
@@ -1065,8 +1082,6 @@
       $('reassign-who').textContent = li.querySelector('.contact').textContent;
       $('reassign-to').value = '';
       $('reassign-note').value = '';
-      // A waiting conversation goes to an agent only (it is already in a queue).
-      $('reassign-teams').disabled = li.dataset.status === 'queued';
       show($('reassign-error'), '');
       form.hidden = false;
       $('reassign-to').focus();
@@ -1106,7 +1121,10 @@
         if (added && 'team_id' in v) setTeam(added, v.team_id, v.team_name);
         setStatus(added, 'queued');
       } else if (v.type === 'conversation.transferred') {
-        if (li && v.status === 'queued') { delete li.dataset.queuedAt; setTeam(li, v.to_team_id, v.team_name); }
+        if (li && v.status === 'queued') {
+          if (li.dataset.status !== 'queued') delete li.dataset.queuedAt; // moved between queues: the wait goes on
+          setTeam(li, v.to_team_id, v.team_name);
+        }
         setStatus(li, v.status, v.agent_name);
       } else if (v.type === 'handoff.accepted' || v.type === 'queue.removed' || v.type === 'conversation.handed_back') {
         setStatus(li, v.status, v.agent_name);
