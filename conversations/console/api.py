@@ -19,6 +19,7 @@ from conversations import attachments, leadfields
 from conversations.console import actions, presence
 from conversations.console import serializers as shapes
 from conversations.console.permissions import IsAgent, IsSupervisor
+from conversations.console.sidebar import sidebar_data
 from conversations.models import Conversation
 from conversations.realtime import label_payload, message_payload, note_payload
 from talia.api import ApiError, BilingualSerializer
@@ -242,7 +243,16 @@ class ContactSerializer(BilingualSerializer):
 
 
 class ContactView(ConsoleView):
-    """The sidebar's contact fields: PATCH stores what changed and answers with the old values."""
+    """The sidebar's contact: GET what may change while the page is open (the page asks on `contact.changed`);
+    PATCH stores what changed and answers with the old values."""
+
+    @extend_schema(
+        summary="The contact sidebar's live data: fields, consent and each panel's data",
+        responses={200: shapes.SidebarResponseSerializer, 403: FORBIDDEN},
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        return Response(sidebar_data(request._request, conversation))
 
     @extend_schema(
         summary="Edit the contact's lead fields",

@@ -219,6 +219,7 @@ class ConsoleConsumer(StaffConsumer):
 
     handoff_requested = message_new = conversation_assigned = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = labels_changed = StaffConsumer.forward
+    contact_changed = StaffConsumer.forward  # the sidebar fetches the contact's new data
 
     async def message_delta(self, event: dict[str, Any]) -> None:
         """The assistant's reply while it is written, for the visitor's widget: the console shows it stored."""
@@ -274,4 +275,4 @@ class MonitorConsumer(StaffConsumer):
     conversation_opened = queue_added = queue_removed = handoff_accepted = StaffConsumer.forward
     conversation_closed = conversation_handed_back = message_new = end_requested = StaffConsumer.forward
     summary_ready = note_added = brief_ready = agents_online = message_status = StaffConsumer.forward
-    labels_changed = conversation_transferred = StaffConsumer.forward
+    labels_changed = conversation_transferred = monitor_figures = StaffConsumer.forward
