@@ -622,7 +622,7 @@ def publish_contact_changed(contact_id: object, conversation_id: object | None =
 
     def send() -> None:
         open_ids = (
-            Conversation.objects.filter(contact_id=contact_id, status__in=OPEN_STATUSES)
+            Conversation.objects.filter(contact_id=str(contact_id), status__in=OPEN_STATUSES)
             .order_by("-created")
             .values_list("pk", flat=True)[:CONTACT_CONVERSATIONS]
         )
