@@ -144,7 +144,7 @@ def write_lead_fields(
             setattr(contact, name, value)
         contact.save(update_fields=[*clean, "updated"])
         # Staff viewing the contact's conversations see the new details in the sidebar without a reload.
-        realtime.publish_contact_changed(contact.pk, conversation.pk)
+        realtime.publish_contact_changed(contact.pk)
         if agent is not None:
             replaced = [name for name, old in written.previous.items() if old]
             events.emit(

@@ -14,9 +14,9 @@ sockets: whispers), `user.<user id>` (every staff socket of one account, console
 `access.revoked`), `agents` (every online agent: the unrouted queue and changes of status), `team.<id>` (the console
 sockets of a team's members who are not supervisors: that team's queue), `supervisors` (supervisors'
 console sockets: every team's queue), `monitor` (supervisors: everything, and `monitor.figures`: agents'
-loads and queues' waits, recomputed once per transaction that changed them). `contact.changed` goes to the
-`staff.<id>` groups of the contact's open conversations whenever the one lead writer, the consent, the lead
-card or a meeting changes (the sidebar fetches the new data through the console API).
+loads and queues' waits, recomputed once per transaction that changed them), `staff-contact.<contact id>`
+(the staff viewing any conversation of that contact: `contact.changed` whenever the one lead writer, the
+consent, the lead card or a meeting changes; the sidebar fetches the new data through the console API).
 Nothing staff-only is ever sent to a `conversation.<id>` group, which the contact's sockets join.
 """
 
@@ -36,7 +36,6 @@ from django.db import transaction
 
 from conversations import teams
 from conversations.models import (
-    OPEN_STATUSES,
     Contact,
     Conversation,
     InternalNote,
@@ -239,7 +238,6 @@ class ContactChanged(TypedDict):
     """The contact's details, consent, lead card or meetings changed (staff only: the sidebar fetches them)."""
 
     type: Literal["contact.changed"]
-    conversation_id: str
     contact_id: str
 
 
@@ -286,6 +284,11 @@ def contact_group(contact_id: object) -> str:
 def staff_group(conversation_id: object) -> str:
     """The staff watching one conversation; the contact's sockets never join it."""
     return f"staff.{conversation_id}"
+
+
+def staff_contact_group(contact_id: object) -> str:
+    """The staff viewing any conversation of one contact (their sidebar shows the contact)."""
+    return f"staff-contact.{contact_id}"
 
 
 def agent_group(user_id: object) -> str:
@@ -607,30 +610,18 @@ def _once_after_commit(key: object, action: Callable[[], None]) -> None:
     transaction.on_commit(_OnceAfterCommit(key, action))
 
 
-# The contact's conversations whose viewers hear that the contact changed (the open ones, newest first).
-CONTACT_CONVERSATIONS = 20
+def contact_changed(contact_id: object) -> ContactChanged:
+    return {"type": "contact.changed", "contact_id": str(contact_id)}
 
 
-def contact_changed(conversation_id: object, contact_id: object) -> ContactChanged:
-    return {"type": "contact.changed", "conversation_id": str(conversation_id), "contact_id": str(contact_id)}
-
-
-def publish_contact_changed(contact_id: object, conversation_id: object | None = None) -> None:
-    """The contact's details, consent, lead card or meetings changed: the staff viewing any of their open
-    conversations (and `conversation_id`, open or not) hear `contact.changed`, once per transaction, and
-    the sidebar asks the console API for the new data (no personal data travels on the channel layer)."""
-
-    def send() -> None:
-        open_ids = (
-            Conversation.objects.filter(contact_id=str(contact_id), status__in=OPEN_STATUSES)
-            .order_by("-created")
-            .values_list("pk", flat=True)[:CONTACT_CONVERSATIONS]
-        )
-        ids = list(dict.fromkeys([*(str(pk) for pk in open_ids), *([str(conversation_id)] if conversation_id else [])]))
-        for pk in ids:
-            publish([staff_group(pk)], contact_changed(pk, contact_id))
-
-    _once_after_commit(("contact.changed", str(contact_id), str(conversation_id or "")), send)
+def publish_contact_changed(contact_id: object) -> None:
+    """The contact's details, consent, lead card or meetings changed: the staff viewing any of their
+    conversations (`staff_contact_group`) hear `contact.changed`, once per transaction, and the sidebar asks
+    the console API for the new data. No query and no personal data: it is on the message path."""
+    group = staff_contact_group(contact_id)
+    _once_after_commit(
+        ("contact.changed", str(contact_id)), lambda: _publisher.send([group], dict(contact_changed(contact_id)))
+    )
 
 
 class _Publisher:

@@ -70,7 +70,7 @@ def card_for(contact: Contact, conversation: Conversation | None, moved_by: str)
             )
             # Once per contact: the core lead tools may already have recorded it when the details were complete.
             record_lead_captured(contact, conversation, card_id=card.pk)
-            realtime.publish_contact_changed(contact.pk, conversation.pk if conversation else None)
+            realtime.publish_contact_changed(contact.pk)
     return card, created
 
 

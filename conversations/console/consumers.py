@@ -93,6 +93,7 @@ ASSIGNEES_CACHED = 500
 
 class ConsoleConsumer(StaffConsumer):
     watching: set[str]
+    contacts: dict[str, str]  # watched conversation id -> its contact's id (the `staff-contact` group joined)
     assignees: dict[str, int | None]
 
     def allowed(self, user: Any) -> bool:
@@ -100,6 +101,7 @@ class ConsoleConsumer(StaffConsumer):
 
     async def joined(self) -> None:
         self.watching = set()
+        self.contacts = {}
         self.assignees = {}
         self.queues: list[str] = []
         await sockets.join(
@@ -148,6 +150,8 @@ class ConsoleConsumer(StaffConsumer):
             for conversation_id in getattr(self, "watching", set()):
                 await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
                 await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
+            for contact_id in set(getattr(self, "contacts", {}).values()):
+                await self.channel_layer.group_discard(realtime.staff_contact_group(contact_id), self.channel_name)
             await sync_to_async(presence.leave, thread_sensitive=False)(self.user.pk, self.channel_name)
             await self.tell_monitor_who_is_online()
 
@@ -177,8 +181,15 @@ class ConsoleConsumer(StaffConsumer):
             await self.error("forbidden", "You may not watch this conversation.")
             return
         self.watching.add(str(conversation.id))
+        self.contacts[str(conversation.id)] = str(conversation.contact_id)
         await sockets.join(
-            self.channel_layer, self.channel_name, [conversation.group_name, realtime.staff_group(conversation.id)]
+            self.channel_layer,
+            self.channel_name,
+            [
+                conversation.group_name,
+                realtime.staff_group(conversation.id),
+                realtime.staff_contact_group(conversation.contact_id),  # the sidebar: `contact.changed`
+            ],
         )
         await self.send_json({"type": "watching", "conversation_id": str(conversation.id)})
 
@@ -240,6 +251,9 @@ class ConsoleConsumer(StaffConsumer):
             self.watching.discard(conversation_id)
             await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
             await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
+            contact_id = self.contacts.pop(conversation_id, None)
+            if contact_id is not None and contact_id not in self.contacts.values():
+                await self.channel_layer.group_discard(realtime.staff_contact_group(contact_id), self.channel_name)
 
     handoff_accepted = handoff_cancelled = handoff_expired = forward_and_recheck
     conversation_handed_back = conversation_closed = conversation_transferred = forward_and_recheck

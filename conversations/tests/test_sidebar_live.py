@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 
 from conversations import inbox, realtime
 from conversations.assistant import turns
-from conversations.models import Contact, Conversation
+from conversations.models import Conversation
 from conversations.tests.console_helpers import console_socket, next_of, queued, ready, signed_in
 from leads.models import LeadCard
 
@@ -42,11 +42,7 @@ async def test_the_agents_open_sidebar_hears_what_the_assistant_captures(agent):
     await sync_to_async(visitor_says)("Vale. Soy Ana Pérez y trabajo en Acme Ibérica")
 
     changed = await next_of(socket, "contact.changed")
-    assert changed == {
-        "type": "contact.changed",
-        "conversation_id": str(conversation.pk),
-        "contact_id": str(conversation.contact_id),
-    }
+    assert changed == {"type": "contact.changed", "contact_id": str(conversation.contact_id)}
     data = (await sync_to_async(sidebar)(agent, conversation)).json()
     assert data["contact"]["full_name"] == "Ana Pérez" and data["contact"]["company"] == "Acme Ibérica"
     assert data["contact"]["name"] == "Ana Pérez" and data["consent"] == "granted"
@@ -55,7 +51,7 @@ async def test_the_agents_open_sidebar_hears_what_the_assistant_captures(agent):
     while not await socket.receive_nothing(timeout=0.5):
         await socket.receive_json_from()
     await sync_to_async(visitor_says)("ana.perez@example.com")
-    assert (await next_of(socket, "contact.changed"))["conversation_id"] == str(conversation.pk)
+    assert (await next_of(socket, "contact.changed"))["contact_id"] == str(conversation.contact_id)
     data = (await sync_to_async(sidebar)(agent, conversation)).json()
     assert data["contact"]["email"] == "ana.perez@example.com"
     await socket.disconnect()
@@ -70,7 +66,7 @@ async def test_a_meeting_the_assistant_books_reaches_the_sidebar_with_the_lead_c
 
     await sync_to_async(visitor_says)("Quiero una reunión mañana a las 11", session="sidebar-live-0002")
 
-    assert (await next_of(socket, "contact.changed"))["conversation_id"] == str(conversation.pk)
+    assert (await next_of(socket, "contact.changed"))["contact_id"] == str(conversation.contact_id)
     leads = (await sync_to_async(sidebar)(agent, conversation)).json()["panels"]["leads"]
     [meeting] = leads["meetings"]
     assert meeting["status"] == "proposed" and meeting["start_label"] and meeting["start_input"].endswith("T11:00")
@@ -88,11 +84,11 @@ def once(callbacks: list[Any]) -> int:
 
 def test_one_push_per_change_and_none_when_nothing_changed(agent, listen, django_capture_on_commit_callbacks):
     conversation = inbox.receive("web", "sidebar-live-0003", "Hola", assistant_turn=False).conversation
-    staff = listen(realtime.staff_group(conversation.pk))
+    staff = listen(realtime.staff_contact_group(conversation.contact_id))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        realtime.publish_contact_changed(conversation.contact_id, conversation.pk)
-        realtime.publish_contact_changed(conversation.contact_id, conversation.pk)  # the same transaction
+        realtime.publish_contact_changed(conversation.contact_id)
+        realtime.publish_contact_changed(conversation.contact_id)  # the same transaction
     assert once(callbacks) == 1
     assert staff.receive()["type"] == "contact.changed"
 
@@ -113,23 +109,21 @@ def test_one_push_per_change_and_none_when_nothing_changed(agent, listen, django
     assert again.status_code == 200 and again.json()["changed"] == {} and callbacks == []
 
 
-def test_the_contact_changed_push_reaches_every_open_conversation_of_the_contact(
-    db, listen, django_capture_on_commit_callbacks
-):
-    first = inbox.receive("web", "sidebar-live-0004", "Hola", assistant_turn=False).conversation
-    # The same person on WhatsApp: another conversation of the same contact (an agent linked them).
-    second = inbox.receive("whatsapp", "+34600555444", "Hola", assistant_turn=False).conversation
-    Conversation.objects.filter(pk=second.pk).update(contact=first.contact)
-    listeners = [listen(realtime.staff_group(first.pk)), listen(realtime.staff_group(second.pk))]
+@pytest.mark.django_db(transaction=True)
+async def test_an_agent_watching_another_conversation_of_the_contact_hears_the_change(agent):
+    first = await sync_to_async(visitor_says)("Hola", session="sidebar-live-0004")
+    # The same person on WhatsApp: another conversation of the same contact.
+    second = (await sync_to_async(inbox.receive)("whatsapp", "+34600555444", "Hola", assistant_turn=False)).conversation
+    await sync_to_async(Conversation.objects.filter(pk=second.pk).update)(contact=first.contact_id)
+    socket = await ready(await sync_to_async(console_socket)(agent))
+    await socket.send_json_to({"type": "watch", "conversation_id": str(second.pk)})
+    await next_of(socket, "watching")
 
-    with django_capture_on_commit_callbacks(execute=True):
-        realtime.publish_consent(Contact.objects.get(pk=first.contact_id))
+    await sync_to_async(visitor_says)("Sí, acepto", session="sidebar-live-0004")  # consent, in the web chat
 
-    heard = [listener.receive() for listener in listeners]
-    assert [(event["type"], event["conversation_id"]) for event in heard] == [
-        ("contact.changed", str(first.pk)),
-        ("contact.changed", str(second.pk)),
-    ]
+    assert (await next_of(socket, "contact.changed"))["contact_id"] == str(first.contact_id)
+    assert (await sync_to_async(sidebar)(agent, second)).json()["consent"] == "granted"
+    await socket.disconnect()
 
 
 def test_only_who_may_open_the_conversation_reads_its_sidebar(desk, people):

@@ -287,7 +287,7 @@
     }
     const pageEvent = onEvent, pageOpen = onOpen;
     onEvent = v => {
-      if (v.type === 'contact.changed' && v.conversation_id === id) {
+      if (v.type === 'contact.changed' && v.contact_id === $('contact-sidebar').dataset.contactId) {
         clearTimeout(timer);
         timer = setTimeout(refresh, 250);
       }
