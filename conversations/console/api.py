@@ -335,7 +335,11 @@ class WhisperView(ConsoleView):
 
 class TransferSerializer(BilingualSerializer):
     agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
-    team = serializers.IntegerField(min_value=1, required=False, help_text="Or the team whose queue it goes to.")
+    team = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Or the team whose queue it goes to (the only choice for a conversation still waiting).",
+    )
     note = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -413,7 +417,8 @@ class ReassignSerializer(TransferSerializer):
 
 
 class ReassignView(ConsoleView):
-    """A supervisor gives a waiting conversation to an agent, or one an agent handles to another agent or team."""
+    """A supervisor gives a waiting conversation to an agent or another team's queue, or one an agent handles to
+    another agent or team."""
 
     permission_classes = [IsSupervisor]
 
