@@ -312,24 +312,23 @@ def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: s
 def move_to_team(conversation: Conversation, team: Team, *, by: Any, note: str) -> Conversation:
     """Move a conversation waiting in one queue to another team's queue, with a note.
 
-    One conditional UPDATE from `queued` in a different team (of two concurrent moves or a move and a
-    claim, one wins; the loser gets TransitionError). The pending HandoffRequest stays: its brief and the
-    time already waited travel with the conversation. The old queue hears `queue.removed`, the new one
+    The row is locked first, so the team it leaves is the one recorded; the move is then the conditional
+    UPDATE from `queued` (of a move and a concurrent claim, one wins; the loser gets TransitionError, and
+    SameTeamError when it already waits there). The pending HandoffRequest stays: its brief and the time
+    already waited travel with the conversation. The old queue hears `queue.removed`, the new one
     `queue.added`, and a team with auto-assignment gets it offered.
     """
     with transaction.atomic():
-        from_team_id = (
-            Conversation.objects.select_for_update()
-            .filter(pk=conversation.pk)
-            .values_list("team_id", flat=True)
-            .first()
+        locked = (
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("team_id", "status").first()
         )
-        if from_team_id == team.pk:
+        from_team_id, current = locked if locked is not None else (None, None)
+        if current == QUEUED and from_team_id == team.pk:
             raise SameTeamError(conversation.pk, "move_to_team", QUEUED)
         fresh = _transition(conversation, "move_to_team", team=team)
         _transfer_note(fresh, by, note, None, to_agent_id=None, from_team_id=from_team_id, to_team_id=team.pk)
         pending = HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING)
-        out_of_hours = bool(pending.filter(out_of_hours=True).exists())
+        out_of_hours = pending.filter(out_of_hours=True).exists()
         # Every agent's queue page drops the row (the old team's, the unrouted one); the new team's adds it.
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)

@@ -4,12 +4,15 @@ auto-assignment."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import events, realtime
+from conversations import events, realtime, state
 from conversations.models import AgentAssignment, ConversationStatus, Event, HandoffRequest, InternalNote, Team
 from conversations.tests.console_helpers import api, console_socket, next_of, queued, ready, signed_in
+from conversations.tests.test_inbox import run_concurrently
 
 QUEUED, AGENT = ConversationStatus.QUEUED, ConversationStatus.AGENT
 
@@ -166,3 +169,32 @@ async def test_the_agents_consoles_hear_the_move_over_their_sockets(desk):
     assert (added["conversation_id"], added["team_name"]) == (str(waiting.pk), "Soporte")
     for socket in (ana, bruno):
         await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_racing_a_claim_leaves_the_row_and_the_events_in_agreement(desk):
+    """A move to Soporte and a claim released together: the claim either wins (no move happens) or comes
+    after the move (the state machine claims from any queue; the console checks the team first). Either
+    way the team on the row is the one the events say."""
+    for attempt in range(5):
+        waiting = queued(f"move-race-{attempt:04d}", reason="precio")
+
+        def act(index: int, conversation: Any = waiting) -> str:
+            try:
+                if index == 0:
+                    state.move_to_team(conversation, desk["support"], by=desk["boss"], note="A soporte")
+                    return "moved"
+                state.claim_conversation(conversation, desk["ana"])
+                return "claimed"
+            except state.TransitionError:
+                return "refused"
+
+        outcomes = sorted(run_concurrently(act, 2))
+        waiting.refresh_from_db()
+        moves = Event.objects.filter(conversation=waiting, name=events.TRANSFERRED.name).count()
+        assigned = Event.objects.filter(conversation=waiting, name=events.AGENT_ASSIGNED.name).count()
+        assert "claimed" in outcomes and assigned == 1 and waiting.status == AGENT
+        if outcomes == ["claimed", "refused"]:
+            assert (waiting.team_id, moves) == (desk["sales"].pk, 0)
+        else:
+            assert outcomes == ["claimed", "moved"] and (waiting.team_id, moves) == (desk["support"].pk, 1)
