@@ -27,12 +27,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from conversations import teams
 from conversations.models import (
@@ -164,6 +166,7 @@ class QueueAdded(ConversationChanged):
     out_of_hours: bool  # asked for while the team is away: it waits until the next opening
     team_id: int | None  # the team whose queue it waits in (conversations.teams); None: everyone's
     team_name: str | None
+    queued_at: str  # since when it waits (ISO 8601): now, or the pending hand-off's start when it moved queues
 
 
 class Transferred(ConversationChanged):
@@ -515,8 +518,11 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
 QUEUE_PREVIEW_MESSAGES = 3
 
 
-def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> QueueAdded:
-    """A conversation joined the queue: what the console's live row needs to say who is waiting."""
+def queue_added(
+    conversation: Conversation, *, out_of_hours: bool = False, queued_at: datetime | None = None
+) -> QueueAdded:
+    """A conversation joined the queue: what the console's live row needs to say who is waiting.
+    `queued_at`: since when it waits, when not from now (it moved from another team's queue)."""
     changed = conversation_changed("queue.added", conversation)
     latest = conversation.messages.order_by("-seq")[:QUEUE_PREVIEW_MESSAGES]
     preview: list[PreviewLine] = [
@@ -530,6 +536,7 @@ def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> Qu
         "out_of_hours": out_of_hours,
         "team_id": team.pk if team is not None else None,
         "team_name": team.name if team is not None else None,
+        "queued_at": (queued_at or timezone.now()).isoformat(),
     }
 
 

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from conversations import events, profile, realtime, teams
@@ -344,12 +345,13 @@ def move_to_team(conversation: Conversation, team: Team, *, by: Any, note: str) 
         _transfer_note(fresh, by, note, None, to_agent_id=None, from_team_id=from_team_id, to_team_id=team.pk)
         pending = HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING)
         out_of_hours = pending.filter(out_of_hours=True).exists()
+        waiting_since = pending.aggregate(since=Min("created"))["since"]
         # Every agent's queue page drops the row (the old team's, the unrouted one); the new team's adds it.
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
         )
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
-        realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=out_of_hours))
+        realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=out_of_hours, queued_at=waiting_since))
         _resolve_offers(fresh)  # an offer to the old team's agent is withdrawn; the new team's comes after
         _offer(fresh)
     return fresh

@@ -75,6 +75,7 @@ def test_an_agent_moves_a_conversation_waiting_in_their_teams_queue_to_another_t
     )
     added = support_queue.receive()
     assert added is not None and (added["type"], added["team_id"]) == ("queue.added", desk["support"].pk)
+    assert added["queued_at"] == asked.created.isoformat()  # the new queue's row shows the whole wait
     # Ana no longer sees it; Bruno (Soporte) does, reads the brief and the note, and claims it.
     assert signed_in(desk["ana"]).get(f"/console/conversations/{waiting.pk}/").status_code == 302
     page = signed_in(desk["bruno"]).get(f"/console/conversations/{waiting.pk}/").content.decode()

@@ -596,12 +596,13 @@
       if (soundToggle.checked) beep();
     }
 
-    function add(id, channel, name, preview, outOfHours, team) {
+    function add(id, channel, name, preview, outOfHours, team, queuedAt) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
       li.dataset.channel = String(channel || '');
-      li.dataset.queuedAt = new Date(now()).toISOString();
+      const since = Date.parse(queuedAt || ''); // moved from another team's queue: the wait goes on
+      li.dataset.queuedAt = new Date(isNaN(since) ? now() : Math.min(since, now())).toISOString();
       li.querySelector('a').href = conversationUrl(id);
       if (name) li.querySelector('a').textContent = String(name);
       li.querySelector('.tag').textContent = channelLabel(channel);
@@ -628,7 +629,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours, v.team_name)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours, v.team_name, v.queued_at)) announce(id, v.channel);
       } else if (v.type === 'conversation.assigned') {
         remove(id);
         givenToMe(id, v.channel, 'assignedToYou');
