@@ -324,7 +324,13 @@ def bench_voice(runs: int, report: Report) -> None:
         try:
             _inbound(runs, report, url, token)
             _overhead(frames, report, fake, process.pid, url, token)
-            _concurrency(report, fake, process.pid, url, token)
+            from bench.message_path import start_profilers, stop_profilers
+
+            profilers = start_profilers({"voice-daphne": process.pid}, log_path.parent)
+            try:
+                _concurrency(report, fake, process.pid, url, token)
+            finally:
+                stop_profilers(profilers)
         finally:
             process.terminate()
             process.wait(10)
