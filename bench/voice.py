@@ -50,6 +50,7 @@ from bench.report import Report, Row, latency, ms
 HELD_P99_MS = 100.0
 STREAM_STEPS = (1, 5, 10, 25, 50, 75, 100)
 STREAM_SECONDS = 6
+IDLE_S = 3.0
 FRAME_S = 0.02
 FRAME_BYTES = 160
 API_KEY = "sk-bench-realtime"
@@ -322,6 +323,9 @@ def bench_voice(runs: int, report: Report) -> None:
         log_path = Path(os.environ["TALIA_VAR_DIR"]) / f"daphne-bench-voice-{int(time.time())}.log"
         process, url = start_daphne(log_path)
         try:
+            idle = CPU({"daphne": process.pid})
+            time.sleep(IDLE_S)
+            print(f"  Daphne idle (no calls, {IDLE_S:.0f} s): {_shares(idle.stop())} of a core", flush=True)
             _inbound(runs, report, url, token)
             _overhead(frames, report, fake, process.pid, url, token)
             from bench.message_path import start_profilers, stop_profilers
