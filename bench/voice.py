@@ -278,30 +278,41 @@ class Callers:
 
 
 class CPU:
-    """CPU seconds of some processes over a window, as shares of one core."""
+    """CPU seconds of some processes over a window, as shares of one core, and how often the kernel
+    preempted each (involuntary context switches: the machine's other work taking the core from it)."""
 
     def __init__(self, processes: dict[str, int]) -> None:
         import psutil
 
         self.processes = {name: psutil.Process(pid) for name, pid in processes.items()}
         self.started = time.monotonic()
-        self.before = {name: self._seconds(p) for name, p in self.processes.items()}
+        self.before = {name: self._sample(p) for name, p in self.processes.items()}
 
     @staticmethod
-    def _seconds(process: Any) -> float:
+    def _sample(process: Any) -> tuple[float, int]:
         times = process.cpu_times()
-        return float(times.user + times.system)
+        return float(times.user + times.system), int(process.num_ctx_switches().involuntary)
 
     def stop(self) -> dict[str, dict[str, float]]:
         wall = time.monotonic() - self.started
-        used = {name: self._seconds(p) - self.before[name] for name, p in self.processes.items()}
-        return {name: {"cpu_s": round(s, 3), "core_share": round(s / wall, 3)} for name, s in used.items()} | {
-            "wall": {"cpu_s": round(wall, 3), "core_share": 1.0}
-        }
+        figures: dict[str, dict[str, float]] = {}
+        for name, process in self.processes.items():
+            seconds, preempted = self._sample(process)
+            used = seconds - self.before[name][0]
+            figures[name] = {
+                "cpu_s": round(used, 3),
+                "core_share": round(used / wall, 3),
+                "preempted": preempted - self.before[name][1],
+            }
+        return figures | {"wall": {"cpu_s": round(wall, 3), "core_share": 1.0, "preempted": 0}}
 
 
 def _shares(cpu: dict[str, dict[str, float]]) -> str:
     return ", ".join(f"{name} {v['core_share'] * 100:.0f}%" for name, v in cpu.items() if name != "wall")
+
+
+def _preempted(cpu: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{name} {v['preempted']:.0f}" for name, v in cpu.items() if name != "wall")
 
 
 # --- The scenarios ---------------------------------------------------------------------------------------
@@ -436,7 +447,9 @@ def _concurrency(report: Report, fake: FakeProcess, daphne: int, url: str, token
             f"  {streams:>4} streams: lag in p50 {step['p50_in_ms']} p99 {step['p99_in_ms']} ms, "
             f"out p50 {step['p50_out_ms']} p99 {step['p99_out_ms']} ms; lost {step['lost_in']} in, "
             f"{step['lost_out']} out; Daphne {step['daphne_us_per_frame']} µs CPU per frame; "
-            f"CPU {_shares(step['cpu'])}; load {os.getloadavg()[0]:.2f} -> {'held' if ok else 'NOT held'}",
+            f"CPU {_shares(step['cpu'])}; preempted {_preempted(step['cpu'])} times; "
+            f"frames over {HELD_P99_MS:.0f} ms {step['late_in']} in, {step['late_out']} out; "
+            f"load {os.getloadavg()[0]:.2f} -> {'held' if ok else 'NOT held'}",
             flush=True,
         )
         if not ok:
@@ -506,6 +519,8 @@ def _streams(count: int, processes: int, fake: FakeProcess, daphne: int, url: st
         "p99_in_ms": fin["p99_ms"],
         "p50_out_ms": fout["p50_ms"],
         "p99_out_ms": fout["p99_ms"],
+        "late_in": sum(lag > HELD_P99_MS for lag in lags_in),
+        "late_out": sum(lag > HELD_P99_MS for lag in lags_out),
         "lost_in": lost_in,
         "lost_out": lost_out,
         "cpu": used,
