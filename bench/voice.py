@@ -434,24 +434,34 @@ def _overhead(frames: int, report: Report, fake: FakeProcess, daphne: int, url: 
     )
 
 
+def _held(step: dict[str, Any]) -> bool:
+    return not step["lost_in"] and not step["lost_out"] and max(step["p99_in_ms"], step["p99_out_ms"]) < HELD_P99_MS
+
+
 def _concurrency(report: Report, fake: FakeProcess, daphne: int, url: str, token: str) -> None:
     processes = int(os.environ.get("BENCH_VOICE_CLIENT_PROCS", "2"))
     held = 0
     steps = []
     steps_wanted = os.environ.get("BENCH_VOICE_STREAMS")
     for streams in [int(n) for n in steps_wanted.split(",")] if steps_wanted else STREAM_STEPS:
-        step = _streams(streams, processes, fake, daphne, url, token)
-        steps.append(step)
-        ok = not step["lost_in"] and not step["lost_out"] and max(step["p99_in_ms"], step["p99_out_ms"]) < HELD_P99_MS
-        print(
-            f"  {streams:>4} streams: lag in p50 {step['p50_in_ms']} p99 {step['p99_in_ms']} ms, "
-            f"out p50 {step['p50_out_ms']} p99 {step['p99_out_ms']} ms; lost {step['lost_in']} in, "
-            f"{step['lost_out']} out; Daphne {step['daphne_us_per_frame']} µs CPU per frame; "
-            f"CPU {_shares(step['cpu'])}; preempted {_preempted(step['cpu'])} times; "
-            f"frames over {HELD_P99_MS:.0f} ms {step['late_in']} in, {step['late_out']} out; "
-            f"load {os.getloadavg()[0]:.2f} -> {'held' if ok else 'NOT held'}",
-            flush=True,
-        )
+        # A step that fails is run once more: on a shared machine one burst of other work can stall
+        # every process for a moment; the count stops at the first step that fails twice.
+        for attempt in (1, 2):
+            step = _streams(streams, processes, fake, daphne, url, token)
+            step["attempt"] = attempt
+            steps.append(step)
+            ok = _held(step)
+            print(
+                f"  {streams:>4} streams: lag in p50 {step['p50_in_ms']} p99 {step['p99_in_ms']} ms, "
+                f"out p50 {step['p50_out_ms']} p99 {step['p99_out_ms']} ms; lost {step['lost_in']} in, "
+                f"{step['lost_out']} out; Daphne {step['daphne_us_per_frame']} µs CPU per frame; "
+                f"CPU {_shares(step['cpu'])}; preempted {_preempted(step['cpu'])} times; "
+                f"frames over {HELD_P99_MS:.0f} ms {step['late_in']} in, {step['late_out']} out; "
+                f"load {step['load']:.2f} -> {'held' if ok else 'NOT held'}",
+                flush=True,
+            )
+            if ok:
+                break
         if not ok:
             break
         held = streams
@@ -463,6 +473,19 @@ def _concurrency(report: Report, fake: FakeProcess, daphne: int, url: str, token
             f"{held} (next step: {_shares(last['cpu'])})" if held != last["streams"] else f"{held}",
             figures={"streams": held, "steps": steps, "client_processes": processes},
         )  # fmt: skip
+    )
+    # What one core of Daphne could carry at the CPU each stream cost at the largest step run: a
+    # projection from CPU time (which the machine's other work inflates far less than lag), not a count
+    # of streams held.
+    busiest = max(steps, key=lambda step: step["streams"])
+    per_stream_s = busiest["daphne_us_per_frame"] * 2 / FRAME_S / 1e6 if busiest["daphne_us_per_frame"] else 0.0
+    report.add(
+        Row(
+            "voice",
+            f"Daphne CPU per stream at {busiest['streams']} streams → streams per core (projection)",
+            f"{per_stream_s * 100:.1f}% of a core → {1 / per_stream_s:.0f}" if per_stream_s else "",
+            figures={"streams": busiest["streams"], "core_share_per_stream": round(per_stream_s, 4)},
+        )
     )
 
 
