@@ -474,10 +474,10 @@ def _concurrency(report: Report, fake: FakeProcess, daphne: int, url: str, token
             figures={"streams": held, "steps": steps, "client_processes": processes},
         )  # fmt: skip
     )
-    # What one core of Daphne could carry at the CPU each stream cost at the largest step run: a
-    # projection from CPU time (which the machine's other work inflates far less than lag), not a count
-    # of streams held.
-    busiest = max(steps, key=lambda step: step["streams"])
+    # What one core of Daphne could carry at the CPU each stream cost at the largest step held (a step
+    # that fell behind batches its frames, which makes each cheaper): a projection from CPU time, which
+    # the machine's other work inflates far less than lag, not a count of streams held.
+    busiest = max((step for step in steps if _held(step)), key=lambda step: step["streams"], default=steps[-1])
     per_stream_s = busiest["daphne_us_per_frame"] * 2 / FRAME_S / 1e6 if busiest["daphne_us_per_frame"] else 0.0
     report.add(
         Row(
