@@ -22,8 +22,10 @@ is always the same frame's, a lost frame is counted, and each fake connection is
   forged signature, refused at the signature check (the HTTP, Daphne and Django cost alone).
 - Concurrent streams at real-time pace: N calls at once, each sending a 20 ms frame every 20 ms while
   the fake streams an answer to each, one 20 ms delta every 20 ms; N is held when every frame arrives
-  both ways and the p99 lag stays under HELD_P99_MS each way. Steps up through STREAM_STEPS and reports
-  the largest N held, with each process's CPU at each step.
+  both ways and the p99 lag stays under HELD_P99_MS each way. Steps up through STREAM_STEPS (or
+  BENCH_VOICE_STREAMS), running a failed step once more, and reports the largest N held, with each
+  process's CPU at each step; then Daphne's CPU per stream at the largest N held, and the streams one
+  core would carry at it (a projection from CPU time).
 """
 
 from __future__ import annotations
