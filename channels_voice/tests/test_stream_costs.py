@@ -53,7 +53,7 @@ class TaskCount:
             self.count += 1
             return asyncio.Task(coro, loop=loop, **kwargs)
 
-        loop.set_task_factory(factory)  # type: ignore[arg-type]
+        loop.set_task_factory(factory)
         return self
 
     def __exit__(self, *exc: object) -> None:
