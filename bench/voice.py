@@ -291,22 +291,35 @@ class CPU:
         self.before = {name: self._sample(p) for name, p in self.processes.items()}
 
     @staticmethod
-    def _sample(process: Any) -> tuple[float, int]:
+    def _sample(process: Any) -> tuple[float, int, float]:
         times = process.cpu_times()
-        return float(times.user + times.system), int(process.num_ctx_switches().involuntary)
+        return float(times.user + times.system), int(process.num_ctx_switches().involuntary), _waited(process.pid)
 
     def stop(self) -> dict[str, dict[str, float]]:
         wall = time.monotonic() - self.started
         figures: dict[str, dict[str, float]] = {}
         for name, process in self.processes.items():
-            seconds, preempted = self._sample(process)
+            seconds, preempted, waited = self._sample(process)
             used = seconds - self.before[name][0]
             figures[name] = {
                 "cpu_s": round(used, 3),
                 "core_share": round(used / wall, 3),
                 "preempted": preempted - self.before[name][1],
+                "waited_s": round(waited - self.before[name][2], 3),
             }
-        return figures | {"wall": {"cpu_s": round(wall, 3), "core_share": 1.0, "preempted": 0}}
+        return figures | {"wall": {"cpu_s": round(wall, 3), "core_share": 1.0, "preempted": 0, "waited_s": 0.0}}
+
+
+def _waited(pid: int) -> float:
+    """Seconds the process's threads have spent runnable but waiting for a core, summed
+    (/proc/<pid>/task/<tid>/schedstat: time on a core, time waiting, timeslices)."""
+    total = 0.0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return total
 
 
 def _shares(cpu: dict[str, dict[str, float]]) -> str:
@@ -315,6 +328,10 @@ def _shares(cpu: dict[str, dict[str, float]]) -> str:
 
 def _preempted(cpu: dict[str, dict[str, float]]) -> str:
     return ", ".join(f"{name} {v['preempted']:.0f}" for name, v in cpu.items() if name != "wall")
+
+
+def _waits(cpu: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{name} {v['waited_s']:.2f} s" for name, v in cpu.items() if name != "wall")
 
 
 # --- The scenarios ---------------------------------------------------------------------------------------
@@ -458,6 +475,7 @@ def _concurrency(report: Report, fake: FakeProcess, daphne: int, url: str, token
                 f"out p50 {step['p50_out_ms']} p99 {step['p99_out_ms']} ms; lost {step['lost_in']} in, "
                 f"{step['lost_out']} out; Daphne {step['daphne_us_per_frame']} µs CPU per frame; "
                 f"CPU {_shares(step['cpu'])}; preempted {_preempted(step['cpu'])} times; "
+                f"waited for a core {_waits(step['cpu'])} of {step['cpu']['wall']['cpu_s']:.1f} s; "
                 f"frames over {HELD_P99_MS:.0f} ms {step['late_in']} in, {step['late_out']} out; "
                 f"load {step['load']:.2f} -> {'held' if ok else 'NOT held'}",
                 flush=True,
