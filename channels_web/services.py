@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,9 +107,18 @@ def open_session(visitor: Visitor) -> WebchatSession:
     return session
 
 
-def post_message(visitor: Visitor, content: str, client_message_id: str = "", page: str = "") -> inbox.Received:
+def post_message(
+    visitor: Visitor,
+    content: str,
+    client_message_id: str = "",
+    page: str = "",
+    *,
+    on_stored: Callable[[Conversation], object] | None = None,
+) -> inbox.Received:
     """Store the visitor's message, with the page it was written from and the browser in its metadata (the
-    console's contact sidebar reads them from the contact's latest message: no extra write per message)."""
+    console's contact sidebar reads them from the contact's latest message: no extra write per message).
+
+    `on_stored`: inbox.receive's hook (the REST API listens for the reply from there)."""
     session = open_session(visitor)
     external_id = f"{visitor.session_id}:{client_message_id}" if client_message_id else ""
     metadata = {**visitor.metadata, "page": page} if page else visitor.metadata
@@ -120,6 +130,7 @@ def post_message(visitor: Visitor, content: str, client_message_id: str = "", pa
         external_id,
         locale=visitor.locale,
         contact=session.contact,
+        on_stored=on_stored,
     )
     if not received.duplicate and settings.TALIA_GEOLOCATION_API_URL and visitor.ip:
         # Best effort: while Redis fails the message simply goes without a location.

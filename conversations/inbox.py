@@ -13,7 +13,7 @@ sweep; it never fails the caller, whose message is already stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -91,11 +91,17 @@ def receive(
     display_name: str = "",
     contact: Contact | None = None,
     assistant_turn: bool = True,
+    on_stored: Callable[[Conversation], object] | None = None,
 ) -> Received:
     """Store an inbound message from the contact known on `channel` as `identity`.
 
     `assistant_turn=False`: the door's own model already answers it (the voice channel's realtime
     bridge), so no turn of the text assistant is recorded or queued for this message.
+
+    `on_stored(conversation)` is called inside the transaction once the message is stored and its push
+    registered for after the commit, before its turn is: an after-commit callback it registers runs
+    after the push and ahead of the turn's enqueue (the web door starts listening for the reply there,
+    conversations.waiting). Not called for a duplicate.
 
     Finds or creates the contact and its open conversation on that channel (`contact`: the door already
     looked that contact up). A message whose `external_id` was already stored for this channel (a webhook
@@ -121,6 +127,7 @@ def receive(
                 display_name=display_name[:200],
                 known=contact,
                 assistant_turn=assistant_turn,
+                on_stored=on_stored,
             )
     except IntegrityError:
         # Another request stored the same provider message id first.
@@ -187,6 +194,7 @@ def _store_inbound(
     display_name: str,
     known: Contact | None,
     assistant_turn: bool = True,
+    on_stored: Callable[[Conversation], object] | None = None,
 ) -> Received:
     contact = _contact_for(channel, identity, locale=locale, display_name=display_name, known=known)
     now = timezone.now()
@@ -209,6 +217,8 @@ def _store_inbound(
         _publish_opened(conversation)
     events.emit(events.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+    if on_stored is not None:
+        on_stored(conversation)
     if assistant_turn and conversation.status == ConversationStatus.BOT:
         # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
         AssistantRun.objects.create(conversation=conversation, trigger_message=message)
