@@ -160,6 +160,20 @@ def ensure_contact(channel: str, identity: str, *, locale: str | None = None) ->
         return _contact_for(channel, identity, locale=normalise_locale(locale), display_name="")
 
 
+def new_contact(channel: str, identity: str, *, locale: str | None = None) -> Contact:
+    """A new contact known on `channel` as `identity`, created without looking for one first.
+
+    For a door that has just found no trace of `identity` (the web chat's first-time visitor) and runs
+    this inside its own transaction: when the identity exists after all (a concurrent first request,
+    or a contact kept without its session), the INSERT raises IntegrityError and the caller's whole
+    transaction rolls back, for it to take the ensure_contact way instead.
+    """
+    _check_channel(channel)
+    contact = Contact.objects.create(locale=normalise_locale(locale) or settings.LANGUAGE_CODE)
+    ContactIdentity.objects.create(contact=contact, channel=channel, value=identity)
+    return contact
+
+
 def _check_channel(channel: str) -> None:
     """Only registered channels (conversations.registry.channel_specs) open contacts and conversations."""
     if channel not in channel_specs:
