@@ -20,12 +20,6 @@ it. `expiry` (TALIA_CHANNEL_EXPIRY_S, 60 s) is how long a push waits for its pro
 `group_add` is channels-redis's ZADD then EXPIRE sent as one pipeline (one round trip, not two), and
 `group_add_many` joins several groups in one pipeline: a visitor's socket joins its contact's and its
 conversation's group at connect with a single round trip.
-
-`group_send` does channels-redis's commands in two round trips instead of four: the group's expired
-members dropped and its members read in one pipeline (an empty group, the usual case for the monitor
-group and for a conversation nobody is watching, stops there: one round trip), then the members'
-expired messages dropped and the message added in one script. Every publish (a message stored by
-Daphne, a reply by a worker) goes through it.
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ import time
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
-from channels_redis.core import logger as channels_logger
 from redis.asyncio import BlockingConnectionPool
 
 
@@ -61,48 +54,3 @@ class RedisChannelLayer(_RedisChannelLayer):
                 pipe.zadd(key, {channel: now})
                 pipe.expire(key, self.group_expiry)
             await pipe.execute()
-
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """channels-redis's group_send (same keys, expiry and capacity rules) in two round trips."""
-        assert self.require_valid_group_name(group), "Group name not valid"
-        key = self._group_key(group)
-        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
-        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        pipe.zrange(key, 0, -1)
-        _, members = await pipe.execute()
-        if not members:
-            return
-        channel_names = [member.decode("utf8") for member in members]
-        by_connection, messages, capacities = self._map_channel_keys_to_connection(channel_names, message)
-        for index, channel_keys in by_connection.items():
-            args = [
-                *(messages[channel_key] for channel_key in channel_keys),
-                *(capacities[channel_key] for channel_key in channel_keys),
-                time.time(),
-                self.expiry,
-            ]
-            over_capacity = await self.connection(index).eval(GROUP_SEND, len(channel_keys), *channel_keys, *args)
-            if over_capacity > 0:
-                channels_logger.info(
-                    "%s of %s channels over capacity in group %s", over_capacity, len(channel_names), group
-                )
-
-
-# channels-redis's script, with its separate expiry pipeline folded in: each channel's expired messages
-# dropped (scores older than now - expiry), then the message added unless the channel is at capacity.
-GROUP_SEND = """
-local over_capacity = 0
-local current_time = ARGV[#ARGV - 1]
-local expiry = ARGV[#ARGV]
-local oldest = math.floor(tonumber(current_time)) - tonumber(expiry)
-for i=1,#KEYS do
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, oldest)
-    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-        redis.call('ZADD', KEYS[i], current_time, ARGV[i])
-        redis.call('EXPIRE', KEYS[i], expiry)
-    else
-        over_capacity = over_capacity + 1
-    end
-end
-return over_capacity
-"""
