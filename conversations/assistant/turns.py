@@ -34,11 +34,12 @@ from uuid import UUID, uuid4
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations import inbox, profile, realtime
+from conversations.assistant import statements
 from conversations.assistant.base import (
     Engine,
     EngineResult,
@@ -102,44 +103,21 @@ def claim_run(message_id: str | UUID) -> AssistantRun | None:
 
 
 # The claim of a run never claimed before and what the turn reads with it (its conversation, contact and
-# trigger message), in one statement: the UPDATE's RETURNING row joined to the three. Written out, not
-# built by the ORM, because building the four models' select_related query cost more than running it;
-# the columns come from the models, so the statement follows the schema.
-_CLAIMED_MODELS = (AssistantRun, Conversation, Contact, Message)
+# trigger message), in one statement: the UPDATE's RETURNING row joined to the three (see statements.py).
+_CLAIMED = ((AssistantRun, "r"), (Conversation, "c"), (Contact, "k"), (Message, "m"))
 
 
 @functools.cache
 def _claim_sql() -> str:
-    quote = connection.ops.quote_name
-    aliases = ("r", "c", "k", "m")
-    columns = ", ".join(
-        f"{alias}.{quote(field.column)}"
-        for alias, model in zip(aliases, _CLAIMED_MODELS, strict=True)
-        for field in model._meta.concrete_fields
-    )
-    run, conversation, contact, message = (quote(model._meta.db_table) for model in _CLAIMED_MODELS)
+    quote = statements.quote
+    columns = ", ".join(statements.select_list(alias, statements.fields_of(model)) for model, alias in _CLAIMED)
+    run, conversation, contact, message = (quote(model._meta.db_table) for model, _alias in _CLAIMED)
     return (
         f"WITH claimed AS (UPDATE {run} SET status = %s, started_at = %s, worker = %s, updated = %s "  # noqa: S608 (names from the models)
         "WHERE trigger_message_id = %s AND status = %s AND started_at IS NULL RETURNING *) "
         f"SELECT {columns} FROM claimed r JOIN {conversation} c ON c.id = r.conversation_id "
         f"JOIN {contact} k ON k.id = c.contact_id JOIN {message} m ON m.id = r.trigger_message_id"
     )
-
-
-@functools.cache
-def _claimed_fields() -> list[tuple[type[Model], list[str], list[list[Any]]]]:
-    """Per model: its class, its fields' attribute names and each field's converters from database values
-    (what the ORM's compiler applies: JSON decoding, say)."""
-    result = []
-    for model in _CLAIMED_MODELS:
-        fields = model._meta.concrete_fields
-        converters = [
-            [(convert, col) for convert in connection.ops.get_db_converters(col) + field.get_db_converters(connection)]
-            for field in fields
-            for col in [field.get_col(model._meta.db_table)]
-        ]
-        result.append((model, [field.attname for field in fields], converters))
-    return result
 
 
 def _claim_first(message_id: UUID, claim: dict[str, Any]) -> AssistantRun | None:
@@ -150,16 +128,9 @@ def _claim_first(message_id: UUID, claim: dict[str, Any]) -> AssistantRun | None
         row = cursor.fetchone()
     if row is None:
         return None
-    instances: list[Any] = []
-    start = 0
-    for model, attnames, converters in _claimed_fields():
-        values = list(row[start : start + len(attnames)])
-        start += len(attnames)
-        for i, field_converters in enumerate(converters):
-            for convert, col in field_converters:
-                values[i] = convert(values[i], col, connection)
-        instances.append(model.from_db(connection.alias, attnames, values))
-    run, conversation, contact, message = instances
+    run, conversation, contact, message = statements.instances(
+        row, [(model, statements.fields_of(model)) for model, _alias in _CLAIMED]
+    )
     conversation.contact = contact
     run.conversation = conversation
     run.trigger_message = message
@@ -303,7 +274,7 @@ def recent_messages(run: AssistantRun, limit: int | None = None) -> tuple[list[M
     # Only what a history item and the offline engine's state need: the rest of a message (delivery
     # columns, the agent's whole user row) cost more to read and build than the query itself.
     messages = Message.objects.filter(conversation_id=run.conversation_id).only(*HISTORY_FIELDS)
-    latest = list(messages.order_by("-seq")[: limit + HISTORY_SLACK])
+    latest = _latest_messages(run.conversation_id, limit + HISTORY_SLACK)
     recent = [message for message in latest if message.seq <= trigger_seq][:limit]
     if recent and (len(recent) == limit or len(latest) < limit + HISTORY_SLACK):
         # The window reaches the trigger: everything after it is in `latest`, and the history is whole.
@@ -317,6 +288,24 @@ def recent_messages(run: AssistantRun, limit: int | None = None) -> tuple[list[M
 
 # The fields of a message the history reads (see recent_messages).
 HISTORY_FIELDS = ("id", "conversation_id", "seq", "sender", "text", "metadata", "agent_id")
+
+
+@functools.cache
+def _latest_sql() -> str:
+    fields = statements.fields_of(Message, HISTORY_FIELDS)
+    table = statements.quote(Message._meta.db_table)
+    return (
+        f"SELECT {statements.select_list(table, fields)} FROM {table} "  # noqa: S608 (names from the model)
+        "WHERE conversation_id = %s ORDER BY seq DESC LIMIT %s"
+    )
+
+
+def _latest_messages(conversation_id: UUID, count: int) -> list[Message]:
+    """The conversation's last `count` messages, newest first, with HISTORY_FIELDS only (statements.py)."""
+    fields = statements.fields_of(Message, HISTORY_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(_latest_sql(), [conversation_id, count])
+        return [statements.instance(Message, fields, row) for row in cursor.fetchall()]
 
 
 def _read_agents(messages: list[Message]) -> None:
@@ -513,7 +502,8 @@ def finish(run: AssistantRun, status: str, error: str = "", **outcome: Any) -> A
         "prompt_version": run.prompt_version,
         **outcome,
     }
-    if not _held(run).update(**fields):
+    held = {"id": run.pk, "status": AssistantRun.Status.RUNNING, "worker": run.worker, "started_at": run.started_at}
+    if not statements.update(AssistantRun, fields, held):  # what _held(run).update(**fields) would do
         logger.warning(
             "Turn for message %s was taken over; its outcome %s is not recorded", run.trigger_message_id, status
         )
