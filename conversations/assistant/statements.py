@@ -99,3 +99,25 @@ def update(model: type[Model], values: dict[str, Any], where: dict[str, Any]) ->
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(model, names, conditions), params)
         return cursor.rowcount
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    """What an INSERT of a new `model` row writes: every concrete field but a generated primary key."""
+    return tuple(field for field in model._meta.concrete_fields if not field.db_returning)
+
+
+@functools.cache
+def _insert_sql(model: type[Model]) -> str:
+    fields = _insert_fields(model)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 (names from the model)
+
+
+def insert(obj: Model) -> None:
+    """Store the new `obj` as `save()` would (defaults, `auto_now`), with no signals and nothing read back
+    (a generated primary key stays unset on `obj`)."""
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(type(obj))]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(type(obj)), params)
