@@ -268,15 +268,19 @@ HISTORY_SLACK = 10
 def recent_messages(run: AssistantRun, limit: int | None = None) -> tuple[list[Message], bool]:
     """The last `limit` (default TALIA_HISTORY_MESSAGES) messages up to the trigger, oldest first, and
     whether the contact wrote after the trigger. One query, unless more than HISTORY_SLACK messages
-    followed the trigger or the window holds a person's message (their names: one more)."""
+    followed the trigger (or numbers are missing) or the window holds a person's message (their names:
+    one more)."""
     limit = limit or settings.TALIA_HISTORY_MESSAGES
     trigger_seq = run.trigger_message.seq
     # Only what a history item and the offline engine's state need: the rest of a message (delivery
     # columns, the agent's whole user row) cost more to read and build than the query itself.
     messages = Message.objects.filter(conversation_id=run.conversation_id).only(*HISTORY_FIELDS)
-    latest = _latest_messages(run.conversation_id, limit + HISTORY_SLACK)
+    # Numbers have no holes, so the window is the messages numbered after trigger_seq - limit: the
+    # history and, newest first, whatever followed the trigger (up to HISTORY_SLACK of it).
+    latest = _latest_messages(run.conversation_id, trigger_seq - limit, limit + HISTORY_SLACK)
     recent = [message for message in latest if message.seq <= trigger_seq][:limit]
-    if recent and (len(recent) == limit or len(latest) < limit + HISTORY_SLACK):
+    whole = len(recent) == limit or (trigger_seq <= limit and len(latest) < limit + HISTORY_SLACK)
+    if recent and whole:
         # The window reaches the trigger: everything after it is in `latest`, and the history is whole.
         newer = any(m.sender == Sender.CONTACT for m in latest if m.seq > trigger_seq)
     else:
@@ -296,15 +300,16 @@ def _latest_sql() -> str:
     table = statements.quote(Message._meta.db_table)
     return (
         f"SELECT {statements.select_list(table, fields)} FROM {table} "  # noqa: S608 (names from the model)
-        "WHERE conversation_id = %s ORDER BY seq DESC LIMIT %s"
+        "WHERE conversation_id = %s AND seq > %s ORDER BY seq DESC LIMIT %s"
     )
 
 
-def _latest_messages(conversation_id: UUID, count: int) -> list[Message]:
-    """The conversation's last `count` messages, newest first, with HISTORY_FIELDS only (statements.py)."""
+def _latest_messages(conversation_id: UUID, after_seq: int, count: int) -> list[Message]:
+    """The conversation's last `count` messages numbered after `after_seq`, newest first, with
+    HISTORY_FIELDS only (statements.py)."""
     fields = statements.fields_of(Message, HISTORY_FIELDS)
     with connection.cursor() as cursor:
-        cursor.execute(_latest_sql(), [conversation_id, count])
+        cursor.execute(_latest_sql(), [conversation_id, after_seq, count])
         return [statements.instance(Message, fields, row) for row in cursor.fetchall()]
 
 
