@@ -44,11 +44,12 @@ def select_list(alias: str, fields: Sequence[Field[Any, Any]]) -> str:
 def _converters(model: type[Model], fields: tuple[Field[Any, Any], ...]) -> list[list[tuple[Any, Any]]]:
     """Each field's converters from database values, with the column expression they are called with."""
     table = model._meta.db_table
-    return [
-        [(convert, col) for convert in connection.ops.get_db_converters(col) + field.get_db_converters(connection)]
-        for field in fields
-        for col in [field.get_col(table)]
-    ]
+    converters = []
+    for field in fields:
+        col = field.get_col(table)
+        found = connection.ops.get_db_converters(col) + field.get_db_converters(connection)  # type: ignore[attr-defined]
+        converters.append([(convert, col) for convert in found])
+    return converters
 
 
 @functools.cache
@@ -104,7 +105,7 @@ def update(model: type[Model], values: dict[str, Any], where: dict[str, Any]) ->
 @functools.cache
 def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
     """What an INSERT of a new `model` row writes: every concrete field but a generated primary key."""
-    return tuple(field for field in model._meta.concrete_fields if not field.db_returning)
+    return tuple(field for field in model._meta.concrete_fields if not field.db_returning)  # type: ignore[attr-defined]
 
 
 @functools.cache

@@ -173,7 +173,7 @@ class OfflineEngine:
     writes_structured = False
     # What it reads of the history: whether it has spoken before (the last reply's state is read apart
     # when it is older) and the contact's message before this one.
-    history_messages = HISTORY_MESSAGES
+    history_messages: int | None = HISTORY_MESSAGES
 
     def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult:
         # Its replies are whole at once: nothing to stream.
