@@ -6,6 +6,8 @@ Invariants:
 - A saved or deleted profile is dropped from the cache when saved and again after its transaction
   commits, so every process reads the new one on its next call (at most `CACHE_S` later if the cache
   could not be reached then).
+- Within `pinned()` (one assistant turn) `current()` answers the profile read on entry: one read per
+  turn, and every part of the turn (its prompt version, the engine, the tools) sees the same profile.
 - Opening hours are local to the profile's time zone: a weekday's ranges [["09:00", "14:00"], ...] with
   the end after the start, holidays closed all day; no hours at all means always open.
 """
@@ -15,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -135,8 +140,24 @@ def _from_row(row: AssistantProfile | None) -> Profile:
     )
 
 
+# The profile of the turn running in this context (see pinned()).
+_pinned: ContextVar[Profile | None] = ContextVar("assistant_profile", default=None)
+
+
+@contextmanager
+def pinned() -> Iterator[Profile]:
+    """Within the block, `current()` answers the profile it read on entry."""
+    token = _pinned.set(current())
+    try:
+        yield current()
+    finally:
+        _pinned.reset(token)
+
+
 def current() -> Profile:
-    """The profile, from the cache or the database."""
+    """The profile, from the cache or the database (or the one pinned for this turn)."""
+    if (pinned_now := _pinned.get()) is not None:
+        return pinned_now
     try:
         cached = cache.get(CACHE_KEY)
     except Exception:  # noqa: BLE001 (any cache failure: read the row instead)

@@ -32,6 +32,7 @@ A question written with websearch operators (quotes, `-word`, `or`) is matched a
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -110,11 +111,16 @@ class _Terms:
     def group_queries(self) -> list[str]:
         """Each group as a tsquery: `'word' | 'synonym'`; a long stem of a language's configuration also
         matches as a prefix (`'blanqu':*` holds "blanqueamiento" as well as "blanquear")."""
+        return list(self._group_queries)
+
+    @functools.cached_property
+    def _group_queries(self) -> tuple[str, ...]:
+        # Composed once: a search asks for them several times (ranking, AND, OR over the rarest words).
         prefix = self.config != "simple"
-        return [
+        return tuple(
             " | ".join(_quoted(lexeme) + (":*" if prefix and len(lexeme) >= PREFIX_MIN else "") for lexeme in group)
             for group in self.groups
-        ]
+        )
 
     def all_words(self) -> str:
         return " | ".join(self.group_queries())

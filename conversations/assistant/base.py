@@ -83,6 +83,9 @@ class Engine(Protocol):
     name: str  # recorded on runs and summaries; callers never branch on it
     # Whether `structured()` can work (a model behind it); callers use their rule-based fallback when not.
     writes_structured: bool
+    # How many of the conversation's last messages the turn reads into `TurnContext.history`; None:
+    # TALIA_HISTORY_MESSAGES (a model reads them all; the offline engine needs only the last few).
+    history_messages: int | None
 
     def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult: ...
 

@@ -42,6 +42,7 @@ def chat_tool(tool: Tool) -> dict[str, Any]:
 class ChatEngine:
     name = "openai-chat"
     writes_structured = True
+    history_messages: int | None = None
 
     def __init__(self, client: openai.OpenAI | None = None, model: str | None = None) -> None:
         self.client = client or openai_client()

@@ -46,6 +46,7 @@ def message_items(history: list[HistoryItem]) -> list[dict[str, Any]]:
 class ResponsesEngine:
     name = "openai"
     writes_structured = True
+    history_messages: int | None = None
 
     def __init__(self, client: openai.OpenAI | None = None, model: str | None = None) -> None:
         self.client = client or openai_client()

@@ -25,18 +25,21 @@ and a turn that ends without it withdraws what was shown.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations import inbox, profile, realtime
+from conversations.assistant import statements
 from conversations.assistant.base import (
     Engine,
     EngineResult,
@@ -45,11 +48,19 @@ from conversations.assistant.base import (
     ToolRoundsExceeded,
     TurnContext,
 )
-from conversations.assistant.engines import get_engine
+from conversations.assistant.engines import engine_class, get_engine
 from conversations.assistant.executor import ToolExecutor, citations_of
 from conversations.assistant.prompts import PROMPT_VERSION
 from conversations.assistant.streaming import ReplyStream, streams_replies
-from conversations.models import AssistantRun, Conversation, ConversationStatus, Message, Sender, ToolCall
+from conversations.models import (
+    AssistantRun,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Message,
+    Sender,
+    ToolCall,
+)
 from conversations.registry import tools
 from talia import workers
 
@@ -79,15 +90,50 @@ def claim_run(message_id: str | UUID) -> AssistantRun | None:
     message_id = UUID(str(message_id))
     now = timezone.now()
     claim = {"status": AssistantRun.Status.RUNNING, "started_at": now, "worker": workers.identity(), "updated": now}
-    runs = AssistantRun.objects.filter(trigger_message_id=message_id)
     # The usual case first, in one statement: a run never claimed before (no tool call of it can exist).
-    first = bool(runs.filter(status=AssistantRun.Status.PENDING, started_at__isnull=True).update(**claim))
-    if not first and not runs.filter(claimable_runs()).update(**claim):
+    run = _claim_first(message_id, claim)
+    if run is not None:
+        run.first_claim = True
+        return run
+    if not AssistantRun.objects.filter(claimable_runs(), trigger_message_id=message_id).update(**claim):
         return None
-    run = AssistantRun.objects.select_related("conversation__contact", "trigger_message").get(
+    return AssistantRun.objects.select_related("conversation__contact", "trigger_message").get(
         trigger_message_id=message_id
     )
-    run.first_claim = first
+
+
+# The claim of a run never claimed before and what the turn reads with it (its conversation, contact and
+# trigger message), in one statement: the UPDATE's RETURNING row joined to the three (see statements.py).
+_CLAIMED = ((AssistantRun, "r"), (Conversation, "c"), (Contact, "k"), (Message, "m"))
+
+
+@functools.cache
+def _claim_sql() -> str:
+    quote = statements.quote
+    columns = ", ".join(statements.select_list(alias, statements.fields_of(model)) for model, alias in _CLAIMED)
+    run, conversation, contact, message = (quote(model._meta.db_table) for model, _alias in _CLAIMED)
+    return (
+        f"WITH claimed AS (UPDATE {run} SET status = %s, started_at = %s, worker = %s, updated = %s "  # noqa: S608 (names from the models)
+        "WHERE trigger_message_id = %s AND status = %s AND started_at IS NULL RETURNING *) "
+        f"SELECT {columns} FROM claimed r JOIN {conversation} c ON c.id = r.conversation_id "
+        f"JOIN {contact} k ON k.id = c.contact_id JOIN {message} m ON m.id = r.trigger_message_id"
+    )
+
+
+def _claim_first(message_id: UUID, claim: dict[str, Any]) -> AssistantRun | None:
+    """The run of `message_id`, claimed, if it was pending and never claimed; its relations read along."""
+    params = [claim["status"], claim["started_at"], claim["worker"], claim["updated"], message_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), [*params, AssistantRun.Status.PENDING])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run, conversation, contact, message = statements.instances(
+        row, [(model, statements.fields_of(model)) for model, _alias in _CLAIMED]
+    )
+    conversation.contact = contact
+    run.conversation = conversation
+    run.trigger_message = message
     return run
 
 
@@ -144,17 +190,25 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     if run is None:
         logger.info("Turn for message %s: nothing to do (already taken or finished)", message_id)
         return None
+    with profile.pinned():  # one read of the business's profile for the whole turn
+        return _answer(run, attempt)
+
+
+def _answer(run: AssistantRun, attempt: int) -> AssistantRun | None:
+    """The claimed turn: skipped, answered, retried later (RetryTurn) or answered with the fallback."""
+    message_id = run.trigger_message_id
     conversation = run.conversation
     if conversation.status != ConversationStatus.BOT:
         # A person took over between the message and this turn: the assistant stays silent.
         return finish(run, AssistantRun.Status.SKIPPED, f"The conversation is {conversation.status}.")
-    recent, newer = recent_messages(run)
+    history_limit = engine_class().history_messages or settings.TALIA_HISTORY_MESSAGES
+    recent, newer = recent_messages(run, history_limit)
     if newer:
         # The visitor wrote again before we answered: the newest message's turn answers them all.
         return finish(run, AssistantRun.Status.SKIPPED, "A newer message from the contact will be answered.")
 
     engine = get_engine()
-    context = build_context(run, recent)
+    context = build_context(run, recent, history_limit)
     # Recorded with the outcome (finish), in the same UPDATE.
     run.engine = engine.name
     run.previous_response_id = context.previous_response_id
@@ -211,28 +265,73 @@ def _run_engine(
 HISTORY_SLACK = 10
 
 
-def recent_messages(run: AssistantRun) -> tuple[list[Message], bool]:
-    """The last TALIA_HISTORY_MESSAGES messages up to the trigger, oldest first, and whether the contact
-    wrote after the trigger. One query, unless more than HISTORY_SLACK messages followed the trigger."""
-    limit = settings.TALIA_HISTORY_MESSAGES
+def recent_messages(run: AssistantRun, limit: int | None = None) -> tuple[list[Message], bool]:
+    """The last `limit` (default TALIA_HISTORY_MESSAGES) messages up to the trigger, oldest first, and
+    whether the contact wrote after the trigger. One query, unless more than HISTORY_SLACK messages
+    followed the trigger (or numbers are missing) or the window holds a person's message (their names:
+    one more)."""
+    limit = limit or settings.TALIA_HISTORY_MESSAGES
     trigger_seq = run.trigger_message.seq
-    messages = Message.objects.filter(conversation_id=run.conversation_id).select_related("agent")
-    latest = list(messages.order_by("-seq")[: limit + HISTORY_SLACK])
+    # Only what a history item and the offline engine's state need: the rest of a message (delivery
+    # columns, the agent's whole user row) cost more to read and build than the query itself.
+    messages = Message.objects.filter(conversation_id=run.conversation_id).only(*HISTORY_FIELDS)
+    # Numbers have no holes, so the window is the messages numbered after trigger_seq - limit: the
+    # history and, newest first, whatever followed the trigger (up to HISTORY_SLACK of it).
+    latest = _latest_messages(run.conversation_id, trigger_seq - limit, limit + HISTORY_SLACK)
     recent = [message for message in latest if message.seq <= trigger_seq][:limit]
-    if recent and (len(recent) == limit or len(latest) < limit + HISTORY_SLACK):
+    whole = len(recent) == limit or (trigger_seq <= limit and len(latest) < limit + HISTORY_SLACK)
+    if recent and whole:
         # The window reaches the trigger: everything after it is in `latest`, and the history is whole.
         newer = any(m.sender == Sender.CONTACT for m in latest if m.seq > trigger_seq)
-        return recent[::-1], newer
-    newer = messages.filter(sender=Sender.CONTACT, seq__gt=trigger_seq).exists()
-    return list(messages.filter(seq__lte=trigger_seq).order_by("-seq")[:limit])[::-1], newer
+    else:
+        newer = messages.filter(sender=Sender.CONTACT, seq__gt=trigger_seq).exists()
+        recent = list(messages.filter(seq__lte=trigger_seq).order_by("-seq")[:limit])
+    _read_agents(recent)
+    return recent[::-1], newer
 
 
-def build_context(run: AssistantRun, recent: list[Message] | None = None) -> TurnContext:
-    """What the engine gets for this turn; `recent` as recent_messages() returned it (read when None)."""
+# The fields of a message the history reads (see recent_messages).
+HISTORY_FIELDS = ("id", "conversation_id", "seq", "sender", "text", "metadata", "agent_id")
+
+
+@functools.cache
+def _latest_sql() -> str:
+    fields = statements.fields_of(Message, HISTORY_FIELDS)
+    table = statements.quote(Message._meta.db_table)
+    return (
+        f"SELECT {statements.select_list(table, fields)} FROM {table} "  # noqa: S608 (names from the model)
+        "WHERE conversation_id = %s AND seq > %s ORDER BY seq DESC LIMIT %s"
+    )
+
+
+def _latest_messages(conversation_id: UUID, after_seq: int, count: int) -> list[Message]:
+    """The conversation's last `count` messages numbered after `after_seq`, newest first, with
+    HISTORY_FIELDS only (statements.py)."""
+    fields = statements.fields_of(Message, HISTORY_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(_latest_sql(), [conversation_id, after_seq, count])
+        return [statements.instance(Message, fields, row) for row in cursor.fetchall()]
+
+
+def _read_agents(messages: list[Message]) -> None:
+    """Give the messages written by a person their author, in one query for all (none if there are none)."""
+    ids = {message.agent_id for message in messages if message.agent_id and not Message.agent.is_cached(message)}
+    if not ids:
+        return
+    agents = {user.pk: user for user in get_user_model().objects.filter(pk__in=ids)}
+    for message in messages:
+        if message.agent_id in agents:
+            message.agent = agents[message.agent_id]
+
+
+def build_context(run: AssistantRun, recent: list[Message] | None = None, limit: int | None = None) -> TurnContext:
+    """What the engine gets for this turn; `recent` as recent_messages() returned it for `limit` messages
+    (default TALIA_HISTORY_MESSAGES; read when None)."""
+    limit = limit or settings.TALIA_HISTORY_MESSAGES
     conversation = run.conversation
     message = run.trigger_message
     if recent is None:
-        recent = recent_messages(run)[0]
+        recent = recent_messages(run, limit)[0]
     up_to_trigger = Message.objects.filter(conversation=conversation, seq__lte=message.seq).select_related("agent")
     # Continue the provider's thread only from a response whose reply we stored; the model then needs
     # just what happened after that reply.
@@ -251,7 +350,7 @@ def build_context(run: AssistantRun, recent: list[Message] | None = None) -> Tur
     previous_response_id = conversation.last_response_id if seen_upto is not None else ""
     unseen = list(up_to_trigger.filter(seq__gt=seen_upto or 0).order_by("seq")) if seen_upto is not None else recent
     last_reply = next((m for m in reversed(recent) if m.sender == Sender.ASSISTANT), None)
-    if last_reply is None and len(recent) == settings.TALIA_HISTORY_MESSAGES:
+    if last_reply is None and len(recent) == limit:
         last_reply = up_to_trigger.filter(sender=Sender.ASSISTANT).order_by("-seq").first()
     return TurnContext(
         conversation=conversation,
@@ -408,7 +507,8 @@ def finish(run: AssistantRun, status: str, error: str = "", **outcome: Any) -> A
         "prompt_version": run.prompt_version,
         **outcome,
     }
-    if not _held(run).update(**fields):
+    held = {"id": run.pk, "status": AssistantRun.Status.RUNNING, "worker": run.worker, "started_at": run.started_at}
+    if not statements.update(AssistantRun, fields, held):  # what _held(run).update(**fields) would do
         logger.warning(
             "Turn for message %s was taken over; its outcome %s is not recorded", run.trigger_message_id, status
         )

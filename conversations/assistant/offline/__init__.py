@@ -108,6 +108,9 @@ SET_TOOLS = {
 }
 
 
+# The last messages of the conversation a turn reads (see OfflineEngine.history_messages).
+HISTORY_MESSAGES = 8
+
 # The passages, best first, an answer is looked for in.
 MAX_PASSAGES = 3
 
@@ -168,6 +171,9 @@ class OfflineEngine:
 
     name = "offline"
     writes_structured = False
+    # What it reads of the history: whether it has spoken before (the last reply's state is read apart
+    # when it is older) and the contact's message before this one.
+    history_messages: int | None = HISTORY_MESSAGES
 
     def run(self, context: TurnContext, call_tool: CallTool, stream: TextStream | None = None) -> EngineResult:
         # Its replies are whole at once: nothing to stream.

@@ -85,14 +85,16 @@ def best_sentences(question: str, passages: list[Passage], limit: int = LIMIT) -
     if not asked:
         return "", 0
     split = [(passage, sentences(passage.text)) for passage in passages]
-    document_frequency = Counter(term for _, found in split for sentence in found for term in set(_terms(sentence)))
+    # Each sentence's terms, read once: they serve both the document frequencies and the scores.
+    terms_of = [[set(_terms(sentence)) for sentence in found] for _, found in split]
+    document_frequency = Counter(term for found in terms_of for terms in found for term in terms)
     total = sum(len(found) for _, found in split) or 1
     wants_figures = bool(_FIGURE_QUESTION.search(plain_words(question)))
     scored: list[tuple[float, int, list[str], list[float]]] = []  # per passage: best, its index, sentences, scores
-    for passage, found in split:
+    for (passage, found), found_terms in zip(split, terms_of, strict=True):
         scores = []
-        for sentence in found:
-            shared = asked & set(_terms(sentence))
+        for sentence, terms in zip(found, found_terms, strict=True):
+            shared = asked & terms
             score = sum(math.log(1 + total / document_frequency[term]) for term in shared)
             score *= 1.0 - 0.1 * min(passage.rank, 3)
             if shared and wants_figures and _FIGURE.search(sentence):
