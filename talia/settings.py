@@ -86,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on the console, monitor, dashboard, sign-in and admin (talia/csp.py).
+    "talia.csp.ContentSecurityPolicyMiddleware",
     # CORS for the widget API (django-cors-headers); above the error pages so 503s carry it too.
     "channels_web.security.CorsMiddleware",
     # Outages as 503s naming the part, JSON errors on API paths (also over DEBUG's technical pages).
