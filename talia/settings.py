@@ -218,6 +218,22 @@ CHANNEL_LAYERS: dict = {
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
+# --- Process roles (`python -m talia web|worker|beat|all`, talia/runtime/roles.py) -------------------------
+# Where the web role's Daphne listens: HOST:PORT, or a unix socket (for a proxy on the same host) when
+# TALIA_WEB_SOCKET is set.
+WEB_HOST = env_str("HOST", "127.0.0.1")
+WEB_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+TALIA_WEB_SOCKET = env_str("TALIA_WEB_SOCKET", "")
+# Which queues the worker role consumes, one Celery process per queue so that a long ingest or analysis
+# never holds up a turn: `default` (assistant turns, deliveries, sweeps) and `bulk` (crawling, analysis,
+# media downloads, transcripts).
+TALIA_WORKER_QUEUES = env_list("TALIA_WORKER_QUEUES", ["default", "bulk"])
+if not TALIA_WORKER_QUEUES or set(TALIA_WORKER_QUEUES) - {"default", "bulk"}:
+    raise ImproperlyConfigured("TALIA_WORKER_QUEUES must list default, bulk or both.")
+# Child processes of each worker (Celery's prefork pool); 0: one per CPU (Celery's default).
+TALIA_WORKER_CONCURRENCY = env_int("TALIA_WORKER_CONCURRENCY", 0, minimum=0, maximum=256)
+TALIA_BULK_WORKER_CONCURRENCY = env_int("TALIA_BULK_WORKER_CONCURRENCY", 2, minimum=0, maximum=256)
+
 # --- Celery ------------------------------------------------------------------------------------------
 # kombu spells a Redis unix socket `redis+socket://`; everything else takes REDIS_URL as it is.
 CELERY_BROKER_URL = (
