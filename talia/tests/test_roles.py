@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from conversations import inbox
@@ -143,3 +144,37 @@ def test_a_role_without_its_data_stores_stops_naming_them(tmp_path):
 
     assert result.returncode != 0
     assert "DATABASE_URL must be set" in result.stderr
+
+
+def test_all_runs_web_workers_and_beat_and_stops_them_together(role_env, start_role, settings):
+    port = free_port()
+    env = {
+        **role_env,
+        "PORT": str(port),
+        "TALIA_WORKER_CONCURRENCY": "1",
+        "TALIA_BULK_WORKER_CONCURRENCY": "1",
+    }
+    process = start_role("all", env)
+    url = f"http://127.0.0.1:{port}"
+
+    def everything_up() -> dict[str, str] | None:
+        assert process.poll() is None, "the all role exited"
+        try:
+            status, body = http_get(f"{url}/health", timeout=2)
+        except OSError:
+            return None
+        answer = json.loads(body)
+        return answer if answer.get("worker") == "ok" else None
+
+    assert wait_for(everything_up, timeout=120) == {"status": "ok", "database": "ok", "redis": "ok", "worker": "ok"}
+    children = psutil.Process(process.pid).children(recursive=True)
+    commands = [" ".join(child.cmdline()) for child in children]
+    assert any("talia.runtime.web" in c for c in commands), commands
+    queues = {c.split(" -Q ")[1].split()[0] for c in commands if " worker " in c and " -Q " in c}
+    assert queues == {settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_BULK_QUEUE}, commands
+    assert any(" beat " in c for c in commands), commands
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.pid for p in alive]
