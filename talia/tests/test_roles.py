@@ -178,3 +178,19 @@ def test_all_runs_web_workers_and_beat_and_stops_them_together(role_env, start_r
     assert process.wait(60) == 0
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], [p.pid for p in alive]
+
+
+def test_beat_sends_the_due_sweeps_and_keeps_its_schedule_under_the_var_dir(role_env, start_role, tmp_path):
+    var = tmp_path / "beat-var"
+    process = start_role("beat", {**role_env, "TALIA_VAR_DIR": str(var)})
+    (log_path,) = tmp_path.glob("beat-*.log")
+
+    def sent() -> bool:
+        assert process.poll() is None, "the beat role exited"
+        # The shortest interval of the schedule (settings.CELERY_BEAT_SCHEDULE): 5 s.
+        return "Sending due task expire-assignment-offers" in log_path.read_text(errors="replace")
+
+    assert wait_for(sent, timeout=60)
+    assert any(var.glob("celerybeat-schedule*"))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
