@@ -89,7 +89,14 @@ def test_the_console_works_under_its_policy_with_no_violation(live_system: LiveS
     composer.press("Enter")
     expect(page.locator("#messages")).to_contain_text("Hola, soy Ana.", timeout=20_000)
     seen += watched.violations()
-    for path in ("/console/", "/console/monitor/", "/console/dashboard/", "/admin/", "/admin/auth/user/"):
+    for path in (
+        "/console/",
+        "/console/monitor/",
+        "/console/dashboard/",
+        "/console/meetings/",
+        "/admin/",
+        "/admin/auth/user/",
+    ):
         page.goto(f"{live_system.url}{path}")
         expect(page.locator("body")).to_be_visible()
         page.wait_for_load_state("networkidle")
