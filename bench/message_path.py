@@ -85,6 +85,7 @@ def start_profilers(pids: dict[str, int], directory: Path) -> list[subprocess.Po
                 "raw",
                 "--output",
                 str(directory / f"profile-{name}.txt"),
+                *os.environ.get("BENCH_PY_SPY_ARGS", "").split(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

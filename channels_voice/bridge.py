@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -68,8 +69,16 @@ class Segment:
         return self.dropped or self.text is not None
 
 
-SendToTwilio = Callable[[dict[str, Any]], Awaitable[None]]
+SendToTwilio = Callable[[str], Awaitable[None]]  # one JSON text frame
 CloseTwilio = Callable[[], Awaitable[None]]
+
+
+@functools.lru_cache(maxsize=4)
+def realtime_client(api_key: str, base_url: str | None, websocket_base_url: str) -> AsyncOpenAI:
+    """One SDK client per process and configuration, shared by every call: a client builds an HTTP
+    transport with its own TLS context (certificates loaded from disk, ~10 ms of CPU) that the Realtime
+    socket never uses; each call's socket is still its own (`client.realtime.connect`)."""
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, websocket_base_url=websocket_base_url)
 
 
 class Bridge:
@@ -79,11 +88,14 @@ class Bridge:
         self.send_to_twilio = send_to_twilio
         self.close_twilio = close_twilio
         self.connection: Any = None  # the SDK's AsyncRealtimeConnection
-        self.client = AsyncOpenAI(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
-            websocket_base_url=settings.TALIA_OPENAI_REALTIME_URL,
+        self.client = realtime_client(
+            settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.TALIA_OPENAI_REALTIME_URL
         )
+        # The per-frame messages to Twilio are written as text around the stream id, encoded once.
+        sid = json.dumps(stream_sid)
+        self._media_head = '{"event":"media","streamSid":' + sid + ',"media":{"payload":'
+        self._mark_head = '{"event":"mark","streamSid":' + sid + ',"mark":{"name":"'
+        self._clear = '{"event":"clear","streamSid":' + sid + "}"
         self.reconnected = False
         self.ending = False
         self.reader: asyncio.Task[None] | None = None
@@ -161,7 +173,7 @@ class Bridge:
             return  # reconnecting or ended: this frame is lost, as it would be on the phone line
         # A dropped socket is the reader's to see (it reconnects); the frame is lost meanwhile.
         with contextlib.suppress(ConnectionClosed, OSError):
-            await connection.send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": payload}))
+            await connection.send_raw('{"type":"input_audio_buffer.append","audio":' + json.dumps(payload) + "}")
 
     async def mark_played(self, name: str) -> None:
         """Twilio echoed a mark: the audio before it has played (unless a clear threw it away)."""
@@ -287,8 +299,9 @@ class Bridge:
         self.mark_count += 1
         name = f"{self.mark_count}"
         self.marks[name] = (item_id, sent)
-        await self.send_to_twilio({"event": "media", "streamSid": self.stream_sid, "media": {"payload": delta}})
-        await self.send_to_twilio({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+        # The payload passes through as the base64 text it came in (json.dumps only quotes it).
+        await self.send_to_twilio(self._media_head + json.dumps(delta) + "}}")
+        await self.send_to_twilio(self._mark_head + name + '"}}')
 
     async def _barge_in(self) -> None:
         """The caller speaks over the assistant: cut its audio where the caller's phone had got to."""
@@ -298,7 +311,7 @@ class Bridge:
         heard_ms = self.played_bytes.get(item_id, 0) // BYTES_PER_MS
         self.marks.clear()  # the echoes `clear` provokes are for audio nobody heard
         self.playing_item = None
-        await self.send_to_twilio({"event": "clear", "streamSid": self.stream_sid})
+        await self.send_to_twilio(self._clear)
         truncate = {
             "type": "conversation.item.truncate",
             "item_id": item_id,

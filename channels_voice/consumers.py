@@ -7,19 +7,20 @@ Twilio opens the socket from `<Connect><Stream>` and sends JSON text frames: `co
   expired or foreign token, any other frame before it, or a binary frame closes the socket with
   CLOSE_FORBIDDEN (4403) and no Realtime session is opened. A call that is over or not in realtime
   mode closes it the same way.
-- The socket joins no channel-layer group (it needs no pushes), so it keeps no receive loop on Redis,
-  and, like talia.sockets' consumers, its frames are not preceded by a database-thread hop.
+- The socket joins no channel-layer group (it needs no pushes) and its frames are not preceded by a
+  database-thread hop: it is a plain ASGI application, not a Channels consumer. A consumer's
+  dispatch loop creates a task and waits on it for every frame, and a call brings 50 frames a second
+  each way plus Twilio's mark echoes; this loop reads each message and handles it in place.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from channels_voice import streaming, tokens
 from channels_voice.bridge import Bridge
@@ -28,23 +29,35 @@ logger = logging.getLogger("talia.voice")
 
 CLOSE_FORBIDDEN = 4403
 
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-class MediaStreamConsumer(AsyncWebsocketConsumer):
-    # No such layer is configured: get_channel_layer() answers None, so no channel is created.
-    channel_layer_alias = "voice-media-stream (no layer)"
-    bridge: Bridge | None = None
-    refused = False
-    gone = False  # the socket is closed: nothing more is sent on it
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch without its `aclose_old_connections()` hop (see talia.sockets)."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+class MediaStreamApp:
+    """The stream route's ASGI application: one MediaStream per socket."""
 
-    async def connect(self) -> None:
-        await self.accept()
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        stream = MediaStream(send)
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                await stream.receive(message.get("text"), message.get("bytes"))
+            elif kind == "websocket.connect":
+                await send({"type": "websocket.accept"})
+            elif kind == "websocket.disconnect":
+                await stream.disconnect(message.get("code", 1000))
+                return
+
+
+class MediaStream:
+    """One Twilio media stream: the token check, then its frames handed to the call's bridge."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.bridge: Bridge | None = None
+        self.refused = False
+        self.gone = False  # the socket is closed: nothing more is sent on it
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.refused:
@@ -95,10 +108,16 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         logger.info("Call %s: media stream %s started", call_sid, stream_sid)
         await self.bridge.start()
 
-    async def _to_twilio(self, message: dict[str, Any]) -> None:
+    async def _to_twilio(self, text: str) -> None:
         if self.gone:
             return  # Twilio hung up: what the model still says has nobody to hear it
-        await self.send(text_data=json.dumps(message))
+        await self.send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int | None = None) -> None:
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None:
+            message["code"] = code
+        await self.send(message)
 
     async def _refuse(self, why: str) -> None:
         logger.warning("Media stream refused: %s", why)

@@ -54,7 +54,7 @@ from conversations.handoff import queue_outlook
 from conversations.leadfields import ConsentRequired
 from conversations.models import AssistantRun, Contact, Conversation, ConversationStatus, HandoffRequest, Message
 from conversations.realtime import MessagePayload, message_payload
-from conversations.waiting import wait_for_reply
+from conversations.waiting import ReplyListener
 from talia.api import ApiError
 from talia.parsers import UploadParser
 
@@ -124,6 +124,25 @@ class WebchatView(APIView):
 
 
 class MessagesView(WebchatView):
+    # adrf runs initial() in one thread hop: the checks, the validation and the message stored all run
+    # there (the message path's one hop for its database work), and the reply is then awaited on the loop.
+    received: inbox.Received
+    listener: ReplyListener
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            data = validated(PostMessageSerializer, request.data)
+            visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
+            self.listener = ReplyListener(settings.TALIA_REPLY_WAIT_S)
+            self.received = services.post_message(
+                visitor,
+                data["content"],
+                data.get("client_message_id", ""),
+                data.get("page", ""),
+                on_stored=self.listener.on_stored,
+            )
+
     @extend_schema(
         summary="Send the visitor's message and get the assistant's reply",
         request=PostMessageSerializer,
@@ -134,17 +153,10 @@ class MessagesView(WebchatView):
         },
     )
     async def post(self, request: Request) -> Response:
-        data = validated(PostMessageSerializer, request.data)
-        visitor = self.visitor(request, data["session_id"], data.get("locale") or None)
-        received = await sync_to_async(services.post_message)(
-            visitor, data["content"], data.get("client_message_id", ""), data.get("page", "")
-        )
-        conversation, message = received.conversation, received.message
+        conversation, message = self.received.conversation, self.received.message
         if conversation.status != ConversationStatus.BOT:
             return Response(self._body(None, conversation, message, conversation.status))
-        reply = await wait_for_reply(
-            str(conversation.id), conversation.group_name, message.seq, settings.TALIA_REPLY_WAIT_S
-        )
+        reply = await self.listener.reply(str(conversation.id), conversation.group_name, message.seq)
         if reply is None:
             return Response(self._body(None, conversation, message, "pending"), status=status.HTTP_202_ACCEPTED)
         # The status now (a person may have taken over meanwhile) and, when the assistant answered, its

@@ -98,8 +98,9 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
 
     def _open(self) -> tuple[str, str | None]:
         """The visitor's contact id and their open conversation's id (None when none is open)."""
-        session = services.open_session(self.visitor)
-        conversation = services.open_conversation(self.visitor.session_id)
+        session, new_contact = services.open_session_and_tell(self.visitor)
+        # A contact made just now has no conversation: nothing to look up for a first-time visitor.
+        conversation = None if new_contact else services.open_conversation(self.visitor.session_id)
         return str(session.contact_id), (str(conversation.id) if conversation is not None else None)
 
     async def disconnect(self, code: int) -> None:

@@ -19,6 +19,7 @@ from conversations import state
 from conversations.events import events
 from conversations.models import (
     AgentAssignment,
+    AssignmentOffer,
     AssistantProfile,
     AssistantRun,
     Contact,
@@ -194,6 +195,14 @@ class AgentAssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["release_reason", "agent", "conversation__channel", "assigned_at"]
     search_fields = ["agent__username", "conversation__id"]
     list_select_related = ["conversation__contact", "agent"]
+
+
+@admin.register(AssignmentOffer)
+class AssignmentOfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["conversation", "agent", "team", "status", "created", "expires_at", "resolved_at"]
+    list_filter = ["status", "team", "agent", "created"]
+    search_fields = ["agent__username", "conversation__id"]
+    list_select_related = ["conversation__contact", "agent", "team"]
 
 
 @admin.register(InternalNote)

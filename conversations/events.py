@@ -130,8 +130,18 @@ CONTACT_EDITED = spec("contact_edited", "Contact details edited by an agent", "a
 LABELS_CHANGED = spec("labels_changed", "Labels changed", "added", "removed", optional=("agent_id",))
 # Queued for a team's queue (conversations.teams): `by` is "reason" (a keyword of the handoff reason) or "channel".
 ROUTED = spec("routed", "Routed to a team", "team_id", "team", "by")
-# To another agent (`to_agent_id`) or back to a team's queue (`to_team_id`), with the transferring note.
-TRANSFERRED = spec("transferred", "Transferred", "from_agent_id", "to_agent_id", "to_team_id", "note_id", "by_id")
+# To another agent (`to_agent_id`) or to a team's queue (`to_team_id`), with the transferring note; a waiting
+# conversation moved between queues has no `from_agent_id`. `from_team_id`: the team it was with (or None).
+TRANSFERRED = spec(
+    "transferred",
+    "Transferred",
+    "from_agent_id",
+    "to_agent_id",
+    "from_team_id",
+    "to_team_id",
+    "note_id",
+    "by_id",
+)
 CONVERSATION_CLOSED = spec("conversation_closed", "Conversation closed", "ended_by", "reason")
 # The contact rated the conversation (CSAT 1-5); `updated` when it replaced an earlier rating.
 CSAT_SUBMITTED = spec("csat_submitted", "Conversation rated", "score", "has_comment", "updated")

@@ -13,7 +13,7 @@ sweep; it never fails the caller, whose message is already stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -91,11 +91,17 @@ def receive(
     display_name: str = "",
     contact: Contact | None = None,
     assistant_turn: bool = True,
+    on_stored: Callable[[Conversation], object] | None = None,
 ) -> Received:
     """Store an inbound message from the contact known on `channel` as `identity`.
 
     `assistant_turn=False`: the door's own model already answers it (the voice channel's realtime
     bridge), so no turn of the text assistant is recorded or queued for this message.
+
+    `on_stored(conversation)` is called inside the transaction once the message is stored and its push
+    registered for after the commit, before its turn is: an after-commit callback it registers runs
+    after the push and ahead of the turn's enqueue (the web door starts listening for the reply there,
+    conversations.waiting). Not called for a duplicate.
 
     Finds or creates the contact and its open conversation on that channel (`contact`: the door already
     looked that contact up). A message whose `external_id` was already stored for this channel (a webhook
@@ -121,6 +127,7 @@ def receive(
                 display_name=display_name[:200],
                 known=contact,
                 assistant_turn=assistant_turn,
+                on_stored=on_stored,
             )
     except IntegrityError:
         # Another request stored the same provider message id first.
@@ -151,6 +158,20 @@ def ensure_contact(channel: str, identity: str, *, locale: str | None = None) ->
     _check_channel(channel)
     with transaction.atomic():
         return _contact_for(channel, identity, locale=normalise_locale(locale), display_name="")
+
+
+def new_contact(channel: str, identity: str, *, locale: str | None = None) -> Contact:
+    """A new contact known on `channel` as `identity`, created without looking for one first.
+
+    For a door that has just found no trace of `identity` (the web chat's first-time visitor) and runs
+    this inside its own transaction: when the identity exists after all (a concurrent first request,
+    or a contact kept without its session), the INSERT raises IntegrityError and the caller's whole
+    transaction rolls back, for it to take the ensure_contact way instead.
+    """
+    _check_channel(channel)
+    contact = Contact.objects.create(locale=normalise_locale(locale) or settings.LANGUAGE_CODE)
+    ContactIdentity.objects.create(contact=contact, channel=channel, value=identity)
+    return contact
 
 
 def _check_channel(channel: str) -> None:
@@ -187,6 +208,7 @@ def _store_inbound(
     display_name: str,
     known: Contact | None,
     assistant_turn: bool = True,
+    on_stored: Callable[[Conversation], object] | None = None,
 ) -> Received:
     contact = _contact_for(channel, identity, locale=locale, display_name=display_name, known=known)
     now = timezone.now()
@@ -209,6 +231,8 @@ def _store_inbound(
         _publish_opened(conversation)
     events.emit(events.MESSAGE_RECEIVED, conversation=conversation, message_id=str(message.id), seq=message.seq)
     realtime.publish([conversation.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+    if on_stored is not None:
+        on_stored(conversation)
     if assistant_turn and conversation.status == ConversationStatus.BOT:
         # The turn is recorded with the message, so it survives a failed enqueue (see enqueue_turn).
         AssistantRun.objects.create(conversation=conversation, trigger_message=message)

@@ -6,8 +6,10 @@ agent action that learns one. It normalises each value (a value it cannot accept
 with a message the model can act on), refuses personal data without consent when TALIA_REQUIRE_CONSENT is
 on (ConsentRequired), and records `lead_captured` once per contact when a name and a way to reach them
 are known. An agent's edit (the console sidebar, `agent=`) is the business acting on its own records: it
-is not held back by the visitor's consent and is recorded as `contact_edited` by that agent. Readers (the console, summaries, the prompts) take the fields from `lead_details()` and
-`missing_lead_fields()`, never from a list of their own.
+is not held back by the visitor's consent and is recorded as `contact_edited` by that agent. Every write
+that changes a field pushes `contact.changed` to the staff viewing the contact (conversations.realtime), so
+an open sidebar follows what the assistant captures. Readers (the console, summaries, the prompts) take
+the fields from `lead_details()` and `missing_lead_fields()`, never from a list of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from conversations import events, profile
+from conversations import events, profile, realtime
 from conversations.models import Contact, Conversation, Event
 from talia.text import collapse_whitespace
 
@@ -141,6 +143,8 @@ def write_lead_fields(
         for name, value in clean.items():
             setattr(contact, name, value)
         contact.save(update_fields=[*clean, "updated"])
+        # Staff viewing the contact's conversations see the new details in the sidebar without a reload.
+        realtime.publish_contact_changed(contact.pk)
         if agent is not None:
             replaced = [name for name, old in written.previous.items() if old]
             events.emit(

@@ -13,7 +13,10 @@ staff viewing that conversation: internal notes, the brief), `agent.<user id>` (
 sockets: whispers), `user.<user id>` (every staff socket of one account, console and monitor: only
 `access.revoked`), `agents` (every online agent: the unrouted queue and changes of status), `team.<id>` (the console
 sockets of a team's members who are not supervisors: that team's queue), `supervisors` (supervisors'
-console sockets: every team's queue), `monitor` (supervisors: everything).
+console sockets: every team's queue), `monitor` (supervisors: everything, and `monitor.figures`: agents'
+loads and queues' waits, recomputed once per transaction that changed them), `staff-contact.<contact id>`
+(the staff viewing any conversation of that contact: `contact.changed` whenever the one lead writer, the
+consent, the lead card or a meeting changes; the sidebar fetches the new data through the console API).
 Nothing staff-only is ever sent to a `conversation.<id>` group, which the contact's sockets join.
 """
 
@@ -23,15 +26,25 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from conversations.models import Contact, Conversation, InternalNote, Label, Message, conversation_group
+from conversations import teams
+from conversations.models import (
+    Contact,
+    Conversation,
+    InternalNote,
+    Label,
+    Message,
+    conversation_group,
+)
 from talia.redis_client import breaker
 
 logger = logging.getLogger(__name__)
@@ -153,6 +166,7 @@ class QueueAdded(ConversationChanged):
     out_of_hours: bool  # asked for while the team is away: it waits until the next opening
     team_id: int | None  # the team whose queue it waits in (conversations.teams); None: everyone's
     team_name: str | None
+    queued_at: str  # since when it waits (ISO 8601): now, or the pending hand-off's start when it moved queues
 
 
 class Transferred(ConversationChanged):
@@ -245,6 +259,32 @@ class OfferWithdrawn(TypedDict):
     reason: str
 
 
+class ContactChanged(TypedDict):
+    """The contact's details, consent, lead card or meetings changed (staff only: the sidebar fetches them)."""
+
+    type: Literal["contact.changed"]
+    contact_id: str
+
+
+class AgentLoad(TypedDict):
+    id: int
+    load: int  # conversations the agent handles now
+
+
+class QueueFigure(TypedDict):
+    team_id: int | None  # None: the unrouted queue
+    waiting: int
+    oldest: str | None  # since when the oldest pending hand-off waits (ISO 8601)
+
+
+class MonitorFigures(TypedDict):
+    """The monitor's live figures: every agent's load and every queue's wait (only those not empty)."""
+
+    type: Literal["monitor.figures"]
+    agents: list[AgentLoad]
+    queues: list[QueueFigure]
+
+
 RealtimeEvent = (
     OfferMade
     | OfferWithdrawn
@@ -258,6 +298,8 @@ RealtimeEvent = (
     | MessageStatus
     | ConsentChanged
     | LabelsChanged
+    | MonitorFigures
+    | ContactChanged
 )
 
 
@@ -269,6 +311,11 @@ def contact_group(contact_id: object) -> str:
 def staff_group(conversation_id: object) -> str:
     """The staff watching one conversation; the contact's sockets never join it."""
     return f"staff.{conversation_id}"
+
+
+def staff_contact_group(contact_id: object) -> str:
+    """The staff viewing any conversation of one contact (their sidebar shows the contact)."""
+    return f"staff-contact.{contact_id}"
 
 
 def agent_group(user_id: object) -> str:
@@ -302,8 +349,10 @@ def consent_changed(contact: Contact) -> ConsentChanged:
 
 
 def publish_consent(contact: Contact) -> None:
-    """Every socket of the contact hears the new answer (the widget's notice goes away)."""
+    """Every socket of the contact hears the new answer (the widget's notice goes away), and the staff
+    viewing their conversations that the contact changed (the sidebar's consent)."""
     publish([contact_group(contact.pk)], consent_changed(contact))
+    publish_contact_changed(contact.pk)
 
 
 def access_revoked() -> AccessRevoked:
@@ -469,8 +518,11 @@ def conversation_changed(event_type: ConversationEventType, conversation: Conver
 QUEUE_PREVIEW_MESSAGES = 3
 
 
-def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> QueueAdded:
-    """A conversation joined the queue: what the console's live row needs to say who is waiting."""
+def queue_added(
+    conversation: Conversation, *, out_of_hours: bool = False, queued_at: datetime | None = None
+) -> QueueAdded:
+    """A conversation joined the queue: what the console's live row needs to say who is waiting.
+    `queued_at`: since when it waits, when not from now (it moved from another team's queue)."""
     changed = conversation_changed("queue.added", conversation)
     latest = conversation.messages.order_by("-seq")[:QUEUE_PREVIEW_MESSAGES]
     preview: list[PreviewLine] = [
@@ -484,6 +536,7 @@ def queue_added(conversation: Conversation, *, out_of_hours: bool = False) -> Qu
         "out_of_hours": out_of_hours,
         "team_id": team.pk if team is not None else None,
         "team_name": team.name if team is not None else None,
+        "queued_at": (queued_at or timezone.now()).isoformat(),
     }
 
 
@@ -511,9 +564,95 @@ def missed_messages(conversation_id: UUID | str, after: int, limit: int = MISSED
 
 
 def publish(groups: Iterable[str], event: RealtimeEvent) -> None:
-    """Send `event` to every group once the current transaction commits (at once outside one)."""
+    """Send `event` to every group once the current transaction commits (at once outside one).
+
+    A change of who handles what or who waits where (FIGURE_EVENTS, sent to the monitor) also refreshes the
+    monitor's figures once the transaction commits: once per transaction, however many such pushes it sent.
+    """
     targets = list(dict.fromkeys(groups))
     transaction.on_commit(lambda: _publisher.send(targets, dict(event)))
+    if MONITOR_GROUP in targets and event["type"] in FIGURE_EVENTS:
+        _refresh_figures_after_commit()
+
+
+# The pushes after which agents' loads or queues' waits may differ. Typing, messages and notes never
+# recompute the figures.
+FIGURE_EVENTS = frozenset(
+    {
+        "queue.added",
+        "queue.removed",
+        "handoff.accepted",
+        "conversation.transferred",
+        "conversation.closed",
+        "conversation.handed_back",
+    }
+)
+
+
+def monitor_figures() -> MonitorFigures:
+    """Every agent's load and every non-empty queue's wait, as the monitor shows them (two queries)."""
+    return {
+        "type": "monitor.figures",
+        "agents": [{"id": agent_id, "load": n} for agent_id, n in sorted(teams.loads().items())],
+        "queues": [
+            {"team_id": team_id, "waiting": n, "oldest": oldest.isoformat() if oldest else None}
+            for team_id, (n, oldest) in teams.waiting_by_team().items()
+        ],
+    }
+
+
+def _send_figures() -> None:
+    _publisher.send([MONITOR_GROUP], dict(monitor_figures()))
+
+
+def _refresh_figures_after_commit() -> None:
+    _once_after_commit("monitor.figures", _send_figures)
+
+
+class _OnceAfterCommit:
+    """One on-commit action per transaction and key; `done` once it ran (a test's captured callbacks stay
+    listed after they ran)."""
+
+    def __init__(self, key: object, action: Callable[[], None]) -> None:
+        self.key = key
+        self.action = action
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        try:
+            self.action()
+        except Exception:  # a push is a hint: the data is stored, the pages catch up on reload
+            logger.warning("Realtime push %s not sent", self.key, exc_info=True)
+
+
+def _once_after_commit(key: object, action: Callable[[], None]) -> None:
+    """Run `action` once the transaction commits, once however many times this is called in it.
+
+    Skipped when the same key is already registered in a block still open (entries are `(savepoint ids,
+    callback, robust)`); one registered in a savepoint since released is not trusted, so an action is
+    never lost, at worst repeated.
+    """
+    connection = transaction.get_connection()
+    open_blocks = set(connection.savepoint_ids)
+    for sids, callback, *_ in connection.run_on_commit:
+        if isinstance(callback, _OnceAfterCommit) and callback.key == key and not callback.done and sids <= open_blocks:
+            return
+    transaction.on_commit(_OnceAfterCommit(key, action))
+
+
+def contact_changed(contact_id: object) -> ContactChanged:
+    return {"type": "contact.changed", "contact_id": str(contact_id)}
+
+
+def publish_contact_changed(contact_id: object) -> None:
+    """The contact's details, consent, lead card or meetings changed: the staff viewing any of their
+    conversations (`staff_contact_group`) hear `contact.changed`, once per transaction, and the sidebar asks
+    the console API for the new data. No query and no personal data: it is on the message path."""
+    group = staff_contact_group(contact_id)
+    _once_after_commit(
+        ("contact.changed", str(contact_id)), lambda: _publisher.send([group], dict(contact_changed(contact_id)))
+    )
 
 
 class _Publisher:

@@ -247,11 +247,14 @@ class ContactPanel:
     """A section of the console's contact sidebar that another app provides (leads: the card and meetings).
 
     `render(request, conversation)` returns the section's HTML (rendered from that app's own template), or
-    "" to show nothing; the core never names the app.
+    "" to show nothing; the core never names the app. `data(request, conversation)`, when given, returns
+    the same section as JSON-ready data: the console API serves it (under the panel's name) to the page,
+    which updates the section live when the contact changes (`contact.changed`).
     """
 
     name: str
     render: Callable[[Any, Any], str]
+    data: Callable[[Any, Any], dict[str, Any]] | None = None
 
 
 class ContactPanelRegistry:

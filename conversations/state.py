@@ -7,6 +7,7 @@
        ^──────────────hand_back────────────────────┘
     bot | queued | agent ──close──> closed
     agent ──transfer_to_team──> queued        (and agent ──transfer_to_agent──> agent: a new assignee)
+    queued ──move_to_team──> queued           (another team's queue: the team changes, the wait goes on)
 
 Each transition is one conditional UPDATE (`... WHERE status IN (allowed sources)`) whose row count
 says whether it happened, so of N concurrent claimers exactly one wins and no lock is held across
@@ -19,6 +20,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from conversations import events, profile, realtime, teams
@@ -52,6 +54,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "hand_back": (frozenset({AGENT}), BOT),
     "close": (frozenset({BOT, QUEUED, AGENT}), CLOSED),
     "transfer_to_team": (frozenset({AGENT}), QUEUED),
+    "move_to_team": (frozenset({QUEUED}), QUEUED),
 }
 
 LEGAL_TRANSITIONS = frozenset((source, target) for sources, target in ACTIONS.values() for source in sources)
@@ -69,6 +72,10 @@ class TransitionError(Exception):
 
 class AlreadyClaimedError(TransitionError):
     """Another agent claimed the conversation first."""
+
+
+class SameTeamError(TransitionError):
+    """The conversation already waits in that team's queue."""
 
 
 def _transition(conversation: Conversation, action: str, **changes: Any) -> Conversation:
@@ -275,7 +282,9 @@ def transfer_to_agent(conversation: Conversation, to_agent: Any, *, by: Any, not
         conversation.assigned_agent = fresh.assigned_agent
         _release_assignment(fresh, AgentAssignment.ReleaseReason.TRANSFERRED)
         AgentAssignment.objects.create(conversation=fresh, agent=to_agent, assigned_at=timezone.now())
-        _transfer_note(fresh, by, note, from_agent_id, to_agent_id=to_agent.pk, to_team_id=None)
+        _transfer_note(
+            fresh, by, note, from_agent_id, to_agent_id=to_agent.pk, from_team_id=fresh.team_id, to_team_id=None
+        )
         realtime.publish(
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP, realtime.agent_group(to_agent.pk)],
             realtime.transferred(fresh),
@@ -293,9 +302,9 @@ def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: s
         previous = (
             Conversation.objects.select_for_update()
             .filter(pk=conversation.pk)
-            .values_list("assigned_agent_id", flat=True)
+            .values_list("assigned_agent_id", "team_id")
         )
-        from_agent_id = previous.first()
+        from_agent_id, from_team_id = previous.first() or (None, None)
         fresh = _transition(conversation, "transfer_to_team", team=team, assigned_agent=None)
         _release_assignment(fresh, AgentAssignment.ReleaseReason.TRANSFERRED)
         brief = HandoffRequest.objects.filter(conversation=fresh).order_by("-created").first()
@@ -307,12 +316,44 @@ def transfer_to_team(conversation: Conversation, team: Team, *, by: Any, note: s
             brief_summary=brief.brief_summary if brief else "",
             brief_topics=brief.brief_topics if brief else [],
         )
-        _transfer_note(fresh, by, note, from_agent_id, to_agent_id=None, to_team_id=team.pk)
+        _transfer_note(fresh, by, note, from_agent_id, to_agent_id=None, from_team_id=from_team_id, to_team_id=team.pk)
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
         # The contact's widget: waiting for a person again.
         realtime.publish([fresh.group_name], realtime.conversation_changed("handoff.requested", fresh))
         realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=handoff.out_of_hours))
         _offer(fresh, exclude=from_agent_id)  # not straight back to whoever transferred it
+    return fresh
+
+
+def move_to_team(conversation: Conversation, team: Team, *, by: Any, note: str) -> Conversation:
+    """Move a conversation waiting in one queue to another team's queue, with a note.
+
+    The row is locked first, so the team it leaves is the one recorded; the move is then the conditional
+    UPDATE from `queued` (of a move and a concurrent claim, one wins; the loser gets TransitionError, and
+    SameTeamError when it already waits there). The pending HandoffRequest stays: its brief and the time
+    already waited travel with the conversation. The old queue hears `queue.removed`, the new one
+    `queue.added`, and a team with auto-assignment gets it offered.
+    """
+    with transaction.atomic():
+        locked = (
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("team_id", "status").first()
+        )
+        from_team_id, current = locked if locked is not None else (None, None)
+        if current == QUEUED and from_team_id == team.pk:
+            raise SameTeamError(conversation.pk, "move_to_team", QUEUED)
+        fresh = _transition(conversation, "move_to_team", team=team)
+        _transfer_note(fresh, by, note, None, to_agent_id=None, from_team_id=from_team_id, to_team_id=team.pk)
+        pending = HandoffRequest.objects.filter(conversation=fresh, status=HandoffRequest.Status.PENDING)
+        out_of_hours = pending.filter(out_of_hours=True).exists()
+        waiting_since = pending.aggregate(since=Min("created"))["since"]
+        # Every agent's queue page drops the row (the old team's, the unrouted one); the new team's adds it.
+        realtime.publish(
+            [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
+        )
+        realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
+        realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=out_of_hours, queued_at=waiting_since))
+        _resolve_offers(fresh)  # an offer to the old team's agent is withdrawn; the new team's comes after
+        _offer(fresh)
     return fresh
 
 
@@ -323,6 +364,7 @@ def _transfer_note(
     from_agent_id: int | None,
     *,
     to_agent_id: int | None,
+    from_team_id: int | None,
     to_team_id: int | None,
 ) -> None:
     written = InternalNote.objects.create(conversation=conversation, author=by, text=note)
@@ -331,6 +373,7 @@ def _transfer_note(
         conversation=conversation,
         from_agent_id=from_agent_id,
         to_agent_id=to_agent_id,
+        from_team_id=from_team_id,
         to_team_id=to_team_id,
         note_id=str(written.pk),
         by_id=by.pk if by is not None else None,

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any
 
-from conversations.models import Conversation, Team
+from django.db.models import Count, Min, Q
+
+from conversations.models import Conversation, ConversationStatus, Team
 
 
 def _plain(text: str) -> str:
@@ -46,3 +49,29 @@ def route(conversation: Conversation, reason: str) -> tuple[Team | None, str]:
 def team_ids_of(user: Any) -> list[int]:
     """The teams `user` is a member of."""
     return list(Team.objects.filter(members=user).values_list("pk", flat=True))
+
+
+def waiting_by_team() -> dict[int | None, tuple[int, datetime | None]]:
+    """For each queue with someone waiting (None: the unrouted one): how many wait and since when the
+    oldest pending hand-off does. One query."""
+    waiting = (
+        Conversation.objects.filter(status=ConversationStatus.QUEUED)
+        .values("team")
+        .annotate(
+            n=Count("id", distinct=True),
+            oldest=Min("handoff_requests__created", filter=Q(handoff_requests__status="pending")),
+        )
+        .order_by()
+    )
+    return {row["team"]: (row["n"], row["oldest"]) for row in waiting}
+
+
+def loads() -> dict[int, int]:
+    """How many conversations each agent handles now (agents handling none are absent). One query."""
+    handled = (
+        Conversation.objects.filter(status=ConversationStatus.AGENT, assigned_agent__isnull=False)
+        .values("assigned_agent")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["assigned_agent"]: row["n"] for row in handled}

@@ -1,5 +1,8 @@
 """The lead pipeline: the one place that creates cards and changes their stage, recording each move.
 
+Each change is also pushed (`contact.changed`, conversations.realtime) to the staff viewing the contact's
+conversations, whose sidebar shows the card.
+
 Closing a lead is a person's decision: only a move made by an agent (the dashboard's board) may put a card
 into a closing stage (the last two of TALIA_LEAD_STAGES, won and lost by default) or take it out of one.
 The assistant, the analysis and the system can never win, lose or reopen a lead, whatever they are told.
@@ -14,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, realtime
 from conversations.leadfields import record_lead_captured
 from conversations.models import Contact, Conversation
 from leads import events as lead_events
@@ -67,6 +70,7 @@ def card_for(contact: Contact, conversation: Conversation | None, moved_by: str)
             )
             # Once per contact: the core lead tools may already have recorded it when the details were complete.
             record_lead_captured(contact, conversation, card_id=card.pk)
+            realtime.publish_contact_changed(contact.pk)
     return card, created
 
 
@@ -91,6 +95,7 @@ def move_card(
             reason=reason[:1000],
         )
         LeadCard.objects.filter(pk=locked.pk).update(stage=to_stage, updated=timezone.now())
+        realtime.publish_contact_changed(locked.contact_id)  # the console sidebar's stage
         if to_stage in closing_stages():
             events.emit(
                 lead_events.LEAD_CLOSED,
@@ -113,4 +118,6 @@ def update_card(card: LeadCard, *, summary: str | None = None, value: Decimal | 
         fields.append("value")
     if fields:
         card.save(update_fields=[*fields, "updated"])
+    if value is not None:
+        realtime.publish_contact_changed(card.contact_id)  # the console sidebar shows the value
     return card

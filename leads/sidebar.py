@@ -2,7 +2,8 @@
 from there by the agent, through `pipeline.move_card`) and their meetings (confirmed or rescheduled through
 the meetings page's own actions, which come back to the conversation).
 
-Registered in LeadsConfig.ready() as a `contact_panels` entry: the core renders it without naming leads.
+Registered in LeadsConfig.ready() as a `contact_panels` entry: the core renders it without naming leads,
+and serves `panel_data` (the same section as data) to the page, which keeps it live.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -32,25 +34,62 @@ from talia.api import ApiError, BilingualSerializer
 MEETINGS_LIMIT = 10
 
 
-def render_panel(request: Any, conversation: Conversation) -> str:
-    contact = conversation.contact
-    card = LeadCard.objects.filter(contact=contact).first()
-    meetings = (
-        ScheduledEvent.objects.filter(contact=contact, start__gte=timezone.now() - timedelta(days=1))
+def _meetings(conversation: Conversation) -> list[ScheduledEvent]:
+    """The contact's meetings from yesterday on, not cancelled, soonest first."""
+    return list(
+        ScheduledEvent.objects.filter(contact_id=conversation.contact_id, start__gte=timezone.now() - timedelta(days=1))
         .exclude(status=ScheduledEvent.Status.CANCELLED)
         .order_by("start")[:MEETINGS_LIMIT]
     )
+
+
+def render_panel(request: Any, conversation: Conversation) -> str:
     context = {
         "conversation": conversation,
-        "card": card,
+        "card": LeadCard.objects.filter(contact_id=conversation.contact_id).first(),
         "stages": [(stage, stage_label(stage)) for stage in stages()],
-        "meetings": meetings,
+        "meetings": _meetings(conversation),
         "back": reverse("console-conversation", args=[conversation.pk]),
     }
     return render_to_string("leads/_contact_panel.html", context, request=request)
 
 
-PANEL = ContactPanel("leads", render_panel)
+def panel_data(request: Any, conversation: Conversation) -> dict[str, Any]:
+    """The panel as data, for the page to follow live: the card's stage and value, the meetings as the
+    template lists them (times in the business's time zone, labels in the agent's language) with the paths
+    of their Confirm and Reschedule forms."""
+    card = LeadCard.objects.filter(contact_id=conversation.contact_id).first()
+    meetings = []
+    for meeting in _meetings(conversation):
+        start = timezone.localtime(meeting.start)
+        proposed = meeting.status == ScheduledEvent.Status.PROPOSED
+        meetings.append(
+            {
+                "id": str(meeting.pk),
+                "start": start.isoformat(),
+                "start_label": date_format(start, "D j M, H:i"),
+                "start_input": start.strftime("%Y-%m-%dT%H:%M"),
+                "title": meeting.title,
+                "status": meeting.status,
+                "status_label": str(meeting.get_status_display()),
+                "confirm_url": reverse("meeting-confirm", args=[meeting.pk]) if proposed else None,
+                "reschedule_url": reverse("meeting-reschedule", args=[meeting.pk]),
+            }
+        )
+    return {
+        "card": None
+        if card is None
+        else {
+            "stage": card.stage,
+            "stage_label": str(stage_label(card.stage)),
+            "value": None if card.value is None else str(card.value),
+        },
+        "meetings": meetings,
+        "back": reverse("console-conversation", args=[conversation.pk]),
+    }
+
+
+PANEL = ContactPanel("leads", render_panel, panel_data)
 
 
 class StageSerializer(BilingualSerializer):

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, realtime
 from conversations.assistant import capabilities
 from conversations.assistant.tools import ToolError
 from conversations.models import Conversation, Message, Sender
@@ -155,6 +155,7 @@ def book(
         # The topic came after the day and time: it names the meeting booked with a placeholder.
         event = change_meeting(event, title=title, changed_by=created_by)
     if created:
+        realtime.publish_contact_changed(contact.pk)  # the console sidebar's meetings
         events.emit(
             lead_events.MEETING_SCHEDULED,
             conversation=conversation,
@@ -196,6 +197,7 @@ def change_meeting(
     with transaction.atomic():
         ScheduledEvent.objects.filter(pk=event.pk).update(**changes)
         event.refresh_from_db()
+        realtime.publish_contact_changed(event.contact_id)  # the console sidebar's meetings
         events.emit(
             lead_events.MEETING_UPDATED,
             conversation=event.conversation,

@@ -102,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
+    # Sync only and innermost: the stack above runs in the request's one thread (talia/middleware.py).
+    "talia.middleware.SyncStack",
 ]
 
 ROOT_URLCONF = "talia.urls"

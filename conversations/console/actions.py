@@ -171,7 +171,12 @@ def _agent(user_id: int) -> Any:
 def do_transfer(
     user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
 ) -> Conversation:
-    """Hand the conversation this agent handles (any, for a supervisor) to another agent or a team's queue."""
+    """Hand the conversation this agent handles (any, for a supervisor) to another agent or a team's queue.
+
+    A waiting conversation moves to another team's queue instead (`do_move_queue`).
+    """
+    if conversation.status == ConversationStatus.QUEUED:
+        return do_move_queue(user, conversation, agent_id, team_id, note)
     if not is_supervisor(user):
         check_own_conversation(user, conversation)
     elif conversation.status != ConversationStatus.AGENT:
@@ -185,13 +190,41 @@ def do_transfer(
                 raise ConsoleError("same_agent", _("The conversation is already with that agent."))
             moved = state.transfer_to_agent(conversation, target, by=user, note=text)
         else:
-            team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
-            if team is None:
-                raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
-            moved = state.transfer_to_team(conversation, team, by=user, note=text)
+            moved = state.transfer_to_team(conversation, _team(team_id), by=user, note=text)
     except state.TransitionError:
         raise ConsoleError("not_with_agent", _("The conversation is no longer with an agent.")) from None
     _refill(previous, skip=conversation.pk)
+    return moved
+
+
+def _team(team_id: int | None) -> Team:
+    team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+    if team is None:
+        raise ConsoleError("unknown_team", _("That team no longer exists; reload the page."))
+    return team
+
+
+def do_move_queue(
+    user: Any, conversation: Conversation, agent_id: int | None, team_id: int | None, note: str
+) -> Conversation:
+    """Move a waiting conversation to another team's queue, with a note (the brief and the wait go with it).
+
+    An agent may move what waits in their teams' queues or in the unrouted one (what their queue page
+    shows them: `can_watch`); a supervisor anything waiting. Only to a team: giving a waiting conversation
+    to one agent is a supervisor's reassign.
+    """
+    if not can_watch(user, conversation):
+        raise ConsoleError("forbidden", _("This conversation waits in another team's queue."))
+    if agent_id is not None:
+        raise ConsoleError("queue_to_team_only", _("A waiting conversation can only be moved to a team's queue."))
+    team = _team(team_id)
+    text = _clean_note(note)
+    try:
+        moved = state.move_to_team(conversation, team, by=user, note=text)
+    except state.SameTeamError:
+        raise ConsoleError("same_team", _("The conversation already waits in that team's queue.")) from None
+    except state.TransitionError:
+        raise ConsoleError("not_queued", _("The conversation is no longer waiting for an agent.")) from None
     return moved
 
 
@@ -311,20 +344,20 @@ def do_reassign(
 
     With an agent: a queued conversation is claimed on their behalf (state.claim_conversation, capacity
     not checked: the supervisor decides), one an agent handles is transferred to them. With a team: one
-    an agent handles goes to that team's queue (a queued one stays where it is: claim it for an agent
-    instead). A transfer records its note (the given one, else a default naming the supervisor); a claim
-    on behalf records the note only when one is given.
+    an agent handles, or one waiting in another queue, goes to that team's queue. A transfer or a move
+    records its note (the given one, else a default naming the supervisor); a claim on behalf records the
+    note only when one is given.
     """
     if not is_supervisor(user):
         raise ConsoleError("forbidden", _("Only supervisors may reassign conversations."))
     text = note.strip()
+    default = _("Reassigned by %(name)s from the monitor.") % {"name": agent_name(user)}
     if conversation.status == ConversationStatus.AGENT:
-        default = _("Reassigned by %(name)s from the monitor.") % {"name": agent_name(user)}
         return do_transfer(user, conversation, agent_id, team_id, text or default)
     if conversation.status != ConversationStatus.QUEUED:
         raise ConsoleError("not_reassignable", _("Only a waiting conversation or one with an agent can be reassigned."))
     if agent_id is None:
-        raise ConsoleError("not_with_agent", _("A waiting conversation can only be given to an agent."))
+        return do_move_queue(user, conversation, None, team_id, text or default)
     target = _agent(agent_id)
     with transaction.atomic():
         try:

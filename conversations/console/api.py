@@ -19,6 +19,7 @@ from conversations import assignment, attachments, leadfields
 from conversations.console import actions, presence
 from conversations.console import serializers as shapes
 from conversations.console.permissions import IsAgent, IsSupervisor
+from conversations.console.sidebar import sidebar_data
 from conversations.models import Conversation
 from conversations.realtime import label_payload, message_payload, note_payload
 from talia.api import ApiError, BilingualSerializer
@@ -242,7 +243,16 @@ class ContactSerializer(BilingualSerializer):
 
 
 class ContactView(ConsoleView):
-    """The sidebar's contact fields: PATCH stores what changed and answers with the old values."""
+    """The sidebar's contact: GET what may change while the page is open (the page asks on `contact.changed`);
+    PATCH stores what changed and answers with the old values."""
+
+    @extend_schema(
+        summary="The contact sidebar's live data: fields, consent and each panel's data",
+        responses={200: shapes.SidebarResponseSerializer, 403: FORBIDDEN},
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = self.conversation(request, conversation_id, to_read=True)
+        return Response(sidebar_data(request._request, conversation))
 
     @extend_schema(
         summary="Edit the contact's lead fields",
@@ -325,7 +335,11 @@ class WhisperView(ConsoleView):
 
 class TransferSerializer(BilingualSerializer):
     agent = serializers.IntegerField(min_value=1, required=False, help_text="The agent (user id) to give it to.")
-    team = serializers.IntegerField(min_value=1, required=False, help_text="Or the team whose queue it goes to.")
+    team = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Or the team whose queue it goes to (the only choice for a conversation still waiting).",
+    )
     note = serializers.CharField(max_length=actions.MAX_TEXT, trim_whitespace=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -336,9 +350,23 @@ class TransferSerializer(BilingualSerializer):
 
 class TransferView(ConsoleView):
     @extend_schema(
-        summary="Transfer the conversation to another agent or a team's queue",
+        summary="Transfer the conversation to another agent or a team's queue (a waiting one: to another queue)",
+        description=(
+            "The agent handling the conversation (any supervisor) gives it to an agent or a team's queue. A "
+            "conversation still waiting moves to another team's queue (`team` only), by an agent who sees it "
+            "in their queue or a supervisor: the brief and the time waited go with it, a `transferred` event "
+            "records both teams."
+        ),
         request=TransferSerializer,
-        responses={200: shapes.ConversationNextResponseSerializer, 400: INVALID, 409: CONFLICT},
+        responses={
+            200: shapes.ConversationNextResponseSerializer,
+            400: INVALID,
+            409: OpenApiResponse(
+                description="`not_yours`, `not_with_agent`, `unknown_agent`, `same_agent`, `unknown_team`; for a "
+                "waiting conversation `forbidden` (another team's queue), `queue_to_team_only`, `same_team`, "
+                "`not_queued`."
+            ),
+        },
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         body = TransferSerializer(data=request.data)
@@ -427,7 +455,8 @@ class ReassignSerializer(TransferSerializer):
 
 
 class ReassignView(ConsoleView):
-    """A supervisor gives a waiting conversation to an agent, or one an agent handles to another agent or team."""
+    """A supervisor gives a waiting conversation to an agent or another team's queue, or one an agent handles to
+    another agent or team."""
 
     permission_classes = [IsSupervisor]
 

@@ -93,6 +93,7 @@ ASSIGNEES_CACHED = 500
 
 class ConsoleConsumer(StaffConsumer):
     watching: set[str]
+    contacts: dict[str, str]  # watched conversation id -> its contact's id (the `staff-contact` group joined)
     assignees: dict[str, int | None]
 
     def allowed(self, user: Any) -> bool:
@@ -100,6 +101,7 @@ class ConsoleConsumer(StaffConsumer):
 
     async def joined(self) -> None:
         self.watching = set()
+        self.contacts = {}
         self.assignees = {}
         self.queues: list[str] = []
         await sockets.join(
@@ -149,6 +151,8 @@ class ConsoleConsumer(StaffConsumer):
             for conversation_id in getattr(self, "watching", set()):
                 await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
                 await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
+            for contact_id in set(getattr(self, "contacts", {}).values()):
+                await self.channel_layer.group_discard(realtime.staff_contact_group(contact_id), self.channel_name)
             await sync_to_async(presence.leave, thread_sensitive=False)(self.user.pk, self.channel_name)
             await self.tell_monitor_who_is_online()
 
@@ -196,8 +200,15 @@ class ConsoleConsumer(StaffConsumer):
             await self.error("forbidden", "You may not watch this conversation.")
             return
         self.watching.add(str(conversation.id))
+        self.contacts[str(conversation.id)] = str(conversation.contact_id)
         await sockets.join(
-            self.channel_layer, self.channel_name, [conversation.group_name, realtime.staff_group(conversation.id)]
+            self.channel_layer,
+            self.channel_name,
+            [
+                conversation.group_name,
+                realtime.staff_group(conversation.id),
+                realtime.staff_contact_group(conversation.contact_id),  # the sidebar: `contact.changed`
+            ],
         )
         await self.send_json({"type": "watching", "conversation_id": str(conversation.id)})
 
@@ -239,6 +250,7 @@ class ConsoleConsumer(StaffConsumer):
     handoff_requested = message_new = conversation_assigned = StaffConsumer.forward
     end_requested = note_added = brief_ready = message_status = labels_changed = StaffConsumer.forward
     offer_made = offer_withdrawn = StaffConsumer.forward  # auto-assignment offers to this agent
+    contact_changed = StaffConsumer.forward  # the sidebar fetches the contact's new data
 
     async def message_delta(self, event: dict[str, Any]) -> None:
         """The assistant's reply while it is written, for the visitor's widget: the console shows it stored."""
@@ -259,6 +271,9 @@ class ConsoleConsumer(StaffConsumer):
             self.watching.discard(conversation_id)
             await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
             await self.channel_layer.group_discard(realtime.staff_group(conversation_id), self.channel_name)
+            contact_id = self.contacts.pop(conversation_id, None)
+            if contact_id is not None and contact_id not in self.contacts.values():
+                await self.channel_layer.group_discard(realtime.staff_contact_group(contact_id), self.channel_name)
 
     handoff_accepted = handoff_cancelled = handoff_expired = forward_and_recheck
     conversation_handed_back = conversation_closed = conversation_transferred = forward_and_recheck
@@ -294,4 +309,4 @@ class MonitorConsumer(StaffConsumer):
     conversation_opened = queue_added = queue_removed = handoff_accepted = StaffConsumer.forward
     conversation_closed = conversation_handed_back = message_new = end_requested = StaffConsumer.forward
     summary_ready = note_added = brief_ready = agents_online = message_status = StaffConsumer.forward
-    labels_changed = conversation_transferred = StaffConsumer.forward
+    labels_changed = conversation_transferred = monitor_figures = StaffConsumer.forward

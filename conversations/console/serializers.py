@@ -139,3 +139,16 @@ class OffersResponseSerializer(serializers.Serializer):
 
 class OfferDeclinedResponseSerializer(serializers.Serializer):
     declined = serializers.BooleanField()
+
+
+class SidebarResponseSerializer(serializers.Serializer):
+    """`sidebar.sidebar_data`: what the contact sidebar keeps live."""
+
+    contact = ContactSerializer()
+    consent = serializers.ChoiceField(choices=["granted", "declined"], allow_null=True)
+    panels = serializers.DictField(
+        child=serializers.DictField(),
+        help_text="Each contact panel's data by its name (leads: `card` with stage, stage_label and value, or "
+        "null; `meetings`, soonest first, each with id, start, start_label, start_input, title, status, "
+        "status_label, confirm_url (null unless proposed) and reschedule_url; `back`).",
+    )

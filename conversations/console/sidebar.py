@@ -1,5 +1,7 @@
 """The contact sidebar of a conversation's console page: who the contact is, everywhere they have written.
 
+`sidebar_data` is the part that changes while the page is open, as data (the page keeps it live).
+
 The page and browser are those of the contact's latest message that carries them (a web door stores both
 on each message). Read-only here; the edits it offers go through their owners (contact fields: `leadfields.write_lead_fields`
 via the console API; the lead card and meetings: the panels the leads app registers in
@@ -122,5 +124,18 @@ def contact_sidebar(request: HttpRequest, conversation: Conversation) -> dict[st
             )
             for item in past
         ],
+        "panels": panels,
+    }
+
+
+def sidebar_data(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    """What the sidebar shows that the assistant (or anyone) may change while it is open, as data: the
+    contact's lead fields and best name, the consent, and each panel's data (those that provide it). The
+    page fetches it on `contact.changed` and sets it as text (console.js `liveSidebar`)."""
+    contact = conversation.contact
+    panels = {panel.name: panel.data(request, conversation) for panel in contact_panels.all() if panel.data}
+    return {
+        "contact": {"id": str(contact.pk), "name": str(contact), **lead_details(contact)},
+        "consent": contact.consent_state,
         "panels": panels,
     }

@@ -14,7 +14,6 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -28,6 +27,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from conversations import attachments, delivery
+from conversations import teams as conversation_teams
 from conversations.assistant import summaries
 from conversations.console import presence
 from conversations.console.permissions import AGENTS_GROUP_NAME, agent_required, is_supervisor, supervisor_required
@@ -168,7 +168,11 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
 
 
 def transfer_choices(user: Any, conversation: Conversation) -> dict[str, Any]:
-    """Who the conversation may be transferred to, when this user may transfer it (theirs; staff: any)."""
+    """Who the conversation may be transferred to, when this user may transfer it (theirs; staff: any); a
+    waiting one, to which other team's queue (whoever sees it waiting: actions.do_move_queue)."""
+    if conversation.status == ConversationStatus.QUEUED:
+        other_teams = Team.objects.exclude(pk=conversation.team_id or 0).order_by("name")
+        return {"can_move_queue": True, "transfer_teams": other_teams}  # the page was checked with can_watch
     handled = conversation.status == ConversationStatus.AGENT
     if not handled or not (conversation.assigned_agent_id == user.pk or is_supervisor(user)):
         return {"can_transfer": False}
@@ -212,12 +216,7 @@ def monitor(request: HttpRequest) -> HttpResponse:
     )
     counts = {row["status"]: row["n"] for row in open_conversations.values("status").annotate(n=Count("id"))}
     online = presence.online_agents()
-    handling = dict(
-        Conversation.objects.filter(status=ConversationStatus.AGENT)
-        .values_list("assigned_agent")
-        .annotate(n=Count("id"))
-        .values_list("assigned_agent", "n")
-    )
+    handling = conversation_teams.loads()
     teams = list(Team.objects.order_by("name"))
     context = {
         "conversations": ordered[:MONITOR_LIMIT],
@@ -237,23 +236,15 @@ def monitor(request: HttpRequest) -> HttpResponse:
 
 
 def team_queues(teams: list[Team]) -> list[dict[str, Any]]:
-    """Each team's queue (by name, then the unrouted one): how many wait and since when the oldest does."""
-    waiting = (
-        Conversation.objects.filter(status=ConversationStatus.QUEUED)
-        .values("team")
-        .annotate(
-            n=Count("id", distinct=True),
-            oldest=Min("handoff_requests__created", filter=Q(handoff_requests__status="pending")),
-        )
-        .order_by()
-    )
-    by_team = {row["team"]: row for row in waiting}
+    """Each team's queue (by name, then the unrouted one): how many wait and since when the oldest does
+    (kept live by the `monitor.figures` push, conversations.realtime)."""
+    by_team = conversation_teams.waiting_by_team()
     rows = [{"id": team.pk, "name": team.name, **_queue_figures(by_team.get(team.pk))} for team in teams]
     return [*rows, {"id": None, "name": _("No team"), **_queue_figures(by_team.get(None))}]
 
 
-def _queue_figures(row: dict[str, Any] | None) -> dict[str, Any]:
-    return {"waiting": row["n"] if row else 0, "oldest": row["oldest"] if row else None}
+def _queue_figures(row: tuple[int, Any] | None) -> dict[str, Any]:
+    return {"waiting": row[0] if row else 0, "oldest": row[1] if row else None}
 
 
 def agent_rows(online: list[Any] | None, handling: dict[int, int]) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from conversations import inbox
-from conversations.models import Channel, Message
+from conversations.console import presence
+from conversations.models import Channel, Message, Team
 from talia.testing.fake_channels.channels import swap
 
 User = get_user_model()
@@ -65,3 +66,32 @@ def whatsapp() -> Iterator[RecordingDeliverer]:
     deliverer = RecordingDeliverer()
     with swap("whatsapp", delivery="push", deliverer=deliverer):
         yield deliverer
+
+
+@pytest.fixture
+def online() -> Iterator[Callable[..., None]]:
+    """Mark agents as having a console socket open (the presence set the console keeps), cleaned up after."""
+    marked: list[tuple[int, str]] = []
+
+    def mark(*users: Any) -> None:
+        for user in users:
+            marked.append((user.pk, f"test-socket-{user.pk}"))
+            presence.touch(user.pk, f"test-socket-{user.pk}")
+
+    yield mark
+    for user_id, channel in marked:
+        presence.leave(user_id, channel)
+        presence.set_state(user_id, "online")
+
+
+@pytest.fixture
+def desk(people: dict[str, Any], make_agent: Callable[..., Any]) -> dict[str, Any]:
+    """Two teams without auto-assignment (Ventas: "precio"; Soporte: "factura", "avería"), Ana in Ventas,
+    Bruno in Soporte, and Berta (`boss`), a supervisor in neither."""
+    sales = Team.objects.create(name="Ventas", keywords="precio", auto_assign=False, capacity=3)
+    support = Team.objects.create(name="Soporte", keywords="factura, avería", auto_assign=False, capacity=4)
+    ana = people["agent"]
+    bruno = make_agent("bruno", first_name="Bruno")
+    sales.members.add(ana)
+    support.members.add(bruno)
+    return {"sales": sales, "support": support, "ana": ana, "bruno": bruno, "boss": people["staff"]}

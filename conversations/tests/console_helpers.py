@@ -8,6 +8,8 @@ from typing import Any
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from conversations import inbox, state
+from conversations.models import Conversation
 from talia.asgi import application
 
 # A host and origin in ALLOWED_HOSTS (the validator reads them when talia.asgi is imported).
@@ -55,3 +57,13 @@ def signed_in(user: Any) -> Client:
 def api(client: Client, conversation: Any, action: str, body: dict[str, Any] | None = None) -> Any:
     url = f"/console/api/conversations/{conversation.pk}/{action}"
     return client.post(url, data=json.dumps(body or {}), content_type="application/json")
+
+
+def queued(session: str, reason: str = "", channel: str = "web", phone: str = "+34600111222") -> Conversation:
+    """A conversation that asked for a person through the state machine (routing to a team included); on a
+    phone channel the contact writes from `phone`."""
+    address = session if channel == "web" else phone
+    conversation = inbox.receive(channel, address, "Hola", assistant_turn=False).conversation
+    state.request_handoff(conversation, requested_by="assistant", reason=reason)
+    conversation.refresh_from_db()
+    return conversation

@@ -25,7 +25,7 @@ def test_every_conversations_model_is_registered():
     names = {model.__name__ for model in conversations_models()}
     assert names == {
         "Contact", "Conversation", "Message", "HandoffRequest", "AgentAssignment", "EndChatRequest",
-        "ConversationSummary", "ConversationRating", "AssistantRun", "ToolCall", "Event", "QuickReply", "InternalNote", "AssistantProfile", "Label", "Team",
+        "ConversationSummary", "ConversationRating", "AssistantRun", "ToolCall", "Event", "QuickReply", "InternalNote", "AssistantProfile", "Label", "Team", "AssignmentOffer",
     }  # fmt: skip
 
 

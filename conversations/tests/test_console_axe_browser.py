@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from conversations import inbox, state
-from conversations.models import Label
+from conversations.models import Label, Team
 from talia.testing.axe import serious_violations
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def test_the_console_pages_have_no_serious_accessibility_violations(live_system:
     sara = get_user_model().objects.create_user("sara", password=PASSWORD, first_name="Sara", is_staff=True)
     sara.groups.add(Group.objects.get_or_create(name="agents")[0])
     Label.objects.create(name="Presupuesto", colour="#2e7d32")
+    Team.objects.create(name="Soporte", auto_assign=False)  # a queue the waiting conversation may move to
     mine = inbox.receive("web", "axe-browser-0001", "Hola, quiero un presupuesto", assistant_turn=False).conversation
     state.request_handoff(mine, requested_by="contact")
     state.claim_conversation(mine, sara)
@@ -59,6 +60,10 @@ def test_the_console_pages_have_no_serious_accessibility_violations(live_system:
     expect(page.locator("#contact-email-error")).to_have_text("Introduce un correo electrónico válido.")
     found["conversation"] = serious_violations(page)  # with the field's error showing
 
+    page.goto(f"{live_system.url}/console/conversations/{waiting.pk}/")
+    expect(page.locator("#move-queue-form")).to_be_visible(timeout=20_000)
+    found["waiting"] = serious_violations(page)
+
     page.goto(f"{live_system.url}/console/monitor/")
     expect(page.locator("#console")).to_be_visible(timeout=20_000)
     found["monitor"] = serious_violations(page)
@@ -67,4 +72,4 @@ def test_the_console_pages_have_no_serious_accessibility_violations(live_system:
     expect(page.locator("h1")).to_be_visible(timeout=20_000)
     found["dashboard"] = serious_violations(page)
 
-    assert found == {"queue": [], "conversation": [], "monitor": [], "dashboard": []}
+    assert found == {"queue": [], "conversation": [], "waiting": [], "monitor": [], "dashboard": []}

@@ -80,13 +80,17 @@ def test_a_supervisor_reassigns_from_the_monitor(live_system: LiveServer, page: 
         )
     expect(monitor.locator(f"#agent-states tr[data-agent-id='{ana.pk}'] .load")).to_have_text("1 / 3")
 
-    # Ana's conversation goes to Bruno; his console gets it without a reload.
+    # Ana's conversation goes to Bruno; his console gets it without a reload, and so does the monitor.
     bruno_page.evaluate("window.__same_page = true")
+    monitor.evaluate("window.__same_page = true")
     monitor.locator(f"li[data-conversation-id='{with_ana.pk}'] button.reassign").click()
     monitor.locator("#reassign-to").select_option(label="Bruno")
     monitor.locator("#reassign-note").fill("Bruno lleva este cliente")
     monitor.locator("#reassign-button").click()
     expect(monitor.locator(f"li[data-conversation-id='{with_ana.pk}'] .agent")).to_have_text("Bruno", timeout=20_000)
+    # The loads are pushed (monitor.figures): Ana's drops, Bruno's rises.
+    expect(monitor.locator(f"#agent-states tr[data-agent-id='{ana.pk}'] .load")).to_have_text("0 / 3", timeout=20_000)
+    expect(monitor.locator(f"#agent-states tr[data-agent-id='{bruno.pk}'] .load")).to_have_text("1 / 4")
     # Bruno's console says so at once, linking to it.
     expect(bruno_page.locator("#queue-alert")).to_be_visible(timeout=20_000)
     expect(bruno_page.locator("#queue-alert-link")).to_have_attribute("href", f"/console/conversations/{with_ana.pk}/")
@@ -99,8 +103,10 @@ def test_a_supervisor_reassigns_from_the_monitor(live_system: LiveServer, page: 
     monitor.locator("#reassign-to").select_option(label="Ana")
     monitor.locator("#reassign-button").click()
     expect(monitor.locator(f"li[data-conversation-id='{waiting.pk}'] .agent")).to_have_text("Ana", timeout=20_000)
-    expect(support_queue.locator(".waiting")).to_have_text("0")
+    expect(support_queue.locator(".waiting")).to_have_text("0", timeout=20_000)
+    expect(monitor.locator(f"#agent-states tr[data-agent-id='{ana.pk}'] .load")).to_have_text("1 / 3")
     expect(monitor.locator(f"#agent-states tr[data-agent-id='{bruno.pk}'] .load")).to_have_text("1 / 4")
+    assert monitor.evaluate("window.__same_page") is True  # all of it live: the monitor never reloaded
     claimed = Conversation.objects.get(pk=waiting.pk)
     assert (claimed.status, claimed.assigned_agent_id) == (ConversationStatus.AGENT, ana.pk)
     assert AgentAssignment.objects.filter(conversation=waiting, agent=ana, released_at__isnull=True).count() == 1

@@ -3,59 +3,19 @@ reassigning a conversation from the monitor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from conversations import events, inbox, state
 from conversations.console import presence
 from conversations.models import (
     AgentAssignment,
-    Conversation,
     ConversationStatus,
     Event,
     InternalNote,
-    Team,
 )
-from conversations.tests.console_helpers import api, signed_in
+from conversations.tests.console_helpers import api, queued, signed_in
 
 QUEUED, AGENT = ConversationStatus.QUEUED, ConversationStatus.AGENT
-
-
-def queued(session: str, reason: str = "", channel: str = "web") -> Conversation:
-    address = session if channel == "web" else "+34600999888"
-    conversation = inbox.receive(channel, address, "Hola", assistant_turn=False).conversation
-    state.request_handoff(conversation, requested_by="assistant", reason=reason)
-    conversation.refresh_from_db()
-    return conversation
-
-
-@pytest.fixture
-def online() -> Iterator[Any]:
-    marked: list[tuple[int, str]] = []
-
-    def mark(*users: Any) -> None:
-        for user in users:
-            marked.append((user.pk, f"test-socket-{user.pk}"))
-            presence.touch(user.pk, f"test-socket-{user.pk}")
-
-    yield mark
-    for user_id, channel in marked:
-        presence.leave(user_id, channel)
-        presence.set_state(user_id, "online")
-
-
-@pytest.fixture
-def desk(people, make_agent):
-    """Two teams without auto-assignment, an agent in each, a supervisor."""
-    sales = Team.objects.create(name="Ventas", keywords="precio", auto_assign=False, capacity=3)
-    support = Team.objects.create(name="Soporte", keywords="factura", auto_assign=False, capacity=4)
-    ana = people["agent"]
-    bruno = make_agent("bruno", first_name="Bruno")
-    sales.members.add(ana)
-    support.members.add(bruno)
-    return {"sales": sales, "support": support, "ana": ana, "bruno": bruno, "boss": people["staff"]}
 
 
 # --- Permission matrix -------------------------------------------------------------------------------------
@@ -144,11 +104,11 @@ def test_what_cannot_be_reassigned_is_refused_with_a_reason(desk):
     waiting = queued("reassign-refused-01", reason="precio")
     with_bot = inbox.receive("web", "reassign-refused-02", "Hola", assistant_turn=False).conversation
 
-    to_team = api(client, waiting, "reassign", {"team": desk["support"].pk})
+    same_team = api(client, waiting, "reassign", {"team": desk["sales"].pk})
     from_bot = api(client, with_bot, "reassign", {"agent": desk["ana"].pk})
     not_an_agent = api(client, waiting, "reassign", {"agent": 999999})
 
-    assert (to_team.status_code, to_team.json()["error"]["code"]) == (409, "not_with_agent")
+    assert (same_team.status_code, same_team.json()["error"]["code"]) == (409, "same_team")
     assert (from_bot.status_code, from_bot.json()["error"]["code"]) == (409, "not_reassignable")
     assert (not_an_agent.status_code, not_an_agent.json()["error"]["code"]) == (409, "unknown_agent")
     waiting.refresh_from_db()

@@ -31,6 +31,7 @@ DESIGN = {
     (BOT, CLOSED),
     (QUEUED, CLOSED),
     (AGENT, QUEUED),  # an agent transfers it to a team's queue (issue #17's routing)
+    (QUEUED, QUEUED),  # a waiting conversation moves to another team's queue (the team changes)
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from conversations import assignment, events, inbox, realtime, state, tasks
+from conversations import assignment, events, realtime, state, tasks
 from conversations.console import presence
 from conversations.models import (
     AgentAssignment,
@@ -27,36 +26,11 @@ from conversations.models import (
     InternalNote,
     Team,
 )
-from conversations.tests.console_helpers import api, console_socket, next_of, ready, signed_in, staff_socket
+from conversations.tests.console_helpers import api, console_socket, next_of, queued, ready, signed_in, staff_socket
 from conversations.tests.test_inbox import run_concurrently
 from talia.redis_client import get_redis
 
 QUEUED, AGENT = ConversationStatus.QUEUED, ConversationStatus.AGENT
-
-
-def queued(session: str, reason: str = "", channel: str = "web") -> Conversation:
-    """A conversation asked for a person through the state machine (routing included)."""
-    address = session if channel == "web" else "+34600111222"
-    conversation = inbox.receive(channel, address, "Hola", assistant_turn=False).conversation
-    state.request_handoff(conversation, requested_by="assistant", reason=reason)
-    conversation.refresh_from_db()
-    return conversation
-
-
-@pytest.fixture
-def online() -> Iterator[Any]:
-    """Mark agents as having a console socket open (the presence set the console keeps), cleaned up after."""
-    marked: list[tuple[int, str]] = []
-
-    def mark(*users: Any) -> None:
-        for user in users:
-            marked.append((user.pk, f"test-socket-{user.pk}"))
-            presence.touch(user.pk, f"test-socket-{user.pk}")
-
-    yield mark
-    for user_id, channel in marked:
-        presence.leave(user_id, channel)
-        presence.set_state(user_id, "online")
 
 
 # --- Routing -------------------------------------------------------------------------------------------
@@ -102,19 +76,10 @@ def test_a_team_with_an_unknown_channel_is_refused_by_validation(db):
 
 
 @pytest.fixture
-def desks(make_agent, django_user_model) -> dict[str, Any]:
-    """Two teams, one agent in each, a supervisor in none, and a conversation in each queue plus an unrouted one."""
-    sales = Team.objects.create(name="Ventas", keywords="precio", auto_assign=False)
-    support = Team.objects.create(name="Soporte", keywords="avería", auto_assign=False)
-    ana, bruno = make_agent("ana", first_name="Ana"), make_agent("bruno", first_name="Bruno")
-    sales.members.add(ana)
-    support.members.add(bruno)
+def desks(desk: dict[str, Any]) -> dict[str, Any]:
+    """The shared desk (conftest) with a conversation in each team's queue and an unrouted one."""
     return {
-        "sales": sales,
-        "support": support,
-        "ana": ana,
-        "bruno": bruno,
-        "boss": django_user_model.objects.create_user("boss", is_staff=True),
+        **desk,
         "for_sales": queued("desk-sales-0001", reason="precio"),
         "for_support": queued("desk-support-01", reason="avería"),
         "unrouted": queued("desk-anyone-0001", reason="quiere una persona"),
@@ -553,6 +518,7 @@ def test_transfer_to_another_agent_with_a_note(handled, listen, django_capture_o
     assert event.payload == {
         "from_agent_id": ana.pk,
         "to_agent_id": bruno.pk,
+        "from_team_id": None,
         "to_team_id": None,
         "note_id": str(note.pk),
         "by_id": ana.pk,

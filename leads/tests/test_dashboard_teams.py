@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -120,3 +121,20 @@ def test_an_unknown_team_is_reported_and_ignored(desk):
     assert page.status_code == 200
     assert page.context["range_errors"]
     assert page.context["period"].team is None
+
+
+def test_the_by_agent_and_by_team_tables_share_one_layout(desk):
+    """Both sections come from one include (leads/_response_table.html): the same columns after the first,
+    each table in a labelled, keyboard-reachable scroll region."""
+    supervisor = get_user_model().objects.create_user("sara", is_staff=True)
+
+    html = signed_in(supervisor).get(PAGE, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    headers = {}
+    for key in ("agent", "team"):
+        section = html[html.index(f'<section class="panel" aria-labelledby="{key}s-title">') :]
+        section = section[: section.index("</section>")]
+        assert f'<div class="table-scroll" tabindex="0" role="region" aria-labelledby="{key}s-title">' in section
+        headers[key] = re.findall(r'<th scope="col">([^<]*)</th>', section)
+    assert headers["agent"][0] == "Agent" and headers["team"][0] == "Team"
+    assert headers["agent"][1:] == headers["team"][1:] and "Resolution (median)" in headers["agent"]

@@ -254,14 +254,14 @@
     });
     const stage = $('lead-stage');
     if (!stage) return;
-    let current = stage.value;
+    stage.dataset.current = stage.value; // also moved by liveSidebar when the stage changes elsewhere
     stage.addEventListener('change', async () => {
       stage.disabled = true;
       const r = await api('POST', stage.dataset.url, { stage: stage.value });
       stage.disabled = false;
       show($('lead-stage-error'), r.ok ? '' : [].concat(r.fields.stage || r.error).join(' '));
-      if (!r.ok) { stage.value = current; return; }
-      current = stage.value;
+      if (!r.ok) { stage.value = stage.dataset.current; return; }
+      stage.dataset.current = stage.value;
       const placeholder = stage.querySelector('option[value=""]');
       if (placeholder) placeholder.remove();
       $('lead-stage-status').textContent = t('saved');
@@ -375,11 +375,111 @@
     document.addEventListener('visibilitychange', used);
   }
 
+  // --- The contact sidebar, live ---------------------------------------------------------------------------
+  // `contact.changed` (the assistant captured a detail, the consent was answered, the lead card or a meeting
+  // changed) carries no data: the page asks the console API for the sidebar's data, once for a burst of
+  // pushes, and sets it as text. A field the agent is editing keeps what they typed; the new value shows
+  // under it.
+  function liveSidebar() {
+    if (!$('contact-sidebar') || root.dataset.page !== 'conversation') return;
+    const id = root.dataset.conversationId;
+    let timer = null, fetching = false, again = false;
+    async function refresh() {
+      if (fetching) { again = true; return; }
+      fetching = true;
+      const r = await api('GET', apiUrl(id, 'contact'));
+      fetching = false;
+      if (r.ok && r.data && typeof r.data === 'object') applySidebar(r.data);
+      if (again) { again = false; refresh(); }
+    }
+    const pageEvent = onEvent, pageOpen = onOpen;
+    onEvent = v => {
+      if (v.type === 'contact.changed' && v.contact_id === $('contact-sidebar').dataset.contactId) {
+        clearTimeout(timer);
+        timer = setTimeout(refresh, 250);
+      }
+      pageEvent(v);
+    };
+    onOpen = reconnected => {
+      pageOpen(reconnected);
+      if (reconnected) refresh(); // what changed while the socket was down
+    };
+  }
+  function applySidebar(data) {
+    const contact = data.contact && typeof data.contact === 'object' ? data.contact : {};
+    for (const input of document.querySelectorAll('#contact-form input[name]')) {
+      if (!(input.name in contact)) continue;
+      const value = String(contact[input.name] ?? '');
+      if (value === input.dataset.saved) continue;
+      if (input.value.trim() === input.dataset.saved) input.value = value; // not being edited: follow
+      else show($('contact-' + input.name + '-previous'), t('changedMeanwhile', { value: value || '—' }));
+      input.dataset.saved = value;
+    }
+    const title = document.querySelector('.console-bar h1');
+    if (title && contact.name) title.textContent = String(contact.name);
+    const consent = $('contact-consent');
+    if (consent) consent.textContent = STRINGS['consent.' + (data.consent === 'granted' || data.consent === 'declined' ? data.consent : 'none')] || '';
+    const lead = data.panels && data.panels.leads;
+    if (lead && typeof lead === 'object') leadPanel(lead);
+  }
+  // The leads app's panel (templates/leads/_contact_panel.html): the card's stage and value, the meetings.
+  function leadPanel(lead) {
+    const stage = $('lead-stage'), card = lead.card;
+    if (stage && card && !stage.disabled && document.activeElement !== stage) {
+      if (![...stage.options].some(o => o.value === String(card.stage))) stage.append(h('option', { value: String(card.stage) }, String(card.stage_label || card.stage)));
+      stage.value = stage.dataset.current = String(card.stage);
+      const placeholder = stage.querySelector('option[value=""]');
+      if (placeholder) placeholder.remove();
+    }
+    if ($('lead-value')) {
+      $('lead-value-amount').textContent = card && card.value != null ? String(card.value) : '';
+      $('lead-value').hidden = !(card && card.value != null);
+    }
+    const list = $('contact-meetings');
+    if (!list || !Array.isArray(lead.meetings)) return;
+    const back = typeof lead.back === 'string' ? lead.back : '';
+    list.replaceChildren(...lead.meetings.filter(m => m && typeof m === 'object').map(m => meetingItem(m, back)));
+    list.hidden = !list.children.length;
+    $('contact-meetings-empty').hidden = !!list.children.length;
+  }
+  function meetingItem(m, back) {
+    const path = u => (typeof u === 'string' && /^\/[^/\\]/.test(u) ? u : null); // only this site's paths
+    const hidden = (name, value) => h('input', { type: 'hidden', name, value: String(value ?? '') });
+    const form = (action, ...fields) => h('form', { method: 'post', action, class: 'inline' }, hidden('csrfmiddlewaretoken', csrfToken()), hidden('next', path(back) || ''), ...fields);
+    const d = new Date(m.start);
+    const li = h('li', { 'data-meeting-id': String(m.id || '') },
+      h('time', { datetime: isNaN(d) ? null : d.toISOString() }, String(m.start_label || '')),
+      ' · ' + String(m.title || '') + ' · ', h('span', { class: 'meeting-status' }, String(m.status_label || '')));
+    if (path(m.confirm_url)) li.append(' ', form(path(m.confirm_url), h('button', { type: 'submit' }, t('meetingConfirm'))));
+    if (path(m.reschedule_url)) {
+      li.append(' ', form(path(m.reschedule_url),
+        h('label', {}, t('meetingNewTime') + ' ', h('input', { type: 'datetime-local', name: 'start', required: true, value: String(m.start_input || '') })),
+        ' ', h('button', { type: 'submit' }, t('meetingReschedule'))));
+    }
+    return li;
+  }
+
+  // --- Moving a waiting conversation to another team's queue (conversation page) -------------------------
+  function moveQueueForm() {
+    const form = $('move-queue-form');
+    if (!form) return;
+    form.addEventListener('submit', async e => {
+      e.preventDefault();
+      const team = $('move-queue-to').value, text = $('move-queue-note').value.trim();
+      if (!team || !text) { show($('move-queue-error'), t('chooseMoveQueue')); return; }
+      $('move-queue-button').disabled = true;
+      const r = await api('POST', apiUrl(root.dataset.conversationId, 'transfer'), { team: Number(team), note: text });
+      $('move-queue-button').disabled = false;
+      if (r.ok) { location.assign(r.data.next); return; }
+      show($('move-queue-error'), r.error);
+    });
+  }
+
   if (root.dataset.page === 'queue') queuePage();
-  else if (root.dataset.page === 'conversation') conversationPage();
+  else if (root.dataset.page === 'conversation') { conversationPage(); moveQueueForm(); }
   else if (root.dataset.page === 'monitor') monitorPage();
   if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') myMessages();
-  if ($('contact-sidebar')) contactSidebar();
+  if ($('contact-sidebar')) { contactSidebar(); liveSidebar(); }
   if (root.dataset.page === 'queue' || root.dataset.page === 'conversation') { offerPrompt(); reportActivity(); }
   connect();
 
@@ -496,12 +596,13 @@
       if (soundToggle.checked) beep();
     }
 
-    function add(id, channel, name, preview, outOfHours, team) {
+    function add(id, channel, name, preview, outOfHours, team, queuedAt) {
       if (!UUID.test(id || '') || rowFor(id)) return false;
       const li = rowTemplate.content.firstElementChild.cloneNode(true);
       li.dataset.conversationId = id;
       li.dataset.channel = String(channel || '');
-      li.dataset.queuedAt = new Date(now()).toISOString();
+      const since = Date.parse(queuedAt || ''); // moved from another team's queue: the wait goes on
+      li.dataset.queuedAt = new Date(isNaN(since) ? now() : Math.min(since, now())).toISOString();
       li.querySelector('a').href = conversationUrl(id);
       if (name) li.querySelector('a').textContent = String(name);
       li.querySelector('.tag').textContent = channelLabel(channel);
@@ -528,7 +629,7 @@
     onEvent = v => {
       const id = v.conversation_id;
       if (v.type === 'queue.added') {
-        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours, v.team_name)) announce(id, v.channel);
+        if (add(id, v.channel, v.contact_name, v.preview, v.out_of_hours, v.team_name, v.queued_at)) announce(id, v.channel);
       } else if (v.type === 'conversation.assigned') {
         remove(id);
         givenToMe(id, v.channel, 'assignedToYou');
@@ -822,6 +923,7 @@
       } else if (v.type === 'conversation.transferred') {
         if (v.to_agent_id != null && String(v.to_agent_id) === root.dataset.userId) { location.reload(); return; }
         if (root.dataset.mine === 'true') { note(t('transferredAway'), true); disableComposer(); if (transferForm) transferForm.hidden = true; }
+        else if (v.status === 'queued' && status === 'queued') note(t('movedQueue', { team: String(v.team_name || '') }), true);
         applyStatus(v.status, v.agent_name);
       }
     };
@@ -1061,6 +1163,31 @@
     }
   }
 
+  // --- The monitor's figures: agents' loads and queues' waits, as the server counts them -------------------
+  // Rendered with the page (data-waiting, data-oldest, data-capacity) and replaced by each `monitor.figures`
+  // push, which lists only agents with a load and queues with someone waiting ('' is the unrouted queue).
+  function monitorFigures(v) {
+    const loads = new Map((Array.isArray(v.agents) ? v.agents : []).map(a => [String(a.id), Number(a.load) || 0]));
+    for (const tr of document.querySelectorAll('#agent-states tr[data-agent-id]')) {
+      const load = loads.get(tr.dataset.agentId) || 0;
+      tr.querySelector('.load').textContent = String(load) + (tr.dataset.capacity ? ' / ' + tr.dataset.capacity : '');
+    }
+    const queues = new Map((Array.isArray(v.queues) ? v.queues : []).map(q => [q.team_id == null ? '' : String(q.team_id), q]));
+    for (const tr of document.querySelectorAll('#team-queues tr[data-team-queue]')) {
+      const q = queues.get(tr.dataset.teamQueue);
+      tr.dataset.waiting = String(q ? Number(q.waiting) || 0 : 0);
+      tr.dataset.oldest = q && typeof q.oldest === 'string' ? q.oldest : '';
+    }
+    queueWaits();
+  }
+  function queueWaits() {
+    for (const tr of document.querySelectorAll('#team-queues tr[data-team-queue]')) {
+      const oldest = Date.parse(tr.dataset.oldest || '');
+      tr.querySelector('.waiting').textContent = String(Number(tr.dataset.waiting) || 0);
+      tr.querySelector('.longest').textContent = isNaN(oldest) ? '—' : minutes(now() - oldest);
+    }
+  }
+
   // --- The supervisors' monitor: every open conversation, live; read-only -------------------------------
   function monitorPage() {
     const list = $('monitor-list'), empty = $('monitor-list-empty'), rowTemplate = $('monitor-row-template');
@@ -1087,13 +1214,7 @@
           ? t('waiting', { since: minutes(now() - at) })
           : li.dataset.ending ? t('wantsToEnd') : '';
       }
-      // Each team's queue: how many wait and the longest wait, from the rows ('' is the unrouted queue).
-      for (const tr of document.querySelectorAll('#team-queues tr[data-team-queue]')) {
-        const waiting = all.filter(li => li.dataset.status === 'queued' && (li.dataset.teamId || '') === tr.dataset.teamQueue);
-        const waits = waiting.map(li => Date.parse(li.dataset.queuedAt || '')).filter(at => !isNaN(at));
-        tr.querySelector('.waiting').textContent = String(waiting.length);
-        tr.querySelector('.longest').textContent = waits.length ? minutes(now() - Math.min(...waits)) : '—';
-      }
+      queueWaits();
     }
     // The queue first (oldest first), then conversations with an agent, then the assistant's.
     function place(li) {
@@ -1173,8 +1294,6 @@
       $('reassign-who').textContent = li.querySelector('.contact').textContent;
       $('reassign-to').value = '';
       $('reassign-note').value = '';
-      // A waiting conversation goes to an agent only (it is already in a queue).
-      $('reassign-teams').disabled = li.dataset.status === 'queued';
       show($('reassign-error'), '');
       form.hidden = false;
       $('reassign-to').focus();
@@ -1192,8 +1311,7 @@
       $('reassign-button').disabled = false;
       if (!r.ok) { show($('reassign-error'), r.error); return; }
       form.hidden = true;
-      reassigning = null;
-      location.reload(); // loads and states as they are now
+      reassigning = null; // the pushes move the row and bring the new loads and waits (monitor.figures)
     });
     function summaryReady(id) {
       const placeholder = $('summaries-empty');
@@ -1205,7 +1323,9 @@
     onEvent = v => {
       const id = v.conversation_id;
       const li = rowFor(id);
-      if (v.type === 'agents.online') {
+      if (v.type === 'monitor.figures') {
+        monitorFigures(v);
+      } else if (v.type === 'agents.online') {
         setAgents(Array.isArray(v.agents) ? v.agents : []);
       } else if (v.type === 'conversation.opened') {
         setStatus(row(id, v.channel), v.status || 'bot');
@@ -1214,7 +1334,10 @@
         if (added && 'team_id' in v) setTeam(added, v.team_id, v.team_name);
         setStatus(added, 'queued');
       } else if (v.type === 'conversation.transferred') {
-        if (li && v.status === 'queued') { delete li.dataset.queuedAt; setTeam(li, v.to_team_id, v.team_name); }
+        if (li && v.status === 'queued') {
+          if (li.dataset.status !== 'queued') delete li.dataset.queuedAt; // moved between queues: the wait goes on
+          setTeam(li, v.to_team_id, v.team_name);
+        }
         setStatus(li, v.status, v.agent_name);
       } else if (v.type === 'handoff.accepted' || v.type === 'queue.removed' || v.type === 'conversation.handed_back') {
         setStatus(li, v.status, v.agent_name);

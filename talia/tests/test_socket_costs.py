@@ -6,7 +6,8 @@
   busy (or stuck on a slow query) does not hold them up.
 - Connecting a known visitor's socket takes one database call (two statements: the
   session with its contact, the open conversation) and two Redis round trips (the socket caps, then both
-  groups joined in one pipeline).
+  groups joined in one pipeline). A first-time visitor's takes five statements (one transaction, no
+  savepoints).
 
 Statements are counted where Django hands each one to the driver, on any connection in any thread; Redis
 round trips are counted at the wire, as the calls
@@ -31,8 +32,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.db.backends.utils import CursorWrapper
 
+from channels_web import events as web_events
 from channels_web import services
+from channels_web.models import WebchatSession
 from conversations import inbox, state
+from conversations.models import Event
 from conversations.tests.console_helpers import console_socket
 from conversations.tests.console_helpers import ready as console_ready
 from talia.asgi import application
@@ -206,6 +210,30 @@ async def test_connecting_a_known_visitors_socket_takes_two_statements_and_two_r
     assert len(trips) == 2, [trip.split(b"\r\n")[:3] for trip in trips]
     assert b"EVAL" in trips[0].upper()  # the socket caps
     assert trips[1].upper().count(b"ZADD") == 2  # the contact's and the conversation's group, together
+    await socket.disconnect()
+
+
+async def test_connecting_a_first_time_visitors_socket_takes_five_statements():
+    """Session looked up (none), then one transaction: contact, identity, session and its event; no
+    savepoints, no lookups of what cannot exist yet (the new contact's conversation)."""
+    async with Statements() as statements:
+        socket = await ready(visitor_socket("costs-first-0001"))
+    # SELECT session; INSERT contact, identity, session, event (and BEGIN, COMMIT, which this counter does
+    # not see). Before: 12, with two savepoints, the identity and get_or_create lookups and the query for
+    # the new contact's open conversation.
+    assert statements.count == 5
+    assert await WebchatSession.objects.filter(session_id="costs-first-0001").aexists()
+    assert await Event.objects.filter(name=web_events.WEBCHAT_STARTED.name).acount() == 1
+    await socket.disconnect()
+
+
+async def test_a_first_time_visitor_whose_contact_exists_still_connects_to_it():
+    """The identity kept without its session (the fast path's INSERT refused): the general way finds it."""
+    contact = await sync_to_async(inbox.ensure_contact)("web", "costs-first-0002")
+    socket = await ready(visitor_socket("costs-first-0002"))
+    session = await WebchatSession.objects.aget(session_id="costs-first-0002")
+    assert session.contact_id == contact.pk
+    assert await Event.objects.filter(name=web_events.WEBCHAT_STARTED.name).acount() == 1
     await socket.disconnect()
 
 
