@@ -24,7 +24,7 @@ format: $(STAMP)
 # The django-stubs plugin imports the settings, which need these URLs; mypy connects to nothing.
 typecheck: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://localhost/talia} REDIS_URL=$${REDIS_URL:-redis://localhost:6379/0} \
-	SECRET_KEY=$${SECRET_KEY:-typecheck-only} $(VENV)/bin/mypy talia conversations channels_web channels_whatsapp channels_voice leads rag
+	SECRET_KEY=$${SECRET_KEY:-typecheck-only} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost} $(VENV)/bin/mypy talia conversations channels_web channels_whatsapp channels_voice leads rag
 
 # Refresh the translation catalogues after changing user-facing text; the compiled .mo files are committed.
 messages: $(STAMP)

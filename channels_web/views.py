@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 from uuid import UUID
 
 from django.conf import settings
@@ -10,7 +13,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from channels_web import files, ratelimit, security, services
@@ -19,6 +21,41 @@ from conversations.inbox import normalise_locale
 from talia.api import error_body
 
 WIDGET_PATH = "widget/widget.js"
+# `/widget.js?v=<the script's content hash>` never changes: browsers and CDNs may keep it for a year.
+# The bare `/widget.js` (what customers paste into their sites) is kept only briefly, so a release
+# reaches every site within minutes.
+WIDGET_VERSIONED_CACHE = "public, max-age=31536000, immutable"
+WIDGET_STABLE_CACHE = "public, max-age=300"
+
+
+def widget_file() -> str | None:
+    """Where the widget script is: the static source folders, else STATIC_ROOT (after collectstatic)."""
+    path = finders.find(WIDGET_PATH)
+    if path:
+        return str(path)
+    collected = settings.STATIC_ROOT / WIDGET_PATH
+    return str(collected) if collected.exists() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _content_version(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:12]
+
+
+def widget_version() -> str:
+    """A short hash of the widget script's content (recomputed only when the file changes)."""
+    path = widget_file()
+    if path is None:
+        return ""
+    stat = os.stat(path)
+    return _content_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+def widget_url(base_url: str) -> str:
+    """The versioned URL TalIA's own pages load the widget from."""
+    version = widget_version()
+    return f"{base_url}/widget.js?v={version}" if version else f"{base_url}/widget.js"
 
 
 @require_GET
@@ -27,7 +64,7 @@ def demo(request: HttpRequest) -> HttpResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     context = {
         "base_url": base_url,
-        "widget_url": f"{base_url}/widget.js",
+        "widget_url": widget_url(base_url),
         "token": settings.TALIA_WEBCHAT_PUBLIC_TOKEN,
     }
     return render(request, "channels_web/demo.html", context)
@@ -43,7 +80,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     context = {
         "base_url": base_url,
-        "widget_url": f"{base_url}/widget.js",
+        "widget_url": widget_url(base_url),
         "token": settings.TALIA_WEBCHAT_PUBLIC_TOKEN,
         "locale": locale,
         "business_name": profile.current().business_name,
@@ -55,17 +92,18 @@ def chat_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@cache_control(public=True, max_age=300)
 def widget_js(request: HttpRequest) -> HttpResponseBase:
-    """`/widget.js`: a stable URL for sites to embed, served from the static files."""
-    path = finders.find(WIDGET_PATH)
-    if not path:
-        # Collected deployments serve it from STATIC_ROOT.
-        collected = settings.STATIC_ROOT / WIDGET_PATH
-        if not collected.exists():
-            raise Http404("widget.js is missing")
-        path = str(collected)
+    """`/widget.js`: a stable URL for sites to embed, served from the static files.
+
+    With `?v=` naming the current version it is cached for a year (the URL changes with the content);
+    without it, or with an older version, for five minutes.
+    """
+    path = widget_file()
+    if path is None:
+        raise Http404("widget.js is missing")
     response = FileResponse(open(path, "rb"), content_type="application/javascript; charset=utf-8")  # noqa: SIM115
+    current = request.GET.get("v") == widget_version()
+    response["Cache-Control"] = WIDGET_VERSIONED_CACHE if current else WIDGET_STABLE_CACHE
     response["Access-Control-Allow-Origin"] = "*"
     return response
 

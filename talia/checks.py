@@ -39,3 +39,17 @@ def check_debug_hosts(app_configs: Any, **kwargs: Any) -> list[Warning]:
             )
         ]
     return []
+
+
+@register(Tags.staticfiles, deploy=True)
+def check_static_files_collected(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """With hashed names (TALIA_STATIC_MANIFEST) a page naming a file the manifest lacks fails with a 500."""
+    if not settings.TALIA_STATIC_MANIFEST or (settings.STATIC_ROOT / "staticfiles.json").exists():
+        return []
+    return [
+        Warning(
+            f"Static files have not been collected into {settings.STATIC_ROOT}: every page will fail.",
+            hint="Run `python manage.py collectstatic --noinput` on every release, before starting web processes.",
+            id="talia.W003",
+        )
+    ]

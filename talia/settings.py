@@ -55,6 +55,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Production names its hosts: the development default (loopback) would only fail every request there.
+if not DEBUG and not env_list("ALLOWED_HOSTS", []):
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off (the host names this site answers to).")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -83,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on the console, monitor, dashboard, sign-in and admin (talia/csp.py).
+    "talia.csp.ContentSecurityPolicyMiddleware",
     # CORS for the widget API (django-cors-headers); above the error pages so 503s carry it too.
     "channels_web.security.CorsMiddleware",
     # Outages as 503s naming the part, JSON errors on API paths (also over DEBUG's technical pages).
@@ -123,7 +128,7 @@ TEMPLATES = [
 
 # --- Data stores -----------------------------------------------------------------------------------
 # manage.py and `make run` fill DATABASE_URL / REDIS_URL with the embedded servers when they are unset
-# (talia/runtime/embedded.py); here they are simply required.
+# and DEBUG is not explicitly off (talia/runtime/embedded.py); here they are simply required.
 DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "pgsql"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # A stopped or hung Postgres fails a request (503 database_unavailable) instead of hanging it. No
@@ -214,6 +219,22 @@ CHANNEL_LAYERS: dict = {
 }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Process roles (`python -m talia web|worker|beat|all`, talia/runtime/roles.py) -------------------------
+# Where the web role's Daphne listens: HOST:PORT, or a unix socket (for a proxy on the same host) when
+# TALIA_WEB_SOCKET is set.
+WEB_HOST = env_str("HOST", "127.0.0.1")
+WEB_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+TALIA_WEB_SOCKET = env_str("TALIA_WEB_SOCKET", "")
+# Which queues the worker role consumes, one Celery process per queue so that a long ingest or analysis
+# never holds up a turn: `default` (assistant turns, deliveries, sweeps) and `bulk` (crawling, analysis,
+# media downloads, transcripts).
+TALIA_WORKER_QUEUES = env_list("TALIA_WORKER_QUEUES", ["default", "bulk"])
+if not TALIA_WORKER_QUEUES or set(TALIA_WORKER_QUEUES) - {"default", "bulk"}:
+    raise ImproperlyConfigured("TALIA_WORKER_QUEUES must list default, bulk or both.")
+# Child processes of each worker (Celery's prefork pool); 0: one per CPU (Celery's default).
+TALIA_WORKER_CONCURRENCY = env_int("TALIA_WORKER_CONCURRENCY", 0, minimum=0, maximum=256)
+TALIA_BULK_WORKER_CONCURRENCY = env_int("TALIA_BULK_WORKER_CONCURRENCY", 2, minimum=0, maximum=256)
 
 # --- Celery ------------------------------------------------------------------------------------------
 # kombu spells a Redis unix socket `redis+socket://`; everything else takes REDIS_URL as it is.
@@ -336,9 +357,17 @@ TIME_ZONE = env_str("TALIA_TIME_ZONE", "UTC")
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production (DEBUG off) serves compressed files under content-hashed names (style.3f2a9c.css), which
+# WhiteNoise marks cacheable forever; `collectstatic` must have run, or pages fail on a missing manifest
+# entry. The test run and development keep plain names (no collectstatic needed).
+TALIA_STATIC_MANIFEST = env_bool("TALIA_STATIC_MANIFEST", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if TALIA_STATIC_MANIFEST
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
 }
 # In development whitenoise serves straight from the finders; production runs collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
@@ -372,8 +401,19 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the console's JavaScript reads it for fetch()
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TALIA_BEHIND_TLS_PROXY", False) else None
+# Behind a TLS-terminating proxy (load balancer, nginx, Caddy) that sets X-Forwarded-Proto itself.
+# TALIA_BEHIND_TLS_PROXY is the older name, still read.
+TALIA_BEHIND_PROXY = env_bool("TALIA_BEHIND_PROXY", env_bool("TALIA_BEHIND_TLS_PROXY", False))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TALIA_BEHIND_PROXY else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TALIA_SECURE_COOKIES", not DEBUG)
+# HSTS: browsers honour it only on HTTPS responses, so it is on by default outside development.
+SECURE_HSTS_SECONDS = env_int("TALIA_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TALIA_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("TALIA_HSTS_PRELOAD", False)
+# Redirect plain HTTP to HTTPS. Off by default: the TLS proxy in front usually does it, and tests and
+# `make run` speak plain HTTP. Health probes (load balancers probe over HTTP) are never redirected.
+SECURE_SSL_REDIRECT = env_bool("TALIA_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)"]
 
 # --- Product ---------------------------------------------------------------------------------------
 # An inbound message on a bot conversation that still has no assistant run after this many seconds is

@@ -252,7 +252,7 @@ def test_the_full_page_chat_speaks_the_asked_language(client, db, path, query, a
     html = response.content.decode()
     assert f'<html lang="{locale}">' in html
     assert f'data-locale="{locale}"' in html and 'data-mode="page"' in html
-    assert 'src="http://testserver/widget.js"' in html
+    assert 'src="http://testserver/widget.js?v=' in html
 
 
 def test_the_admin_edits_the_first_minute(admin_client):

@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 import psutil
 
-from talia.env import var_dir
+from talia.env import FALSE_VALUES, var_dir
 
 logger = logging.getLogger(__name__)
 
@@ -211,11 +211,15 @@ def bootstrap() -> None:
     """Point this process at the embedded servers when DATABASE_URL / REDIS_URL are not set.
 
     Embedded servers mean a development checkout, so DEBUG defaults to on with them. The servers are
-    left (and stopped, if this was the last user) when the process exits, SIGTERM included.
+    left (and stopped, if this was the last user) when the process exits, SIGTERM included. With DEBUG
+    explicitly off (production) nothing is started: the settings then refuse to load, naming the unset
+    URL, rather than quietly running production on a throwaway database.
     """
     need_database = not os.environ.get("DATABASE_URL", "").strip()
     need_redis = not os.environ.get("REDIS_URL", "").strip()
     if not (need_database or need_redis):
+        return
+    if os.environ.get("DEBUG", "").strip().lower() in FALSE_VALUES:
         return
     os.environ.setdefault("DEBUG", "true")
     base = var_dir()

@@ -1,7 +1,8 @@
 """`make run`: start the whole system in one terminal and stop all of it on Ctrl-C.
 
 Attaches to the embedded servers (or the ones DATABASE_URL / REDIS_URL name), migrates, seeds the demo,
-then runs Daphne, two Celery workers and Celery beat as children. Each child's output is echoed with a
+then runs Daphne, two Celery workers and Celery beat as children, each through the production entry
+point (`python -m talia web|worker|beat`, talia/runtime/roles.py). Each child's output is echoed with a
 prefix. One worker takes turns and deliveries (the default queue), the other crawling and analysis (the
 bulk queue), so a slow site never holds up a reply. The crawler may read TalIA's own address (the demo
 site) through TALIA_CRAWL_ALLOW_HOSTS; every other non-public address stays refused. SIGINT or SIGTERM stops the children (politely, then firmly) and then the embedded servers; if a
@@ -19,7 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from talia.env import BASE_DIR, env_int, env_str, var_dir
+from talia.env import BASE_DIR, env_int, var_dir
 from talia.runtime.embedded import bootstrap, release
 from talia.testing.fake_twilio import FakeTwilio
 
@@ -31,6 +32,8 @@ COLOURS = {"web": "36", "worker": "35", "worker-bulk": "34", "beat": "33", "setu
 class Child:
     name: str
     command: list[str]
+    # Variables of this child only, over the environment start() is given.
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     pump: threading.Thread | None = field(default=None, repr=False)
 
@@ -40,7 +43,7 @@ class Child:
         self.process = subprocess.Popen(
             self.command,
             cwd=BASE_DIR,
-            env=env,
+            env={**env, **self.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -140,21 +143,17 @@ def main() -> int:
     # The demo site is served by TalIA itself, on loopback: allow exactly that host and port.
     own_address = f"127.0.0.1:{port}"
     env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
-    queue = env_str("TALIA_REDIS_PREFIX", "talia")  # settings.CELERY_TASK_DEFAULT_QUEUE; bulk: "<it>.bulk"
     fake_twilio = start_fake_twilio(env, port)
-    python = sys.executable
-    worker = [python, "-m", "celery", "-A", "talia", "worker", "-l", "INFO"]
+    # The production process roles (`python -m talia <role>`, talia/runtime/roles.py), each as a child so
+    # that its output is prefixed: Daphne on loopback, the turns worker, the bulk worker, beat.
+    env.pop("TALIA_WEB_SOCKET", None)
+    role = [sys.executable, "-m", "talia"]
     children = [
-        # Daphne with its access log masked (talia/runtime/web.py).
-        Child("web", [python, "-m", "talia.runtime.web", "-b", "127.0.0.1", "-p", str(port), "talia.asgi:application"]),
-        Child("worker", [*worker, "-Q", queue, "-n", "talia@%h"]),
-        Child("worker-bulk", [*worker, "-Q", f"{queue}.bulk", "-n", "talia-bulk@%h"]),
-        Child(
-            "beat",
-            [python, "-m", "celery", "-A", "talia", "beat", "-l", "INFO",
-             "-s", str(var_dir() / "celerybeat-schedule")],
-        ),
-    ]  # fmt: skip
+        Child("web", [*role, "web"], env={"HOST": "127.0.0.1", "PORT": str(port)}),
+        Child("worker", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "default"}),
+        Child("worker-bulk", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "bulk"}),
+        Child("beat", [*role, "beat"]),
+    ]
     exit_code = 0
     try:
         run_step("setup", ["migrate", "--noinput"], env)

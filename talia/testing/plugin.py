@@ -40,6 +40,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
     (scratch / "var" / "static").mkdir(parents=True)  # STATIC_ROOT: whitenoise warns when it is missing
     os.environ["TALIA_LOG_DIR"] = str(scratch / "log")
     os.environ["DEBUG"] = "false"
+    # DEBUG off makes these required (talia/settings.py); the test client and live servers are local.
+    os.environ["ALLOWED_HOSTS"] = "localhost,127.0.0.1,[::1]"
+    # Plain static names: no test depends on collectstatic having run (production uses the manifest).
+    os.environ["TALIA_STATIC_MANIFEST"] = "false"
     # Its own Redis namespace: a run against a shared REDIS_URL never touches another's queue or keys.
     os.environ["TALIA_REDIS_PREFIX"] = "talia-test-" + secrets.token_hex(4)
     os.environ.setdefault("SECRET_KEY", "insecure-test-key-" + secrets.token_hex(16))

@@ -128,3 +128,89 @@ def test_a_hung_database_is_reported_within_the_health_deadline(client, settings
     assert max(elapsed, second_elapsed) < settings.TALIA_HEALTH_TIMEOUT_S + 1.5
     database_proxy.forward()
     wait_for(lambda: client.get("/health").status_code == 200, timeout=30)
+
+
+# --- /health/live and /health/ready ----------------------------------------------------------------
+
+
+def test_live_answers_without_touching_anything(client):
+    # No `db` fixture: any database access raises in this test; Redis points at a closed port.
+    with override_settings(REDIS_URL="redis://127.0.0.1:9/0"):
+        response = client.get("/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_ready_when_everything_is_up(client, db):
+    response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok", "migrations": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_ready_is_a_503_naming_redis_when_it_stops(client, db, spare_redis):
+    server, url = spare_redis
+    with override_settings(REDIS_URL=url):
+        assert client.get("/health/ready").status_code == 200
+        server.shutdown()
+        response = client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "error",
+        "problems": ["redis"],
+        "database": "ok",
+        "redis": "down",
+        "migrations": "ok",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_a_503_naming_the_database_when_it_is_unreachable(client):
+    with database_unreachable():
+        response = client.get("/health/ready")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "down"
+    assert body["migrations"] == "unknown"
+    assert body["redis"] == "ok"
+    assert set(body["problems"]) == {"database", "migrations"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_a_503_naming_an_unapplied_migration(client):
+    """A release whose migrations have not run yet: the record of one applied migration is taken away
+    (committed, so the check's own connection sees it) and put back afterwards."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE id = (SELECT max(id) FROM django_migrations WHERE app = 'conversations')"
+            " RETURNING app, name, applied"
+        )
+        app, name, applied = cursor.fetchone()
+    try:
+        response = client.get("/health/ready")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO django_migrations (app, name, applied) VALUES (%s, %s, %s)", [app, name, applied]
+            )
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["problems"] == ["migrations"]
+    assert body["migrations"] == "unapplied"
+    assert body["unapplied"] == [f"{app}.{name}"]
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_health_probes_are_never_redirected_to_https(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.get("/accounts/login/").status_code == 301

@@ -1,0 +1,115 @@
+"""`python -m talia web|worker|beat|all`: each production process role with its defaults.
+
+- `web`: Daphne (through talia.runtime.web, access log masked) on HOST:PORT, or on the unix socket
+  TALIA_WEB_SOCKET.
+- `worker`: Celery, one process per queue in TALIA_WORKER_QUEUES: `default` (assistant turns, deliveries,
+  sweeps; TALIA_WORKER_CONCURRENCY) and `bulk` (crawling, analysis, media, transcripts;
+  TALIA_BULK_WORKER_CONCURRENCY). A queue of its own per kind of work is what keeps a long ingest from
+  starving replies; a host may run only one of them.
+- `beat`: Celery beat (run exactly one in a deployment).
+- `all`: web, the workers and beat on one small host.
+
+A role that is one process replaces this one (exec), so signals reach Daphne or Celery directly. Several
+processes (`all`, or `worker` with both queues) run as children of a small supervisor that stops them all
+on SIGINT/SIGTERM and exits when any of them dies. Nothing here starts embedded servers or migrates: the
+settings are loaded first, so a missing DATABASE_URL or REDIS_URL stops the role at once, naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from talia.env import BASE_DIR
+
+ROLES = ("web", "worker", "beat", "all")
+USAGE = "usage: python -m talia {web|worker|beat|all}"
+STOP_GRACE_S = 20
+
+
+def web_command() -> list[str]:
+    from django.conf import settings
+
+    listen = (
+        ["-u", settings.TALIA_WEB_SOCKET]
+        if settings.TALIA_WEB_SOCKET
+        else ["-b", settings.WEB_HOST, "-p", str(settings.WEB_PORT)]
+    )
+    return [sys.executable, "-m", "talia.runtime.web", *listen, "talia.asgi:application"]
+
+
+def worker_commands() -> dict[str, list[str]]:
+    """One Celery worker per configured queue, by child name (`worker`, `worker-bulk`)."""
+    from django.conf import settings
+
+    commands = {}
+    for kind in settings.TALIA_WORKER_QUEUES:
+        bulk = kind == "bulk"
+        queue = settings.TALIA_BULK_QUEUE if bulk else settings.CELERY_TASK_DEFAULT_QUEUE
+        concurrency = settings.TALIA_BULK_WORKER_CONCURRENCY if bulk else settings.TALIA_WORKER_CONCURRENCY
+        command = [sys.executable, "-m", "celery", "-A", "talia", "worker", "-l", settings.LOG_LEVEL, "-Q", queue]
+        command += ["-n", f"{queue}@%h"]
+        if concurrency:
+            command += ["-c", str(concurrency)]
+        commands["worker-bulk" if bulk else "worker"] = command
+    return commands
+
+
+def beat_command() -> list[str]:
+    from django.conf import settings
+
+    schedule = settings.VAR_DIR / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "celery", "-A", "talia", "beat", "-l", settings.LOG_LEVEL, "-s", str(schedule)]
+
+
+def commands_for(role: str) -> dict[str, list[str]]:
+    if role == "web":
+        return {"web": web_command()}
+    if role == "worker":
+        return worker_commands()
+    if role == "beat":
+        return {"beat": beat_command()}
+    return {"web": web_command(), **worker_commands(), "beat": beat_command()}
+
+
+def supervise(commands: dict[str, list[str]]) -> int:
+    """Run the commands as children until a signal or until one exits; then stop the rest."""
+    from talia.runtime.supervisor import Child, say
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    children = [Child(name, command) for name, command in commands.items()]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    exit_code = 0
+    try:
+        for child in children:
+            child.start(env)
+        while not stop.wait(0.5):
+            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
+            if dead:
+                say("setup", f"{dead[0].name} exited with status {dead[0].process.returncode}; stopping")  # type: ignore[union-attr]
+                exit_code = 1
+                break
+    finally:
+        for child in reversed(children):
+            child.stop()
+        for child in reversed(children):
+            child.wait(STOP_GRACE_S)
+    return exit_code
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in ROLES:
+        print(USAGE, file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
+    os.chdir(BASE_DIR)
+    commands = commands_for(argv[0])
+    if len(commands) == 1:
+        (command,) = commands.values()
+        os.execv(command[0], command)  # noqa: S606  (our own interpreter, fixed arguments)
+    return supervise(commands)
