@@ -351,7 +351,10 @@ def move_to_team(conversation: Conversation, team: Team, *, by: Any, note: str) 
             [realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.conversation_changed("queue.removed", fresh)
         )
         realtime.publish([realtime.AGENTS_GROUP, realtime.MONITOR_GROUP], realtime.transferred(fresh))
-        realtime.publish(realtime.queue_groups(team.pk), realtime.queue_added(fresh, out_of_hours=out_of_hours, queued_at=waiting_since))
+        realtime.publish(
+            realtime.queue_groups(team.pk),
+            realtime.queue_added(fresh, out_of_hours=out_of_hours, queued_at=waiting_since),
+        )
         _resolve_offers(fresh)  # an offer to the old team's agent is withdrawn; the new team's comes after
         _offer(fresh)
     return fresh
