@@ -145,13 +145,14 @@ def main() -> int:
     env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
     fake_twilio = start_fake_twilio(env, port)
     # The production process roles (`python -m talia <role>`, talia/runtime/roles.py), each as a child so
-    # that its output is prefixed: Daphne on loopback, the turns worker, the bulk worker, beat.
+    # that its output is prefixed: Daphne on loopback, the workers of turns and deliveries, those of ingest
+    # and analysis (one Celery process per queue inside each), beat.
     env.pop("TALIA_WEB_SOCKET", None)
     role = [sys.executable, "-m", "talia"]
     children = [
         Child("web", [*role, "web"], env={"HOST": "127.0.0.1", "PORT": str(port)}),
-        Child("worker", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "default"}),
-        Child("worker-bulk", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "bulk"}),
+        Child("worker", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "turns,deliveries"}),
+        Child("worker-bulk", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "ingest,analysis"}),
         Child("beat", [*role, "beat"]),
     ]
     exit_code = 0
