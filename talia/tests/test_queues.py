@@ -112,3 +112,10 @@ def test_an_unknown_queue_is_refused_naming_the_variable():
     )
     assert result.returncode != 0
     assert "TALIA_WORKER_QUEUES must list some of turns, deliveries, ingest, analysis" in result.stderr
+
+
+def test_make_run_starts_a_worker_for_every_queue(settings):
+    from talia.runtime import supervisor
+
+    assert supervisor.WORKER_QUEUES == settings.WORKER_QUEUE_KINDS == tuple(settings.TALIA_QUEUES)
+    assert {f"worker-{kind}" for kind in settings.WORKER_QUEUE_KINDS} <= set(supervisor.COLOURS)
