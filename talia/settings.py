@@ -226,22 +226,35 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 WEB_HOST = env_str("HOST", "127.0.0.1")
 WEB_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 TALIA_WEB_SOCKET = env_str("TALIA_WEB_SOCKET", "")
-# Which queues the worker role consumes, one Celery process per queue so that a long ingest or analysis
-# never holds up a turn: `default` (assistant turns, deliveries, sweeps) and `bulk` (crawling, analysis,
-# media downloads, transcripts).
-TALIA_WORKER_QUEUES = env_list("TALIA_WORKER_QUEUES", ["default", "bulk"])
-if not TALIA_WORKER_QUEUES or set(TALIA_WORKER_QUEUES) - {"default", "bulk"}:
-    raise ImproperlyConfigured("TALIA_WORKER_QUEUES must list default, bulk or both.")
-# Child processes of each worker (Celery's prefork pool); 0: one per CPU (Celery's default).
+# Which queues the worker role consumes, one Celery process per queue, so that no kind of work can starve
+# another (CELERY_TASK_ROUTES below): `turns` (assistant turns, sweeps), `deliveries` (outgoing messages,
+# transcripts), `ingest` (crawling, media and recording downloads) and `analysis` (lead analysis). The
+# older names are still read: `default` is turns and deliveries, `bulk` is ingest and analysis.
+WORKER_QUEUE_KINDS = ("turns", "deliveries", "ingest", "analysis")
+_QUEUE_ALIASES = {"default": ("turns", "deliveries"), "bulk": ("ingest", "analysis")}
+_worker_queues = env_list("TALIA_WORKER_QUEUES", list(WORKER_QUEUE_KINDS))
+if not _worker_queues or set(_worker_queues) - set(WORKER_QUEUE_KINDS) - set(_QUEUE_ALIASES):
+    raise ImproperlyConfigured(
+        f"TALIA_WORKER_QUEUES must list some of {', '.join(WORKER_QUEUE_KINDS)} (or the older default, bulk)."
+    )
+_wanted = {kind for name in _worker_queues for kind in _QUEUE_ALIASES.get(name, (name,))}
+TALIA_WORKER_QUEUES = [kind for kind in WORKER_QUEUE_KINDS if kind in _wanted]
+# Child processes of each queue's worker (Celery's prefork pool); 0: one per CPU (Celery's default).
+# TALIA_WORKER_CONCURRENCY and TALIA_BULK_WORKER_CONCURRENCY are the older names (default and bulk).
 TALIA_WORKER_CONCURRENCY = env_int("TALIA_WORKER_CONCURRENCY", 0, minimum=0, maximum=256)
 TALIA_BULK_WORKER_CONCURRENCY = env_int("TALIA_BULK_WORKER_CONCURRENCY", 2, minimum=0, maximum=256)
+TALIA_WORKER_CONCURRENCY_BY_QUEUE = {
+    "turns": env_int("TALIA_TURNS_CONCURRENCY", TALIA_WORKER_CONCURRENCY, minimum=0, maximum=256),
+    "deliveries": env_int("TALIA_DELIVERIES_CONCURRENCY", 2, minimum=0, maximum=256),
+    "ingest": env_int("TALIA_INGEST_CONCURRENCY", TALIA_BULK_WORKER_CONCURRENCY, minimum=0, maximum=256),
+    "analysis": env_int("TALIA_ANALYSIS_CONCURRENCY", 1, minimum=0, maximum=256),
+}
 
 # --- Celery ------------------------------------------------------------------------------------------
 # kombu spells a Redis unix socket `redis+socket://`; everything else takes REDIS_URL as it is.
 CELERY_BROKER_URL = (
     "redis+socket://" + REDIS_URL.removeprefix("unix://") if REDIS_URL.startswith("unix://") else REDIS_URL
 )
-CELERY_TASK_DEFAULT_QUEUE = REDIS_PREFIX
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -268,17 +281,26 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # reuse count it never reaches turns that off; talia/celery.py gives the task's connections back to the
 # pool instead (close_old_connections), and talia/database.py keeps forked children off the parent's.
 CELERY_DB_REUSE_MAX = 2**31 if TALIA_DATABASE_POOL else None
-# Crawling and analysis may run for minutes: they have a queue of their own, so a turn or a delivery
-# (default queue) never waits behind them. Workers: `-Q <prefix>` and `-Q <prefix>.bulk` (README).
-TALIA_BULK_QUEUE = f"{REDIS_PREFIX}.bulk"
+# The routes, in this one place. Each kind of work has a queue of its own, so none waits behind another:
+# a long crawl never delays an analysis, a slow mail server or WhatsApp API never delays a reply, and a
+# burst of turns never delays the deliveries of the replies already written. Unrouted tasks (assistant
+# turns, summaries, handoff briefs, the sweeps) go to the default queue, the turns queue `<prefix>`.
+TALIA_QUEUES = {
+    "turns": REDIS_PREFIX,
+    "deliveries": f"{REDIS_PREFIX}.deliveries",
+    "ingest": f"{REDIS_PREFIX}.ingest",
+    "analysis": f"{REDIS_PREFIX}.analysis",
+}
+CELERY_TASK_DEFAULT_QUEUE = TALIA_QUEUES["turns"]
 CELERY_TASK_ROUTES = {
-    "rag.tasks.*": {"queue": TALIA_BULK_QUEUE},
-    "leads.tasks.*": {"queue": TALIA_BULK_QUEUE},
-    # Fetching a contact's photos and documents can be slow; it never delays a reply.
-    "channels_whatsapp.tasks.download_media": {"queue": TALIA_BULK_QUEUE},
-    "channels_voice.tasks.store_recording": {"queue": TALIA_BULK_QUEUE},
+    "conversations.tasks.deliver_message": {"queue": TALIA_QUEUES["deliveries"]},
     # A slow or unreachable mail server never holds up a reply.
-    "conversations.tasks.send_transcript": {"queue": TALIA_BULK_QUEUE},
+    "conversations.tasks.send_transcript": {"queue": TALIA_QUEUES["deliveries"]},
+    "rag.tasks.*": {"queue": TALIA_QUEUES["ingest"]},
+    # Fetching a contact's photos and documents, or a call's recording, can be slow.
+    "channels_whatsapp.tasks.download_media": {"queue": TALIA_QUEUES["ingest"]},
+    "channels_voice.tasks.store_recording": {"queue": TALIA_QUEUES["ingest"]},
+    "leads.tasks.*": {"queue": TALIA_QUEUES["analysis"]},
 }
 # Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
 # pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.

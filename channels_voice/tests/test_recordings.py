@@ -362,7 +362,7 @@ def test_the_task_runs_on_the_bulk_queue(settings: Any):
     from talia.celery import app
 
     route = app.amqp.router.route({}, recordings.TASK)
-    assert route["queue"].name == settings.TALIA_BULK_QUEUE
+    assert route["queue"].name == settings.TALIA_QUEUES["ingest"]
 
 
 # --- Playback ------------------------------------------------------------------------------------------

@@ -260,5 +260,5 @@ def test_media_downloads_run_on_the_bulk_queue_never_before_a_reply(settings):
     from talia.celery import app
 
     route = app.amqp.router.route
-    assert route({}, "channels_whatsapp.tasks.download_media")["queue"].name == settings.TALIA_BULK_QUEUE
+    assert route({}, "channels_whatsapp.tasks.download_media")["queue"].name == settings.TALIA_QUEUES["ingest"]
     assert route({}, "channels_whatsapp.tasks.record_status_later")["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE

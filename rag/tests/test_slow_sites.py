@@ -85,10 +85,10 @@ def test_a_crawl_past_the_job_time_limit_stops_and_keeps_what_it_read(db, allow_
 
 def test_ingest_and_analysis_have_a_queue_and_time_limits_of_their_own(settings):
     route = app.amqp.router.route
-    for name in ("rag.tasks.ingest_source", "leads.tasks.analyse_conversations"):
-        assert route({}, name)["queue"].name == settings.TALIA_BULK_QUEUE
-    for name in ("conversations.tasks.run_assistant_turn", "conversations.tasks.deliver_message"):
-        assert route({}, name)["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert route({}, "rag.tasks.ingest_source")["queue"].name == settings.TALIA_QUEUES["ingest"]
+    assert route({}, "leads.tasks.analyse_conversations")["queue"].name == settings.TALIA_QUEUES["analysis"]
+    assert route({}, "conversations.tasks.run_assistant_turn")["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert route({}, "conversations.tasks.deliver_message")["queue"].name == settings.TALIA_QUEUES["deliveries"]
     from leads.tasks import analyse_conversations as analysis_task
     from rag.tasks import ingest_source as ingest_task
 
@@ -103,7 +103,7 @@ def test_a_visitor_is_answered_while_a_dripping_site_is_ingested(transactional_d
     settings.TALIA_CRAWL_FETCH_DEADLINE_S = 600
     settings.TALIA_REPLY_WAIT_S = 0  # the reply is awaited below, from the database
     purge_task_queue()
-    turns_queue, bulk_queue = settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_BULK_QUEUE
+    turns_queue, bulk_queue = settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_QUEUES["ingest"]
     with (
         serve_site(ROUTES) as site,
         running_worker([turns_queue], name="turns"),

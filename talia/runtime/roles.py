@@ -2,15 +2,15 @@
 
 - `web`: Daphne (through talia.runtime.web, access log masked) on HOST:PORT, or on the unix socket
   TALIA_WEB_SOCKET.
-- `worker`: Celery, one process per queue in TALIA_WORKER_QUEUES: `default` (assistant turns, deliveries,
-  sweeps; TALIA_WORKER_CONCURRENCY) and `bulk` (crawling, analysis, media, transcripts;
-  TALIA_BULK_WORKER_CONCURRENCY). A queue of its own per kind of work is what keeps a long ingest from
-  starving replies; a host may run only one of them.
+- `worker`: Celery, one process per queue in TALIA_WORKER_QUEUES: `turns` (assistant turns, sweeps),
+  `deliveries` (outgoing messages, transcripts), `ingest` (crawling, media, recordings) and `analysis`,
+  each with its own TALIA_<QUEUE>_CONCURRENCY. A queue of its own per kind of work is what keeps one from
+  starving another (routes: CELERY_TASK_ROUTES in settings); a host may run only some of them.
 - `beat`: Celery beat (run exactly one in a deployment).
 - `all`: web, the workers and beat on one small host.
 
 A role that is one process replaces this one (exec), so signals reach Daphne or Celery directly. Several
-processes (`all`, or `worker` with both queues) run as children of a small supervisor that stops them all
+processes (`all`, or `worker` with several queues) run as children of a small supervisor that stops them all
 on SIGINT/SIGTERM and exits when any of them dies. Nothing here starts embedded servers or migrates: the
 settings are loaded first, so a missing DATABASE_URL or REDIS_URL stops the role at once, naming it.
 """
@@ -41,19 +41,18 @@ def web_command() -> list[str]:
 
 
 def worker_commands() -> dict[str, list[str]]:
-    """One Celery worker per configured queue, by child name (`worker`, `worker-bulk`)."""
+    """One Celery worker per configured queue, by child name (`worker-turns`, `worker-ingest`, ...)."""
     from django.conf import settings
 
     commands = {}
     for kind in settings.TALIA_WORKER_QUEUES:
-        bulk = kind == "bulk"
-        queue = settings.TALIA_BULK_QUEUE if bulk else settings.CELERY_TASK_DEFAULT_QUEUE
-        concurrency = settings.TALIA_BULK_WORKER_CONCURRENCY if bulk else settings.TALIA_WORKER_CONCURRENCY
+        queue = settings.TALIA_QUEUES[kind]
+        concurrency = settings.TALIA_WORKER_CONCURRENCY_BY_QUEUE[kind]
         command = [sys.executable, "-m", "celery", "-A", "talia", "worker", "-l", settings.LOG_LEVEL, "-Q", queue]
         command += ["-n", f"{queue}@%h"]
         if concurrency:
             command += ["-c", str(concurrency)]
-        commands["worker-bulk" if bulk else "worker"] = command
+        commands[f"worker-{kind}"] = command
     return commands
 
 

@@ -25,7 +25,17 @@ from talia.runtime.embedded import bootstrap, release
 from talia.testing.fake_twilio import FakeTwilio
 
 STOP_GRACE_S = 20
-COLOURS = {"web": "36", "worker": "35", "worker-bulk": "34", "beat": "33", "setup": "32"}
+# The worker role's queues (settings.WORKER_QUEUE_KINDS), one child each so every line says which queue.
+WORKER_QUEUES = ("turns", "deliveries", "ingest", "analysis")
+COLOURS = {
+    "web": "36",
+    "worker-turns": "35",
+    "worker-deliveries": "95",
+    "worker-ingest": "34",
+    "worker-analysis": "94",
+    "beat": "33",
+    "setup": "32",
+}
 
 
 @dataclass
@@ -145,13 +155,12 @@ def main() -> int:
     env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
     fake_twilio = start_fake_twilio(env, port)
     # The production process roles (`python -m talia <role>`, talia/runtime/roles.py), each as a child so
-    # that its output is prefixed: Daphne on loopback, the turns worker, the bulk worker, beat.
+    # that its output is prefixed: Daphne on loopback, one Celery worker per queue, beat.
     env.pop("TALIA_WEB_SOCKET", None)
     role = [sys.executable, "-m", "talia"]
     children = [
         Child("web", [*role, "web"], env={"HOST": "127.0.0.1", "PORT": str(port)}),
-        Child("worker", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "default"}),
-        Child("worker-bulk", [*role, "worker"], env={"TALIA_WORKER_QUEUES": "bulk"}),
+        *(Child(f"worker-{kind}", [*role, "worker"], env={"TALIA_WORKER_QUEUES": kind}) for kind in WORKER_QUEUES),
         Child("beat", [*role, "beat"]),
     ]
     exit_code = 0

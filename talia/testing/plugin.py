@@ -80,10 +80,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def task_queues() -> list[str]:
-    """Every queue tasks are routed to: turns and deliveries (the default), crawling and analysis (bulk)."""
+    """Every queue tasks are routed to: turns (the default), deliveries, ingest and analysis."""
     from django.conf import settings
 
-    return [settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_BULK_QUEUE]
+    return list(settings.TALIA_QUEUES.values())
 
 
 @contextlib.contextmanager

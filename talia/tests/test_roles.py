@@ -115,7 +115,7 @@ def test_web_serves_on_a_unix_socket(role_env, start_role, tmp_path):
 
 def test_worker_answers_an_assistant_turn(role_env, start_role):
     purge_task_queue()
-    process = start_role("worker", {**role_env, "TALIA_WORKER_QUEUES": "default", "TALIA_WORKER_CONCURRENCY": "1"})
+    process = start_role("worker", {**role_env, "TALIA_WORKER_QUEUES": "turns", "TALIA_TURNS_CONCURRENCY": "1"})
 
     conversation = inbox.receive("web", "roles-session-0001", "Hola, ¿qué horario tenéis?").conversation
 
@@ -151,8 +151,10 @@ def test_all_runs_web_workers_and_beat_and_stops_them_together(role_env, start_r
     env = {
         **role_env,
         "PORT": str(port),
-        "TALIA_WORKER_CONCURRENCY": "1",
-        "TALIA_BULK_WORKER_CONCURRENCY": "1",
+        "TALIA_TURNS_CONCURRENCY": "1",
+        "TALIA_DELIVERIES_CONCURRENCY": "1",
+        "TALIA_INGEST_CONCURRENCY": "1",
+        "TALIA_ANALYSIS_CONCURRENCY": "1",
     }
     process = start_role("all", env)
     url = f"http://127.0.0.1:{port}"
@@ -171,7 +173,7 @@ def test_all_runs_web_workers_and_beat_and_stops_them_together(role_env, start_r
     commands = [" ".join(child.cmdline()) for child in children]
     assert any("talia.runtime.web" in c for c in commands), commands
     queues = {c.split(" -Q ")[1].split()[0] for c in commands if " worker " in c and " -Q " in c}
-    assert queues == {settings.CELERY_TASK_DEFAULT_QUEUE, settings.TALIA_BULK_QUEUE}, commands
+    assert queues == set(settings.TALIA_QUEUES.values()), commands
     assert any(" beat " in c for c in commands), commands
 
     process.send_signal(signal.SIGTERM)
