@@ -290,11 +290,47 @@ def test_the_contact_goes_once_its_last_conversation_is_old(world: World) -> Non
     assert snapshot(world.still_open)["contact"][0] == "Abierta Todavía"  # its conversation is still open
 
 
-def test_batches_are_bounded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_are_bounded(world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(retention, "BATCH", 1)
-    outcome = retention.apply_retention()
+    with caplog.at_level("INFO", logger="talia.retention"):
+        outcome = retention.apply_retention()
     assert (outcome.conversations, outcome.contacts) == (3, 2)
-    assert not retention.due_conversations(outcome.cutoff).exists()
+    batches = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Retention: 1 ")]
+    assert batches == ["Retention: 1 conversations anonymised"] * 3 + ["Retention: 1 contacts anonymised"] * 2
+
+
+def test_an_interrupted_run_keeps_its_finished_batches_and_the_next_one_completes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 1)
+    calls: list[list[Any]] = []
+
+    def crash_on_the_second_batch(ids: list[Any]) -> list[tuple[str, int]]:
+        calls.append(ids)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return []
+
+    crash = retention.RetentionPart("crash", crash_on_the_second_batch, lambda ids: [])
+    monkeypatch.setitem(retention.parts._parts, "crash", crash)
+
+    with pytest.raises(RuntimeError):
+        retention.apply_retention()
+
+    # The oldest conversation's batch committed; the second was rolled back whole.
+    assert list(Conversation.objects.filter(anonymised_at__isnull=False).values_list("pk", flat=True)) == [
+        world.returning_old.pk
+    ]
+    assert world.old.messages.get(seq=1).text == f"Hola, soy {SECRET}"
+    assert not Event.objects.filter(name=retention.RETENTION_APPLIED.name).exists()
+
+    monkeypatch.delitem(retention.parts._parts, "crash")
+    outcome = retention.apply_retention()
+
+    assert (outcome.conversations, outcome.contacts) == (2, 2)
+    assert Conversation.objects.filter(anonymised_at__isnull=False).count() == 3
+    assert all(text == "" for text, _metadata in snapshot(world.old)["messages"])
+    assert not default_storage.exists(world.old_file) and not world.recording_file.exists()
 
 
 def test_dry_run_counts_and_changes_nothing(world: World) -> None:
