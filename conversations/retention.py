@@ -59,8 +59,15 @@ logger = logging.getLogger("talia.retention")
 BATCH = 500
 # Message metadata that says something about the person: where they were, what they pressed or quoted.
 PERSONAL_MESSAGE_KEYS = ("geolocation", "location", "button", "in_reply_to")
-# What an attachment entry may keep once its file is gone: enough to count and show "a PDF, 12 kB".
-KEPT_ATTACHMENT_KEYS = ("content_type", "size")
+# An anonymised identity's value: still unique per channel, and no longer anyone's id, number or address.
+ANONYMOUS = "anonymised:"
+# Event payload values that are personal, by event name (the keys stay, so payloads still match their
+# declarations). Apps add theirs with `personal_event_keys()`.
+PERSONAL_EVENT_KEYS: dict[str, tuple[str, ...]] = {
+    events.LEAD_CAPTURED.name: ("full_name", "email", "phone", "company"),
+    events.HANDOFF_REQUESTED.name: ("reason",),
+    events.CONVERSATION_CLOSED.name: ("reason",),
+}
 
 RETENTION_APPLIED = events.spec(
     "retention_applied",
@@ -240,7 +247,7 @@ def scrub_conversations(ids: list[UUID]) -> Iterable[tuple[str, int]]:
         (ToolCall.objects.filter(run__in=runs).exclude(arguments={}, output={}).update(arguments={}, output={})),
     )
     yield "assistant_errors", runs.exclude(error="").update(error="")
-    yield "events", clear_event_values(Q(conversation_id__in=ids), CONVERSATION_EVENT_KEYS)
+    yield "events", clear_event_values(Q(conversation_id__in=ids), PERSONAL_EVENT_KEYS)
 
 
 def scrub_contacts(ids: list[UUID]) -> Iterable[tuple[str, int]]:
@@ -248,26 +255,15 @@ def scrub_contacts(ids: list[UUID]) -> Iterable[tuple[str, int]]:
     yield "contact_fields", contacts.update(display_name="", full_name="", email="", phone="", company="", metadata={})
     identities = list(ContactIdentity.objects.filter(contact_id__in=ids).exclude(value__startswith=ANONYMOUS))
     for identity in identities:
-        # Still unique per channel, and no longer anyone's session id, number or address.
         identity.value = f"{ANONYMOUS}{identity.pk}"
     ContactIdentity.objects.bulk_update(identities, ["value"])
     yield "identities", len(identities)
-    yield "events", clear_event_values(Q(contact_id__in=ids), CONVERSATION_EVENT_KEYS)
-
-
-ANONYMOUS = "anonymised:"
-# Event payload values that are personal, by event name (the keys stay, so payloads still match their
-# declarations). Apps add theirs with `personal_event_keys()`.
-CONVERSATION_EVENT_KEYS: dict[str, tuple[str, ...]] = {
-    events.LEAD_CAPTURED.name: ("full_name", "email", "phone", "company"),
-    events.HANDOFF_REQUESTED.name: ("reason",),
-    events.CONVERSATION_CLOSED.name: ("reason",),
-}
+    yield "events", clear_event_values(Q(contact_id__in=ids), PERSONAL_EVENT_KEYS)
 
 
 def personal_event_keys(name: str, *keys: str) -> None:
     """Declare which payload values of an app's event are personal (cleared with their conversation)."""
-    CONVERSATION_EVENT_KEYS[name] = keys
+    PERSONAL_EVENT_KEYS[name] = keys
 
 
 def clear_event_values(where: Q, keys_by_name: dict[str, tuple[str, ...]]) -> int:
@@ -289,25 +285,24 @@ def clear_event_values(where: Q, keys_by_name: dict[str, tuple[str, ...]]) -> in
 
 
 def _scrub_message_metadata(messages: Any) -> int:
-    """Drop the personal metadata of the messages and delete their stored files; the files deleted."""
+    """Drop the personal metadata of the messages and delete their stored files; the files deleted.
+
+    The attachment entries go too (an entry without its file reads as "still downloading" in the
+    console); `attachments_removed` keeps how many there were."""
     personal = Q(metadata__has_key="attachments")
     for key in PERSONAL_MESSAGE_KEYS:
         personal |= Q(metadata__has_key=key)
     changed, files = [], 0
     for message in messages.filter(personal).only("pk", "metadata"):
         metadata = {key: value for key, value in message.metadata.items() if key not in PERSONAL_MESSAGE_KEYS}
-        kept = []
-        for item in metadata.get("attachments") or []:
-            if not isinstance(item, dict):
-                continue
-            if item.get("stored"):
-                default_storage.delete(item["stored"])
-                files += 1
-            kept.append({key: item[key] for key in KEPT_ATTACHMENT_KEYS if key in item})
-        if "attachments" in metadata:
-            metadata["attachments"] = kept
-        if metadata != message.metadata:
-            message.metadata = metadata
-            changed.append(message)
+        items = metadata.pop("attachments", None)
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict) and item.get("stored"):
+                    default_storage.delete(item["stored"])
+                    files += 1
+            metadata["attachments_removed"] = len(items)
+        message.metadata = metadata
+        changed.append(message)
     Message.objects.bulk_update(changed, ["metadata"], batch_size=BATCH)
     return files
