@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from channels_voice import kpis as voice_kpis
@@ -373,3 +374,15 @@ def test_the_nightly_task_applies_it(world: World) -> None:
     assert tasks.apply_retention.apply().get() == 3
 
     assert Conversation.objects.filter(anonymised_at__isnull=False).count() == 3
+
+
+def test_staff_still_open_an_anonymised_conversation(world: World, client: Any, django_user_model: Any) -> None:
+    retention.apply_retention()
+    admin = django_user_model.objects.create_user("root-retention", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+
+    for conversation in (world.old, world.call):
+        response = client.get(reverse("console-conversation", args=[conversation.pk]))
+        assert response.status_code == 200
+        assert SECRET not in response.content.decode()
+        assert '<ul class="attachments">' not in response.content.decode()  # no file that is not there
