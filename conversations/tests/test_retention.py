@@ -386,3 +386,19 @@ def test_staff_still_open_an_anonymised_conversation(world: World, client: Any, 
         assert response.status_code == 200
         assert SECRET not in response.content.decode()
         assert '<ul class="attachments">' not in response.content.decode()  # no file that is not there
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("-1", "TALIA_RETENTION_DAYS=-1 is below the minimum"),
+        ("a year", "TALIA_RETENTION_DAYS='a year' is not an integer"),
+    ],
+)
+def test_a_bad_retention_period_is_refused_at_start_up(value: str, complaint: str) -> None:
+    from talia.tests.test_settings import import_settings_with
+
+    result = import_settings_with(TALIA_RETENTION_DAYS=value)
+
+    assert result.returncode != 0
+    assert complaint in result.stderr
