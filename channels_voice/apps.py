@@ -9,7 +9,7 @@ class ChannelsVoiceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
-        from channels_voice import checks, details, kpis, recordings, services
+        from channels_voice import checks, details, kpis, recordings, retention, services
         from channels_voice.events import EVENTS
         from channels_voice.models import VoiceRecording
         from conversations.events import declare
@@ -18,6 +18,7 @@ class ChannelsVoiceConfig(AppConfig):
         del checks  # imported for its @register()ed system checks
         post_delete.connect(recordings.remove_file, sender=VoiceRecording, dispatch_uid="voice-recording-file")
         declare(*EVENTS)
+        retention.register()
         # Replies are spoken in the TwiML answer to the caller's own request (the gather turn waits for
         # them), so no provider is called to deliver: pulled, like the web chat's REST API.
         channel_specs.register(

@@ -7,10 +7,12 @@ class ChannelsWebConfig(AppConfig):
     verbose_name = _("Web chat")
 
     def ready(self) -> None:
+        from channels_web import retention
         from channels_web.events import EVENTS
         from conversations.events import declare
 
         declare(*EVENTS)
+        retention.register()
 
         from corsheaders.signals import check_request_enabled
 

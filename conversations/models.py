@@ -84,6 +84,8 @@ class Contact(TimeStamped):
     consent_declined_at = models.DateTimeField(_("consent declined at"), null=True, blank=True)
     consent_text_version = models.CharField(_("consent text version"), max_length=40, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    # Set by conversations.retention once the personal fields are cleared; never set back.
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("contact")
@@ -185,6 +187,8 @@ class Conversation(TimeStamped):
     )
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # Set by conversations.retention once the texts and files are cleared (TALIA_RETENTION_DAYS).
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("conversation")
@@ -197,7 +201,15 @@ class Conversation(TimeStamped):
                 name="one_open_conversation_per_contact_channel",
             ),
         ]
-        indexes = [models.Index(fields=["status", "channel"], name="conversation_status_channel")]
+        indexes = [
+            models.Index(fields=["status", "channel"], name="conversation_status_channel"),
+            # The nightly retention pass: closed conversations not anonymised yet, oldest first.
+            models.Index(
+                fields=["closed_at"],
+                condition=Q(status=ConversationStatus.CLOSED, anonymised_at__isnull=True),
+                name="conversation_retention_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_label} · {self.contact} · {self.get_status_display()}"

@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations import assignment, csat, delivery, handoff
+from conversations import assignment, csat, delivery, handoff, retention
 from conversations.assistant import summaries, turns
 from conversations.inbox import enqueue_delivery, enqueue_turn
 from conversations.models import AssistantRun, DeliveryStatus, Message
@@ -178,3 +178,9 @@ def requeue_unanswered_messages() -> int:
 def expire_assignment_offers() -> int:
     """Auto-assignment offers nobody answered within TALIA_OFFER_TIMEOUT_S go to the next agent."""
     return len(assignment.expire_offers())
+
+
+@shared_task(acks_late=True)
+def apply_retention() -> int:
+    """Nightly (beat): anonymise what TALIA_RETENTION_DAYS says is too old; a no-op while it is 0."""
+    return retention.apply_retention().conversations

@@ -9,6 +9,7 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from conversations.events import declare
         from conversations.registry import contact_panels, tools
+        from leads import retention
         from leads.events import EVENTS
         from leads.sidebar import PANEL
         from leads.tools import CLOSE_LEAD, SCHEDULE_MEETING, UPDATE_MEETING
@@ -17,4 +18,5 @@ class LeadsConfig(AppConfig):
         tools.register(SCHEDULE_MEETING)
         tools.register(UPDATE_MEETING)
         declare(*EVENTS)
+        retention.register()
         contact_panels.register(PANEL)

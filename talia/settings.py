@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
@@ -301,6 +302,7 @@ CELERY_TASK_ROUTES = {
     "channels_whatsapp.tasks.download_media": {"queue": TALIA_QUEUES["ingest"]},
     "channels_voice.tasks.store_recording": {"queue": TALIA_QUEUES["ingest"]},
     "leads.tasks.*": {"queue": TALIA_QUEUES["analysis"]},
+    "conversations.tasks.apply_retention": {"queue": TALIA_QUEUES["analysis"]},
 }
 # Time limits of those jobs. An ingest stops itself at its limit (any pool); Celery's soft limit (prefork
 # pools) is a backstop a minute later and the hard limit kills the worker process a minute after that.
@@ -316,6 +318,9 @@ CELERY_TASK_ANNOTATIONS = {
         "time_limit": TALIA_ANALYSIS_TIME_LIMIT_S + 60,
     },
 }
+# Data lifecycle (conversations.retention): conversations closed more than this many days ago lose their
+# texts, files and personal fields every night, their counts stay for the KPIs. 0: kept for ever (off).
+TALIA_RETENTION_DAYS = env_int("TALIA_RETENTION_DAYS", 0, minimum=0, maximum=36500)
 CELERY_BEAT_SCHEDULE = {
     "requeue-unanswered-messages": {
         "task": "conversations.tasks.requeue_unanswered_messages",
@@ -338,6 +343,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.analyse_conversations",
         "schedule": 300.0,
     },
+    # Nightly; does nothing while TALIA_RETENTION_DAYS is 0.
+    "apply-retention": {"task": "conversations.tasks.apply_retention", "schedule": crontab(hour=3, minute=30)},
 }
 
 # --- Auth ------------------------------------------------------------------------------------------
