@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from channels_whatsapp.tests.conftest import Twilio, text
 from conversations.models import AssistantRun, ToolCall
 from talia import observability
 from talia.env import BASE_DIR
+from talia.testing.browser import free_port, http_get, server_env
+from talia.testing.plugin import purge_task_queue, wait_for
 
 TOKEN = "metrics-token-0123456789"
 
@@ -149,7 +153,7 @@ django.setup()
 from talia import metrics
 metrics.tool_called("search_knowledge", True, "ok")
 metrics.tool_called("search_knowledge", True, "ok")
-metrics.turn_finished("offline", "answered", 120)
+metrics.turn_finished("offline", "completed", 120)
 """
 
 
@@ -168,8 +172,8 @@ def test_counts_of_another_process_reach_the_scrape(db, client, settings, tmp_pa
     samples = scrape(client)
 
     assert value(samples, "talia_tool_calls_total", tool="search_knowledge", outcome="ok") == 4
-    assert value(samples, "talia_assistant_turns_total", engine="offline", outcome="answered") == 2
-    assert value(samples, "talia_assistant_turn_duration_seconds_count", engine="offline", outcome="answered") == 2
+    assert value(samples, "talia_assistant_turns_total", engine="offline", outcome="completed") == 2
+    assert value(samples, "talia_assistant_turn_duration_seconds_count", engine="offline", outcome="completed") == 2
     # Scrape-time gauges are still there.
     assert value(samples, "talia_scrape_source_up", source="database") == 1
 
@@ -186,6 +190,81 @@ def test_a_role_gets_a_fresh_metrics_directory_of_its_own(settings, tmp_path: Pa
 
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "worker-default")
     assert not stale.exists()
+
+
+def parse(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+@pytest.mark.timeout(240)
+def test_the_web_role_scrape_shows_what_the_worker_role_counted(transactional_db, settings, tmp_path: Path):
+    """Deployed as on one host: `python -m talia web` and `python -m talia worker`, separate processes
+    sharing TALIA_METRICS_DIR. A message posted to the web role is answered by the worker role (a prefork
+    child), and the web role's /metrics shows the turn the worker counted."""
+    from django.db import connection
+
+    purge_task_queue()
+    env = {**server_env(settings, connection.settings_dict), "TALIA_METRICS_DIR": str(tmp_path / "metrics")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    port = free_port()
+    roles = {
+        "web": {**env, "HOST": "127.0.0.1", "PORT": str(port)},
+        "worker": {**env, "TALIA_WORKER_QUEUES": "default", "TALIA_WORKER_CONCURRENCY": "1"},
+    }
+    processes = []
+    for role, role_env in roles.items():
+        log = open(tmp_path / f"{role}.log", "wb")  # noqa: SIM115  (closed with the process below)
+        command = [sys.executable, "-m", "talia", role]
+        processes.append((subprocess.Popen(command, cwd=BASE_DIR, env=role_env, stdout=log, stderr=log), log))
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            assert all(p.poll() is None for p, _ in processes), "a role exited"
+            try:
+                return http_get(f"{url}/health/live", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        wait_for(up, timeout=90)
+        body = {"session_id": "metrics-roles-0001", "author": "user", "content": "Hola"}
+        request = urllib.request.Request(  # noqa: S310  (our own http:// URL)
+            f"{url}/api/webchat/messages",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  (our own http:// URL)
+            assert response.status in (200, 202)
+
+        def turn_counted() -> dict | None:
+            status, scraped = http_get(f"{url}/metrics")
+            assert status == 200, scraped
+            samples = parse(scraped)
+            return (
+                samples
+                if value(samples, "talia_assistant_turns_total", engine="offline", outcome="completed")
+                else None
+            )
+
+        samples = wait_for(turn_counted, timeout=90, interval=0.5)
+        assert value(samples, "talia_http_requests_total", view="webchat:messages", status="2xx") == 1
+        assert value(samples, "talia_assistant_turn_duration_seconds_count", engine="offline", outcome="completed") == 1
+        assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["web", "worker-default"]
+    finally:
+        for process, log in processes:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()
+        for role in roles:
+            print(f"--- {role} ---\n{(tmp_path / f'{role}.log').read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture
