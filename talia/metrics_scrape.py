@@ -112,14 +112,17 @@ def scrape_time_metrics() -> Iterator[Metric]:
 
 
 def _queues() -> Iterable[Metric]:
-    from django.db.models import Count, Min
+    from django.db.models import Count, Min, Q
 
-    from conversations.models import AssistantRun, ConversationStatus, HandoffRequest
+    from conversations.models import AssistantRun, Conversation, ConversationStatus, HandoffRequest
 
     now = timezone.now()
-    handoffs = HandoffRequest.objects.filter(
-        status=HandoffRequest.Status.PENDING, conversation__status=ConversationStatus.QUEUED
-    ).aggregate(count=Count("conversation", distinct=True), oldest=Min("created"))
+    # From the queued conversations (index on status) to their pending requests (index on the key):
+    # the cost follows the queue's length, not the history of every handoff.
+    pending = Q(handoff_requests__status=HandoffRequest.Status.PENDING)
+    handoffs = Conversation.objects.filter(status=ConversationStatus.QUEUED).aggregate(
+        count=Count("id", distinct=True), oldest=Min("handoff_requests__created", filter=pending)
+    )
     turns = AssistantRun.objects.filter(status=AssistantRun.Status.PENDING).aggregate(
         count=Count("id"), oldest=Min("queued_at")
     )

@@ -280,3 +280,10 @@ def fake_twilio(settings):
         settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
         settings.TALIA_TWILIO_MESSAGING_SERVICE_SID = ""
         yield fake
+
+
+def test_a_scrape_costs_two_queries_whatever_the_history(db, client, django_assert_num_queries):
+    scrape(client)  # warm: connections and caches
+    with django_assert_num_queries(2):  # the handoff queue, the pending turns
+        response = client.get("/metrics")
+    assert response.status_code == 200
