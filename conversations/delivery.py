@@ -30,7 +30,7 @@ from conversations import realtime
 from conversations.inbox import enqueue_delivery
 from conversations.models import Conversation, DeliveryStatus, Direction, Message
 from conversations.registry import DeliveryError, channel_specs
-from talia import workers
+from talia import metrics, workers
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
             delivery_status=DeliveryStatus.FAILED, delivery_error=reason, delivery_worker=""
         ):
             _publish(message.pk)
+            metrics.delivery_failed(message.channel, final=True)
         logger.error("Message %s failed: %s", message_id, reason)
         return None
     claimed = Message.objects.filter(
@@ -78,6 +79,7 @@ def deliver(message_id: str, *, attempt: int, max_attempts: int) -> float | None
         error = exc if isinstance(exc, DeliveryError) else DeliveryError(f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, DeliveryError):
             logger.exception("Deliverer for %s crashed on message %s", message.channel, message_id)
+        metrics.delivery_failed(message.channel, final=error.permanent or attempt + 1 >= max_attempts)
         if error.permanent or attempt + 1 >= max_attempts:
             Message.objects.filter(pk=message.pk).update(
                 delivery_status=DeliveryStatus.FAILED, delivery_error=str(error), delivery_worker=""
@@ -237,6 +239,8 @@ def record_status(
     if messages.filter(delivery_status__in=before).update(**fields):
         message = messages.get()
         realtime.publish_message_status(message)
+        if new in TERMINAL:  # the provider gave up on a message it had accepted
+            metrics.delivery_failed(channel, final=True)
         return "updated"
     return "unchanged" if messages.exists() else "unknown"
 

@@ -40,7 +40,7 @@ from conversations.models import (
     conversation_group,
 )
 from conversations.registry import channel_specs
-from talia import enqueue
+from talia import enqueue, observability
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +213,7 @@ def _store_inbound(
     contact = _contact_for(channel, identity, locale=locale, display_name=display_name, known=known)
     now = timezone.now()
     conversation, opened = _open_conversation(contact, channel, now)
+    observability.bind_conversation(conversation)  # on this request's log lines from here on
     if locale:
         metadata = {"locale": locale, **metadata}
     message = _append(

@@ -16,17 +16,21 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from talia.observability import SocketObservability  # noqa: E402
 from talia.routing import staff_routes, voice_routes, webchat_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(
-            [
-                *webchat_routes,
-                *voice_routes,
-                re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_routes)))),
-            ]
+        # A request id per socket, on the log lines of everything the socket does.
+        "websocket": SocketObservability(
+            URLRouter(
+                [
+                    *webchat_routes,
+                    *voice_routes,
+                    re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_routes)))),
+                ]
+            )
         ),
     }
 )

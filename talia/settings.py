@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID in and out, on every log line) and the request metrics.
+    "talia.observability.RequestObservability",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on the console, monitor, dashboard, sign-in and admin (talia/csp.py).
     "talia.csp.ContentSecurityPolicyMiddleware",
@@ -691,6 +694,10 @@ if TALIA_WS_FRAME_RATE[0] > TALIA_WS_FRAME_HARD_LIMIT:
 
 # --- Logging ---------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("TALIA_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
+# `json`: one JSON object per line (time, level, logger, message, request_id, conversation_id, channel,
+# exception), on the console and in the area files alike; `text`: the plain lines.
+TALIA_LOG_FORMAT = env_choice("TALIA_LOG_FORMAT", "text", ["text", "json"])
+_LOG_FORMATTER = "json" if TALIA_LOG_FORMAT == "json" else "plain"
 _log_dir = env_str("TALIA_LOG_DIR", str(VAR_DIR / "log"))
 LOG_DIR = Path(_log_dir) if _log_dir.lower() != "off" else None
 # One rotating file per product area; several processes write them, hence the locking handler.
@@ -701,11 +708,20 @@ LOGGING: dict = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "talia.observability.JsonFormatter"},
     },
-    # On every handler: session ids and tokens never reach a log (talia/logmask.py).
-    "filters": {"mask_secrets": {"()": "talia.logmask.MaskSecrets"}},
+    # On every handler: session ids and tokens never reach a log (talia/logmask.py), and each record
+    # carries the request id, conversation id and channel (talia/observability.py).
+    "filters": {
+        "mask_secrets": {"()": "talia.logmask.MaskSecrets"},
+        "context": {"()": "talia.observability.ContextFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _LOG_FORMATTER,
+            "filters": ["mask_secrets", "context"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -724,7 +740,26 @@ if LOG_DIR is not None:
             "filename": str(LOG_DIR / f"{_area}.log"),
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
-            "formatter": "plain",
-            "filters": ["mask_secrets"],
+            "formatter": _LOG_FORMATTER,
+            "filters": ["mask_secrets", "context"],
         }
         LOGGING["loggers"][f"talia.{_area}"] = {"handlers": [f"{_area}_file"], "level": LOG_LEVEL}
+
+# --- Metrics and error reporting (docs/deploy.md, "Metrics and logs") -----------------------------------
+# GET /metrics (Prometheus) answers clients in these networks (IPs or CIDRs; the client address as the web
+# chat sees it, X-Forwarded-For believed only from TALIA_TRUSTED_PROXIES) or bearing TALIA_METRICS_TOKEN.
+TALIA_METRICS_ALLOWED_IPS = env_list("TALIA_METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
+try:
+    TALIA_METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(e, strict=False) for e in TALIA_METRICS_ALLOWED_IPS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TALIA_METRICS_ALLOWED_IPS: {exc}") from None
+TALIA_METRICS_TOKEN = env_str("TALIA_METRICS_TOKEN", "")
+if TALIA_METRICS_TOKEN and len(TALIA_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("TALIA_METRICS_TOKEN must be at least 16 characters.")
+# Where each process of a host keeps its metric values (prometheus_client's multiprocess mode): the
+# `python -m talia` roles and `make run` set PROMETHEUS_MULTIPROC_DIR to a subdirectory of it per role.
+TALIA_METRICS_DIR = Path(env_str("TALIA_METRICS_DIR", str(VAR_DIR / "metrics")))
+# Error reports to Sentry when set and sentry-sdk is installed (requirements-sentry.txt); otherwise off.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0, maximum=1)

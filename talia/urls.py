@@ -4,11 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from talia.health import health, live, ready
+from talia.metrics_scrape import metrics
 
 urlpatterns = [
     path("health", health, name="health"),
     path("health/live", live, name="health-live"),
     path("health/ready", ready, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
     path("", include("conversations.console.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

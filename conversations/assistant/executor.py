@@ -12,6 +12,7 @@ from conversations.assistant.quoting import unquoted
 from conversations.assistant.tools import ToolError
 from conversations.models import AssistantRun, Conversation, ToolCall
 from conversations.registry import ToolRegistry, tools
+from talia import metrics
 
 logger = logging.getLogger("talia.assistant")
 
@@ -47,6 +48,7 @@ class ToolExecutor:
                 return json.dumps(done.output, ensure_ascii=False)
         arguments, output = self._execute(invocation)
         status = ToolCall.Status.OK if output.get("ok") else ToolCall.Status.ERROR
+        metrics.tool_called(invocation.name, invocation.name in self.registry, status)
         statements.insert(  # ToolCall.objects.create() without building its INSERT through the ORM
             ToolCall(
                 run=self.run,

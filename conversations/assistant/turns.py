@@ -62,7 +62,7 @@ from conversations.models import (
     ToolCall,
 )
 from conversations.registry import tools
-from talia import workers
+from talia import metrics, observability, workers
 
 logger = logging.getLogger("talia.assistant")
 
@@ -190,6 +190,7 @@ def run_turn(message_id: str | UUID, *, attempt: int = 0) -> AssistantRun | None
     if run is None:
         logger.info("Turn for message %s: nothing to do (already taken or finished)", message_id)
         return None
+    observability.bind_conversation(run.conversation)  # on the turn's log lines (TALIA_LOG_FORMAT=json)
     with profile.pinned():  # one read of the business's profile for the whole turn
         return _answer(run, attempt)
 
@@ -222,6 +223,7 @@ def _answer(run: AssistantRun, attempt: int) -> AssistantRun | None:
     try:
         result = _run_engine(engine, context, executor, stream)
     except ProviderError as exc:
+        metrics.provider_failed(engine.name, exc, attempt)
         if exc.retryable and attempt + 1 < settings.TALIA_ASSISTANT_MAX_ATTEMPTS:
             countdown = exc.retry_after if exc.retry_after is not None else min(2.0 ** (attempt + 1), MAX_BACKOFF_S)
             _release(run, str(exc))
@@ -515,5 +517,6 @@ def finish(run: AssistantRun, status: str, error: str = "", **outcome: Any) -> A
         return None
     for name, value in fields.items():
         setattr(run, name, value)
+    metrics.turn_finished(run.engine, status, latency_ms)
     logger.info("Turn for message %s finished as %s %s", run.trigger_message_id, status, error)
     return run

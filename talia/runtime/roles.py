@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 
+from talia import observability
 from talia.env import BASE_DIR
 
 ROLES = ("web", "worker", "beat", "all")
@@ -108,6 +109,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talia.settings")
     os.chdir(BASE_DIR)
     commands = commands_for(argv[0])
+    observability.prepare_metrics_env(argv[0])  # one metrics directory per role (docs/deploy.md)
     if len(commands) == 1:
         (command,) = commands.values()
         os.execv(command[0], command)  # noqa: S606  (our own interpreter, fixed arguments)
