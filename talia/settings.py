@@ -235,6 +235,12 @@ if not TALIA_WORKER_QUEUES or set(TALIA_WORKER_QUEUES) - {"default", "bulk"}:
 # Child processes of each worker (Celery's prefork pool); 0: one per CPU (Celery's default).
 TALIA_WORKER_CONCURRENCY = env_int("TALIA_WORKER_CONCURRENCY", 0, minimum=0, maximum=256)
 TALIA_BULK_WORKER_CONCURRENCY = env_int("TALIA_BULK_WORKER_CONCURRENCY", 2, minimum=0, maximum=256)
+# The host part of this host's Celery node names (`default@<name>`, `bulk@<name>`); Celery's `%h` (the
+# machine's host name) unless set. Two worker roles on one host need two names: /health and Celery's
+# remote control tell nodes apart by name.
+TALIA_WORKER_NAME = env_str("TALIA_WORKER_NAME", "%h")
+if not re.fullmatch(r"[A-Za-z0-9%][A-Za-z0-9._%-]{0,62}", TALIA_WORKER_NAME):
+    raise ImproperlyConfigured("TALIA_WORKER_NAME must be a host-like name: letters, digits, '.', '_', '-'.")
 
 # --- Celery ------------------------------------------------------------------------------------------
 # kombu spells a Redis unix socket `redis+socket://`; everything else takes REDIS_URL as it is.

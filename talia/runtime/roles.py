@@ -50,7 +50,7 @@ def worker_commands() -> dict[str, list[str]]:
         queue = settings.TALIA_BULK_QUEUE if bulk else settings.CELERY_TASK_DEFAULT_QUEUE
         concurrency = settings.TALIA_BULK_WORKER_CONCURRENCY if bulk else settings.TALIA_WORKER_CONCURRENCY
         command = [sys.executable, "-m", "celery", "-A", "talia", "worker", "-l", settings.LOG_LEVEL, "-Q", queue]
-        command += ["-n", f"{queue}@%h"]
+        command += ["-n", f"{queue}@{settings.TALIA_WORKER_NAME}"]
         if concurrency:
             command += ["-c", str(concurrency)]
         commands["worker-bulk" if bulk else "worker"] = command
