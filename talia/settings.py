@@ -253,6 +253,12 @@ TALIA_WORKER_CONCURRENCY_BY_QUEUE = {
     "ingest": env_int("TALIA_INGEST_CONCURRENCY", TALIA_BULK_WORKER_CONCURRENCY, minimum=0, maximum=256),
     "analysis": env_int("TALIA_ANALYSIS_CONCURRENCY", 1, minimum=0, maximum=256),
 }
+# The host part of this host's Celery node names (`turns@<name>`, `deliveries@<name>`...); Celery's `%h` (the
+# machine's host name) unless set. Two worker roles on one host need two names: /health and Celery's
+# remote control tell nodes apart by name.
+TALIA_WORKER_NAME = env_str("TALIA_WORKER_NAME", "%h")
+if not re.fullmatch(r"[A-Za-z0-9%][A-Za-z0-9._%-]{0,62}", TALIA_WORKER_NAME):
+    raise ImproperlyConfigured("TALIA_WORKER_NAME must be a host-like name: letters, digits, '.', '_', '-'.")
 
 # --- Celery ------------------------------------------------------------------------------------------
 # kombu spells a Redis unix socket `redis+socket://`; everything else takes REDIS_URL as it is.

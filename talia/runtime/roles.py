@@ -50,7 +50,7 @@ def worker_commands() -> dict[str, list[str]]:
         queue = settings.TALIA_QUEUES[kind]
         concurrency = settings.TALIA_WORKER_CONCURRENCY_BY_QUEUE[kind]
         command = [sys.executable, "-m", "celery", "-A", "talia", "worker", "-l", settings.LOG_LEVEL, "-Q", queue]
-        command += ["-n", f"{queue}@%h"]
+        command += ["-n", f"{queue}@{settings.TALIA_WORKER_NAME}"]
         if concurrency:
             command += ["-c", str(concurrency)]
         commands[f"worker-{kind}"] = command
