@@ -131,8 +131,10 @@ class Cluster:
 
     def worker(self, name: str) -> Role:
         env = {
-            "TALIA_WORKER_QUEUES": "default",
-            "TALIA_WORKER_CONCURRENCY": "1",
+            # One queue, so the role is that one Celery worker (no supervisor between): the web chat's
+            # turns, briefs and sweeps all run from `turns`.
+            "TALIA_WORKER_QUEUES": "turns",
+            "TALIA_TURNS_CONCURRENCY": "1",
             "TALIA_WORKER_NAME": name,
             "TALIA_WORKER_HEARTBEAT_TTL_S": str(HEARTBEAT_TTL_S),
         }
