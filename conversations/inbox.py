@@ -400,7 +400,8 @@ def send(
                 part_metadata = dict(metadata or {})
                 if len(parts) > 1:
                     part_metadata["part"] = [number, len(parts)]
-                message = Message.objects.create(
+                # Built and inserted by a statement composed once (statements.create), not the ORM's create().
+                message = Message(
                     id=(message_id if number == 1 and message_id else uuid4()),
                     conversation=locked,
                     seq=first_seq + number - 1,
@@ -417,6 +418,7 @@ def send(
                     # Later parts count as queued: the part before them queues them once it is sent.
                     delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
                 )
+                statements.create(message)
                 stored.append(message)
                 events.emit(
                     events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
