@@ -15,6 +15,12 @@ CPU per message: the CPU time (user + system, from /proc through psutil) of the 
 worker (main process and children) and Postgres (the postmaster, its live backends and those that
 exited) over the concurrency-10 run, divided by its messages. Redis and the clients are not counted.
 
+The servers and workers run with DEBUG off, as deployed (the benchmark's embedded servers would otherwise
+turn it on, as for a development checkout: Django then records every SQL statement through its debug
+cursor, about a tenth of the worker's CPU), with this run's SECRET_KEY and the static files served without
+the collected manifest (no page is rendered here). `BENCH_DEBUG=true` runs them with DEBUG on, as the
+figures before 30 November 2026 (round 2) were measured.
+
 Profiles: with `BENCH_PY_SPY=<path to py-spy>` the concurrency-10 run is also sampled by py-spy (Daphne,
 and the worker with its children), as collapsed stacks in `var/bench/profile-*.txt` (e.g. for
 flamegraph.pl, or `sort | uniq`-style summaries). py-spy is not a dependency: install it anywhere.
@@ -213,12 +219,38 @@ def bench_message_path(
 ) -> None:
     """The scenario (module docstring); bench/run.py's own helpers are passed in, as it runs as a script."""
     from django.conf import settings
+
+    var = Path(os.environ["TALIA_VAR_DIR"])
+    deployed = {
+        "DEBUG": os.environ.get("BENCH_DEBUG", "false"),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "TALIA_STATIC_MANIFEST": "false",
+    }
+    saved = {name: os.environ.get(name) for name in deployed}
+    os.environ.update(deployed)  # read by server_env for the processes started below, restored after
+    try:
+        _bench(runs, report, start_daphne, server_env, var)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _bench(
+    runs: int,
+    report: Report,
+    start_daphne: Callable[[Path, str], tuple[subprocess.Popen[bytes], str]],
+    server_env: Callable[..., dict[str, str]],
+    var: Path,
+) -> None:
+    from django.conf import settings
     from django.db import connection
 
     from talia.celery import workers_key
     from talia.redis_client import get_redis
 
-    var = Path(os.environ["TALIA_VAR_DIR"])
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text NOT NULL)")
     os.environ["BENCH_FLOOR_BROKER_URL"] = settings.CELERY_BROKER_URL

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from conversations.assistant import statements
 from conversations.models import Contact, Conversation, Event
 
 
@@ -95,10 +96,10 @@ def emit(
         raise ImproperlyConfigured(f"Event {name!r} is emitted with a spec that differs from its declaration.")
     declared.check(payload)
     if contact is not None:
-        return Event.objects.create(name=name, conversation=conversation, contact=contact, payload=payload)
+        return statements.create(Event(name=name, conversation=conversation, contact=contact, payload=payload))
     # By id: reading `conversation.contact` would cost a query for a row the event does not need.
     contact_id = conversation.contact_id if conversation is not None else None
-    return Event.objects.create(name=name, conversation=conversation, contact_id=contact_id, payload=payload)
+    return statements.create(Event(name=name, conversation=conversation, contact_id=contact_id, payload=payload))
 
 
 # --- The core's events --------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations import events, realtime
+from conversations.assistant import statements
 from conversations.models import (
     OPEN_STATUSES,
     AssistantRun,
@@ -321,18 +322,26 @@ def _take_next_seq(where: str, params: list[Any], now: datetime, *, count: int =
     One UPDATE ... RETURNING instead of SELECT ... FOR UPDATE then UPDATE: the row lock is held until the
     transaction ends, so numbers are handed out in order and never twice.
     """
+    fields = statements.fields_of(Conversation)
     table = Conversation._meta.db_table
     sql = (
         f"UPDATE {table} SET last_seq = last_seq + %s, last_message_at = %s, updated = %s "  # noqa: S608 (fixed names)
-        f"WHERE {where} RETURNING *"
+        f"WHERE {where} RETURNING {statements.select_list(table, fields)}"
     )
-    return next(iter(Conversation.objects.raw(sql, [count, now, now, *params])), None)
+    # The row becomes a Conversation through statements.instance (the fields' own converters), not a raw
+    # queryset: the same instance for a fraction of the Python.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [count, now, now, *params])
+        row = cursor.fetchone()
+    return statements.instance(Conversation, fields, row) if row is not None else None
 
 
 def _append(conversation: Conversation, now: datetime, **fields: Any) -> Message:
     """Store the message under the number `_take_next_seq` (or the conversation's creation) gave it."""
-    return Message.objects.create(
-        conversation=conversation, seq=conversation.last_seq, channel=conversation.channel, created=now, **fields
+    return statements.create(
+        Message(
+            conversation=conversation, seq=conversation.last_seq, channel=conversation.channel, created=now, **fields
+        )
     )
 
 
@@ -392,7 +401,8 @@ def send(
                 part_metadata = dict(metadata or {})
                 if len(parts) > 1:
                     part_metadata["part"] = [number, len(parts)]
-                message = Message.objects.create(
+                # Built and inserted by a statement composed once (statements.create), not the ORM's create().
+                message = Message(
                     id=(message_id if number == 1 and message_id else uuid4()),
                     conversation=locked,
                     seq=first_seq + number - 1,
@@ -409,6 +419,7 @@ def send(
                     # Later parts count as queued: the part before them queues them once it is sent.
                     delivery_queued_at=now if status == DeliveryStatus.PENDING else None,
                 )
+                statements.create(message)
                 stored.append(message)
                 events.emit(
                     events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender

@@ -43,6 +43,7 @@ from conversations.models import (
     InternalNote,
     Label,
     Message,
+    Sender,
     conversation_group,
 )
 from talia.redis_client import breaker
@@ -679,20 +680,30 @@ class _Publisher:
                 threading.Thread(target=self._loop.run_forever, name="talia-realtime", daemon=True).start()
             return self._loop
 
-    def send(self, groups: list[str], event: dict[str, object]) -> None:
+    def send(self, groups: list[str], event: dict[str, object], after: _Delayed | None = None) -> None:
+        """Send `event` to `groups` and wait for it (at most SEND_TIMEOUT_S); `after`: a push of the same
+        groups that must reach them first."""
         layer = get_channel_layer()
         if layer is None:
             return
         if breaker.is_open():
             logger.info("Realtime push %s to %s dropped: Redis is failing", event.get("type"), groups)
             return
-        future = asyncio.run_coroutine_threadsafe(self._send_all(layer, groups, event), self._running_loop())
+        sending = self._send_all(layer, groups, event) if after is None else after.then(layer, groups, event)
+        future = asyncio.run_coroutine_threadsafe(sending, self._running_loop())
         try:
             future.result(self.SEND_TIMEOUT_S)
         except Exception as exc:
             future.cancel()
             if not breaker.record_failure(exc, "realtime push"):
                 logger.warning("Realtime push %s to %s failed", event.get("type"), groups, exc_info=True)
+
+    def send_later(self, delay_s: float, groups: list[str], event: dict[str, object]) -> _Delayed:
+        """Send `event` in `delay_s` seconds unless cancelled first; the caller does not wait for it."""
+        delayed = _Delayed(self, groups, event)
+        loop = self._running_loop()
+        loop.call_soon_threadsafe(loop.call_later, delay_s, delayed.fire)
+        return delayed
 
     @staticmethod
     async def _send_all(layer: object, groups: list[str], event: dict[str, object]) -> None:
@@ -707,7 +718,78 @@ class _Publisher:
                 breaker.record_success()
 
 
+class _Delayed:
+    """A push scheduled on the publisher's loop: `cancel()` before it fires and it is never sent.
+
+    `fire` runs on the loop; `cancel` in the caller's thread; the lock decides which came first.
+    """
+
+    def __init__(self, publisher: _Publisher, groups: list[str], event: dict[str, object]) -> None:
+        self._publisher = publisher
+        self._groups = groups
+        self._event = event
+        self._lock = threading.Lock()
+        self._state = "pending"  # then "cancelled" or "sent"
+        self._sent: asyncio.Future[None] | None = None
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._state != "pending":
+                return
+            self._state = "sent"
+        layer = get_channel_layer()
+        if layer is None or breaker.is_open():
+            return
+        self._sent = asyncio.ensure_future(self._publisher._send_all(layer, self._groups, self._event))
+
+    async def then(self, layer: object, groups: list[str], event: dict[str, object]) -> None:
+        """Send `event` once this push has been sent (or failed): never overtaking it."""
+        if self._sent is not None:
+            await asyncio.wait([self._sent])
+        await self._publisher._send_all(layer, groups, event)
+
+    def cancel(self) -> bool:
+        """True when it was not sent (and now never will be); False when it was, or is being, sent."""
+        with self._lock:
+            if self._state == "pending":
+                self._state = "cancelled"
+                return True
+            return False
+
+
 _publisher = _Publisher()
+
+# A turn shorter than this shows no typing indicator: its reply arrives before a person would notice the
+# dots, so neither the "typing" push nor its "stopped" counterpart is sent (two group sends fewer per
+# turn for the worker, and two pushes fewer for every socket in the conversation, the waiting HTTP request
+# among them). A model's turn (seconds) shows it after this delay.
+TYPING_GRACE_S = 0.3
+
+
+class AssistantTyping:
+    """The assistant's typing indicator for one turn in a conversation's group, coalesced: `start()`
+    schedules the "typing" push TYPING_GRACE_S later without waiting; `stop()` cancels it if it has not
+    gone out yet, and otherwise sends the "stopped" push (and waits for it, so it precedes the reply's).
+
+    Nothing is stored, so nothing waits for a commit (as `relay_typing`). Best effort, like every push.
+    """
+
+    def __init__(self, conversation_id: object, group: str) -> None:
+        self._conversation_id = conversation_id
+        self._group = group
+        self._pending: _Delayed | None = None
+
+    def start(self) -> None:
+        if get_channel_layer() is None:
+            return
+        event = dict(typing(self._conversation_id, Sender.ASSISTANT, True))
+        self._pending = _publisher.send_later(TYPING_GRACE_S, [self._group], event)
+
+    def stop(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None or pending.cancel():
+            return
+        _publisher.send([self._group], dict(typing(self._conversation_id, Sender.ASSISTANT, False)), after=pending)
 
 
 async def relay_typing(layer: Any, conversation_id: str, sender: str, active: bool) -> None:

@@ -171,7 +171,8 @@ TALIA_REDIS_TIMEOUT_S = env_float("TALIA_REDIS_TIMEOUT_S", 2.0, minimum=0.1, max
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's, with one redis-py client per pool instead of one per operation (talia/cache.py).
+        "BACKEND": "talia.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
         "OPTIONS": {"socket_timeout": TALIA_REDIS_TIMEOUT_S, "socket_connect_timeout": TALIA_REDIS_TIMEOUT_S},

@@ -1,4 +1,5 @@
-"""The assistant turn's hot statements, written once per process from the models' metadata.
+"""The message path's hot statements (the assistant turn's, and storing a message and its event), written
+once per process from the models' metadata.
 
 Why not the ORM here: on an offline turn, building these few queries through the ORM (the query tree, its
 compilation, the select_related joins) cost more CPU than Postgres spent running them, on every turn. So
@@ -122,3 +123,34 @@ def insert(obj: Model) -> None:
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(type(obj))]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(obj)), params)
+
+
+@functools.cache
+def _returning(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    """The fields the database fills in on INSERT (a generated primary key)."""
+    return tuple(field for field in model._meta.concrete_fields if field.db_returning)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _create_sql(model: type[Model]) -> str:
+    returning = _returning(model)
+    if not returning:
+        return _insert_sql(model)
+    return f"{_insert_sql(model)} RETURNING {', '.join(quote(field.column) for field in returning)}"
+
+
+def create(obj: M) -> M:
+    """Store the new `obj` as `Model.objects.create` would (defaults, `auto_now`, a generated primary key
+    read back), in one statement composed once per model. No `pre_save`/`post_save` signals: only for models
+    that have no receivers for them (Message and Event on the message path)."""
+    model = type(obj)
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(model)]
+    with connection.cursor() as cursor:
+        cursor.execute(_create_sql(model), params)
+        if returning := _returning(model):
+            row = cursor.fetchone()
+            for field, value in zip(returning, row, strict=True):
+                setattr(obj, field.attname, value)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj

@@ -215,7 +215,8 @@ def _answer(run: AssistantRun, attempt: int) -> AssistantRun | None:
     run.previous_response_id = context.previous_response_id
     # The prompt file's version and the business's own words (instructions, tone...) as configured now.
     run.prompt_version = f"{PROMPT_VERSION}+{profile.current().revision}"
-    realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, True))
+    typing = realtime.AssistantTyping(conversation.id, conversation.group_name)
+    typing.start()  # shown only if the turn outlasts a moment (realtime.TYPING_GRACE_S)
     executor = ToolExecutor(run, first_claim=run.first_claim)
     # The reply's id is chosen now, so that what is streamed names the message it will become.
     reply_id = uuid4()
@@ -236,7 +237,7 @@ def _answer(run: AssistantRun, attempt: int) -> AssistantRun | None:
         logger.exception("Turn for message %s crashed", message_id)
         return _fall_back(run, context, f"{type(exc).__name__}: {exc}")
     finally:
-        realtime.publish([conversation.group_name], realtime.typing(conversation.id, Sender.ASSISTANT, False))
+        typing.stop()
     if not result.text:
         return _fall_back(run, context, "The engine produced no reply text.")
     citations = executor.citations() if executor.first_claim else tool_citations(run)

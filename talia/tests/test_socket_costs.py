@@ -248,3 +248,20 @@ async def test_the_round_trip_counter_sees_every_command():
     assert b"ZADD" in trips[0].upper()
     assert b"EXPIRE" in trips[0].upper()
     assert b"ZREM" in trips[1].upper()
+
+
+async def test_a_push_to_an_empty_group_is_one_round_trip_and_to_a_listened_group_two():
+    """group_send (talia.channel_layer): the group read in one pipeline, then one script for its members
+    (channels-redis itself takes two round trips for an empty group and four for one with members)."""
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add("costs-push", listener)
+    await layer.group_discard("costs-push-empty", listener)  # the pool's connection is open
+    with redis_round_trips() as trips:
+        await layer.group_send("costs-push-empty", {"type": "typing", "active": True})
+    assert len(trips) == 1
+    with redis_round_trips() as trips:
+        await layer.group_send("costs-push", {"type": "typing", "active": False})
+    assert len(trips) == 2
+    assert await asyncio.wait_for(layer.receive(listener), 5) == {"type": "typing", "active": False}
+    await layer.group_discard("costs-push", listener)
