@@ -161,7 +161,10 @@ class CallsView(APIView):
     permission_classes = [IsAgent]
 
     @extend_schema(
-        summary="Phone calls, newest first (paginated)", parameters=PAGE_PARAMETERS, responses={200: CallPageSerializer}
+        operation_id="api_voice_calls_list",  # a list, not the single call's retrieve
+        summary="Phone calls, newest first (paginated)",
+        parameters=PAGE_PARAMETERS,
+        responses={200: CallPageSerializer},
     )
     def get(self, request: Request) -> Response:
         pages = Pages()
