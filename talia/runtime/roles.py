@@ -27,7 +27,6 @@ from talia.env import BASE_DIR
 
 ROLES = ("web", "worker", "beat", "all")
 USAGE = "usage: python -m talia {web|worker|beat|all}"
-STOP_GRACE_S = 20
 
 
 def web_command() -> list[str]:
@@ -77,29 +76,19 @@ def commands_for(role: str) -> dict[str, list[str]]:
 
 def supervise(commands: dict[str, list[str]]) -> int:
     """Run the commands as children until a signal or until one exits; then stop the rest."""
-    from talia.runtime.supervisor import Child, say
+    from talia.runtime.supervisor import Child, stop_all, watch
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     children = [Child(name, command) for name, command in commands.items()]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    exit_code = 0
     try:
         for child in children:
             child.start(env)
-        while not stop.wait(0.5):
-            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
-            if dead:
-                say("setup", f"{dead[0].name} exited with status {dead[0].process.returncode}; stopping")  # type: ignore[union-attr]
-                exit_code = 1
-                break
+        return watch(children, stop)
     finally:
-        for child in reversed(children):
-            child.stop()
-        for child in reversed(children):
-            child.wait(STOP_GRACE_S)
-    return exit_code
+        stop_all(children)
 
 
 def main(argv: list[str]) -> int:

@@ -88,6 +88,24 @@ class Child:
 _print_lock = threading.Lock()
 
 
+def watch(children: list[Child], stop: threading.Event) -> int:
+    """Wait until `stop` is set (0) or one of the children exits (1, said)."""
+    while not stop.wait(0.5):
+        dead = [c for c in children if c.process is not None and c.process.poll() is not None]
+        if dead:
+            say("setup", f"{dead[0].name} exited with status {dead[0].process.returncode}; stopping")  # type: ignore[union-attr]
+            return 1
+    return 0
+
+
+def stop_all(children: list[Child]) -> None:
+    """Stop the children, the last started first, and give each STOP_GRACE_S to finish."""
+    for child in reversed(children):
+        child.stop()
+    for child in reversed(children):
+        child.wait(STOP_GRACE_S)
+
+
 def say(prefix: str, line: str) -> None:
     tag = f"{prefix:>11} |"
     if sys.stdout.isatty():
@@ -195,18 +213,10 @@ def main() -> int:
                 f"  dev phone call {base}/dev/phone/call/ (call TalIA without Twilio; or manage.py simulate_call)",
             ):
                 say("setup", line)
-        while not stop.wait(0.5):
-            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
-            if dead:
-                say("setup", f"{dead[0].name} exited with status {dead[0].process.returncode}; stopping")  # type: ignore[union-attr]
-                exit_code = 1
-                break
+        exit_code = watch(children, stop)
     finally:
         say("setup", "stopping")
-        for child in reversed(children):
-            child.stop()
-        for child in reversed(children):
-            child.wait(STOP_GRACE_S)
+        stop_all(children)
         if fake_twilio is not None:
             fake_twilio.stop()
         release()
