@@ -18,12 +18,15 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from channels_whatsapp.tests import conftest as whatsapp
 from channels_whatsapp.tests.conftest import Twilio, text
 from conversations.models import AssistantRun, ToolCall
 from talia import observability
 from talia.env import BASE_DIR
 from talia.testing.browser import free_port, http_get, server_env
 from talia.testing.plugin import purge_task_queue, wait_for
+
+fake_twilio = whatsapp.fake_twilio  # the WhatsApp tests' fixture: a FakeTwilio with the settings pointed at it
 
 TOKEN = "metrics-token-0123456789"
 
@@ -265,21 +268,6 @@ def test_the_web_role_scrape_shows_what_the_worker_role_counted(transactional_db
             log.close()
         for role in roles:
             print(f"--- {role} ---\n{(tmp_path / f'{role}.log').read_text(errors='replace')[-3000:]}")
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    from talia.testing.fake_twilio import FakeTwilio
-
-    with FakeTwilio() as fake:
-        settings.TALIA_TWILIO_API_BASE = fake.base_url
-        settings.TALIA_TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TALIA_TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TALIA_TWILIO_API_KEY_SID = ""
-        settings.TALIA_TWILIO_API_KEY_SECRET = ""
-        settings.TALIA_TWILIO_WHATSAPP_FROM = "whatsapp:+14155238886"
-        settings.TALIA_TWILIO_MESSAGING_SERVICE_SID = ""
-        yield fake
 
 
 def test_a_scrape_costs_two_queries_whatever_the_history(db, client, django_assert_num_queries):
