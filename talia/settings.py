@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "leads",
     "rag",
     "talia",
+    "talia.integrations",
 ]
 
 MIDDLEWARE = [

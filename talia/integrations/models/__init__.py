@@ -1,0 +1,1 @@
+"""The integrations app's models, one module per area, gathered here for Django."""
