@@ -25,7 +25,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 # Payload keys that identify a person or carry what they said; dropped unless the sink takes personal data.
-PERSONAL_KEYS = frozenset({"full_name", "email", "phone", "company", "text", "attendees", "notes", "comment"})
+PERSONAL_KEYS = frozenset(
+    {"full_name", "email", "phone", "from_number", "to_number", "text", "attendees", "notes", "comment"}
+)
 
 
 @dataclass(frozen=True)
