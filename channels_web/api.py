@@ -159,8 +159,11 @@ class MessagesView(WebchatView):
         reply = await self.listener.reply(str(conversation.id), conversation.group_name, message.seq)
         if reply is None:
             return Response(self._body(None, conversation, message, "pending"), status=status.HTTP_202_ACCEPTED)
-        # The status now (a person may have taken over meanwhile) and, when the assistant answered, its
-        # run's response id: one query through the run that stored the reply.
+        # The conversation's status once the reply was stored and, when the assistant answered, its model
+        # response's id: as the reply's push said them, else (the database answered) one query through the
+        # run that stored the reply.
+        if "status" in (pushed := self.listener.pushed):
+            return Response(self._body(reply, conversation, message, pushed["status"], pushed.get("response_id", "")))
         found = await (
             AssistantRun.objects.filter(reply_message_id=UUID(reply["id"]))
             .values_list("conversation__status", "response_id")

@@ -424,7 +424,9 @@ def send(
                 events.emit(
                     events.MESSAGE_SENT, conversation=locked, message_id=str(message.id), seq=message.seq, sender=sender
                 )
-                realtime.publish([locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message))
+                realtime.publish(
+                    [locked.group_name, realtime.MONITOR_GROUP], realtime.message_new(message, status=locked.status)
+                )
                 if status == DeliveryStatus.FAILED:
                     realtime.publish_message_status(message)
             if status == DeliveryStatus.PENDING:

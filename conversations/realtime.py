@@ -96,6 +96,11 @@ class MessageNew(TypedDict):
     type: Literal["message.new"]
     conversation_id: str
     message: MessagePayload
+    # For a reply the team or the assistant sent (inbox.send): the conversation's status once it was stored
+    # and, for the assistant's, the model response that wrote it, so that a door waiting for the reply
+    # (conversations.waiting) answers without reading them back.
+    status: NotRequired[str]
+    response_id: NotRequired[str]
 
 
 class MessageDelta(TypedDict):
@@ -474,8 +479,17 @@ def typing(conversation_id: object, sender: str, active: bool) -> Typing:
     return {"type": "typing", "conversation_id": str(conversation_id), "sender": sender, "active": active}
 
 
-def message_new(message: Message) -> MessageNew:
-    return {"type": "message.new", "conversation_id": str(message.conversation_id), "message": message_payload(message)}
+def message_new(message: Message, *, status: str | None = None) -> MessageNew:
+    event: MessageNew = {
+        "type": "message.new",
+        "conversation_id": str(message.conversation_id),
+        "message": message_payload(message),
+    }
+    if status is not None:
+        event["status"] = str(status)
+        if response_id := message.metadata.get("response_id"):
+            event["response_id"] = str(response_id)
+    return event
 
 
 def message_delta(conversation_id: object, stream: object, seq: int, text: str, reset: bool) -> MessageDelta:

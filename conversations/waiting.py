@@ -69,18 +69,19 @@ async def wait_for_reply(conversation_id: str, group: str, after_seq: int, timeo
     breaker.record_success()
     try:
         # Subscribed first, then looked: a reply stored in between is found here, not missed.
-        return await _listen(
+        reply, _pushed = await _listen(
             layer, channel, conversation_id, after_seq, timeout, await lookup(conversation_id, after_seq)
         )
+        return reply
     finally:
         await _leave(layer, group, channel)
 
 
 async def _listen(
     layer: Any, channel: str, conversation_id: str, after_seq: int, timeout: float, reply: MessagePayload | None = None
-) -> MessagePayload | None:
+) -> tuple[MessagePayload | None, dict[str, Any]]:
     """`reply`, else the first reply after `after_seq` pushed to `channel` (already in the conversation's
-    group) within `timeout`, else the database's."""
+    group) within `timeout`, else the database's; with the push that carried it ({} when none did)."""
     lookup = sync_to_async(find_reply)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -100,9 +101,9 @@ async def _listen(
         message = event.get("message") if event.get("type") == "message.new" else None
         if message and message["sender"] in REPLY_SENDERS and message["seq"] > after_seq:
             # The first reply after `after_seq`: pushes of one conversation arrive in seq order.
-            reply = message
+            return message, event
     # One last look: a reply whose push was lost (or came as the time ran out) is still an answer.
-    return reply or await lookup(conversation_id, after_seq)
+    return reply or await lookup(conversation_id, after_seq), {}
 
 
 async def _leave(layer: Any, group: str, channel: str) -> None:
@@ -134,6 +135,9 @@ class ReplyListener:
         self.layer: Any = None
         self.channel = ""
         self.group = ""
+        # The push that brought the reply (realtime.MessageNew: with the conversation's `status` once the
+        # reply was stored and the assistant's `response_id`), {} when the database answered.
+        self.pushed: dict[str, Any] = {}
 
     def on_stored(self, conversation: Conversation) -> None:
         if self.timeout > 0 and conversation.status == ConversationStatus.BOT:
@@ -167,6 +171,7 @@ class ReplyListener:
         if self.layer is None or self.group != group:
             return await wait_for_reply(conversation_id, group, after_seq, self.timeout)
         try:
-            return await _listen(self.layer, self.channel, conversation_id, after_seq, self.timeout)
+            reply, self.pushed = await _listen(self.layer, self.channel, conversation_id, after_seq, self.timeout)
+            return reply
         finally:
             await _leave(self.layer, group, self.channel)

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import override_settings
 
-from conversations.models import Message, Sender
+from conversations.models import AssistantRun, Message, Sender
 from talia.testing.fake_openai import slow, text
 from talia.testing.plugin import wait_for
 
@@ -61,3 +61,22 @@ def _fresh_layers():
 
     yield
     channel_layers.backends = {}
+
+
+def test_a_prompt_reply_carries_the_model_response_and_the_status_its_push_announced(
+    client, celery_worker, model_engine, settings
+):
+    # The waiting request answers from the reply's push (conversations.waiting): the status and the model
+    # response's id it returns are those the database holds for the run that stored the reply.
+    settings.TALIA_REPLY_WAIT_S = 20
+    model_engine.script(text("Sí, abrimos los sábados de 10 a 14."))
+
+    response = say(client, "¿Abren los sábados?")
+
+    assert response.status_code == 200, response.content[:2000]
+    body = response.json()
+    assert body["reply"] == "Sí, abrimos los sábados de 10 a 14."
+    run = AssistantRun.objects.get(reply_message_id=body["metadata"]["assistant_message_id"])
+    assert run.response_id.startswith("resp_")
+    assert body["metadata"]["assistant_response_id"] == run.response_id
+    assert body["metadata"]["status"] == run.conversation.status == "bot"

@@ -399,6 +399,8 @@ def _reply(
     run: AssistantRun, result: EngineResult, citations: list[dict[str, str]], reply_id: UUID
 ) -> AssistantRun | None:
     metadata = {**result.metadata, "run": str(run.pk)}
+    if result.response_id:
+        metadata["response_id"] = result.response_id  # the model response that wrote it
     if "citations" not in metadata and citations:
         metadata["citations"] = citations  # a model engine answered from what the tools found
     # The reply and the run's outcome commit together, or neither does: a worker killed in between
