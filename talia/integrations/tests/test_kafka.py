@@ -10,13 +10,16 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 from django.db import transaction
 
 from conversations import inbox, state
 from conversations.models import Event, Sender
+from talia.env import BASE_DIR
 from talia.integrations import envelopes, kafka, sinks
 from talia.integrations.sinks import DeliveryFailed, Envelope
 
@@ -47,7 +50,28 @@ def kafka_settings(settings, mock_cluster: str):
         sink.close()
 
 
-def consume(bootstrap: str, topics: list[str], count: int, *, within_s: float = 20, **config: object) -> list:
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    key: str
+    value: dict[str, Any]
+    headers: dict[str, bytes]
+
+    @classmethod
+    def of(cls, message: Message) -> Record:
+        headers = message.headers() or []
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        return cls(
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            key=(message.key() or b"").decode(),
+            value=json.loads(message.value() or b"null"),
+            headers={name: value if isinstance(value, bytes) else str(value).encode() for name, value in pairs},
+        )
+
+
+def consume(bootstrap: str, topics: list[str], count: int, *, within_s: float = 20, **config: object) -> list[Record]:
     """Read `count` records from the beginning of `topics` (fewer if they do not come within `within_s`)."""
     consumer = Consumer(
         {
@@ -60,17 +84,17 @@ def consume(bootstrap: str, topics: list[str], count: int, *, within_s: float = 
         }
     )
     consumer.subscribe(topics)
-    records = []
+    records: list[Record] = []
     deadline = time.monotonic() + within_s
     try:
         while len(records) < count and time.monotonic() < deadline:
             record = consumer.poll(0.5)
             if record is not None and record.error() is None:
-                records.append(record)
+                records.append(Record.of(record))
         # A moment more: nothing beyond what was expected may arrive.
         extra = consumer.poll(1.0)
         if extra is not None and extra.error() is None:
-            records.append(extra)
+            records.append(Record.of(extra))
     finally:
         consumer.close()
     return records
@@ -111,24 +135,22 @@ def test_events_reach_the_topic_keyed_and_in_order_per_conversation(kafka_settin
     assert len(records) == len(sent)
     by_id = {envelope.id: envelope for envelope in sent}
     for record in records:
-        value = json.loads(record.value())
+        value = record.value
         envelope = by_id[value["id"]]
         assert value == envelope.as_dict()
         assert "text" not in value["data"]  # personal fields stay out by default
-        assert record.key().decode() == envelope.conversation_id
-        assert dict(record.headers()) == {
+        assert record.key == envelope.conversation_id
+        assert record.headers == {
             "event_id": str(envelope.id).encode(),
             "event_type": envelope.type.encode(),
             "event_version": b"1",
         }
     # One conversation, one partition, in the order the events happened.
     for conversation_id in {envelope.conversation_id for envelope in sent}:
-        mine = [r for r in records if r.key().decode() == conversation_id]
-        assert len({r.partition() for r in mine}) == 1
-        assert [json.loads(r.value())["id"] for r in mine] == [
-            e.id for e in sent if e.conversation_id == conversation_id
-        ]
-        assert [json.loads(r.value())["type"] for r in mine] == [
+        mine = [r for r in records if r.key == conversation_id]
+        assert len({r.partition for r in mine}) == 1
+        assert [r.value["id"] for r in mine] == [e.id for e in sent if e.conversation_id == conversation_id]
+        assert [r.value["type"] for r in mine] == [
             "conversation_opened",
             "message_received",
             "message_sent",
@@ -149,11 +171,11 @@ def test_per_family_topics_and_personal_data(kafka_settings) -> None:
 
     prefix = kafka_settings.TALIA_KAFKA_TOPIC
     records = consume(kafka_settings.TALIA_KAFKA_BOOTSTRAP_SERVERS, [f"{prefix}.conversation", f"{prefix}.message"], 2)
-    assert sorted((r.topic(), json.loads(r.value())["type"]) for r in records) == [
+    assert sorted((r.topic, r.value["type"]) for r in records) == [
         (f"{prefix}.conversation", "conversation_opened"),
         (f"{prefix}.message", "message_received"),
     ]
-    message = next(json.loads(r.value()) for r in records if r.topic() == f"{prefix}.message")
+    message = next(r.value for r in records if r.topic == f"{prefix}.message")
     assert message["data"]["text"] == "Hola, soy Carla"
 
 
@@ -182,7 +204,7 @@ def test_a_refused_record_holds_back_the_rest_of_its_conversation_only(kafka_set
     assert isinstance(outcomes[2], DeliveryFailed) and "refused" in outcomes[2].reason
     assert isinstance(outcomes[3], DeliveryFailed) and "held back" in outcomes[3].reason
     records = consume(kafka_settings.TALIA_KAFKA_BOOTSTRAP_SERVERS, [kafka_settings.TALIA_KAFKA_TOPIC], 4)
-    assert sorted(json.loads(r.value())["id"] for r in records) == sorted(sent[i].id for i in (0, 1, 4, 5))
+    assert sorted(r.value["id"] for r in records) == sorted(sent[i].id for i in (0, 1, 4, 5))
 
 
 def test_an_unreachable_cluster_fails_every_envelope_without_raising(kafka_settings) -> None:
@@ -244,6 +266,20 @@ def test_against_a_real_broker(settings) -> None:
         records = consume(
             bootstrap, [settings.TALIA_KAFKA_TOPIC], len(sent), within_s=30, **settings.TALIA_KAFKA_CONFIG
         )
-        assert sorted(json.loads(r.value())["id"] for r in records) == sorted(e.id for e in sent)
+        assert sorted(r.value["id"] for r in records) == sorted(e.id for e in sent)
     finally:
         sink.close()
+
+
+def test_the_documented_topic_of_every_event_family() -> None:
+    """docs/kafka.md lists every declared event type under the topic it goes to."""
+    from conversations.events import events
+
+    text = (BASE_DIR / "docs" / "kafka.md").read_text(encoding="utf-8")
+    documented = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1].startswith("`talia.events."):
+            for name in cells[2].replace("`", "").split(", "):
+                documented[name] = cells[1].strip("`")
+    assert documented == {event.name: f"talia.events.{kafka.family(event.name)}" for event in events.all()}
