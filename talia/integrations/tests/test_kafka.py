@@ -283,3 +283,29 @@ def test_the_documented_topic_of_every_event_family() -> None:
             for name in cells[2].replace("`", "").split(", "):
                 documented[name] = cells[1].strip("`")
     assert documented == {event.name: f"talia.events.{kafka.family(event.name)}" for event in events.all()}
+
+
+def test_a_cluster_that_goes_away_fails_the_next_batch_and_the_password_is_never_logged(
+    kafka_settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = Producer({"test.mock.num.brokers": 1, "log_level": 3})
+    broker = next(iter(owner.list_topics(timeout=10).brokers.values()))
+    kafka_settings.TALIA_KAFKA_BOOTSTRAP_SERVERS = f"{broker.host}:{broker.port}"
+    kafka_settings.TALIA_KAFKA_TIMEOUT_S = 2.0
+    kafka_settings.TALIA_KAFKA_CONFIG = {"sasl.username": "talia", "sasl.password": "pa55-never-logged"}
+    received = inbox.receive("web", "session-kafka-gone-01", "Hola", locale="es", assistant_turn=False)
+    sink = the_sink()
+    first = envelopes.build(list(Event.objects.order_by("id")), personal_data=False)
+    assert sink.deliver_many(first) == [None, None]
+
+    owner.close()  # the cluster lives in this client: closing it stops its broker
+    del owner
+    inbox.receive("web", "session-kafka-gone-01", "¿Hola?", assistant_turn=False)
+    later = envelopes.build(list(Event.objects.filter(pk__gt=first[-1].id).order_by("id")), personal_data=False)
+    with caplog.at_level("DEBUG", logger="talia.integrations.kafka"):
+        outcomes = the_sink().deliver_many(later)
+
+    assert [e.conversation_id for e in later] == [str(received.conversation.pk)]
+    assert [type(outcome) for outcome in outcomes] == [DeliveryFailed]
+    assert caplog.records  # librdkafka did report the broker's absence through the logger
+    assert "pa55-never-logged" not in caplog.text
