@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from datetime import timedelta
@@ -771,3 +772,20 @@ TALIA_METRICS_DIR = Path(env_str("TALIA_METRICS_DIR", str(VAR_DIR / "metrics")))
 SENTRY_DSN = env_str("SENTRY_DSN", "")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0, maximum=1)
+
+# --- Integrations: Kafka (docs/kafka.md) ------------------------------------------------------------------
+# The Kafka sink is on when TALIA_KAFKA_BOOTSTRAP_SERVERS is set. TALIA_KAFKA_CONFIG: a JSON object of extra
+# librdkafka properties (SASL/SSL); its values may be secrets and are never logged.
+TALIA_KAFKA_BOOTSTRAP_SERVERS = env_str("TALIA_KAFKA_BOOTSTRAP_SERVERS", "")
+TALIA_KAFKA_TOPIC = env_str("TALIA_KAFKA_TOPIC", "talia.events")
+TALIA_KAFKA_TOPIC_PER_FAMILY = env_bool("TALIA_KAFKA_TOPIC_PER_FAMILY", False)
+TALIA_KAFKA_PERSONAL = env_bool("TALIA_KAFKA_PERSONAL", False)
+TALIA_KAFKA_TIMEOUT_S = env_float("TALIA_KAFKA_TIMEOUT_S", 10.0, minimum=0.1, maximum=300)
+try:
+    TALIA_KAFKA_CONFIG = json.loads(env_str("TALIA_KAFKA_CONFIG", "{}"))
+except ValueError:
+    raise ImproperlyConfigured("TALIA_KAFKA_CONFIG is not valid JSON (an object of librdkafka properties).") from None
+if not isinstance(TALIA_KAFKA_CONFIG, dict) or not all(
+    isinstance(_value, str | int | float | bool) for _value in TALIA_KAFKA_CONFIG.values()
+):
+    raise ImproperlyConfigured("TALIA_KAFKA_CONFIG must be a JSON object of librdkafka properties (scalar values).")
