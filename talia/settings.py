@@ -544,7 +544,7 @@ TALIA_ANALYSIS_IDLE_S = env_int("TALIA_ANALYSIS_IDLE_S", 900, minimum=60)
 
 # --- Integrations: calendars (docs/calendars.md) -------------------------------------------------------
 # How long one call to Google Calendar or a CalDAV server may take (each request, the token request too).
-TALIA_CALENDAR_TIMEOUT_S = env_float("TALIA_CALENDAR_TIMEOUT_S", 10.0, minimum=1, maximum=120)
+TALIA_CALENDAR_TIMEOUT_S = env_int("TALIA_CALENDAR_TIMEOUT_S", 10, minimum=1, maximum=120)
 # The Google Calendar API's base URL (the tests point it at a local fake).
 TALIA_GOOGLE_CALENDAR_API_BASE = env_url(
     "TALIA_GOOGLE_CALENDAR_API_BASE", "https://www.googleapis.com/calendar/v3/", schemes=("https", "http")

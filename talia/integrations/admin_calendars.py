@@ -67,14 +67,13 @@ class CalendarConnectionForm(forms.ModelForm):
                     self.fields[name].help_text
                 )
 
-    def _post_clean(self) -> None:
-        # Keep what is stored when the field was left blank, before the model's own clean() checks it.
+    def clean(self) -> dict[str, Any]:
+        # Keep what is stored when the field was left blank; the model's clean() then checks the result.
+        cleaned = super().clean() or {}
         for name in SECRET_FIELDS:
-            if not self.cleaned_data.get(name) and self.instance.pk:
-                self.cleaned_data[name] = CalendarConnection.objects.values_list(name, flat=True).get(
-                    pk=self.instance.pk
-                )
-        super()._post_clean()
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = CalendarConnection.objects.values_list(name, flat=True).get(pk=self.instance.pk)
+        return cleaned
 
 
 def credentials_summary(connection: CalendarConnection) -> str:

@@ -35,7 +35,10 @@ logger = logging.getLogger("talia.integrations")
 
 MEETING_EVENTS = frozenset({"meeting_scheduled", "meeting_updated"})
 GOOGLE_SCOPES = ["https://www.googleapis.com/auth/calendar.events"]
-GOOGLE_STATUSES = {ScheduledEvent.Status.PROPOSED: "tentative", ScheduledEvent.Status.CONFIRMED: "confirmed"}
+GOOGLE_STATUSES: dict[str, str] = {
+    ScheduledEvent.Status.PROPOSED: "tentative",
+    ScheduledEvent.Status.CONFIRMED: "confirmed",
+}
 
 
 def google_event_id(meeting_id: object) -> str:
@@ -98,9 +101,7 @@ class GoogleCalendar:
             from google_auth_httplib2 import AuthorizedHttp
             from googleapiclient import discovery
 
-            http = AuthorizedHttp(
-                self._credentials(), http=httplib2.Http(timeout=max(1, round(settings.TALIA_CALENDAR_TIMEOUT_S)))
-            )
+            http = AuthorizedHttp(self._credentials(), http=httplib2.Http(timeout=settings.TALIA_CALENDAR_TIMEOUT_S))
             self._service = discovery.build(
                 "calendar",
                 "v3",
