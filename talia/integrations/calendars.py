@@ -203,7 +203,7 @@ class GoogleCalendar:
         return str(listed.get("summary") or self.calendar_id)
 
     def _call(self, request: Any) -> dict[str, Any]:
-        from google.auth.exceptions import GoogleAuthError
+        from google.auth.exceptions import GoogleAuthError, TransportError
         from googleapiclient.errors import HttpError
 
         try:
@@ -213,10 +213,14 @@ class GoogleCalendar:
                 f"Google Calendar answered {error.resp.status}: {error._get_reason()}",
                 status_code=int(error.resp.status),
             ) from None
+        except TransportError as error:
+            raise DeliveryFailed(f"Google's token endpoint could not be reached: {_first_line(error)}") from None
         except GoogleAuthError as error:
             raise DeliveryFailed(f"Google refused the credentials: {_first_line(error)}") from None
         except TimeoutError as error:
-            raise DeliveryFailed(f"Google Calendar did not answer in time: {error}") from None
+            raise DeliveryFailed(
+                f"Google (the token endpoint or the Calendar API) did not answer in time: {error}"
+            ) from None
         except OSError as error:
             raise DeliveryFailed(f"Google Calendar could not be reached: {error}") from None
 

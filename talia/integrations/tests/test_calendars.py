@@ -282,7 +282,7 @@ def test_a_forged_key_is_refused_at_the_token_endpoint(google, google_connection
     assert google.events(CALENDAR_ID) == {}
 
 
-def test_a_google_that_never_answers_fails_the_delivery(db, settings):
+def test_a_google_token_endpoint_that_never_answers_fails_the_delivery(db, settings):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts connections, never answers
@@ -294,10 +294,26 @@ def test_a_google_that_never_answers_fails_the_delivery(db, settings):
         name="Silent", kind="google", calendar_id=CALENDAR_ID, credentials=service_account_json()
     )
     try:
-        with pytest.raises(DeliveryFailed):
+        with pytest.raises(DeliveryFailed, match="did not answer in time"):
             sink_for(connection).deliver(scheduled(book_meeting("cal-google-0013")))
     finally:
         silent.close()
+    assert not CalendarEntry.objects.exists()
+
+
+def test_a_google_api_that_never_answers_fails_the_delivery(google, google_connection, settings):
+    """The token comes from the fake; the API call itself hangs."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    settings.TALIA_CALENDAR_TIMEOUT_S = 1
+    settings.TALIA_GOOGLE_CALENDAR_API_BASE = f"http://127.0.0.1:{silent.getsockname()[1]}/calendar/v3/"
+    try:
+        with pytest.raises(DeliveryFailed, match="did not answer in time"):
+            sink_for(google_connection).deliver(scheduled(book_meeting("cal-google-0014")))
+    finally:
+        silent.close()
+    assert len(google.assertions) == 1
 
 
 def test_only_active_connections_are_sinks_and_they_take_meetings_only(google, google_connection):
@@ -362,6 +378,15 @@ def test_saving_the_admin_form_blank_keeps_the_stored_secret(google_connection, 
     assert response.status_code == 302
     google_connection.refresh_from_db()
     assert (google_connection.name, google_connection.credentials) == ("Renamed", stored)
+
+
+def test_the_calendar_admin_pages_render(google_connection, admin_client):
+    for path in [
+        "/admin/integrations/calendarconnection/?q=Google&kind__exact=google",
+        "/admin/integrations/calendarconnection/add/",
+        "/admin/integrations/calendarentry/?status__exact=active",
+    ]:
+        assert admin_client.get(path).status_code == 200, path
 
 
 def test_the_admin_refuses_credentials_that_are_not_a_google_key(db, admin_client):
