@@ -543,6 +543,18 @@ TALIA_MEETING_MINUTES = env_int("TALIA_MEETING_MINUTES", 30, minimum=5, maximum=
 # The periodic analysis reads a conversation once it is closed or has been quiet this long.
 TALIA_ANALYSIS_IDLE_S = env_int("TALIA_ANALYSIS_IDLE_S", 900, minimum=60)
 
+# --- Integrations: calendars (docs/calendars.md) -------------------------------------------------------
+# How long one call to Google Calendar or a CalDAV server may take (each request, the token request too).
+TALIA_CALENDAR_TIMEOUT_S = env_int("TALIA_CALENDAR_TIMEOUT_S", 10, minimum=1, maximum=120)
+# The Google Calendar API's base URL (the tests point it at a local fake).
+TALIA_GOOGLE_CALENDAR_API_BASE = env_url(
+    "TALIA_GOOGLE_CALENDAR_API_BASE", "https://www.googleapis.com/calendar/v3/", schemes=("https", "http")
+)
+# Where Google credentials get their access tokens (both kinds; the tests point it at the same fake).
+TALIA_GOOGLE_OAUTH_TOKEN_URI = env_url(
+    "TALIA_GOOGLE_OAUTH_TOKEN_URI", "https://oauth2.googleapis.com/token", schemes=("https", "http")
+)
+
 # --- Web chat -------------------------------------------------------------------------------------
 # How long POST /api/webchat/messages waits for the assistant before answering 202 (the reply then
 # arrives on the socket). Waiting holds no thread: the view is async.
