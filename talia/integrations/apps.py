@@ -10,4 +10,4 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Each sink module registers its provider (talia.integrations.sinks.provider) when imported.
-        pass
+        from talia.integrations import redis_stream, webhooks  # noqa: F401
