@@ -752,6 +752,8 @@ LOGGING: dict = {
         "pgserver": {"level": "WARNING"},
         # The twilio SDK logs every request's headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
+        # httpx2 logs every request at INFO (webhook deliveries, crawls); failures are logged by their callers.
+        "httpx2": {"level": "WARNING"},
         # django-axes logs every failed sign-in at INFO; talia.security logs the lockouts that matter.
         "axes": {"level": "WARNING"},
     },

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -100,6 +101,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "recent_deliveries",
     )
     actions = ("send_test_event",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description=_("recent deliveries"))
     def recent_deliveries(self, endpoint: WebhookEndpoint) -> str:

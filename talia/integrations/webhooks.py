@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -42,13 +44,25 @@ def signed_headers(secret: str, message_id: str, body: bytes, timestamp: int | N
     }
 
 
+@functools.cache
+def _client() -> httpx2.Client:
+    """One client per process (thread-safe), so connections to an endpoint are kept alive between deliveries."""
+    return httpx2.Client(follow_redirects=False)
+
+
+def _forget_client_after_fork() -> None:
+    _client.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_client_after_fork)
+
+
 def post(endpoint: WebhookEndpoint, envelope: Envelope, *, message_id: str | None = None) -> int:
     """POST one envelope to the endpoint; the status code when 2xx, else DeliveryFailed."""
     body = envelope.to_json()
     headers = signed_headers(endpoint.secret, message_id or str(envelope.id), body)
     try:
-        with httpx2.Client(timeout=settings.TALIA_WEBHOOK_TIMEOUT_S, follow_redirects=False) as client:
-            response = client.post(endpoint.url, content=body, headers=headers)
+        response = _client().post(endpoint.url, content=body, headers=headers, timeout=settings.TALIA_WEBHOOK_TIMEOUT_S)
     except httpx2.HTTPError as error:
         raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
     if not 200 <= response.status_code < 300:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.utils import timezone
 
@@ -8,6 +10,7 @@ from conversations import inbox
 from conversations.models import Conversation
 from talia.integrations import publisher
 from talia.integrations.models import DeliveryStatus, EventDelivery
+from talia.redis_client import get_redis
 
 
 def visitor_says(identity: str, text: str = "Hola") -> Conversation:
@@ -25,3 +28,14 @@ def publish_until_settled(*, start: datetime | None = None, passes: int = 50) ->
             return now
         now = max(now, pending.next_attempt_at) + timedelta(milliseconds=1)
     raise AssertionError("deliveries still pending after every pass")
+
+
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_entries(stream: str) -> list[StreamEntry]:
+    return cast(list[StreamEntry], get_redis().xrange(stream))
+
+
+def stream_envelopes(stream: str) -> list[dict[str, Any]]:
+    return [json.loads(fields[b"envelope"]) for _, fields in stream_entries(stream)]

@@ -4,7 +4,6 @@ concurrency, and a publisher process killed between send and mark."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -22,16 +21,11 @@ from conversations.models import Event
 from talia.env import BASE_DIR
 from talia.integrations import publisher
 from talia.integrations.models import DeliveryStatus, EventDelivery, WebhookEndpoint
-from talia.integrations.tests.helpers import publish_until_settled, visitor_says
-from talia.redis_client import get_redis
+from talia.integrations.tests.helpers import publish_until_settled, stream_envelopes, visitor_says
 from talia.testing.browser import server_env
 from talia.testing.plugin import wait_for
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def stream_envelopes(stream: str) -> list[dict]:
-    return [json.loads(fields[b"envelope"]) for _, fields in get_redis().xrange(stream)]
 
 
 @pytest.mark.django_db

@@ -4,12 +4,13 @@ personal data only when configured, and the switch that turns it off."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
 from talia.integrations import publisher
 from talia.integrations.models import EventDelivery
-from talia.integrations.tests.helpers import visitor_says
+from talia.integrations.tests.helpers import stream_entries, visitor_says
 from talia.redis_client import get_redis
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,7 @@ def test_a_consumer_group_reads_every_event(stream):
     publisher.run_pass()
 
     read: list[dict] = []
-    while entries := redis.xreadgroup("crm", "consumer-1", {stream: ">"}, count=5, block=100):
+    while entries := cast(list, redis.xreadgroup("crm", "consumer-1", {stream: ">"}, count=5, block=100)):
         for _, messages in entries:
             for entry_id, fields in messages:
                 envelope = json.loads(fields[b"envelope"])
@@ -56,11 +57,9 @@ def test_message_text_only_with_personal_data(stream, settings, personal):
     visitor_says("session-stream-personal-0001", "Mi correo es ana@example.com")
     publisher.run_pass()
 
-    raw = b"".join(fields[b"envelope"] for _, fields in get_redis().xrange(stream)).decode()
+    raw = b"".join(fields[b"envelope"] for _, fields in stream_entries(stream)).decode()
     assert ("ana@example.com" in raw) is personal
-    message = next(
-        json.loads(f[b"envelope"]) for _, f in get_redis().xrange(stream) if f[b"type"] == b"message_received"
-    )
+    message = next(json.loads(f[b"envelope"]) for _, f in stream_entries(stream) if f[b"type"] == b"message_received")
     assert ("text" in message["data"]) is personal
 
 
