@@ -239,3 +239,21 @@ def test_pending_deliveries_of_a_removed_sink_stay_pending(receiver, no_stream):
 
     assert set(EventDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.PENDING}
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.django_db
+def test_a_pass_costs_the_same_queries_for_few_or_many_events(receiver, stream):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    WebhookEndpoint.objects.create(url=receiver.url)
+
+    def queries_for(conversations: int, tag: str) -> int:
+        for i in range(conversations):
+            visitor_says(f"session-queries-{tag}-{i:04d}")
+        with CaptureQueriesContext(db) as captured:
+            result = publisher.run_pass()
+        assert result.delivered == 2 * 2 * conversations
+        return len(captured.captured_queries)
+
+    assert queries_for(1, "few") == queries_for(15, "many")
