@@ -257,3 +257,17 @@ def test_a_pass_costs_the_same_queries_for_few_or_many_events(receiver, stream):
         return len(captured.captured_queries)
 
     assert queries_for(1, "few") == queries_for(15, "many")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("enabled", [True, False])
+def test_publish_events_command_follows_the_switch(stream, settings, enabled):
+    from django.core.management import call_command
+
+    settings.TALIA_EVENTS_ENABLED = enabled
+    visitor_says("session-switch-0001")
+
+    call_command("publish_events", "--once")
+
+    assert Event.objects.filter(published_at__isnull=True).exists() is not enabled
+    assert len(stream_envelopes(stream)) == (2 if enabled else 0)
