@@ -8,20 +8,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0015_retention'),
+        ("conversations", "0015_retention"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='event',
-            name='published_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='published at'),
+            model_name="event",
+            name="published_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="published at"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('published_at__isnull', True)), fields=['id'], name='event_unpublished'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("published_at__isnull", True)), fields=["id"], name="event_unpublished"
+            ),
         ),
         migrations.RunSQL(
             "UPDATE conversations_event SET published_at = now() WHERE published_at IS NULL",
