@@ -617,6 +617,12 @@ def bench_voice(runs: int) -> None:
     run(runs, REPORT)
 
 
+def bench_events(runs: int) -> None:
+    from bench.events import bench_events as run
+
+    run(runs, REPORT)
+
+
 BENCHMARKS = {
     "inbox": bench_inbox,
     "messages": bench_messages,
@@ -626,6 +632,7 @@ BENCHMARKS = {
     "sockets": bench_sockets,
     "whatsapp": bench_whatsapp,
     "voice": bench_voice,
+    "events": bench_events,
 }
 
 

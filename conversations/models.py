@@ -626,11 +626,17 @@ class Event(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
     payload = models.JSONField(_("payload"), default=dict, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False, db_index=True)
+    # Set by the integrations publisher (talia/integrations/publisher.py) once the event's deliveries to
+    # the sinks are recorded; NULL = not yet handed over (the outbox), found through a partial index.
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("event")
         verbose_name_plural = _("events")
         ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["id"], name="event_unpublished", condition=models.Q(published_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -698,6 +698,22 @@ TALIA_VOICE_WEBHOOK_SECRET = env_str("TALIA_VOICE_WEBHOOK_SECRET", "")
 # How long after the inbound webhook the stream token is accepted (Twilio connects within seconds).
 TALIA_VOICE_STREAM_TOKEN_TTL_S = env_int("TALIA_VOICE_STREAM_TOKEN_TTL_S", 60, minimum=5, maximum=3600)
 
+# --- Integrations: events (docs/events.md) -------------------------------------------------------------
+# The outbox publisher (`manage.py publish_events`, the `publisher` role) hands every new Event to the sinks.
+TALIA_EVENTS_ENABLED = env_bool("TALIA_EVENTS_ENABLED", True)
+TALIA_EVENTS_POLL_S = env_float("TALIA_EVENTS_POLL_S", 0.5, minimum=0.05, maximum=60)
+TALIA_EVENTS_BATCH_SIZE = env_int("TALIA_EVENTS_BATCH_SIZE", 200, minimum=1, maximum=5000)
+TALIA_EVENTS_RETRY_BASE_S = env_float("TALIA_EVENTS_RETRY_BASE_S", 2.0, minimum=0.01, maximum=3600)
+TALIA_EVENTS_RETRY_MAX_S = env_float("TALIA_EVENTS_RETRY_MAX_S", 600.0, minimum=0.01, maximum=86400)
+TALIA_EVENTS_MAX_ATTEMPTS = env_int("TALIA_EVENTS_MAX_ATTEMPTS", 10, minimum=1, maximum=100)
+# Redis Streams sink, on the project's Redis: set but empty (or `off`) turns it off.
+TALIA_EVENTS_REDIS_STREAM = env_str("TALIA_EVENTS_REDIS_STREAM", "talia:events")
+if TALIA_EVENTS_REDIS_STREAM.lower() == "off" or not os.environ.get("TALIA_EVENTS_REDIS_STREAM", "-").strip():
+    TALIA_EVENTS_REDIS_STREAM = ""
+TALIA_EVENTS_REDIS_STREAM_MAXLEN = env_int("TALIA_EVENTS_REDIS_STREAM_MAXLEN", 100_000, minimum=1)
+TALIA_EVENTS_REDIS_PERSONAL = env_bool("TALIA_EVENTS_REDIS_PERSONAL", False)
+TALIA_WEBHOOK_TIMEOUT_S = env_float("TALIA_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1, maximum=120)
+
 # --- Hostile input and socket limits -------------------------------------------------------------
 # The largest JSON a client may send: a REST body (larger: 413) or a socket frame (larger: an error frame).
 TALIA_JSON_MAX_BYTES = env_int("TALIA_JSON_MAX_BYTES", 65536, minimum=1024, maximum=10 * 1024 * 1024)
@@ -749,6 +765,8 @@ LOGGING: dict = {
         "pgserver": {"level": "WARNING"},
         # The twilio SDK logs every request's headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
+        # httpx2 logs every request at INFO (webhook deliveries, crawls); failures are logged by their callers.
+        "httpx2": {"level": "WARNING"},
         # django-axes logs every failed sign-in at INFO; talia.security logs the lockouts that matter.
         "axes": {"level": "WARNING"},
     },

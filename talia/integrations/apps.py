@@ -10,7 +10,4 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Each sink module registers its provider (talia.integrations.sinks.provider) when imported.
-        from talia.integrations import (
-            calendars,  # noqa: F401
-            kafka,  # noqa: F401
-        )
+        from talia.integrations import calendars, kafka, redis_stream, webhooks  # noqa: F401

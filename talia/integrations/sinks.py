@@ -75,18 +75,20 @@ class Sink:
         """Hand over one event; returns an HTTP status code when there is one. Raises DeliveryFailed."""
         raise NotImplementedError
 
-    def deliver_many(self, envelopes: Sequence[Envelope]) -> list[Exception | None]:
-        """Hand over several events in order (a sink may batch them); one outcome per envelope, None = delivered.
+    def deliver_many(self, envelopes: Sequence[Envelope]) -> Sequence[Exception | int | None]:
+        """Hand over several events in order (a sink may batch them); one outcome per envelope: None or an
+        HTTP status code (int) = delivered, an exception = not delivered.
 
         The default delivers one by one and stops at the first failure: the rest fail with the same error,
         so that a conversation's later events never overtake an earlier one.
         """
-        outcomes: list[Exception | None] = []
+        outcomes: list[Exception | int | None] = []
         failure: Exception | None = None
         for envelope in envelopes:
             if failure is None:
                 try:
-                    self.deliver(envelope)
+                    outcomes.append(self.deliver(envelope))
+                    continue
                 except Exception as error:  # noqa: BLE001 - every failure is recorded by the publisher
                     failure = error
             outcomes.append(failure)

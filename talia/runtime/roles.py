@@ -1,4 +1,4 @@
-"""`python -m talia web|worker|beat|all`: each production process role with its defaults.
+"""`python -m talia web|worker|beat|publisher|all`: each production process role with its defaults.
 
 - `web`: Daphne (through talia.runtime.web, access log masked) on HOST:PORT, or on the unix socket
   TALIA_WEB_SOCKET.
@@ -7,7 +7,10 @@
   each with its own TALIA_<QUEUE>_CONCURRENCY. A queue of its own per kind of work is what keeps one from
   starving another (routes: CELERY_TASK_ROUTES in settings); a host may run only some of them.
 - `beat`: Celery beat (run exactly one in a deployment).
-- `all`: web, the workers and beat on one small host.
+- `publisher`: the event outbox publisher (`manage.py publish_events`, talia/integrations/publisher.py),
+  which hands recorded events to webhooks, Redis Streams and the other sinks. One is enough; more are safe
+  (events are claimed with SKIP LOCKED and each sink is delivered to by one publisher at a time).
+- `all`: web, the workers, beat and the publisher on one small host.
 
 A role that is one process replaces this one (exec), so signals reach Daphne or Celery directly. Several
 processes (`all`, or `worker` with several queues) run as children of a small supervisor that stops them all
@@ -25,8 +28,8 @@ import threading
 from talia import observability
 from talia.env import BASE_DIR
 
-ROLES = ("web", "worker", "beat", "all")
-USAGE = "usage: python -m talia {web|worker|beat|all}"
+ROLES = ("web", "worker", "beat", "publisher", "all")
+USAGE = "usage: python -m talia {web|worker|beat|publisher|all}"
 
 
 def web_command() -> list[str]:
@@ -64,6 +67,10 @@ def beat_command() -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "talia", "beat", "-l", settings.LOG_LEVEL, "-s", str(schedule)]
 
 
+def publisher_command() -> list[str]:
+    return [sys.executable, str(BASE_DIR / "manage.py"), "publish_events"]
+
+
 def commands_for(role: str) -> dict[str, list[str]]:
     if role == "web":
         return {"web": web_command()}
@@ -71,7 +78,9 @@ def commands_for(role: str) -> dict[str, list[str]]:
         return worker_commands()
     if role == "beat":
         return {"beat": beat_command()}
-    return {"web": web_command(), **worker_commands(), "beat": beat_command()}
+    if role == "publisher":
+        return {"publisher": publisher_command()}
+    return {"web": web_command(), **worker_commands(), "beat": beat_command(), "publisher": publisher_command()}
 
 
 def supervise(commands: dict[str, list[str]]) -> int:

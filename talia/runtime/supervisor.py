@@ -1,8 +1,8 @@
 """`make run`: start the whole system in one terminal and stop all of it on Ctrl-C.
 
 Attaches to the embedded servers (or the ones DATABASE_URL / REDIS_URL name), migrates, seeds the demo,
-then runs Daphne, two Celery workers and Celery beat as children, each through the production entry
-point (`python -m talia web|worker|beat`, talia/runtime/roles.py). Each child's output is echoed with a
+then runs Daphne, the Celery workers, Celery beat and the event publisher as children, each through the
+production entry point (`python -m talia web|worker|beat|publisher`, talia/runtime/roles.py). Each child's output is echoed with a
 prefix. One worker takes turns and deliveries (the default queue), the other crawling and analysis (the
 bulk queue), so a slow site never holds up a reply. The crawler may read TalIA's own address (the demo
 site) through TALIA_CRAWL_ALLOW_HOSTS; every other non-public address stays refused. SIGINT or SIGTERM stops the children (politely, then firmly) and then the embedded servers; if a
@@ -34,6 +34,7 @@ COLOURS = {
     "worker-ingest": "34",
     "worker-analysis": "94",
     "beat": "33",
+    "publisher": "93",
     "setup": "32",
 }
 
@@ -173,13 +174,14 @@ def main() -> int:
     env["TALIA_CRAWL_ALLOW_HOSTS"] = ",".join(filter(None, [env.get("TALIA_CRAWL_ALLOW_HOSTS", ""), own_address]))
     fake_twilio = start_fake_twilio(env, port)
     # The production process roles (`python -m talia <role>`, talia/runtime/roles.py), each as a child so
-    # that its output is prefixed: Daphne on loopback, one Celery worker per queue, beat.
+    # that its output is prefixed: Daphne on loopback, one Celery worker per queue, beat, the event publisher.
     env.pop("TALIA_WEB_SOCKET", None)
     role = [sys.executable, "-m", "talia"]
     children = [
         Child("web", [*role, "web"], env={"HOST": "127.0.0.1", "PORT": str(port)}),
         *(Child(f"worker-{kind}", [*role, "worker"], env={"TALIA_WORKER_QUEUES": kind}) for kind in WORKER_QUEUES),
         Child("beat", [*role, "beat"]),
+        Child("publisher", [*role, "publisher"]),
     ]
     exit_code = 0
     try:

@@ -27,7 +27,7 @@ import yaml
 from talia.env import BASE_DIR, KNOWN_VARIABLES
 
 DEPLOY = BASE_DIR / "deploy"
-TALIA_SERVICES = ("migrate", "web", "worker", "beat")
+TALIA_SERVICES = ("migrate", "web", "worker", "beat", "publisher")
 # Names the image's runtime or Python itself reads, not TalIA's settings.
 NOT_SETTINGS = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "DJANGO_SETTINGS_MODULE"}
 
@@ -100,13 +100,10 @@ def test_talia_services_share_one_image_and_run_the_roles() -> None:
     images = {services[name]["image"] for name in TALIA_SERVICES}
     assert len(images) == 1, images
     assert all(services[name]["build"]["dockerfile"] == "deploy/Dockerfile" for name in TALIA_SERVICES)
-    # web, worker and beat keep the image's entrypoint (`python -m talia`) and pick the role by command.
-    assert {name: services[name]["command"] for name in ("web", "worker", "beat")} == {
-        "web": ["web"],
-        "worker": ["worker"],
-        "beat": ["beat"],
-    }
-    assert all("entrypoint" not in services[name] for name in ("web", "worker", "beat"))
+    # web, worker, beat and publisher keep the image's entrypoint (`python -m talia`) and pick the role by command.
+    roles = ("web", "worker", "beat", "publisher")
+    assert {name: services[name]["command"] for name in roles} == {name: [name] for name in roles}
+    assert all("entrypoint" not in services[name] for name in roles)
     assert services["migrate"]["entrypoint"] + services["migrate"]["command"] == [
         "python",
         "manage.py",
@@ -117,7 +114,7 @@ def test_talia_services_share_one_image_and_run_the_roles() -> None:
 
 def test_roles_start_after_healthy_parts_and_applied_migrations() -> None:
     services = compose()["services"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "beat", "publisher"):
         assert services[name]["depends_on"] == {
             "db": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
@@ -273,7 +270,7 @@ def test_collectstatic_line_uses_production_settings() -> None:
 # --- systemd and proxies -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["web", "worker", "beat"])
+@pytest.mark.parametrize("role", ["web", "worker", "beat", "publisher"])
 def test_systemd_unit_runs_its_role(role: str) -> None:
     text = (DEPLOY / "systemd" / f"talia-{role}.service").read_text()
     assert f"ExecStart=/opt/talia/.venv/bin/python -m talia {role}\n" in text

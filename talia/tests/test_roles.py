@@ -132,7 +132,7 @@ def test_an_unknown_role_is_refused_with_the_usage():
     )
 
     assert result.returncode == 2
-    assert "usage: python -m talia {web|worker|beat|all}" in result.stderr
+    assert "usage: python -m talia {web|worker|beat|publisher|all}" in result.stderr
 
 
 def test_a_role_without_its_data_stores_stops_naming_them(tmp_path):
@@ -175,6 +175,7 @@ def test_all_runs_web_workers_and_beat_and_stops_them_together(role_env, start_r
     queues = {c.split(" -Q ")[1].split()[0] for c in commands if " worker " in c and " -Q " in c}
     assert queues == set(settings.TALIA_QUEUES.values()), commands
     assert any(" beat " in c for c in commands), commands
+    assert any("manage.py publish_events" in c for c in commands), commands
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
@@ -196,3 +197,27 @@ def test_beat_sends_the_due_sweeps_and_keeps_its_schedule_under_the_var_dir(role
     assert any(var.glob("celerybeat-schedule*"))
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
+
+
+def test_publisher_hands_events_to_the_sinks_and_stops_on_sigterm(role_env, start_role, settings):
+    from talia.integrations.models import EventDelivery
+    from talia.integrations.tests.receiver import Receiver
+
+    stream = f"{settings.REDIS_PREFIX}:events:role"
+    receiver = Receiver()
+    try:
+        from talia.integrations.models import WebhookEndpoint
+
+        WebhookEndpoint.objects.create(url=receiver.url)
+        inbox.receive("web", "session-publisher-role-0001", "Hola", assistant_turn=False)
+        process = start_role("publisher", {**role_env, "TALIA_EVENTS_REDIS_STREAM": stream})
+
+        assert wait_for(lambda: EventDelivery.objects.filter(status="delivered").count() == 4, timeout=60)
+        assert len(receiver.requests) == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        receiver.stop()
+        from talia.redis_client import get_redis
+
+        get_redis().delete(stream)
