@@ -29,9 +29,10 @@ from leads import tools
 from leads.models import LeadMovement, ScheduledEvent
 from talia.integrations import envelopes, sinks
 from talia.integrations.calendars import CalendarSink, google_event_id
-from talia.integrations.models import CalendarConnection, CalendarEntry
+from talia.integrations.models import CalendarConnection, CalendarEntry, DeliveryStatus, EventDelivery
 from talia.integrations.sinks import DeliveryFailed, Envelope
 from talia.integrations.tests.fake_google_calendar import FakeGoogleCalendar
+from talia.integrations.tests.helpers import publish_until_settled
 
 AGENT = LeadMovement.MovedBy.AGENT
 CALENDAR_ID = "team@group.calendar.google.com"
@@ -184,6 +185,23 @@ def test_a_rescheduled_and_confirmed_meeting_updates_the_google_event(google, go
     # An out-of-date event replayed later converges to the meeting as it is now.
     sink.deliver(scheduled(meeting))
     assert when(google.events(CALENDAR_ID)[google_event_id(meeting.pk)], "start") == later
+
+
+def test_the_publisher_keeps_a_google_calendar_in_step_with_a_meeting(google, google_connection, no_stream):
+    # End to end: the meeting's events claimed and delivered by the real publisher, only those to the calendar.
+    meeting = book_meeting("cal-google-0010")
+    publish_until_settled()
+    assert when(google.events(CALENDAR_ID)[google_event_id(meeting.pk)], "start") == meeting.start
+
+    later = meeting.start + timedelta(days=2)
+    tools.change_meeting(meeting, start=later, changed_by=AGENT)
+    publish_until_settled()
+
+    assert list(google.events(CALENDAR_ID)) == [google_event_id(meeting.pk)]
+    assert when(google.events(CALENDAR_ID)[google_event_id(meeting.pk)], "start") == later
+    delivered = EventDelivery.objects.filter(sink_key=f"calendar:{google_connection.pk}")
+    assert sorted(delivered.values_list("event__name", flat=True)) == ["meeting_scheduled", "meeting_updated"]
+    assert set(delivered.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
 
 
 def test_a_cancelled_meeting_is_removed_from_google(google, google_connection):

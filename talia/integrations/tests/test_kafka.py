@@ -309,3 +309,22 @@ def test_a_cluster_that_goes_away_fails_the_next_batch_and_the_password_is_never
     assert [type(outcome) for outcome in outcomes] == [DeliveryFailed]
     assert caplog.records  # librdkafka did report the broker's absence through the logger
     assert "pa55-never-logged" not in caplog.text
+
+
+def test_the_publisher_hands_every_event_to_kafka_once_in_order(kafka_settings, no_stream) -> None:
+    # End to end: events recorded by the real flows, claimed and delivered by the real publisher.
+    from talia.integrations.models import DeliveryStatus, EventDelivery
+    from talia.integrations.tests.helpers import publish_until_settled
+
+    rows = two_conversations()
+
+    publish_until_settled()
+
+    deliveries = EventDelivery.objects.filter(sink_key="kafka")
+    assert sorted(deliveries.values_list("event_id", flat=True)) == [row.pk for row in rows]
+    assert set(deliveries.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+    records = consume(kafka_settings.TALIA_KAFKA_BOOTSTRAP_SERVERS, [kafka_settings.TALIA_KAFKA_TOPIC], len(rows))
+    assert sorted(record.value["id"] for record in records) == [row.pk for row in rows]
+    for conversation_id in {str(row.conversation_id) for row in rows}:
+        mine = [record.value["id"] for record in records if record.key == conversation_id]
+        assert mine == sorted(mine)
