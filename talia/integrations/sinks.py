@@ -1,9 +1,9 @@
 """The contract between the event publisher and the sinks it hands events to.
 
 Invariants:
-- An event is published as one `Envelope` (versioned: `SCHEMA_VERSION`, documented in docs/events.md
-  with a JSON Schema per event type in docs/events/schemas/). Its `id` is the Event row's id: a redelivered event carries the
-  same id, so consumers deduplicate on it.
+- An event is published as one `Envelope` (versioned: `SCHEMA_VERSION`, documented in docs/events.md,
+  a JSON Schema per event type in docs/events/schemas/). Its `id` is the Event row's id: a redelivered
+  event carries the same id, so consumers deduplicate on it.
 - A sink is an object with a stable `key` ("redis-stream", "kafka", "webhook:<pk>", "calendar:<pk>"):
   the publisher records one delivery per (event, sink key). `deliver()` returns when the sink has the
   event and raises `DeliveryFailed` when it has not; anything else it raises counts as a failure too.
