@@ -423,6 +423,9 @@ REST_FRAMEWORK = {
     # Staff APIs ride on the signed-in session (with CSRF); no Basic auth to guess passwords against.
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
 }
+# Integrator API (docs/api.md): the events feed holds back events younger than this, so a poller reading
+# by id never passes an event whose transaction is still committing.
+TALIA_API_EVENTS_DELAY_S = env_int("TALIA_API_EVENTS_DELAY_S", 5, minimum=0, maximum=300)
 SPECTACULAR_SETTINGS = {
     "TITLE": "TalIA API",
     "DESCRIPTION": "AI-first customer conversations: web chat, WhatsApp and voice.",

@@ -10,4 +10,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Each sink module registers its provider (talia.integrations.sinks.provider) when imported.
-        pass
+        from conversations import events
+        from talia.integrations.api.events import CONTACT_ERASED
+
+        events.declare(CONTACT_ERASED)

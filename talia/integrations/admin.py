@@ -1,0 +1,1 @@
+from talia.integrations import admin_api  # noqa: F401
