@@ -437,6 +437,12 @@ SPECTACULAR_SETTINGS = {
     # Each visitor sees the operations they may call: the console's and staff APIs only when signed in as
     # staff (or an agent), the web chat's to anyone (docs/console-api.md, "API reference").
     "SERVE_PUBLIC": False,
+    # Message senders: all of them (the console, web chat and integrator API answers), and the two the
+    # integrator API may send as (talia/integrations/api/), each with one name.
+    "ENUM_NAME_OVERRIDES": {
+        "SenderEnum": ["contact", "assistant", "agent", "system"],
+        "ApiSenderEnum": ["agent", "system"],
+    },
 }
 
 # --- Security --------------------------------------------------------------------------------------

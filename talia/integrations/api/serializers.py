@@ -78,6 +78,8 @@ class ApiConversationSerializer(serializers.ModelSerializer):
 class ApiMessageSerializer(serializers.ModelSerializer):
     conversation_id = serializers.UUIDField(read_only=True)
     agent_id = serializers.IntegerField(read_only=True, allow_null=True)
+    # The same choice set as the console's and the web chat's messages: one `SenderEnum` in the schema.
+    sender = serializers.ChoiceField(choices=["contact", "assistant", "agent", "system"], read_only=True)
 
     class Meta:
         model = Message
@@ -132,6 +134,7 @@ class ApiMeetingSerializer(serializers.ModelSerializer):
     contact_id = serializers.UUIDField(read_only=True)
     conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     attendees = serializers.ListField(child=serializers.JSONField(), read_only=True)
+    created_by = serializers.CharField(read_only=True, help_text="Who booked it: assistant, agent, analysis, system.")
 
     class Meta:
         model = ScheduledEvent

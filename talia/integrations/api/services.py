@@ -172,7 +172,9 @@ def export_contact(contact: Contact) -> dict[str, Any]:
 
 
 def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
-    """Erase the contact's personal data (GDPR); their conversations' skeleton and counts stay.
+    """Erase the contact's personal data (GDPR); their conversations' skeleton and counts stay. Returns
+    what was cleared, counted (`messages`: texts blanked, `events`: payloads changed...), and
+    `conversations`: how many the contact has.
 
     Runs the retention policy's scrubbers (every app's RetentionPart) on all the contact's conversations,
     open ones included, and on the contact, then blanks every message text and every value under a
@@ -181,7 +183,6 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
         ids = list(Conversation.objects.filter(contact=locked).values_list("pk", flat=True))
-        counts: dict[str, int] = {"conversations": len(ids)}
         scrubbed = list(retention.scrub_conversations(ids))
         for part in retention.parts.all():
             scrubbed += list(part.conversations(ids))
@@ -192,21 +193,23 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
         # quote the number, the provider's conversation id may be the address.
         Message.objects.filter(conversation_id__in=ids).exclude(delivery_error="").update(delivery_error="")
         Conversation.objects.filter(pk__in=ids).exclude(provider_conversation_id="").update(provider_conversation_id="")
-        counts["messages"] = Message.objects.filter(conversation_id__in=ids).count()
-        counts["events"] = _blank_personal_event_values(Q(contact_id=locked.pk) | Q(conversation_id__in=ids))
+        kept = Message.objects.filter(conversation_id__in=ids).count()
+        blanked = _blank_personal_event_values(Q(contact_id=locked.pk) | Q(conversation_id__in=ids))
         now = timezone.now()
         Conversation.objects.filter(pk__in=ids, anonymised_at__isnull=True).update(anonymised_at=now)
         Contact.objects.filter(pk=locked.pk).update(anonymised_at=now, updated=now)
         events.emit(
             CONTACT_ERASED,
             contact=locked,
-            conversations=counts["conversations"],
-            messages=counts["messages"],
+            conversations=len(ids),
+            messages=kept,
             by=by,
         )
         realtime.publish_contact_changed(locked.pk)
-    for what, count in scrubbed:
-        counts[what] = counts.get(what, 0) + count
+    counts: dict[str, int] = {"conversations": len(ids)}
+    for what, count in [*scrubbed, ("events", blanked)]:
+        if what != "conversations":
+            counts[what] = counts.get(what, 0) + count
     return counts
 
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,42 +15,82 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Who or what uses it, e.g. “CRM sync”.', max_length=100, verbose_name='name')),
-                ('prefix', models.CharField(editable=False, max_length=16, unique=True, verbose_name='prefix')),
-                ('digest', models.CharField(editable=False, max_length=64, unique=True, verbose_name='hash')),
-                ('scope', models.CharField(choices=[('read', 'Read'), ('read_write', 'Read and write')], default='read', max_length=16, verbose_name='scope')),
-                ('personal_data', models.BooleanField(default=False, help_text='The events feed includes names, email addresses, phone numbers and message texts.', verbose_name='personal data in events')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last used')),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='revoked')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='api_tokens', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Who or what uses it, e.g. “CRM sync”.", max_length=100, verbose_name="name"
+                    ),
+                ),
+                ("prefix", models.CharField(editable=False, max_length=16, unique=True, verbose_name="prefix")),
+                ("digest", models.CharField(editable=False, max_length=64, unique=True, verbose_name="hash")),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[("read", "Read"), ("read_write", "Read and write")],
+                        default="read",
+                        max_length=16,
+                        verbose_name="scope",
+                    ),
+                ),
+                (
+                    "personal_data",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The events feed includes names, email addresses, phone numbers and message texts.",
+                        verbose_name="personal data in events",
+                    ),
+                ),
+                (
+                    "created",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name="created"),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last used")),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True, verbose_name="revoked")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'verbose_name_plural': 'API tokens',
-                'ordering': ['-created'],
+                "verbose_name": "API token",
+                "verbose_name_plural": "API tokens",
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='ApiAuditEntry',
+            name="ApiAuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(max_length=8, verbose_name='method')),
-                ('path', models.CharField(max_length=300, verbose_name='path')),
-                ('object_type', models.CharField(max_length=40, verbose_name='object type')),
-                ('object_id', models.CharField(max_length=64, verbose_name='object id')),
-                ('action', models.CharField(max_length=40, verbose_name='action')),
-                ('summary', models.TextField(blank=True, verbose_name='summary')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='at')),
-                ('token', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='audit_entries', to='integrations.apitoken')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("method", models.CharField(max_length=8, verbose_name="method")),
+                ("path", models.CharField(max_length=300, verbose_name="path")),
+                ("object_type", models.CharField(max_length=40, verbose_name="object type")),
+                ("object_id", models.CharField(max_length=64, verbose_name="object id")),
+                ("action", models.CharField(max_length=40, verbose_name="action")),
+                ("summary", models.TextField(blank=True, verbose_name="summary")),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="at")),
+                (
+                    "token",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_entries",
+                        to="integrations.apitoken",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API audit entry',
-                'verbose_name_plural': 'API audit entries',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "API audit entry",
+                "verbose_name_plural": "API audit entries",
+                "ordering": ["-at", "-id"],
             },
         ),
     ]
