@@ -27,7 +27,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        obj.created_by = request.user
+        obj.created_by_id = request.user.pk
         token = obj.issue()
         super().save_model(request, obj, form, change)
         # The only time the full token exists outside the caller's hands: it is stored hashed.

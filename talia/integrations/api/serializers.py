@@ -164,7 +164,7 @@ class ApiEnvelopeSerializer(serializers.Serializer):
     conversation_id = serializers.UUIDField(allow_null=True)
     contact_id = serializers.UUIDField(allow_null=True)
     channel = serializers.CharField(allow_null=True)
-    data = serializers.DictField(help_text="The event's payload (docs/events.md).")
+    data = serializers.DictField(help_text="The event's payload (docs/events.md).")  # type: ignore[assignment]
 
 
 class ApiEventPageSerializer(serializers.Serializer):

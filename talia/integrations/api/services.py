@@ -102,9 +102,9 @@ def _related_rows(instance: models.Model, seen: set[tuple[str, Any]], skip: set[
     found: dict[str, list[Any]] = {}
     for relation in instance._meta.related_objects:
         model = relation.related_model
-        label = model._meta.label_lower
-        if label in skip or relation.many_to_many:
+        if isinstance(model, str) or relation.many_to_many or model._meta.label_lower in skip:
             continue
+        label = model._meta.label_lower
         rows = model._default_manager.filter(**{relation.field.name: instance.pk}).order_by("pk")
         for row in rows:
             key = (label, row.pk)

@@ -22,6 +22,7 @@ from talia.integrations.api import serializers as shapes
 from talia.integrations.api import services
 from talia.integrations.api.authentication import ApiTokenAuthentication
 from talia.integrations.api.permissions import HasApiToken
+from talia.integrations.models import ApiToken
 
 INVALID = OpenApiResponse(description="`invalid`: a malformed body or query; `fields` names each bad one.")
 NOT_FOUND = OpenApiResponse(description="`not_found`: no such object.")
@@ -41,7 +42,11 @@ class Pages(LimitOffsetPagination):
 
     @staticmethod
     def _number(request: Request, name: str, minimum: int, maximum: int | None, default: int) -> int:
-        field = serializers.IntegerField(min_value=minimum, max_value=maximum)
+        field = (
+            serializers.IntegerField(min_value=minimum)
+            if maximum is None
+            else serializers.IntegerField(min_value=minimum, max_value=maximum)
+        )
         raw = request.query_params.get(name)
         if raw is None:
             return default
@@ -56,13 +61,20 @@ class ApiView(generics.GenericAPIView):
     permission_classes = [HasApiToken]
     pagination_class = Pages
 
+    @property
+    def token(self) -> ApiToken:
+        """The caller's token (HasApiToken let no request without one through)."""
+        token = self.request.auth
+        assert isinstance(token, ApiToken)
+        return token
+
     def query(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
         params = serializer_class(data=self.request.query_params)
         params.is_valid(raise_exception=True)
         return dict(params.validated_data)
 
     def audited(self, object_type: str, object_id: Any, action: str, summary: str = "") -> Any:
-        return services.audited(self.request.auth, self.request, object_type, object_id, action, summary)
+        return services.audited(self.token, self.request, object_type, object_id, action, summary)
 
     def body(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
         data = self.request.data
@@ -152,7 +164,7 @@ class ContactErase(ApiView):
         contact = get_object_or_404(Contact, pk=pk)
         body = self.body(shapes.ApiEraseRequestSerializer)
         with self.audited("contact", contact.pk, "erase", body["reason"]):
-            erased = services.erase_contact(contact, by=request.auth.prefix)
+            erased = services.erase_contact(contact, by=self.token.prefix)
         contact.refresh_from_db()
         return Response({"contact": shapes.ApiContactSerializer(contact).data, "erased": erased})
 
@@ -324,7 +336,7 @@ class EventFeed(ApiView):
         if "conversation" in query:
             rows = rows.filter(conversation_id=query["conversation"])
         page = list(envelopes.with_channel(rows).order_by("pk")[: query["limit"]])
-        items = envelopes.build(page, personal_data=request.auth.personal_data)
+        items = envelopes.build(page, personal_data=self.token.personal_data)
         return Response({"events": [item.as_dict() for item in items], "next": page[-1].pk if page else query["after"]})
 
 

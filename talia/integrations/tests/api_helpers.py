@@ -22,14 +22,14 @@ class Api:
 
     def __init__(self, token: str | None) -> None:
         self.client = Client()
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        self.headers: dict[str, Any] = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.get(path, params or {}, **self.headers)
+        return self.client.get(path, params or {}, headers=self.headers)
 
     def send(self, method: str, path: str, body: Any = None, *, raw: str | None = None) -> Any:
         data = raw if raw is not None else json.dumps(body if body is not None else {})
-        return getattr(self.client, method)(path, data=data, content_type="application/json", **self.headers)
+        return getattr(self.client, method)(path, data=data, content_type="application/json", headers=self.headers)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.send("post", path, body, **kwargs)

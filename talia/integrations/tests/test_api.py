@@ -285,6 +285,7 @@ def test_a_message_is_sent_into_an_open_web_chat_and_refused_once_it_is_closed(a
     )
     assert system.status_code == 201 and system.json()["seq"] == 3 and system.json()["agent_id"] is None
     audit = ApiAuditEntry.objects.order_by("at", "pk").first()
+    assert audit is not None
     assert (audit.action, audit.object_id, audit.summary) == ("send_message", str(conversation.pk), "sender: agent")
 
     state.close_conversation(conversation, ended_by="agent", reason="hecho")
