@@ -97,20 +97,23 @@ def _row(instance: models.Model) -> dict[str, Any]:
     return json.loads(json.dumps(row, cls=DjangoJSONEncoder))
 
 
-def _related_rows(instance: models.Model, seen: set[tuple[str, Any]], skip: set[str]) -> dict[str, list[Any]]:
-    """Rows of every table pointing at `instance` (one level), by model label, not yet in `seen`."""
-    found: dict[str, list[Any]] = {}
-    for relation in instance._meta.related_objects:
-        model = relation.related_model
-        if isinstance(model, str) or relation.many_to_many or model._meta.label_lower in skip:
-            continue
-        label = model._meta.label_lower
-        rows = model._default_manager.filter(**{relation.field.name: instance.pk}).order_by("pk")
-        for row in rows:
-            key = (label, row.pk)
-            if key not in seen:
-                seen.add(key)
-                found.setdefault(label, []).append(row)
+def _rows_pointing_at(
+    parents: dict[type[models.Model], list[Any]], seen: set[tuple[str, Any]], skip: set[str]
+) -> dict[type[models.Model], list[models.Model]]:
+    """Rows of every table with a foreign key to one of `parents` (pks by model), not yet in `seen`; one
+    query per relation, whatever the number of parents."""
+    found: dict[type[models.Model], list[models.Model]] = {}
+    for model, pks in parents.items():
+        for relation in model._meta.related_objects:
+            related = relation.related_model
+            if isinstance(related, str) or relation.many_to_many or related._meta.label_lower in skip:
+                continue
+            label = related._meta.label_lower
+            rows = related._default_manager.filter(**{f"{relation.field.name}__in": pks}).order_by("pk")
+            for row in rows:
+                if (label, row.pk) not in seen:
+                    seen.add((label, row.pk))
+                    found.setdefault(related, []).append(row)
     return found
 
 
@@ -122,7 +125,7 @@ def export_contact(contact: Contact) -> dict[str, Any]:
     seen: set[tuple[str, Any]] = {("conversations.contact", contact.pk)}
     seen.update(("conversations.conversation", conversation.pk) for conversation in conversations)
     messages_by_conversation: dict[Any, list[dict[str, Any]]] = {}
-    messages = Message.objects.filter(conversation__contact=contact).order_by("conversation_id", "seq")
+    messages = list(Message.objects.filter(conversation__contact=contact).order_by("conversation_id", "seq"))
     for message in messages:
         seen.add(("conversations.message", message.pk))
         messages_by_conversation.setdefault(message.conversation_id, []).append(_row(message))
@@ -144,18 +147,21 @@ def export_contact(contact: Contact) -> dict[str, Any]:
             shaped[section].append(_row(row))
     if card is not None:
         seen.add(("leads.leadcard", card.pk))
-    # Everything else that points at these rows: sessions, calls, ratings, summaries, notes, runs...
+    # Everything else that points at these rows, and at what points at those: web sessions, calls and
+    # their recordings, ratings, summaries, notes, assistant runs and their tool calls...
     skip = {"integrations.apiauditentry"}
     records: dict[str, list[Any]] = {}
-    parents: list[models.Model] = [contact, *conversations, *([card] if card else [])]
-    parents += list(messages)
+    parents: dict[type[models.Model], list[Any]] = {
+        Contact: [contact.pk],
+        Conversation: [conversation.pk for conversation in conversations],
+        Message: [message.pk for message in messages],
+        LeadCard: [card.pk] if card else [],
+    }
     while parents:
-        found: list[models.Model] = []
-        for parent in parents:
-            for label, rows in _related_rows(parent, seen, skip).items():
-                records.setdefault(label, []).extend(_row(row) for row in rows)
-                found.extend(rows)
-        parents = found
+        found = _rows_pointing_at({model: pks for model, pks in parents.items() if pks}, seen, skip)
+        for model, rows in found.items():
+            records.setdefault(model._meta.label_lower, []).extend(_row(row) for row in rows)
+        parents = {model: [row.pk for row in rows] for model, rows in found.items()}
     return {
         "exported_at": timezone.now().isoformat(),
         "contact": _row(contact),

@@ -298,6 +298,34 @@ def test_a_message_is_sent_into_an_open_web_chat_and_refused_once_it_is_closed(a
     assert ApiAuditEntry.objects.count() == 2
 
 
+def test_a_sent_message_reaches_the_visitors_widget_after_commit(
+    api, agent, listen, django_capture_on_commit_callbacks
+):
+    conversation = open_web("api-send-0003")
+    widget = listen(conversation.group_name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = api.post(
+            "/api/v1/messages",
+            {
+                "conversation_id": str(conversation.pk),
+                "text": "Te atiende Ana",
+                "sender": "agent",
+                "agent_id": agent.pk,
+            },
+        )
+
+    assert sent.status_code == 201
+    pushed = widget.receive()
+    assert pushed is not None and pushed["type"] == "message.new"
+    assert (pushed["message"]["id"], pushed["message"]["seq"], pushed["message"]["text"]) == (
+        sent.json()["id"],
+        2,
+        "Te atiende Ana",
+    )
+    assert pushed["message"]["agent_name"] == "Ana"
+
+
 def test_a_malformed_message_says_what_is_wrong(api, agent, django_user_model):
     conversation = open_web("api-send-0002")
     target = str(conversation.pk)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import csat, inbox, state
@@ -124,6 +125,18 @@ def test_the_export_holds_every_message_and_record_of_the_contact(api, lucia, ma
     assert records["conversations.handoffrequest"][0]["reason"].endswith(PHONE)
     assert "marco@example.com" not in answer.content.decode()
     assert error_of_missing(api, "export")
+
+
+def test_the_export_costs_the_same_queries_however_many_messages(api, lucia):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(f"/api/v1/contacts/{lucia.pk}/export").status_code == 200
+        return len(captured)
+
+    before = queries()
+    for number in range(10):
+        inbox.receive("whatsapp", PHONE, f"Mensaje {number}", assistant_turn=False)
+    assert queries() == before
 
 
 def error_of_missing(api: Api, action: str) -> bool:
