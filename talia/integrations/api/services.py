@@ -159,9 +159,9 @@ def export_contact(contact: Contact) -> dict[str, Any]:
     }
     while parents:
         found = _rows_pointing_at({model: pks for model, pks in parents.items() if pks}, seen, skip)
-        for model, rows in found.items():
-            records.setdefault(model._meta.label_lower, []).extend(_row(row) for row in rows)
-        parents = {model: [row.pk for row in rows] for model, rows in found.items()}
+        for model, related in found.items():
+            records.setdefault(model._meta.label_lower, []).extend(_row(row) for row in related)
+        parents = {model: [row.pk for row in related] for model, related in found.items()}
     return {
         "exported_at": timezone.now().isoformat(),
         "contact": _row(contact),
