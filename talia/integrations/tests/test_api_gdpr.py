@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from channels_voice import services as voice
 from conversations import csat, inbox, state
 from conversations.console.actions import do_add_note
 from conversations.leadfields import write_lead_fields
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.django_db
 EMAIL = "lucia.gdpr@example.com"
 PHONE = "+34600111222"
 NAME = "Lucía Zubizarreta"
+BUSINESS_NUMBER = "+34910000000"
 SEARCHED = (EMAIL, PHONE, PHONE.removeprefix("+34"), "Zubizarreta")
 
 
@@ -72,6 +74,9 @@ def lucia(agent, api):
     # The same person on WhatsApp: the conversation is still open when they ask to be forgotten.
     ContactIdentity.objects.create(contact=contact, channel="whatsapp", value=PHONE)
     inbox.receive("whatsapp", PHONE, f"Soy {NAME} otra vez", display_name=NAME, assistant_turn=False)
+    # And on the phone.
+    ContactIdentity.objects.create(contact=contact, channel="voice", value=PHONE)
+    voice.start_call({"CallSid": "CA-gdpr-0001", "From": PHONE, "To": BUSINESS_NUMBER})
     return Contact.objects.get(pk=contact.pk)
 
 
@@ -110,16 +115,18 @@ def test_the_export_holds_every_message_and_record_of_the_contact(api, lucia, ma
     exported = [message for conversation in export["conversations"] for message in conversation["messages"]]
     assert sorted(m["id"] for m in exported) == sorted(str(pk) for pk in stored.values_list("pk", flat=True))
     assert {m["text"] for m in exported} == set(stored.values_list("text", flat=True))
-    assert len(export["conversations"]) == 2
+    assert len(export["conversations"]) == 3
     assert {(i["channel"], i["value"]) for i in export["identities"]} == {
         ("web", "gdpr-session-0001"),
         ("whatsapp", PHONE),
+        ("voice", PHONE),
     }
     assert export["lead_card"]["summary"].startswith(NAME)
     assert [m["to_stage"] for m in export["lead_card"]["movements"]] == ["new", "qualified", "meeting"]
     assert export["meetings"][0]["attendees"] == [{"name": NAME, "email": EMAIL}]
     assert {e["id"] for e in export["events"]} == set(Event.objects.filter(contact=lucia).values_list("pk", flat=True))
     records = export["records"]
+    assert records["channels_voice.voicecall"][0]["from_number"] == PHONE
     assert records["conversations.conversationrating"][0]["comment"].endswith(EMAIL)
     assert records["conversations.internalnote"][0]["text"].endswith(EMAIL)
     assert records["conversations.handoffrequest"][0]["reason"].endswith(PHONE)
@@ -159,6 +166,7 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_counts(api, luci
         "leads_leadcard",
         "leads_leadmovement",
         "leads_scheduledevent",
+        "channels_voice_voicecall",
     } <= set(before)
     conversations = {
         c.pk: (c.status, c.last_seq, c.messages.count()) for c in Conversation.objects.filter(contact=lucia)
@@ -171,7 +179,7 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_counts(api, luci
     assert answer.status_code == 200, answer.content
     body = answer.json()
     assert body["contact"]["email"] == "" and body["contact"]["anonymised_at"] is not None
-    assert body["erased"]["conversations"] == 2 and body["erased"]["messages"] == said > 3
+    assert body["erased"]["conversations"] == 3 and body["erased"]["messages"] == said > 3
     assert tables_holding(*SEARCHED) == {}
     # The skeleton stays: same conversations, statuses, numbers of messages; the lead's stage and meeting time.
     after = {c.pk: (c.status, c.last_seq, c.messages.count()) for c in Conversation.objects.filter(contact=lucia)}
@@ -182,7 +190,10 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_counts(api, luci
     assert ScheduledEvent.objects.get(contact=lucia).start is not None
     # Recorded as an event (counts only) and audited.
     erased = Event.objects.get(name="contact_erased")
-    assert erased.contact_id == lucia.pk and erased.payload["conversations"] == 2
+    assert erased.contact_id == lucia.pk and erased.payload["conversations"] == 3
+    # Every value under a personal key of the sinks' contract is blanked, the business's number too.
+    started = Event.objects.get(name="call_started", contact=lucia)
+    assert (started.payload["from_number"], started.payload["to_number"]) == ("", "")
     assert Event.objects.filter(contact=lucia).count() == events_before + 1
     audit = ApiAuditEntry.objects.get(action="erase")
     assert (audit.object_id, audit.summary, audit.method) == (str(lucia.pk), "GDPR request 42", "POST")
