@@ -13,4 +13,5 @@ class IntegrationsConfig(AppConfig):
         from conversations import events
         from talia.integrations.api.events import CONTACT_ERASED
 
+        # The integrator API's GDPR erasure (talia/integrations/api/services.py).
         events.declare(CONTACT_ERASED)

@@ -21,14 +21,14 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from conversations import events, inbox, leadfields, realtime, retention
 from conversations.console.permissions import is_agent
-from conversations.models import Contact, Conversation, Event, Message, Sender
+from conversations.models import Contact, Conversation, ConversationStatus, Event, Message, Sender
 from leads import pipeline
 from leads.models import LeadCard, LeadMovement
 from talia.api import ApiError
@@ -183,8 +183,8 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
     `conversations`: how many the contact has.
 
     Runs the retention policy's scrubbers (every app's RetentionPart) on all the contact's conversations,
-    open ones included, and on the contact, then blanks every message text and every value under a
-    personal key (sinks.PERSONAL_KEYS) in their events. Idempotent; records `contact_erased`.
+    open ones included, and on the contact, then blanks every value under a personal key
+    (sinks.PERSONAL_KEYS) in their events. Idempotent; records `contact_erased`.
     """
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
@@ -201,9 +201,13 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
         Conversation.objects.filter(pk__in=ids).exclude(provider_conversation_id="").update(provider_conversation_id="")
         kept = Message.objects.filter(conversation_id__in=ids).count()
         blanked = _blank_personal_event_values(Q(contact_id=locked.pk) | Q(conversation_id__in=ids))
+        # Marked the way the retention policy marks what it has done, and only that: an open conversation,
+        # and a contact with one, stay unmarked, so what they say after the erasure is cleared in its turn.
         now = timezone.now()
-        Conversation.objects.filter(pk__in=ids, anonymised_at__isnull=True).update(anonymised_at=now)
-        Contact.objects.filter(pk=locked.pk).update(anonymised_at=now, updated=now)
+        closed = Conversation.objects.filter(pk__in=ids, status=ConversationStatus.CLOSED, anonymised_at__isnull=True)
+        closed.update(anonymised_at=now)
+        still_open = Conversation.objects.filter(pk__in=ids).exclude(status=ConversationStatus.CLOSED).exists()
+        Contact.objects.filter(pk=locked.pk).update(anonymised_at=None if still_open else now, updated=now)
         events.emit(
             CONTACT_ERASED,
             contact=locked,
@@ -229,11 +233,7 @@ def _blank_personal_event_values(where: Q) -> int:
         payload = {key: ("" if key in PERSONAL_KEYS else value) for key, value in event.payload.items()}
         if payload != event.payload:
             blanked += 1
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {Event._meta.db_table} SET payload = %s::jsonb WHERE id = %s",  # noqa: S608
-                    [json.dumps(payload, cls=DjangoJSONEncoder), event.pk],
-                )
+            Event.objects.filter(pk=event.pk).update(payload=payload)
     return blanked
 
 

@@ -178,13 +178,20 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_counts(api, luci
 
     assert answer.status_code == 200, answer.content
     body = answer.json()
-    assert body["contact"]["email"] == "" and body["contact"]["anonymised_at"] is not None
+    # Still talking on WhatsApp and the phone: not marked anonymised, so the retention policy clears what
+    # they say next in its turn; the closed web chat is marked.
+    assert body["contact"]["email"] == "" and body["contact"]["anonymised_at"] is None
     assert body["erased"]["conversations"] == 3 and body["erased"]["messages"] == said > 3
     assert tables_holding(*SEARCHED) == {}
     # The skeleton stays: same conversations, statuses, numbers of messages; the lead's stage and meeting time.
     after = {c.pk: (c.status, c.last_seq, c.messages.count()) for c in Conversation.objects.filter(contact=lucia)}
     assert after == conversations
     assert ConversationStatus.CLOSED in {status for status, _, _ in after.values()}
+    assert [c.anonymised_at is not None for c in Conversation.objects.filter(contact=lucia).order_by("opened_at")] == [
+        True,
+        False,
+        False,
+    ]
     assert not Message.objects.filter(conversation__contact=lucia).exclude(text="").exists()
     assert LeadCard.objects.get(contact=lucia).stage == "meeting"
     assert ScheduledEvent.objects.get(contact=lucia).start is not None
@@ -216,3 +223,14 @@ def test_erasing_twice_is_harmless_and_a_read_token_cannot_erase(api, lucia):
     unknown = api.post(f"/api/v1/contacts/{lucia.pk}/erase", {"force": True})
     assert unknown.status_code == 400 and unknown.json()["error"]["fields"] == {"force": ["Unknown field."]}
     assert error_of_missing(api, "erase")
+
+
+def test_a_contact_whose_conversations_are_all_closed_is_marked_anonymised(api, marco):
+    conversation = Conversation.objects.get(contact=marco)
+    state.close_conversation(conversation, ended_by="agent", reason="hecho")
+
+    answer = api.post(f"/api/v1/contacts/{marco.pk}/erase", {})
+
+    assert answer.status_code == 200 and answer.json()["contact"]["anonymised_at"] is not None
+    assert Conversation.objects.get(pk=conversation.pk).anonymised_at is not None
+    assert tables_holding("marco@example.com") == {}
