@@ -424,6 +424,9 @@ REST_FRAMEWORK = {
     # Staff APIs ride on the signed-in session (with CSRF); no Basic auth to guess passwords against.
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
 }
+# Integrator API (docs/api.md): the events feed holds back events younger than this, so a poller reading
+# by id never passes an event whose transaction is still committing.
+TALIA_API_EVENTS_DELAY_S = env_int("TALIA_API_EVENTS_DELAY_S", 5, minimum=0, maximum=300)
 SPECTACULAR_SETTINGS = {
     "TITLE": "TalIA API",
     "DESCRIPTION": "AI-first customer conversations: web chat, WhatsApp and voice.",
@@ -435,6 +438,12 @@ SPECTACULAR_SETTINGS = {
     # Each visitor sees the operations they may call: the console's and staff APIs only when signed in as
     # staff (or an agent), the web chat's to anyone (docs/console-api.md, "API reference").
     "SERVE_PUBLIC": False,
+    # Message senders: all of them (the console, web chat and integrator API answers), and the two the
+    # integrator API may send as (talia/integrations/api/), each with one name.
+    "ENUM_NAME_OVERRIDES": {
+        "SenderEnum": ["contact", "assistant", "agent", "system"],
+        "ApiSenderEnum": ["agent", "system"],
+    },
 }
 
 # --- Security --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("talia.integrations.api.urls")),
     path("", include("leads.urls")),
     path("", include("rag.api_urls")),
     path("", include("rag.urls")),  # the demo site under /demo-site/

@@ -10,4 +10,9 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Each sink module registers its provider (talia.integrations.sinks.provider) when imported.
+        from conversations import events
         from talia.integrations import calendars, kafka, redis_stream, webhooks  # noqa: F401
+        from talia.integrations.api.events import CONTACT_ERASED
+
+        # The integrator API's GDPR erasure (talia/integrations/api/services.py).
+        events.declare(CONTACT_ERASED)

@@ -22,6 +22,7 @@ from conversations.models import AssignmentOffer, Event, Label, Sender, Team
 from leads import pipeline
 from leads.models import LeadMovement
 from leads.tools import schedule_meeting, update_meeting
+from talia.integrations.api.services import erase_contact
 
 
 def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(db, django_user_model):
@@ -85,6 +86,9 @@ def test_every_declared_event_is_recorded_by_its_app_with_the_declared_payload(d
     voice.apply_status(
         voice.parse_status({**call, "CallStatus": "completed", "SequenceNumber": "1", "CallDuration": "3"})
     )
+
+    # An integrator erases the caller's personal data (GDPR, talia.integrations.api).
+    erase_contact(started.conversation.contact, by="talia_events")
 
     # Long after, the retention policy anonymises it all and says so (counts only).
     retention.apply_retention(days=1, now=timezone.now() + timedelta(days=400))
