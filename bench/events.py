@@ -5,17 +5,28 @@ messages) are recorded by the real inbox, then the publisher (in this process, `
 Figures: events published per second (all sinks delivered / wall time of the publishing loop) and the
 publish lag (`occurred_at` → `delivered_at`) p50/p99 per sink. The events are recorded before the
 publisher starts, so the lag includes the wait in the outbox: read it as "time to drain a burst of N".
+
+Then the steady state, as deployed: the real `manage.py publish_events` process (its own poll interval,
+TALIA_EVENTS_POLL_S, default 0.5 s) running while visitors' messages are recorded at a steady rate
+(BENCH_EVENTS_RATE messages/s, default 20, for BENCH_EVENTS_S seconds, default 10); the lag per sink is
+then what a consumer waits for an event after it happened.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from bench.report import Report, Row, latency, ms
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Ok(BaseHTTPRequestHandler):
@@ -75,8 +86,61 @@ def bench_events(runs: int, report: Report) -> None:
             figures = latency(sorted(lags))
             print(f"publish lag, {label:<32} n={len(lags):<5} {ms(figures)}")
             report.rows.append(Row("events", f"publish lag to the {label}", ms(figures), figures=dict(figures)))
+        _steady_state(report, stream, endpoint.sink_key)
     finally:
         EventDelivery.objects.filter(sink_key=endpoint.sink_key).delete()
         endpoint.delete()
         get_redis().delete(stream)
         server.shutdown()
+
+
+def _steady_state(report: Report, stream: str, webhook_key: str) -> None:
+    """The lag with the publisher running as its own process while events keep coming."""
+    from django.db.models import F
+
+    from conversations import inbox
+    from conversations.models import Event
+    from talia.integrations.models import EventDelivery
+
+    rate = float(os.environ.get("BENCH_EVENTS_RATE", "20"))
+    seconds = float(os.environ.get("BENCH_EVENTS_S", "10"))
+    log_path = Path(os.environ["TALIA_VAR_DIR"]) / "bench-publish-events.log"
+    # As `manage.py` runs it: without this process's TALIA_DATABASE_POOL=false (the command's default anyway).
+    env = {**os.environ, "TALIA_EVENTS_REDIS_STREAM": stream, "PYTHONUNBUFFERED": "1"}
+    env.pop("TALIA_DATABASE_POOL", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "publish_events"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        ready = time.monotonic() + 60
+        while b"Publishing events every" not in log_path.read_bytes():  # started: Django set up, polling
+            if time.monotonic() > ready or process.poll() is not None:
+                raise RuntimeError(f"the publisher did not start; see {log_path}")
+            time.sleep(0.05)
+        run = secrets.token_hex(4)
+        first = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        start = time.monotonic()
+        for i in range(int(rate * seconds)):
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
+            inbox.receive("web", f"bench-steady-{run}-{i // 10:04d}", "Hola", assistant_turn=False)
+        ids = list(Event.objects.filter(id__gt=first).values_list("id", flat=True))
+        deadline = time.monotonic() + 60
+        while EventDelivery.objects.filter(event_id__in=ids, status="delivered").count() < 2 * len(ids):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the publisher did not deliver every event; see {log_path}")
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for sink_key, label in (("redis-stream", "Redis stream"), (webhook_key, "webhook")):
+        lags = [
+            lag.total_seconds() * 1000
+            for lag in EventDelivery.objects.filter(event_id__in=ids, sink_key=sink_key)
+            .annotate(lag=F("delivered_at") - F("event__created"))
+            .values_list("lag", flat=True)
+        ]
+        figures = latency(sorted(lags))
+        work = f"publish lag to the {label}, steady {rate:g} messages/s (publish_events process)"
+        print(f"{work:<70} n={len(lags):<5} {ms(figures)}")
+        report.rows.append(Row("events", work, ms(figures), figures=dict(figures)))
