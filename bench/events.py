@@ -41,7 +41,6 @@ class _Ok(BaseHTTPRequestHandler):
 
 def bench_events(runs: int, report: Report) -> None:
     from django.conf import settings
-    from django.db.models import F
 
     from conversations import inbox
     from conversations.models import Event
@@ -76,16 +75,7 @@ def bench_events(runs: int, report: Report) -> None:
                 figures={"n": len(ids), "events_per_s": rate},
             )
         )
-        for sink_key, label in (("redis-stream", "Redis stream"), (endpoint.sink_key, "webhook")):
-            lags = [
-                lag.total_seconds() * 1000
-                for lag in EventDelivery.objects.filter(event_id__in=ids, sink_key=sink_key)
-                .annotate(lag=F("delivered_at") - F("event__created"))
-                .values_list("lag", flat=True)
-            ]
-            figures = latency(sorted(lags))
-            print(f"publish lag, {label:<32} n={len(lags):<5} {ms(figures)}")
-            report.rows.append(Row("events", f"publish lag to the {label}", ms(figures), figures=dict(figures)))
+        _report_lags(report, ids, endpoint.sink_key, "")
         _steady_state(report, stream, endpoint.sink_key)
     finally:
         EventDelivery.objects.filter(sink_key=endpoint.sink_key).delete()
@@ -96,7 +86,6 @@ def bench_events(runs: int, report: Report) -> None:
 
 def _steady_state(report: Report, stream: str, webhook_key: str) -> None:
     """The lag with the publisher running as its own process while events keep coming."""
-    from django.db.models import F
 
     from conversations import inbox
     from conversations.models import Event
@@ -133,6 +122,15 @@ def _steady_state(report: Report, stream: str, webhook_key: str) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+    _report_lags(report, ids, webhook_key, f", steady {rate:g} messages/s (publish_events process)")
+
+
+def _report_lags(report: Report, ids: list[int], webhook_key: str, how: str) -> None:
+    """Each sink's publish lag (event recorded → delivered) over the events `ids`."""
+    from django.db.models import F
+
+    from talia.integrations.models import EventDelivery
+
     for sink_key, label in (("redis-stream", "Redis stream"), (webhook_key, "webhook")):
         lags = [
             lag.total_seconds() * 1000
@@ -141,6 +139,6 @@ def _steady_state(report: Report, stream: str, webhook_key: str) -> None:
             .values_list("lag", flat=True)
         ]
         figures = latency(sorted(lags))
-        work = f"publish lag to the {label}, steady {rate:g} messages/s (publish_events process)"
+        work = f"publish lag to the {label}{how}"
         print(f"{work:<70} n={len(lags):<5} {ms(figures)}")
         report.rows.append(Row("events", work, ms(figures), figures=dict(figures)))
