@@ -130,7 +130,10 @@ class WebchatConsumer(sockets.GuardedJsonConsumer):
         if message_id in self.sent:
             return
         self.sent.append(message_id)
-        await self.send_json(files.event_with_urls(dict(event)))
+        # The documented frame only: not the status and model response id a reply's push carries for the
+        # door that waits for it (conversations.waiting).
+        frame = {"type": event["type"], "conversation_id": event["conversation_id"], "message": event["message"]}
+        await self.send_json(files.event_with_urls(frame))
 
     # --- From the visitor ------------------------------------------------------------------------------
 

@@ -96,6 +96,8 @@ async def test_a_message_sent_on_the_socket_comes_back_and_is_answered(celery_wo
     reply = await next_of(socket, "message.new", timeout=20)
     assert reply["message"]["sender"] == "assistant" and reply["message"]["seq"] == 2
     assert "metadata" not in reply["message"]
+    # The documented frame only: the status and response id the reply's push carries are the waiting door's.
+    assert set(reply) == {"type", "conversation_id", "message"}
     await socket.disconnect()
 
 
