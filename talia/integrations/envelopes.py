@@ -1,7 +1,8 @@
 """Event rows to envelopes: the one place that decides what a sink sees of an event.
 
 `data` is the event's payload; for a sink that takes personal data, events that name a message
-(`message_id`) also carry its `text`. For any other sink every key in `sinks.PERSONAL_KEYS` is dropped.
+(`message_id`) also carry its `text`. For any other sink the event type's personal keys
+(`sinks.personal_keys()`) are dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC
 from django.db.models import F, QuerySet
 
 from conversations.models import Conversation, Event, Message
-from talia.integrations.sinks import PERSONAL_KEYS, SCHEMA_VERSION, Envelope
+from talia.integrations.sinks import SCHEMA_VERSION, Envelope, personal_keys
 
 
 def with_channel(events: QuerySet[Event]) -> QuerySet[Event]:
@@ -35,7 +36,8 @@ def build(events: Sequence[Event], *, personal_data: bool) -> list[Envelope]:
             if data.get("message_id") in texts:
                 data["text"] = texts[data["message_id"]]
         else:
-            data = {key: value for key, value in data.items() if key not in PERSONAL_KEYS}
+            personal = personal_keys(event.name)
+            data = {key: value for key, value in data.items() if key not in personal}
         envelopes.append(
             Envelope(
                 id=event.pk,

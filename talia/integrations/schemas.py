@@ -4,7 +4,7 @@ Invariants:
 - Every declared event (conversations.events registry) has a schema; every payload key it declares has a
   type in `KEY_TYPES` below, taken from what the `emit()` call sites pass. A new key without a type fails
   `schema()` (and the tests): a new event is typed before it ships.
-- `data` requires the declared payload keys except the personal ones (`sinks.PERSONAL_KEYS`: absent for
+- `data` requires the declared payload keys except the personal ones (`sinks.personal_keys()`: absent for
   sinks that do not take personal data); optional keys, personal keys and, on events that name a message
   (`message_id`), its `text` are optional properties. No other key is allowed.
 - The files under docs/events/ are generated from this module by `manage.py event_schemas`; `--check`
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conversations.events import EventSpec, events
-from talia.integrations.sinks import PERSONAL_KEYS, SCHEMA_VERSION
+from talia.integrations.sinks import SCHEMA_VERSION, personal_keys
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -108,8 +108,9 @@ class UntypedKey(LookupError):
 
 def data_keys(event: EventSpec) -> tuple[list[str], list[str]]:
     """(required, optional) keys of the envelope's `data`, sorted."""
-    required = sorted(event.payload_keys - PERSONAL_KEYS)
-    optional = set(event.optional_keys) | (event.payload_keys & PERSONAL_KEYS)
+    personal = personal_keys(event.name)
+    required = sorted(event.payload_keys - personal)
+    optional = set(event.optional_keys) | (event.payload_keys & personal)
     if "message_id" in event.payload_keys | event.optional_keys:
         optional.add("text")
     return required, sorted(optional - set(required))
@@ -122,7 +123,7 @@ def schema(event: EventSpec) -> dict[str, Any]:
         if key not in KEY_TYPES:
             raise UntypedKey(f"Event {event.name!r}: payload key {key!r} has no type in talia.integrations.schemas.")
         properties[key] = dict(KEY_TYPES[key])
-        if key in PERSONAL_KEYS:
+        if key in personal_keys(event.name):
             properties[key]["description"] = PERSONAL_NOTE
     nullable_uuid = {"type": ["string", "null"], "format": "uuid"}
     return {
@@ -171,7 +172,7 @@ def render_types() -> str:
     for event in events.all():
         required, optional = data_keys(event)
         keys = [f"`{key}`" for key in required] + [f"`{key}`?" for key in optional]
-        personal = [f"`{key}`" for key in [*required, *optional] if key in PERSONAL_KEYS]
+        personal = [f"`{key}`" for key in [*required, *optional] if key in personal_keys(event.name)]
         lines.append(
             f"| `{event.name}` | {event.description} | {', '.join(keys) or '–'} | {', '.join(personal) or '–'} |"
         )

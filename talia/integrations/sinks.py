@@ -9,8 +9,9 @@ Invariants:
   event and raises `DeliveryFailed` when it has not; anything else it raises counts as a failure too.
 - Sinks do not retry: the publisher retries a failed delivery with backoff and jitter, in order per
   conversation and sink, without holding back other sinks.
-- Personal fields (`PERSONAL_KEYS`: names, email, phone, message text) reach a sink only when it says
-  `personal_data = True`; the publisher builds the envelope for each sink accordingly.
+- Personal fields (`personal_keys()`: names, email, phone, message text, and what each app declared
+  personal to the retention policy) reach a sink only when it says `personal_data = True`; the publisher
+  builds the envelope for each sink accordingly.
 - Sinks come from providers (`@provider`), functions each sink module registers that return the sinks
   enabled right now (e.g. one per active webhook endpoint); the publisher asks them on every pass.
 """
@@ -22,12 +23,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from conversations import retention
+
 SCHEMA_VERSION = 1
 
-# Payload keys that identify a person or carry what they said; dropped unless the sink takes personal data.
+# Payload keys that identify a person or carry what they said, whatever the event; dropped unless the sink
+# takes personal data.
 PERSONAL_KEYS = frozenset(
     {"full_name", "email", "phone", "from_number", "to_number", "text", "attendees", "notes", "comment"}
 )
+
+
+def personal_keys(event_type: str) -> frozenset[str]:
+    """The personal payload keys of an event type: PERSONAL_KEYS and those its app declared to the retention
+    policy (`conversations.retention.personal_event_keys`: a handoff's reason, a lead's company, a
+    meeting's title...), so what retention clears is never what a sink without personal data receives."""
+    return PERSONAL_KEYS | frozenset(retention.PERSONAL_EVENT_KEYS.get(event_type, ()))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from leads.models import LeadCard, LeadMovement
 from talia.api import ApiError
 from talia.integrations.api.events import CONTACT_ERASED
 from talia.integrations.models import ApiAuditEntry, ApiToken
-from talia.integrations.sinks import PERSONAL_KEYS
+from talia.integrations.sinks import PERSONAL_KEYS, personal_keys
 
 MAX_TEXT = 4000
 # Contact fields an integrator may change, each checked the way the rest of TalIA checks it.
@@ -184,7 +184,7 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
 
     Runs the retention policy's scrubbers (every app's RetentionPart) on all the contact's conversations,
     open ones included, and on the contact, then blanks every value under a personal key
-    (sinks.PERSONAL_KEYS) in their events. Idempotent; records `contact_erased`.
+    (sinks.personal_keys()) in their events. Idempotent; records `contact_erased`.
     """
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
@@ -224,13 +224,14 @@ def erase_contact(contact: Contact, *, by: str) -> dict[str, int]:
 
 
 def _blank_personal_event_values(where: Q) -> int:
-    """Set every PERSONAL_KEYS value in the matching events' payloads to "" (the keys stay, so payloads
-    still match their declarations); the number of events changed."""
-    keys = sorted(PERSONAL_KEYS)
+    """Set every personal value (sinks.personal_keys()) in the matching events' payloads to "" (the keys
+    stay, so payloads still match their declarations); the number of events changed."""
+    keys = sorted(PERSONAL_KEYS.union(*retention.PERSONAL_EVENT_KEYS.values()))
     blanked = 0
     matching = Event.objects.filter(where).filter(payload__has_any_keys=keys)
-    for event in matching.only("pk", "payload"):
-        payload = {key: ("" if key in PERSONAL_KEYS else value) for key, value in event.payload.items()}
+    for event in matching.only("pk", "name", "payload"):
+        personal = personal_keys(event.name)
+        payload = {key: ("" if key in personal else value) for key, value in event.payload.items()}
         if payload != event.payload:
             blanked += 1
             Event.objects.filter(pk=event.pk).update(payload=payload)

@@ -24,7 +24,7 @@ from leads import tools as lead_tools
 from leads.models import LeadMovement
 from talia.integrations import envelopes, schemas
 from talia.integrations.management.commands.event_schemas import DEFAULT_DIRECTORY
-from talia.integrations.sinks import PERSONAL_KEYS
+from talia.integrations.sinks import personal_keys
 
 FORMATS = FormatChecker()
 
@@ -79,9 +79,14 @@ def test_a_payload_key_without_a_type_is_refused() -> None:
 def test_personal_keys_are_optional_and_the_rest_required() -> None:
     lead = next(event for event in events.all() if event.name == "lead_captured")
     data = schemas.schema(lead)["properties"]["data"]
-    assert data["required"] == ["company"]
+    assert data["required"] == []  # every lead field is personal (the company too, as retention says)
     assert set(data["properties"]) == {"full_name", "email", "phone", "company", "card_id"}
     assert data["additionalProperties"] is False
+    # A key the retention policy clears (the handoff's free-text reason) is personal for sinks too.
+    handoff = next(event for event in events.all() if event.name == "handoff_requested")
+    data = schemas.schema(handoff)["properties"]["data"]
+    assert data["required"] == ["requested_by"]
+    assert set(data["properties"]) == {"requested_by", "reason"}
 
 
 @pytest.fixture
@@ -135,7 +140,9 @@ def test_events_from_real_flows_match_their_schemas(agent: Any) -> None:
         errors = [error.message for error in validator(envelope.type).iter_errors(envelope.as_dict())]
         assert errors == [], (envelope.type, errors)
     for envelope in plain:
-        assert not set(envelope.data) & PERSONAL_KEYS, envelope
+        assert not set(envelope.data) & personal_keys(envelope.type), envelope
+    assert "reason" not in next(e for e in plain if e.type == "handoff_requested").data
+    assert "reason" in next(e for e in personal if e.type == "handoff_requested").data
     # The personal envelopes do carry what the plain ones leave out.
     lead = next(envelope for envelope in personal if envelope.type == "lead_captured")
     assert (lead.data["full_name"], lead.data["email"]) == ("Lucía Pérez", "lucia@example.com")
@@ -175,6 +182,6 @@ def test_web_sessions_and_phone_calls_match_their_schemas() -> None:
             errors = [error.message for error in validator(envelope.type).iter_errors(envelope.as_dict())]
             assert errors == [], (envelope.type, errors)
             if not personal_data:
-                assert not set(envelope.data) & PERSONAL_KEYS, envelope
+                assert not set(envelope.data) & personal_keys(envelope.type), envelope
     started = Event.objects.get(name="call_started")
     assert started.payload["from_number"] == "+34600111222"  # kept in the row, left out of plain envelopes
